@@ -1,0 +1,444 @@
+//! The observation model: what every reader produces and the engine consumes.
+//!
+//! Times are microseconds since the Unix epoch (`Micros`). Names that repeat a
+//! great deal (components, operations, user agents, paths, TLS versions) are
+//! interned once in [`Interner`] and carried as [`Sym`], so a million spans or
+//! access-log lines cost a few dozen bytes each.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Microseconds since the Unix epoch.
+pub type Micros = i64;
+
+/// An interned string; resolve it with [`Interner::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sym(pub u32);
+
+/// Interns strings; one per [`Observations`].
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    map: HashMap<Box<str>, Sym>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&sym) = self.map.get(s) {
+            return sym;
+        }
+        let sym = Sym(self.names.len() as u32);
+        self.names.push(s.into());
+        self.map.insert(s.into(), sym);
+        sym
+    }
+
+    /// The symbol of `s` if it was interned.
+    pub fn get(&self, s: &str) -> Option<Sym> {
+        self.map.get(s).copied()
+    }
+
+    pub fn name(&self, sym: Sym) -> &str {
+        &self.names[sym.0 as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// A half-open time window `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeWindow {
+    pub start: Micros,
+    pub end: Micros,
+}
+
+impl TimeWindow {
+    pub fn contains(&self, t: Micros) -> bool {
+        t >= self.start && t < self.end
+    }
+
+    pub fn duration(&self) -> Micros {
+        self.end - self.start
+    }
+}
+
+/// The kinds of observation `rca` correlates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    Traces,
+    Metrics,
+    AccessLogs,
+    Logs,
+    Goroutines,
+}
+
+impl Modality {
+    pub const ALL: [Modality; 5] = [
+        Modality::Traces,
+        Modality::Metrics,
+        Modality::AccessLogs,
+        Modality::Logs,
+        Modality::Goroutines,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modality::Traces => "traces",
+            Modality::Metrics => "metrics",
+            Modality::AccessLogs => "access_logs",
+            Modality::Logs => "logs",
+            Modality::Goroutines => "goroutines",
+        }
+    }
+}
+
+impl fmt::Display for Modality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// OpenTelemetry span kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum SpanKind {
+    #[default]
+    Unspecified,
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+impl SpanKind {
+    /// From OTLP's numeric `kind` (0..=5).
+    pub fn from_otlp(n: i64) -> SpanKind {
+        match n {
+            1 => SpanKind::Internal,
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => SpanKind::Unspecified,
+        }
+    }
+
+    /// From a `span.kind` tag value (`server`, `client`, ...), as Jaeger stores it.
+    pub fn from_tag(s: &str) -> SpanKind {
+        match s.to_ascii_lowercase().as_str() {
+            "internal" => SpanKind::Internal,
+            "server" => SpanKind::Server,
+            "client" => SpanKind::Client,
+            "producer" => SpanKind::Producer,
+            "consumer" => SpanKind::Consumer,
+            _ => SpanKind::Unspecified,
+        }
+    }
+}
+
+/// One span. `parent_id == 0` means a root span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    pub trace_id: u128,
+    pub span_id: u64,
+    pub parent_id: u64,
+    /// The service that emitted the span (`service.name`).
+    pub component: Sym,
+    pub operation: Sym,
+    pub kind: SpanKind,
+    pub start: Micros,
+    pub duration: Micros,
+    /// OTLP status code ERROR, or Jaeger's `error=true` tag.
+    pub error: bool,
+    /// `http.response.status_code` / `http.status_code`, 0 when absent.
+    pub http_status: u16,
+    /// The remote side of a client span: `peer.service`, else `server.address`
+    /// / `net.peer.name`, else `db.system`.
+    pub peer: Option<Sym>,
+    /// The type of an `exception` span event, when the span recorded one
+    /// (`exception.type`, else the event's message).
+    pub exception: Option<Sym>,
+    /// Set when the span carries the tag `component=proxy`, as Envoy's spans do.
+    pub proxy: bool,
+}
+
+/// A metric signal. The well-known ones have fixed names; anything else is kept
+/// by name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    Cpu,
+    Memory,
+    Http4xxRate,
+    Http5xxRate,
+    RequestRate,
+    LatencyP50,
+    LatencyP90,
+    LatencyP95,
+    LatencyP99,
+    Goroutines,
+    /// Ratio of resumed TLS sessions to handshakes at a proxy.
+    TlsSessionReuse,
+    /// Requests waiting for a pooled (database) connection.
+    PoolPending,
+    Other(String),
+}
+
+impl Signal {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Signal::Cpu => "cpu",
+            Signal::Memory => "memory",
+            Signal::Http4xxRate => "http_4xx_rate",
+            Signal::Http5xxRate => "http_5xx_rate",
+            Signal::RequestRate => "request_rate",
+            Signal::LatencyP50 => "latency_p50",
+            Signal::LatencyP90 => "latency_p90",
+            Signal::LatencyP95 => "latency_p95",
+            Signal::LatencyP99 => "latency_p99",
+            Signal::Goroutines => "goroutines",
+            Signal::TlsSessionReuse => "tls_session_reuse",
+            Signal::PoolPending => "pool_pending",
+            Signal::Other(s) => s,
+        }
+    }
+}
+
+impl FromStr for Signal {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "cpu" => Signal::Cpu,
+            "memory" => Signal::Memory,
+            "http_4xx_rate" => Signal::Http4xxRate,
+            "http_5xx_rate" => Signal::Http5xxRate,
+            "request_rate" => Signal::RequestRate,
+            "latency_p50" => Signal::LatencyP50,
+            "latency_p90" => Signal::LatencyP90,
+            "latency_p95" => Signal::LatencyP95,
+            "latency_p99" => Signal::LatencyP99,
+            "goroutines" => Signal::Goroutines,
+            "tls_session_reuse" => Signal::TlsSessionReuse,
+            "pool_pending" => Signal::PoolPending,
+            other => Signal::Other(other.to_string()),
+        })
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One metric series of one component.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub component: Sym,
+    pub signal: Signal,
+    /// The series' labels as Prometheus returned them.
+    pub labels: BTreeMap<String, String>,
+    /// `(time, value)`, ascending in time; NaN values are dropped by readers.
+    pub samples: Vec<(Micros, f64)>,
+}
+
+/// One proxy access-log line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessRecord {
+    pub time: Micros,
+    /// The proxy that wrote the line.
+    pub proxy: Sym,
+    /// The upstream cluster or service the request went to, when logged.
+    pub upstream: Option<Sym>,
+    pub method: Sym,
+    pub path: Sym,
+    /// 0 when the proxy logged none (a reset before the response).
+    pub status: u16,
+    pub duration: Micros,
+    pub bytes_sent: u64,
+    pub user_agent: Sym,
+    /// `TLSv1.2`, `TLSv1.3`, ...; `None` for plaintext or when not logged.
+    pub tls_version: Option<Sym>,
+    pub client: Sym,
+    /// Envoy's response flags (`UH`, `UF`, ...) or `-`.
+    pub response_flags: Sym,
+}
+
+/// Severity of an application log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+/// One application log line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRecord {
+    pub time: Micros,
+    pub component: Sym,
+    pub level: LogLevel,
+    /// The message with its variable parts masked, e.g. `order <*> not found`.
+    pub template: Sym,
+    /// Logger or class, when known.
+    pub logger: Option<Sym>,
+    pub trace_id: Option<u128>,
+    /// The exception's type when the line reports one.
+    pub exception: Option<Sym>,
+}
+
+/// An Alertmanager alert (webhook version 4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: DateTime<Utc>,
+    /// Alertmanager sends `0001-01-01T00:00:00Z` for a firing alert; that reads as `None`.
+    #[serde(default, deserialize_with = "crate::alert::de_opt_time")]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(default, rename = "generatorURL")]
+    pub generator_url: String,
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// The label names that name the alerting component, in order of preference.
+pub const COMPONENT_LABELS: [&str; 7] = [
+    "service",
+    "service_name",
+    "component",
+    "app",
+    "job",
+    "container",
+    "pod",
+];
+
+impl Alert {
+    pub fn name(&self) -> &str {
+        self.labels.get("alertname").map(String::as_str).unwrap_or("")
+    }
+
+    /// The component the alert is about, from the first of [`COMPONENT_LABELS`] present.
+    pub fn component(&self) -> Option<&str> {
+        COMPONENT_LABELS
+            .iter()
+            .find_map(|k| self.labels.get(*k))
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn starts_at_micros(&self) -> Micros {
+        self.starts_at.timestamp_micros()
+    }
+}
+
+/// An Alertmanager webhook body (version 4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertWebhook {
+    pub version: String,
+    #[serde(default)]
+    pub group_key: String,
+    #[serde(default)]
+    pub truncated_alerts: u64,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub receiver: String,
+    #[serde(default)]
+    pub group_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub common_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub common_annotations: BTreeMap<String, String>,
+    #[serde(default, rename = "externalURL")]
+    pub external_url: String,
+    pub alerts: Vec<Alert>,
+}
+
+/// What became of one modality while collecting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub modality: Modality,
+    /// Records read (spans, samples, lines).
+    pub records: u64,
+    /// Why nothing (or only part) was read; `None` when the modality is complete.
+    pub missing: Option<String>,
+}
+
+/// Everything observed for one incident window.
+#[derive(Debug, Default, Clone)]
+pub struct Observations {
+    pub names: Interner,
+    pub spans: Vec<Span>,
+    pub series: Vec<Series>,
+    pub access: Vec<AccessRecord>,
+    pub logs: Vec<LogRecord>,
+    pub alerts: Vec<Alert>,
+    pub sources: Vec<SourceStatus>,
+}
+
+impl Observations {
+    /// The modalities that contributed at least one record.
+    pub fn modalities(&self) -> Vec<Modality> {
+        let mut out = Vec::new();
+        if !self.spans.is_empty() {
+            out.push(Modality::Traces);
+        }
+        if !self.series.is_empty() {
+            out.push(Modality::Metrics);
+        }
+        if !self.access.is_empty() {
+            out.push(Modality::AccessLogs);
+        }
+        if !self.logs.is_empty() {
+            out.push(Modality::Logs);
+        }
+        out
+    }
+
+    /// Earliest and latest time seen in any record, as a window (end exclusive).
+    pub fn data_span(&self) -> Option<TimeWindow> {
+        let mut lo = i64::MAX;
+        let mut hi = i64::MIN;
+        let mut see = |t: Micros| {
+            lo = lo.min(t);
+            hi = hi.max(t);
+        };
+        for s in &self.spans {
+            see(s.start);
+        }
+        for s in &self.series {
+            if let (Some(a), Some(b)) = (s.samples.first(), s.samples.last()) {
+                see(a.0);
+                see(b.0);
+            }
+        }
+        for a in &self.access {
+            see(a.time);
+        }
+        for l in &self.logs {
+            see(l.time);
+        }
+        (lo <= hi).then_some(TimeWindow { start: lo, end: hi + 1 })
+    }
+}
