@@ -1,9 +1,27 @@
 //! `graph`: the causal component graph, anomaly scoring and root-cause ranking.
 //!
+//! Data flows one way through it: [`Observations`](ingest::Observations) are
+//! cut into time buckets (`window`), turned into per-component signals and
+//! caller-to-callee edges (`features`), scored against their baseline
+//! (`score`), ranked with the graph's help (`rank`), and assembled into a
+//! [`Localisation`] (`engine`). Nothing here reads files or sockets.
+//!
 //! # Layout
 //! - `localisation`: the output types ([`Localisation`], [`Candidate`], [`Evidence`], [`Heatmap`]).
+//! - `window`: the analysed window, its buckets and the baseline's end.
+//! - `features`: bucketed signals per component and the call edges, from traces, metrics, access logs and logs.
+//! - `score`: robust z-scores of levels and rates, sustained scores, onsets.
+//! - `rank`: the ranking rules (own anomaly, edge consensus, unexplained symptoms, propagation).
+//! - `engine`: [`localise`], the entry point.
 #![forbid(unsafe_code)]
 
+mod engine;
+mod features;
 mod localisation;
+mod rank;
+mod score;
+mod window;
 
+pub use engine::{incident_id, localise, EngineConfig, GraphError};
 pub use localisation::*;
+pub use window::WindowConfig;

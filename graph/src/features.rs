@@ -1,0 +1,799 @@
+//! From observations to bucketed signals per component ("features"), and the
+//! caller-to-callee edges of the causal graph.
+//!
+//! Trace-derived features separate what a component does itself from what it
+//! inherits from below: *self time* is a span's duration minus its children's,
+//! an *originated* error is an error span none of whose children failed, and
+//! the time a caller waits on the wire (client span minus the callee's server
+//! span) belongs to the edge, not to either side.
+
+use ingest::{Micros, Modality, Observations, Signal, SpanKind, Sym};
+use rustc_hash::FxHashMap;
+
+use crate::score::{Direction, Floor};
+use crate::window::Buckets;
+
+/// Whether a signal is something a component does itself, or something it
+/// may have inherited from the components it calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Own,
+    Symptom,
+}
+
+/// A feature's values per bucket.
+#[derive(Clone, Debug)]
+pub enum Values {
+    /// A level (NaN = no data in that bucket).
+    Level { values: Vec<f64>, floor: Floor },
+    /// A ratio `num / den` per bucket, scored with its volume in mind.
+    Rate {
+        num: Vec<f64>,
+        den: Vec<f64>,
+        floor: f64,
+    },
+}
+
+/// One bucketed signal of one component.
+#[derive(Clone, Debug)]
+pub struct Feature {
+    pub component: u32,
+    pub signal: String,
+    pub modality: Modality,
+    pub role: Role,
+    pub dir: Direction,
+    pub weight: f64,
+    /// How values print: `ms`, `%`, `cores`, `bytes`, or empty.
+    pub unit: &'static str,
+    pub values: Values,
+}
+
+/// Caller-to-callee call statistics from traces.
+#[derive(Clone, Debug)]
+pub struct EdgeStats {
+    pub caller: u32,
+    pub callee: u32,
+    /// False when the callee emits no spans of its own (a database, a cache):
+    /// then the client span's whole duration is the callee's latency.
+    pub instrumented: bool,
+    pub calls: u64,
+    pub errors: u64,
+    /// Client-side view per bucket: for an instrumented callee the wire time
+    /// (client span minus server span), else the client span's duration (µs).
+    pub wait_sum: Vec<f64>,
+    pub wait_n: Vec<f64>,
+    /// Client-observed durations in µs, for the p99.
+    pub durations: Vec<u32>,
+}
+
+/// Per-proxy details kept for evidence.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyDetail {
+    /// User agents not seen in the baseline, by requests in the analysed period.
+    pub new_agents: Vec<(Sym, u64)>,
+    /// All user agents by requests in the analysed period.
+    pub agents: Vec<(Sym, u64)>,
+    pub tls: Vec<(Sym, u64)>,
+}
+
+/// Everything the ranking reads.
+pub struct FeatureSet {
+    /// Component names; a component's index is its position.
+    pub components: Vec<String>,
+    pub features: Vec<Feature>,
+    pub edges: Vec<EdgeStats>,
+    /// Example trace ids per (component, bucket): the slowest request and the
+    /// first originated error seen there.
+    pub examples: FxHashMap<(u32, usize), Vec<u128>>,
+    pub proxies: FxHashMap<u32, ProxyDetail>,
+    /// Components that emitted spans tagged as a proxy, or wrote access logs.
+    pub is_proxy: Vec<bool>,
+}
+
+struct Registry<'a> {
+    obs: &'a Observations,
+    index: FxHashMap<Sym, u32>,
+    names: Vec<String>,
+}
+
+impl Registry<'_> {
+    fn id(&mut self, sym: Sym) -> u32 {
+        if let Some(&i) = self.index.get(&sym) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.index.insert(sym, i);
+        self.names.push(self.obs.names.name(sym).to_string());
+        i
+    }
+}
+
+/// Builds every feature and edge of `obs` over `buckets`.
+pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
+    let mut reg = Registry {
+        obs,
+        index: FxHashMap::default(),
+        names: Vec::new(),
+    };
+    let mut set = FeatureSet {
+        components: Vec::new(),
+        features: Vec::new(),
+        edges: Vec::new(),
+        examples: FxHashMap::default(),
+        proxies: FxHashMap::default(),
+        is_proxy: Vec::new(),
+    };
+    let mut proxies: Vec<u32> = Vec::new();
+    traces(obs, buckets, &mut reg, &mut set, &mut proxies);
+    metrics(obs, buckets, &mut reg, &mut set);
+    access(obs, buckets, &mut reg, &mut set, &mut proxies);
+    logs(obs, buckets, &mut reg, &mut set);
+    set.components = reg.names;
+    set.is_proxy = vec![false; set.components.len()];
+    for p in proxies {
+        set.is_proxy[p as usize] = true;
+    }
+    set
+}
+
+fn is_error(s: &ingest::Span) -> bool {
+    s.error || s.http_status >= 500
+}
+
+/// Per (component, bucket) trace aggregates.
+#[derive(Clone, Copy, Default)]
+struct Cell {
+    entry: f64,
+    entry_err: f64,
+    origin_err: f64,
+    exceptions: f64,
+    self_sum: f64,
+    latency_sum: f64,
+    slowest: (Micros, u128),
+    first_error: Option<u128>,
+}
+
+fn traces(
+    obs: &Observations,
+    b: &Buckets,
+    reg: &mut Registry,
+    set: &mut FeatureSet,
+    proxies: &mut Vec<u32>,
+) {
+    let spans = &obs.spans;
+    if spans.is_empty() {
+        return;
+    }
+    // Span id -> index; a span's parent must also share its trace.
+    let mut by_id: FxHashMap<u64, u32> = FxHashMap::default();
+    by_id.reserve(spans.len());
+    for (i, s) in spans.iter().enumerate() {
+        by_id.insert(s.span_id, i as u32);
+    }
+    let parent_of = |s: &ingest::Span| -> Option<usize> {
+        if s.parent_id == 0 {
+            return None;
+        }
+        let p = *by_id.get(&s.parent_id)? as usize;
+        (spans[p].trace_id == s.trace_id).then_some(p)
+    };
+    let n = spans.len();
+    let mut child_sum = vec![0 as Micros; n];
+    let mut err_child = vec![false; n];
+    // For a client span: the duration of its child in another component, if any.
+    let mut remote_child: Vec<Option<Micros>> = vec![None; n];
+    let mut parents: Vec<u32> = vec![u32::MAX; n];
+    for (i, s) in spans.iter().enumerate() {
+        let Some(p) = parent_of(s) else { continue };
+        parents[i] = p as u32;
+        child_sum[p] += s.duration.max(0);
+        if is_error(s) {
+            err_child[p] = true;
+        }
+        if spans[p].component != s.component {
+            remote_child[p] = Some(remote_child[p].unwrap_or(0).max(s.duration));
+        }
+    }
+
+    let nb = b.count;
+    let mut cells: FxHashMap<u32, Vec<Cell>> = FxHashMap::default();
+    let mut edges: FxHashMap<(u32, u32), EdgeStats> = FxHashMap::default();
+    let new_edge = |caller: u32, callee: u32, instrumented: bool| EdgeStats {
+        caller,
+        callee,
+        instrumented,
+        calls: 0,
+        errors: 0,
+        wait_sum: vec![0.0; nb],
+        wait_n: vec![0.0; nb],
+        durations: Vec::new(),
+    };
+
+    for (i, s) in spans.iter().enumerate() {
+        let c = reg.id(s.component);
+        if s.proxy && !proxies.contains(&c) {
+            proxies.push(c);
+        }
+        let Some(bi) = b.index(s.start) else { continue };
+        let p = (parents[i] != u32::MAX).then(|| parents[i] as usize);
+        let err = is_error(s);
+        let is_client = matches!(s.kind, SpanKind::Client | SpanKind::Producer);
+        // A client span with no child anywhere, naming its peer: a call to an
+        // uninstrumented component (a database, a cache, a third party).
+        let uninstrumented_peer = match (is_client, child_sum[i] == 0, s.peer) {
+            (true, true, Some(peer)) if peer != s.component => Some(reg.id(peer)),
+            _ => None,
+        };
+
+        let entry = match p {
+            None => true,
+            Some(p) => spans[p].component != s.component,
+        } || s.kind == SpanKind::Server;
+        {
+            let row = cells.entry(c).or_insert_with(|| vec![Cell::default(); nb]);
+            let cell = &mut row[bi];
+            if entry {
+                cell.entry += 1.0;
+                cell.latency_sum += s.duration as f64;
+                if err {
+                    cell.entry_err += 1.0;
+                }
+                if s.duration > cell.slowest.0 {
+                    cell.slowest = (s.duration, s.trace_id);
+                }
+            }
+            if s.exception.is_some() {
+                cell.exceptions += 1.0;
+            }
+            // Own work: not the wire time of a call into another component.
+            if !(is_client && remote_child[i].is_some()) && uninstrumented_peer.is_none() {
+                let own = s.duration - child_sum[i].min(s.duration);
+                cell.self_sum += own.max(0) as f64;
+            }
+            if err && !err_child[i] && uninstrumented_peer.is_none() {
+                cell.origin_err += 1.0;
+                cell.first_error.get_or_insert(s.trace_id);
+            }
+        }
+
+        // Calls between components.
+        if let Some(p) = p {
+            let pc = &spans[p];
+            if pc.component != s.component {
+                let caller = reg.id(pc.component);
+                let e = edges
+                    .entry((caller, c))
+                    .or_insert_with(|| new_edge(caller, c, true));
+                e.calls += 1;
+                e.errors += err as u64;
+                if matches!(pc.kind, SpanKind::Client | SpanKind::Producer) {
+                    let wait = (pc.duration - s.duration).max(0) as f64;
+                    e.wait_sum[bi] += wait;
+                    e.wait_n[bi] += 1.0;
+                    e.durations
+                        .push(pc.duration.clamp(0, u32::MAX as Micros) as u32);
+                } else {
+                    e.durations
+                        .push(s.duration.clamp(0, u32::MAX as Micros) as u32);
+                }
+            }
+        }
+        if let Some(d) = uninstrumented_peer {
+            let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, false));
+            e.calls += 1;
+            e.errors += err as u64;
+            e.wait_sum[bi] += s.duration as f64;
+            e.wait_n[bi] += 1.0;
+            e.durations
+                .push(s.duration.clamp(0, u32::MAX as Micros) as u32);
+            let row = cells.entry(d).or_insert_with(|| vec![Cell::default(); nb]);
+            row[bi].entry += 1.0;
+            if err {
+                row[bi].entry_err += 1.0;
+                if !err_child[i] {
+                    row[bi].origin_err += 1.0;
+                    row[bi].first_error.get_or_insert(s.trace_id);
+                }
+            }
+        }
+    }
+
+    let mut comps: Vec<u32> = cells.keys().copied().collect();
+    comps.sort_unstable();
+    for c in comps {
+        let row = &cells[&c];
+        let col = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> { row.iter().map(f).collect() };
+        let entry = col(&|x| x.entry);
+        let per_req = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> {
+            row.iter()
+                .map(|x| {
+                    if x.entry > 0.0 {
+                        f(x) / x.entry
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect()
+        };
+        let has_own_spans = row.iter().any(|x| x.self_sum > 0.0 || x.latency_sum > 0.0);
+        if has_own_spans {
+            set.features.push(Feature {
+                component: c,
+                signal: "self_time".into(),
+                modality: Modality::Traces,
+                role: Role::Own,
+                dir: Direction::Up,
+                weight: 1.0,
+                unit: "ms",
+                values: Values::Level {
+                    values: per_req(&|x| x.self_sum),
+                    floor: Floor {
+                        abs: 500.0,
+                        rel: 0.15,
+                    },
+                },
+            });
+            set.features.push(Feature {
+                component: c,
+                signal: "latency".into(),
+                modality: Modality::Traces,
+                role: Role::Symptom,
+                dir: Direction::Up,
+                weight: 1.0,
+                unit: "ms",
+                values: Values::Level {
+                    values: per_req(&|x| x.latency_sum),
+                    floor: Floor {
+                        abs: 1000.0,
+                        rel: 0.15,
+                    },
+                },
+            });
+        }
+        set.features.push(Feature {
+            component: c,
+            signal: "error_rate".into(),
+            modality: Modality::Traces,
+            role: Role::Own,
+            dir: Direction::Up,
+            weight: 1.0,
+            unit: "%",
+            values: Values::Rate {
+                num: col(&|x| x.origin_err),
+                den: entry.clone(),
+                floor: 0.02,
+            },
+        });
+        set.features.push(Feature {
+            component: c,
+            signal: "errors".into(),
+            modality: Modality::Traces,
+            role: Role::Symptom,
+            dir: Direction::Up,
+            weight: 1.0,
+            unit: "%",
+            values: Values::Rate {
+                num: col(&|x| x.entry_err),
+                den: entry.clone(),
+                floor: 0.02,
+            },
+        });
+        if row.iter().any(|x| x.exceptions > 0.0) {
+            set.features.push(Feature {
+                component: c,
+                signal: "exceptions".into(),
+                modality: Modality::Traces,
+                role: Role::Own,
+                dir: Direction::Up,
+                weight: 1.0,
+                unit: "%",
+                values: Values::Rate {
+                    num: col(&|x| x.exceptions),
+                    den: entry.clone(),
+                    floor: 0.02,
+                },
+            });
+        }
+        for (bi, cell) in row.iter().enumerate() {
+            let mut ids = Vec::with_capacity(2);
+            if let Some(t) = cell.first_error {
+                ids.push(t);
+            }
+            if cell.slowest.0 > 0 && !ids.contains(&cell.slowest.1) {
+                ids.push(cell.slowest.1);
+            }
+            if !ids.is_empty() {
+                set.examples.insert((c, bi), ids);
+            }
+        }
+    }
+    let mut edges: Vec<EdgeStats> = edges.into_values().collect();
+    edges.sort_by_key(|e| (e.caller, e.callee));
+    set.edges = edges;
+}
+
+/// How each known metric signal is read.
+fn metric_kind(signal: &Signal) -> (Role, Direction, Floor, f64, &'static str) {
+    match signal {
+        Signal::Cpu => (
+            Role::Own,
+            Direction::Up,
+            Floor {
+                abs: 0.02,
+                rel: 0.05,
+            },
+            1.0,
+            "cores",
+        ),
+        Signal::Memory => (
+            Role::Own,
+            Direction::Up,
+            Floor {
+                abs: 1.0,
+                rel: 0.02,
+            },
+            0.9,
+            "bytes",
+        ),
+        Signal::Goroutines => (
+            Role::Own,
+            Direction::Up,
+            Floor {
+                abs: 5.0,
+                rel: 0.05,
+            },
+            1.0,
+            "",
+        ),
+        Signal::PoolPending => (
+            Role::Own,
+            Direction::Up,
+            Floor { abs: 1.0, rel: 0.1 },
+            1.0,
+            "",
+        ),
+        Signal::TlsSessionReuse => (
+            Role::Own,
+            Direction::Down,
+            Floor {
+                abs: 0.05,
+                rel: 0.05,
+            },
+            0.6,
+            "",
+        ),
+        Signal::Http4xxRate => (
+            Role::Own,
+            Direction::Up,
+            Floor {
+                abs: 0.05,
+                rel: 0.2,
+            },
+            0.7,
+            "/s",
+        ),
+        Signal::Http5xxRate => (
+            Role::Symptom,
+            Direction::Up,
+            Floor {
+                abs: 0.05,
+                rel: 0.2,
+            },
+            1.0,
+            "/s",
+        ),
+        Signal::RequestRate => (
+            Role::Symptom,
+            Direction::Both,
+            Floor { abs: 0.5, rel: 0.2 },
+            0.3,
+            "/s",
+        ),
+        Signal::LatencyP50 | Signal::LatencyP90 | Signal::LatencyP95 | Signal::LatencyP99 => (
+            Role::Symptom,
+            Direction::Up,
+            Floor {
+                abs: 0.001,
+                rel: 0.1,
+            },
+            1.0,
+            "s",
+        ),
+        Signal::Other(_) => (
+            Role::Own,
+            Direction::Both,
+            Floor {
+                abs: 1e-9,
+                rel: 0.1,
+            },
+            0.5,
+            "",
+        ),
+    }
+}
+
+fn metrics(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSet) {
+    for s in &obs.series {
+        let c = reg.id(s.component);
+        let mut sum = vec![0.0; b.count];
+        let mut n = vec![0.0; b.count];
+        for &(t, v) in &s.samples {
+            if let Some(i) = b.index(t) {
+                if v.is_finite() {
+                    sum[i] += v;
+                    n[i] += 1.0;
+                }
+            }
+        }
+        if n.iter().all(|x| *x == 0.0) {
+            continue;
+        }
+        let values = sum
+            .iter()
+            .zip(&n)
+            .map(|(s, n)| if *n > 0.0 { s / n } else { f64::NAN })
+            .collect();
+        let (role, dir, floor, weight, unit) = metric_kind(&s.signal);
+        set.features.push(Feature {
+            component: c,
+            signal: s.signal.as_str().to_string(),
+            modality: Modality::Metrics,
+            role,
+            dir,
+            weight,
+            unit,
+            values: Values::Level { values, floor },
+        });
+    }
+}
+
+fn is_old_tls(v: &str) -> bool {
+    let v = v.to_ascii_lowercase();
+    v.starts_with("ssl")
+        || v == "tlsv1"
+        || v == "tlsv1.0"
+        || v == "tlsv1.1"
+        || v == "tls1.0"
+        || v == "tls1.1"
+}
+
+fn access(
+    obs: &Observations,
+    b: &Buckets,
+    reg: &mut Registry,
+    set: &mut FeatureSet,
+    proxies: &mut Vec<u32>,
+) {
+    if obs.access.is_empty() {
+        return;
+    }
+    let nb = b.count;
+    #[derive(Default)]
+    struct Acc {
+        n: Vec<f64>,
+        e4: Vec<f64>,
+        e5: Vec<f64>,
+        lat: Vec<f64>,
+        tls_known: Vec<f64>,
+        tls_old: Vec<f64>,
+        new_ua: Vec<f64>,
+        base_agents: FxHashMap<Sym, u64>,
+        agents: FxHashMap<Sym, u64>,
+        tls: FxHashMap<Sym, u64>,
+    }
+    let zero = || Acc {
+        n: vec![0.0; nb],
+        e4: vec![0.0; nb],
+        e5: vec![0.0; nb],
+        lat: vec![0.0; nb],
+        tls_known: vec![0.0; nb],
+        tls_old: vec![0.0; nb],
+        new_ua: vec![0.0; nb],
+        ..Default::default()
+    };
+    let mut by_proxy: FxHashMap<Sym, Acc> = FxHashMap::default();
+    // First pass: which user agents the baseline knows.
+    for r in &obs.access {
+        let Some(i) = b.index(r.time) else { continue };
+        let acc = by_proxy.entry(r.proxy).or_insert_with(zero);
+        if i < b.baseline_end {
+            *acc.base_agents.entry(r.user_agent).or_default() += 1;
+        }
+    }
+    let old: FxHashMap<Sym, bool> = obs
+        .access
+        .iter()
+        .filter_map(|r| r.tls_version)
+        .map(|t| (t, is_old_tls(obs.names.name(t))))
+        .collect();
+    for r in &obs.access {
+        let Some(i) = b.index(r.time) else { continue };
+        let Some(acc) = by_proxy.get_mut(&r.proxy) else {
+            continue;
+        };
+        acc.n[i] += 1.0;
+        acc.lat[i] += r.duration as f64;
+        match r.status {
+            400..=499 => acc.e4[i] += 1.0,
+            500..=599 => acc.e5[i] += 1.0,
+            _ => {}
+        }
+        if let Some(t) = r.tls_version {
+            acc.tls_known[i] += 1.0;
+            if old.get(&t).copied().unwrap_or(false) {
+                acc.tls_old[i] += 1.0;
+            }
+        }
+        let known = acc.base_agents.contains_key(&r.user_agent);
+        if !known {
+            acc.new_ua[i] += 1.0;
+        }
+        if i >= b.baseline_end {
+            *acc.agents.entry(r.user_agent).or_default() += 1;
+            if let Some(t) = r.tls_version {
+                *acc.tls.entry(t).or_default() += 1;
+            }
+        }
+    }
+    let mut names: Vec<Sym> = by_proxy.keys().copied().collect();
+    names.sort_unstable();
+    for p in names {
+        let acc = &by_proxy[&p];
+        let c = reg.id(p);
+        if !proxies.contains(&c) {
+            proxies.push(c);
+        }
+        let rate =
+            |signal: &str, num: &Vec<f64>, den: &Vec<f64>, role: Role, weight: f64| Feature {
+                component: c,
+                signal: signal.into(),
+                modality: Modality::AccessLogs,
+                role,
+                dir: Direction::Up,
+                weight,
+                unit: "%",
+                values: Values::Rate {
+                    num: num.clone(),
+                    den: den.clone(),
+                    floor: 0.02,
+                },
+            };
+        set.features
+            .push(rate("http_4xx_share", &acc.e4, &acc.n, Role::Own, 0.8));
+        set.features
+            .push(rate("http_5xx_share", &acc.e5, &acc.n, Role::Symptom, 1.0));
+        if acc.tls_known.iter().any(|x| *x > 0.0) {
+            set.features.push(rate(
+                "old_tls_share",
+                &acc.tls_old,
+                &acc.tls_known,
+                Role::Own,
+                1.0,
+            ));
+        }
+        // Unknown agents need a baseline to be unknown against.
+        if !acc.base_agents.is_empty() {
+            set.features.push(rate(
+                "new_user_agent_share",
+                &acc.new_ua,
+                &acc.n,
+                Role::Own,
+                1.0,
+            ));
+        }
+        let mean_lat = acc
+            .lat
+            .iter()
+            .zip(&acc.n)
+            .map(|(l, n)| if *n > 0.0 { l / n } else { f64::NAN })
+            .collect();
+        set.features.push(Feature {
+            component: c,
+            signal: "proxy_latency".into(),
+            modality: Modality::AccessLogs,
+            role: Role::Symptom,
+            dir: Direction::Up,
+            weight: 1.0,
+            unit: "ms",
+            values: Values::Level {
+                values: mean_lat,
+                floor: Floor {
+                    abs: 1000.0,
+                    rel: 0.15,
+                },
+            },
+        });
+        set.features.push(Feature {
+            component: c,
+            signal: "proxy_requests".into(),
+            modality: Modality::AccessLogs,
+            role: Role::Symptom,
+            dir: Direction::Both,
+            weight: 0.3,
+            unit: "",
+            values: Values::Level {
+                values: acc.n.clone(),
+                floor: Floor { abs: 1.0, rel: 0.2 },
+            },
+        });
+        let top = |m: &FxHashMap<Sym, u64>, keep: &dyn Fn(&Sym) -> bool| {
+            let mut v: Vec<(Sym, u64)> = m
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, n)| (*k, *n))
+                .collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            v.truncate(5);
+            v
+        };
+        set.proxies.insert(
+            c,
+            ProxyDetail {
+                new_agents: top(&acc.agents, &|k| !acc.base_agents.contains_key(k)),
+                agents: top(&acc.agents, &|_| true),
+                tls: top(&acc.tls, &|_| true),
+            },
+        );
+    }
+}
+
+fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSet) {
+    if obs.logs.is_empty() {
+        return;
+    }
+    struct Acc {
+        n: Vec<f64>,
+        err: Vec<f64>,
+        exc: Vec<f64>,
+    }
+    let mut by_comp: FxHashMap<Sym, Acc> = FxHashMap::default();
+    for l in &obs.logs {
+        let Some(i) = b.index(l.time) else { continue };
+        let acc = by_comp.entry(l.component).or_insert_with(|| Acc {
+            n: vec![0.0; b.count],
+            err: vec![0.0; b.count],
+            exc: vec![0.0; b.count],
+        });
+        acc.n[i] += 1.0;
+        if l.level >= ingest::LogLevel::Error {
+            acc.err[i] += 1.0;
+            if l.exception.is_some() {
+                acc.exc[i] += 1.0;
+            }
+        }
+    }
+    let mut names: Vec<Sym> = by_comp.keys().copied().collect();
+    names.sort_unstable();
+    for s in names {
+        let acc = &by_comp[&s];
+        let c = reg.id(s);
+        set.features.push(Feature {
+            component: c,
+            signal: "exception_logs".into(),
+            modality: Modality::Logs,
+            role: Role::Own,
+            dir: Direction::Up,
+            weight: 0.8,
+            unit: "%",
+            values: Values::Rate {
+                num: acc.exc.clone(),
+                den: acc.n.clone(),
+                floor: 0.02,
+            },
+        });
+        set.features.push(Feature {
+            component: c,
+            signal: "error_logs".into(),
+            modality: Modality::Logs,
+            role: Role::Symptom,
+            dir: Direction::Up,
+            weight: 0.5,
+            unit: "%",
+            values: Values::Rate {
+                num: acc.err.clone(),
+                den: acc.n.clone(),
+                floor: 0.02,
+            },
+        });
+    }
+}

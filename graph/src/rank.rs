@@ -1,0 +1,420 @@
+//! Ranking root causes: each component's own anomaly, corrected by its place
+//! in the causal graph.
+//!
+//! The rules, each one an SRE would apply by hand:
+//! 1. A component is suspect for what it does *itself*: its self time, the
+//!    errors it originates, its exceptions, its resources (CPU, memory,
+//!    goroutines, pool waits), and at a proxy the traffic it lets in (unknown
+//!    user agents, old TLS, 4xx). Inherited latency and errors do not count.
+//! 2. Calls *into* a component that slow down for all of its callers point at
+//!    the component (a slow network or a slow uninstrumented database); calls
+//!    that slow down for one caller only, while the others are served as
+//!    before, point at that caller (its own pool or client is the bottleneck).
+//! 3. A symptom (latency, errors) that none of a component's callees shows is
+//!    the component's own, and counts a little toward it.
+//! 4. A real cause spreads: the callers on the way to the alerting component
+//!    show symptoms. A suspect whose anomaly reached nobody is discounted.
+//! 5. Scores hold over time: a spike shorter than a quarter of the analysed
+//!    period is noise, not a cause (see `score::sustained`).
+
+use rustc_hash::FxHashMap;
+
+use crate::features::{EdgeStats, Feature, FeatureSet, Role, Values};
+use crate::score::{self, Direction, MAX_Z};
+use crate::window::Buckets;
+use crate::FaultKind;
+
+/// Below this sustained score a feature is treated as normal.
+pub const NOISE_Z: f64 = 2.5;
+/// A symptom at least this strong counts as spread to that component.
+pub const SYMPTOM_Z: f64 = 3.0;
+
+/// A feature after scoring.
+pub struct Scored {
+    /// Index into `FeatureSet::features`.
+    pub feature: usize,
+    pub z: Vec<f64>,
+    /// Baseline median (levels) or pooled rate (rates).
+    pub baseline: f64,
+    pub sustained: f64,
+    /// Bucket of the largest score in the analysed period.
+    pub peak: Option<usize>,
+    pub onset: Option<usize>,
+}
+
+/// One contribution to a component's suspicion.
+#[derive(Clone, Debug)]
+pub struct Contribution {
+    pub signal: String,
+    /// The scored feature behind it, if it is one (edge rules are not).
+    pub scored: Option<usize>,
+    pub weight: f64,
+    pub sustained: f64,
+    pub note: Option<String>,
+}
+
+/// A component's verdict.
+pub struct Suspect {
+    pub component: u32,
+    pub score: f64,
+    pub own: f64,
+    pub propagation: f64,
+    pub fault: FaultKind,
+    pub contributions: Vec<Contribution>,
+}
+
+/// Everything the ranking worked out, for evidence and the heatmap.
+pub struct Ranked {
+    pub scored: Vec<Scored>,
+    pub suspects: Vec<Suspect>,
+    /// Per component: the strongest sustained symptom.
+    pub symptom: Vec<f64>,
+    /// Per edge (same order as `FeatureSet::edges`): per-bucket wait scores.
+    pub edge_z: Vec<Vec<f64>>,
+}
+
+pub fn score_features(set: &FeatureSet, b: &Buckets) -> Vec<Scored> {
+    set.features
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| score_feature(i, f, b))
+        .collect()
+}
+
+fn score_feature(i: usize, f: &Feature, b: &Buckets) -> Option<Scored> {
+    let (z, baseline) = match &f.values {
+        Values::Level { values, floor } => {
+            let base = score::baseline(&values[..b.baseline_end], *floor)?;
+            (score::level_z(values, base, f.dir), base.median)
+        }
+        Values::Rate { num, den, floor } => {
+            if den[..b.baseline_end].iter().sum::<f64>() <= 0.0 {
+                return None;
+            }
+            score::rate_z(num, den, b.baseline_end, *floor, f.dir)
+        }
+    };
+    Some(finish(i, z, baseline, b))
+}
+
+fn finish(feature: usize, z: Vec<f64>, baseline: f64, b: &Buckets) -> Scored {
+    let analysed = &z[b.analysed()];
+    let sustained = score::sustained(analysed);
+    let peak = analysed
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_finite())
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i + b.baseline_end);
+    let onset = score::onset(analysed, SYMPTOM_Z).map(|i| i + b.baseline_end);
+    Scored {
+        feature,
+        z,
+        baseline,
+        sustained,
+        peak,
+        onset,
+    }
+}
+
+/// Per-bucket scores of an edge's client-side wait.
+fn edge_scores(e: &EdgeStats, b: &Buckets) -> Vec<f64> {
+    let mean: Vec<f64> = e
+        .wait_sum
+        .iter()
+        .zip(&e.wait_n)
+        .map(|(s, n)| if *n > 0.0 { s / n } else { f64::NAN })
+        .collect();
+    let floor = score::Floor {
+        abs: 1000.0,
+        rel: 0.2,
+    };
+    match score::baseline(&mean[..b.baseline_end], floor) {
+        Some(base) => score::level_z(&mean, base, Direction::Up),
+        None => vec![f64::NAN; mean.len()],
+    }
+}
+
+pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Ranked {
+    let nc = set.components.len();
+    let scored = score_features(set, b);
+
+    let mut contributions: Vec<Vec<Contribution>> = vec![Vec::new(); nc];
+    let mut symptom = vec![0.0f64; nc];
+    for (si, s) in scored.iter().enumerate() {
+        let f = &set.features[s.feature];
+        let c = f.component as usize;
+        match f.role {
+            Role::Own => contributions[c].push(Contribution {
+                signal: f.signal.clone(),
+                scored: Some(si),
+                weight: f.weight,
+                sustained: s.sustained,
+                note: None,
+            }),
+            Role::Symptom => symptom[c] = symptom[c].max(s.sustained * f.weight.min(1.0)),
+        }
+    }
+
+    // Rule 2: calls into a component, judged across its callers.
+    let edge_z: Vec<Vec<f64>> = set.edges.iter().map(|e| edge_scores(e, b)).collect();
+    let mut into: FxHashMap<u32, Vec<(u32, f64)>> = FxHashMap::default();
+    for (e, z) in set.edges.iter().zip(&edge_z) {
+        let s = score::sustained(&z[b.analysed()]);
+        into.entry(e.callee).or_default().push((e.caller, s));
+    }
+    let mut callees: Vec<Vec<u32>> = vec![Vec::new(); nc];
+    let mut callers: Vec<Vec<u32>> = vec![Vec::new(); nc];
+    for e in &set.edges {
+        callees[e.caller as usize].push(e.callee);
+        callers[e.callee as usize].push(e.caller);
+    }
+    let mut callees_sorted: Vec<u32> = into.keys().copied().collect();
+    callees_sorted.sort_unstable();
+    for callee in callees_sorted {
+        let mut v = into[&callee].clone();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let (top_caller, top) = v[0];
+        if top < NOISE_Z {
+            continue;
+        }
+        if v.len() == 1 {
+            contributions[callee as usize].push(Contribution {
+                signal: "calls_in_latency".into(),
+                scored: None,
+                weight: 1.0,
+                sustained: top,
+                note: Some(format!(
+                    "calls from {} wait longer",
+                    set.components[top_caller as usize]
+                )),
+            });
+            continue;
+        }
+        let second = v[1].1;
+        if second >= NOISE_Z {
+            // Several callers agree: the component (or its network) is slow.
+            let agreeing = v.iter().filter(|x| x.1 >= NOISE_Z).count();
+            contributions[callee as usize].push(Contribution {
+                signal: "calls_in_latency".into(),
+                scored: None,
+                weight: 1.0,
+                sustained: second,
+                note: Some(format!(
+                    "{agreeing} of {} callers wait longer on calls into it",
+                    v.len()
+                )),
+            });
+        } else {
+            // One caller alone waits: the bottleneck is on its side.
+            contributions[top_caller as usize].push(Contribution {
+                signal: "client_wait".into(),
+                scored: None,
+                weight: 1.0,
+                sustained: top - second,
+                note: Some(format!(
+                    "its calls to {} wait longer while {} other caller(s) are served as before",
+                    set.components[callee as usize],
+                    v.len() - 1
+                )),
+            });
+        }
+    }
+
+    // Rule 3: symptoms no callee explains.
+    for c in 0..nc {
+        if symptom[c] < NOISE_Z {
+            continue;
+        }
+        let below = callees[c]
+            .iter()
+            .map(|d| symptom[*d as usize])
+            .fold(0.0, f64::max);
+        let unexplained = symptom[c] - below;
+        if unexplained >= NOISE_Z {
+            contributions[c].push(Contribution {
+                signal: "unexplained_symptom".into(),
+                scored: None,
+                weight: 0.5,
+                sustained: unexplained,
+                note: Some("latency or errors that none of its callees show".into()),
+            });
+        }
+    }
+
+    let mut suspects: Vec<Suspect> = Vec::new();
+    for (c, contribs) in contributions.into_iter().enumerate() {
+        let mut contribs: Vec<Contribution> = contribs
+            .into_iter()
+            .filter(|k| k.sustained >= NOISE_Z)
+            .collect();
+        if contribs.is_empty() {
+            continue;
+        }
+        contribs.sort_by(|a, b| (b.weight * b.sustained).total_cmp(&(a.weight * a.sustained)));
+        let mut own = 0.0;
+        for (i, k) in contribs.iter().enumerate() {
+            let v = k.weight * k.sustained.min(MAX_Z);
+            own += if i == 0 { v } else { 0.15 * v };
+        }
+        let propagation = propagation(c as u32, alert_component, &callers, &symptom);
+        let fault = classify(&contribs, set.is_proxy[c]);
+        suspects.push(Suspect {
+            component: c as u32,
+            score: own * (0.5 + 0.5 * propagation),
+            own,
+            propagation,
+            fault,
+            contributions: contribs,
+        });
+    }
+    suspects.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.component.cmp(&b.component))
+    });
+    Ranked {
+        scored,
+        suspects,
+        symptom,
+        edge_z,
+    }
+}
+
+/// Rule 4: how far the anomaly of `c` spread towards the alert, from 0 to 1.
+fn propagation(c: u32, alert: Option<u32>, callers: &[Vec<u32>], symptom: &[f64]) -> f64 {
+    if Some(c) == alert {
+        return 1.0;
+    }
+    let path = path_up(c, alert, callers, symptom);
+    if path.len() <= 1 {
+        // Nobody calls it: an entry point (or seen only in metrics or logs).
+        return if callers[c as usize].is_empty() && alert.is_none() {
+            1.0
+        } else {
+            0.5
+        };
+    }
+    if let Some(a) = alert {
+        if path.last() != Some(&a) {
+            return 0.25;
+        }
+    }
+    let above = &path[1..];
+    above
+        .iter()
+        .filter(|n| symptom[**n as usize] >= SYMPTOM_Z)
+        .count() as f64
+        / above.len() as f64
+}
+
+/// The path from `c` up through its callers: to `alert` by the fewest hops
+/// (ties to the more symptomatic caller) when it can be reached, otherwise
+/// up the most symptomatic callers until an entry point.
+pub fn path_up(c: u32, alert: Option<u32>, callers: &[Vec<u32>], symptom: &[f64]) -> Vec<u32> {
+    let n = callers.len();
+    if let Some(a) = alert {
+        // Breadth-first from c over callers.
+        let mut prev: Vec<Option<u32>> = vec![None; n];
+        let mut seen = vec![false; n];
+        seen[c as usize] = true;
+        let mut frontier = vec![c];
+        while !frontier.is_empty() && !seen[a as usize] {
+            let mut next = Vec::new();
+            for &x in &frontier {
+                let mut ups = callers[x as usize].clone();
+                ups.sort_by(|p, q| {
+                    symptom[*q as usize]
+                        .total_cmp(&symptom[*p as usize])
+                        .then(p.cmp(q))
+                });
+                for u in ups {
+                    if !seen[u as usize] {
+                        seen[u as usize] = true;
+                        prev[u as usize] = Some(x);
+                        next.push(u);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        if seen[a as usize] {
+            let mut path = vec![a];
+            let mut x = a;
+            while let Some(p) = prev[x as usize] {
+                path.push(p);
+                x = p;
+            }
+            path.reverse();
+            return path;
+        }
+    }
+    let mut path = vec![c];
+    let mut x = c;
+    loop {
+        let next = callers[x as usize]
+            .iter()
+            .copied()
+            .filter(|u| !path.contains(u))
+            .max_by(|p, q| {
+                symptom[*p as usize]
+                    .total_cmp(&symptom[*q as usize])
+                    .then(q.cmp(p))
+            });
+        match next {
+            Some(u) => {
+                path.push(u);
+                x = u;
+            }
+            None => return path,
+        }
+    }
+}
+
+/// Which fault the strongest contributions describe.
+fn classify(contribs: &[Contribution], is_proxy: bool) -> FaultKind {
+    let s = |name: &str| {
+        contribs
+            .iter()
+            .filter(|k| k.signal == name)
+            .map(|k| k.sustained)
+            .fold(0.0, f64::max)
+    };
+    let strong = SYMPTOM_Z + 1.0;
+    if is_proxy
+        && [
+            "new_user_agent_share",
+            "old_tls_share",
+            "http_4xx_share",
+            "tls_session_reuse",
+        ]
+        .iter()
+        .any(|n| s(n) >= strong)
+    {
+        return FaultKind::IngressAbuse;
+    }
+    if s("goroutines") >= strong {
+        return FaultKind::GoroutineLeak;
+    }
+    if s("pool_pending") >= strong {
+        return FaultKind::ConnectionPoolExhaustion;
+    }
+    if s("exceptions") >= strong || s("exception_logs") >= strong {
+        return FaultKind::Exception;
+    }
+    let Some(top) = contribs.first() else {
+        return FaultKind::Unknown;
+    };
+    match top.signal.as_str() {
+        "cpu" => FaultKind::CpuSaturation,
+        "self_time" if s("cpu") >= strong => FaultKind::CpuSaturation,
+        "memory" => FaultKind::MemoryLeak,
+        "error_rate" | "http_5xx_rate" => FaultKind::ErrorReturn,
+        "calls_in_latency" | "self_time" => FaultKind::Latency,
+        "client_wait" => FaultKind::ConnectionPoolExhaustion,
+        "new_user_agent_share" | "old_tls_share" | "http_4xx_share" | "tls_session_reuse" => {
+            FaultKind::IngressAbuse
+        }
+        _ => FaultKind::Unknown,
+    }
+}

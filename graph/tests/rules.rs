@@ -1,0 +1,246 @@
+//! The ranking rules on small hand-built incidents: each test builds the
+//! traces of one situation an SRE would recognise and checks the verdict.
+
+use chrono::{TimeZone, Utc};
+use graph::{localise, EngineConfig, FaultKind};
+use ingest::{Alert, Observations, Span, SpanKind};
+
+const MIN: i64 = 60_000_000;
+const T0: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+
+struct Sim {
+    obs: Observations,
+    next: u64,
+}
+
+impl Sim {
+    fn new() -> Sim {
+        Sim {
+            obs: Observations::default(),
+            next: 1,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn span(
+        &mut self,
+        trace: u128,
+        parent: u64,
+        comp: &str,
+        kind: SpanKind,
+        start: i64,
+        dur: i64,
+        error: bool,
+        peer: Option<&str>,
+    ) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        let component = self.obs.names.intern(comp);
+        let operation = self.obs.names.intern("op");
+        let peer = peer.map(|p| self.obs.names.intern(p));
+        self.obs.spans.push(Span {
+            trace_id: trace,
+            span_id: id,
+            parent_id: parent,
+            component,
+            operation,
+            kind,
+            start,
+            duration: dur,
+            error,
+            http_status: if error { 500 } else { 200 },
+            peer,
+            exception: None,
+            proxy: false,
+        });
+        id
+    }
+
+    /// front -> {a, b} -> db (uninstrumented). `slow_a_db`/`slow_b_db` add
+    /// wait to the client spans of a's / b's calls to the database after
+    /// minute 20; `a_self` adds own work in a; `a_err` makes a fail.
+    fn request(
+        &mut self,
+        i: u64,
+        t: i64,
+        slow_a_db: i64,
+        slow_b_db: i64,
+        a_self: i64,
+        a_err: bool,
+    ) {
+        let trace = i as u128 + 1;
+        let jitter = (i % 7) as i64 * 300;
+        let a_db = 2_000 + jitter + slow_a_db;
+        let b_db = 2_000 + jitter + slow_b_db;
+        let a_dur = 5_000 + a_self + a_db;
+        let b_dur = 4_000 + b_db;
+        let front = 3_000 + a_dur + b_dur + 400;
+        let root = self.span(trace, 0, "front", SpanKind::Server, t, front, a_err, None);
+        let ca = self.span(
+            trace,
+            root,
+            "front",
+            SpanKind::Client,
+            t + 100,
+            a_dur + 200,
+            a_err,
+            Some("a"),
+        );
+        let sa = self.span(
+            trace,
+            ca,
+            "a",
+            SpanKind::Server,
+            t + 200,
+            a_dur,
+            a_err,
+            None,
+        );
+        self.span(
+            trace,
+            sa,
+            "a",
+            SpanKind::Client,
+            t + 300,
+            a_db,
+            false,
+            Some("db"),
+        );
+        let cb = self.span(
+            trace,
+            root,
+            "front",
+            SpanKind::Client,
+            t + a_dur + 300,
+            b_dur + 200,
+            false,
+            Some("b"),
+        );
+        let sb = self.span(
+            trace,
+            cb,
+            "b",
+            SpanKind::Server,
+            t + a_dur + 400,
+            b_dur,
+            false,
+            None,
+        );
+        self.span(
+            trace,
+            sb,
+            "b",
+            SpanKind::Client,
+            t + a_dur + 500,
+            b_db,
+            false,
+            Some("db"),
+        );
+    }
+
+    fn alert_on(&mut self, comp: &str, at: i64) {
+        self.obs.alerts.push(Alert {
+            status: "firing".into(),
+            labels: [
+                ("alertname".to_string(), "HighLatency".to_string()),
+                ("service".to_string(), comp.to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            annotations: Default::default(),
+            starts_at: Utc.timestamp_micros(at).unwrap(),
+            ends_at: None,
+            generator_url: String::new(),
+            fingerprint: "abc".into(),
+        });
+    }
+}
+
+/// 30 minutes, 20 requests a minute; the fault from minute 18, the alert at 20.
+fn incident(fault: impl Fn(bool) -> (i64, i64, i64, bool)) -> Observations {
+    let mut sim = Sim::new();
+    for i in 0..600u64 {
+        let t = T0 + i as i64 * 3_000_000;
+        let on = t >= T0 + 18 * MIN;
+        let (sa, sb, aself, aerr) = fault(on);
+        sim.request(i, t, sa, sb, aself, aerr && i % 2 == 0);
+    }
+    sim.alert_on("front", T0 + 20 * MIN);
+    sim.obs
+}
+
+#[test]
+fn one_caller_waiting_on_a_shared_database_is_the_caller() {
+    let obs = incident(|on| {
+        if on {
+            (80_000, 0, 0, false)
+        } else {
+            (0, 0, 0, false)
+        }
+    });
+    let loc = localise(&obs, &EngineConfig::default()).unwrap();
+    assert_eq!(loc.ranking[0].component, "a", "{:#?}", loc.ranking);
+    assert_eq!(loc.ranking[0].fault, FaultKind::ConnectionPoolExhaustion);
+    assert_eq!(loc.path, vec!["a", "front"]);
+}
+
+#[test]
+fn all_callers_waiting_on_the_database_is_the_database() {
+    let obs = incident(|on| {
+        if on {
+            (80_000, 80_000, 0, false)
+        } else {
+            (0, 0, 0, false)
+        }
+    });
+    let loc = localise(&obs, &EngineConfig::default()).unwrap();
+    assert_eq!(loc.ranking[0].component, "db", "{:#?}", loc.ranking);
+    assert_eq!(loc.ranking[0].fault, FaultKind::Latency);
+    assert_eq!(loc.path.first().map(String::as_str), Some("db"));
+    assert_eq!(loc.path.last().map(String::as_str), Some("front"));
+}
+
+#[test]
+fn own_slowness_beats_inherited_slowness() {
+    let obs = incident(|on| {
+        if on {
+            (0, 0, 60_000, false)
+        } else {
+            (0, 0, 0, false)
+        }
+    });
+    let loc = localise(&obs, &EngineConfig::default()).unwrap();
+    assert_eq!(loc.ranking[0].component, "a", "{:#?}", loc.ranking);
+    assert!(
+        loc.ranking
+            .iter()
+            .all(|c| c.component != "front" || c.score < loc.ranking[0].score / 2.0),
+        "the caller only inherits the latency: {:#?}",
+        loc.ranking
+    );
+}
+
+#[test]
+fn originated_errors_beat_propagated_ones() {
+    let obs = incident(|on| (0, 0, 0, on));
+    let loc = localise(&obs, &EngineConfig::default()).unwrap();
+    assert_eq!(loc.ranking[0].component, "a", "{:#?}", loc.ranking);
+    assert_eq!(loc.ranking[0].fault, FaultKind::ErrorReturn);
+    let ev = &loc.ranking[0].evidence[0];
+    assert_eq!(ev.signal, "error_rate");
+    assert!(!ev.trace_ids.is_empty(), "errors come with example traces");
+}
+
+#[test]
+fn a_quiet_incident_names_nobody() {
+    let obs = incident(|_| (0, 0, 0, false));
+    let loc = localise(&obs, &EngineConfig::default()).unwrap();
+    assert!(loc.ranking.is_empty(), "{:#?}", loc.ranking);
+    assert_eq!(loc.heatmap.components.len(), 4);
+    assert_eq!(loc.heatmap.scores.len(), 4);
+    assert!(loc
+        .heatmap
+        .scores
+        .iter()
+        .all(|r| r.len() == loc.heatmap.buckets.len()));
+}
