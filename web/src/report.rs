@@ -1,0 +1,573 @@
+//! The incident report: one self-contained HTML page for the engineer who opens it from an alert.
+//!
+//! Reading order is the order of need: what fired, what data is missing, the verdict in one
+//! sentence, the heatmap, the ranking with its evidence, and the propagation path with the call
+//! edges behind it. The page loads nothing (no scripts, fonts, images or styles from anywhere)
+//! and says so in its Content-Security-Policy.
+
+use graph::{Candidate, Count, Edge, Evidence, Heatmap, Localisation};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use crate::heatmap::{heatmap_svg, modality_heatmap_svg};
+use crate::text::{self, full_time, number, score, visible};
+use crate::WebError;
+
+/// Nothing may load; inline styles only. There is no script on the page.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+                   base-uri 'none'; form-action 'none'";
+const CSS: &str = include_str!("report.css");
+/// Rows of the ranking table.
+const TOP_N: usize = 5;
+/// Edges shown before the rest are folded away.
+const EDGES_SHOWN: usize = 15;
+/// Trace ids and user agents listed per evidence item before "and N more".
+const LIST_MAX: usize = 8;
+
+/// How to render a report.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// Base URL of a Jaeger UI (`http` or `https`); trace ids link to `{base}/trace/{id}`.
+    /// Without it trace ids are plain text.
+    pub jaeger_base_url: Option<String>,
+    /// Shown in the footer, e.g. `rca 0.1.0`.
+    pub generated_by: String,
+    /// Also draw one heatmap per modality (folded away under the main one).
+    pub modality_heatmaps: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            jaeger_base_url: None,
+            generated_by: concat!("rca ", env!("CARGO_PKG_VERSION")).to_owned(),
+            modality_heatmaps: true,
+        }
+    }
+}
+
+/// Renders the report page for `loc`.
+///
+/// Fails only on bad options (a Jaeger URL that is not http(s)); a heatmap that cannot be drawn
+/// is reported on the page instead, since the rest of the page is still worth reading.
+pub fn render_report(loc: &Localisation, opts: &ReportOptions) -> Result<String, WebError> {
+    let jaeger = opts
+        .jaeger_base_url
+        .as_deref()
+        .map(jaeger_base)
+        .transpose()?;
+    let page = Page {
+        loc,
+        jaeger: jaeger.as_deref(),
+        modality_heatmaps: opts.modality_heatmaps,
+        root: loc.ranking.first(),
+    };
+    Ok(page.render(&opts.generated_by).into_string())
+}
+
+/// `url` without trailing slashes if it is a plain absolute http(s) URL (no query, fragment,
+/// spaces or quotes), so that `{base}/trace/{id}` is a well-formed link to the same host.
+fn jaeger_base(url: &str) -> Result<String, WebError> {
+    let invalid = || WebError::InvalidJaegerUrl(url.to_owned());
+    let base = url.trim_end_matches('/');
+    let lower = base.to_ascii_lowercase();
+    let scheme_len = if lower.starts_with("https://") {
+        8
+    } else if lower.starts_with("http://") {
+        7
+    } else {
+        return Err(invalid());
+    };
+    let rest = &base[scheme_len..];
+    let host = rest.split('/').next().unwrap_or_default();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:/@%+[]".contains(c);
+    if host.is_empty() || !rest.chars().all(allowed) {
+        return Err(invalid());
+    }
+    Ok(base.to_owned())
+}
+
+/// A trace id that is safe to put in a URL path: 1 to 32 hex digits (Jaeger uses 16 or 32).
+fn is_trace_id(id: &str) -> bool {
+    (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The index of the first bucket that starts at or after `at`, if all are RFC 3339.
+fn bucket_at(buckets: &[String], at: &str) -> Option<usize> {
+    let at = text::instant(at)?;
+    let mut first = None;
+    for (i, b) in buckets.iter().enumerate() {
+        let t = text::instant(b)?;
+        if first.is_none() && t >= at {
+            first = Some(i);
+        }
+    }
+    first
+}
+
+struct Page<'a> {
+    loc: &'a Localisation,
+    jaeger: Option<&'a str>,
+    modality_heatmaps: bool,
+    root: Option<&'a Candidate>,
+}
+
+impl Page<'_> {
+    fn render(&self, generated_by: &str) -> Markup {
+        let inc = &self.loc.incident;
+        let title = match self.root {
+            Some(c) => format!(
+                "{}: root cause {}",
+                visible(&inc.alert_name),
+                visible(&c.component)
+            ),
+            None => format!("{}: no root cause found", visible(&inc.alert_name)),
+        };
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta http-equiv="Content-Security-Policy" content=(CSP);
+                    meta name="referrer" content="no-referrer";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    meta name="color-scheme" content="dark light";
+                    title { (title) }
+                    style { (PreEscaped(CSS)) }
+                }
+                body {
+                    (self.header())
+                    main {
+                        (self.verdict())
+                        (self.heatmap())
+                        (self.ranking())
+                        (self.propagation())
+                    }
+                    footer {
+                        "Generated by " (visible(generated_by))
+                        " · incident " span.mono { (visible(&inc.id)) }
+                        " · times in UTC"
+                    }
+                }
+            }
+        }
+    }
+
+    fn header(&self) -> Markup {
+        let inc = &self.loc.incident;
+        let missing = &self.loc.missing;
+        html! {
+            header {
+                p.kicker { "Incident report" }
+                h1 { (visible(&inc.alert_name)) }
+                dl.facts {
+                    dt { "Alerting component" }
+                    dd {
+                        @match &inc.alert_component {
+                            Some(c) => span.comp { (visible(c)) },
+                            None => span.muted { "not named by the alert" },
+                        }
+                    }
+                    dt { "Alert started" }
+                    dd { (full_time(&inc.starts_at)) }
+                    dt { "Analysed window" }
+                    dd {
+                        (full_time(&inc.window_start)) " → " (full_time(&inc.window_end))
+                        span.muted { " (" (number(inc.bucket_seconds)) " s buckets)" }
+                    }
+                    dt { "Baseline ends" }
+                    dd { (full_time(&inc.baseline_end)) }
+                    dt { "Incident" }
+                    dd.mono { (visible(&inc.id)) }
+                    dt { "Modalities used" }
+                    dd {
+                        @if self.loc.modalities.is_empty() {
+                            span.muted { "none" }
+                        }
+                        @for m in &self.loc.modalities {
+                            span.tag { (visible(m)) }
+                        }
+                    }
+                }
+                @if !missing.is_empty() {
+                    aside.warn role="note" {
+                        strong {
+                            "Incomplete picture: " (missing.len())
+                            @if missing.len() == 1 { " modality" } @else { " modalities" }
+                            " could not be used; a cause that shows only there can be missed."
+                        }
+                        ul {
+                            @for m in missing {
+                                li { b { (visible(&m.modality)) } ": " (visible(&m.reason)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn verdict(&self) -> Markup {
+        let Some(top) = self.root else {
+            return html! {
+                section.verdict aria-label="Verdict" {
+                    p.sentence { "No root cause candidate: nothing in the analysed window stood out." }
+                }
+            };
+        };
+        let first = top.evidence.first();
+        let alerting = self.loc.incident.alert_component.as_deref();
+        html! {
+            section.verdict aria-label="Verdict" {
+                p.sentence {
+                    "Root cause: " span.comp { (visible(&top.component)) }
+                    " (" code { (top.fault.as_str()) } ")"
+                    " — "
+                    @match first {
+                        Some(e) if !e.summary.trim().is_empty() => (visible(&e.summary)),
+                        Some(e) => (evidence_numbers(e)),
+                        None => span.muted { "no evidence recorded" },
+                    }
+                }
+                p.detail {
+                    "score " (score(top.score))
+                    @if let Some(e) = first {
+                        " · " (evidence_numbers(e)) " at " (text::clock(&e.at)) " via " (visible(&e.modality))
+                    }
+                    @if let Some(next) = self.loc.ranking.get(1) {
+                        " · next: " span.comp { (visible(&next.component)) }
+                        " (" (next.fault.as_str()) ", " (score(next.score)) ")"
+                    }
+                    @if let Some(a) = alerting.filter(|a| *a != top.component) {
+                        " · alert fired on " span.comp { (visible(a)) }
+                    }
+                }
+            }
+        }
+    }
+
+    fn heatmap(&self) -> Markup {
+        let h: &Heatmap = &self.loc.heatmap;
+        let root = self.root.map(|c| c.component.as_str());
+        let marked: Vec<String> = self
+            .loc
+            .path
+            .iter()
+            .filter(|c| Some(c.as_str()) != root)
+            .cloned()
+            .collect();
+        let divider = bucket_at(&h.buckets, &self.loc.incident.baseline_end);
+        html! {
+            section #heatmap {
+                h2 { "Anomaly heatmap" }
+                p.caption {
+                    "Rows are components, columns are " (number(self.loc.incident.bucket_seconds))
+                    " s time buckets; colour is the anomaly score (robust z-score), dark = normal, "
+                    "yellow = 10 or more. Filled marker: root cause; hollow: on the propagation path. "
+                    "The vertical line is where the baseline ends."
+                }
+                (figure(heatmap_svg(h, &marked, root, divider), "Anomaly heatmap, all modalities"))
+                @if self.modality_heatmaps {
+                    @for modality in h.by_modality.keys() {
+                        details {
+                            summary { "Only " (visible(modality)) }
+                            (figure(
+                                modality_heatmap_svg(h, modality, &marked, root, divider),
+                                "Anomaly heatmap for one modality",
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn ranking(&self) -> Markup {
+        let ranking = &self.loc.ranking;
+        html! {
+            section #ranking {
+                h2 { "Ranking" }
+                @if ranking.is_empty() {
+                    p.muted { "No candidates." }
+                } @else {
+                    table {
+                        thead { tr {
+                            th.num { "#" } th { "Component" } th { "Fault" } th.num { "Score" }
+                            th { "Evidence" }
+                        } }
+                        tbody {
+                            @for (i, c) in ranking.iter().take(TOP_N).enumerate() {
+                                tr.top[i == 0] {
+                                    td.num { (i + 1) }
+                                    td { a href={ "#cand-" (i + 1) } { span.comp { (visible(&c.component)) } } }
+                                    td { code { (c.fault.as_str()) } }
+                                    td.num { (score(c.score)) }
+                                    td {
+                                        @match c.evidence.first() {
+                                            Some(e) => (visible(&e.summary)),
+                                            None => span.muted { "none" },
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    h2 { "Evidence" }
+                    @for (i, c) in ranking.iter().take(TOP_N).enumerate() {
+                        (self.candidate(i, c))
+                    }
+                    @if ranking.len() > TOP_N {
+                        details {
+                            summary { (ranking.len() - TOP_N) " more candidates" }
+                            @for (i, c) in ranking.iter().enumerate().skip(TOP_N) {
+                                (self.candidate(i, c))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn candidate(&self, i: usize, c: &Candidate) -> Markup {
+        html! {
+            details.candidate id={ "cand-" (i + 1) } open[i == 0] {
+                summary {
+                    h3 { (i + 1) ". " span.comp { (visible(&c.component)) } }
+                    " " code { (c.fault.as_str()) }
+                    span.muted { " · score " (score(c.score)) " · " (c.evidence.len()) " evidence" }
+                }
+                @if c.evidence.is_empty() {
+                    p.muted { "No evidence recorded." }
+                } @else {
+                    table {
+                        thead { tr {
+                            th { "Signal" } th { "Modality" } th { "At" }
+                            th.num { "Value" } th.num { "Baseline" } th.num { "z" } th { "Summary" }
+                        } }
+                        tbody {
+                            @for e in &c.evidence {
+                                (self.evidence_rows(e))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn evidence_rows(&self, e: &Evidence) -> Markup {
+        let has_extra =
+            !e.trace_ids.is_empty() || !e.top_user_agents.is_empty() || !e.tls_versions.is_empty();
+        html! {
+            tr {
+                td { code { (visible(&e.signal)) } }
+                td { (visible(&e.modality)) }
+                td.num title=(full_time(&e.at)) { (text::clock(&e.at)) }
+                td.num { (number(e.value)) }
+                td.num { (number(e.baseline)) }
+                td.num { (score(e.deviation)) }
+                td { (visible(&e.summary)) }
+            }
+            @if has_extra {
+                tr.extra {
+                    td colspan="7" {
+                        @if !e.trace_ids.is_empty() {
+                            div {
+                                "Traces: "
+                                @for (n, id) in e.trace_ids.iter().take(LIST_MAX).enumerate() {
+                                    @if n > 0 { ", " }
+                                    (self.trace(id))
+                                }
+                                (more(e.trace_ids.len()))
+                            }
+                        }
+                        @if !e.top_user_agents.is_empty() {
+                            div { "User agents: " (counts(&e.top_user_agents)) }
+                        }
+                        @if !e.tls_versions.is_empty() {
+                            div { "TLS: " (counts(&e.tls_versions)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A link to Jaeger when one is configured and the id is hex; plain text otherwise.
+    fn trace(&self, id: &str) -> Markup {
+        match self.jaeger {
+            Some(base) if is_trace_id(id) => html! {
+                a.mono href={ (base) "/trace/" (id) } target="_blank" rel="noopener noreferrer" { (id) }
+            },
+            _ => html! { span.mono { (visible(id)) } },
+        }
+    }
+
+    fn propagation(&self) -> Markup {
+        let path = &self.loc.path;
+        let on_path_edge = |e: &Edge| {
+            path.windows(2)
+                .any(|w| (w[0] == e.from && w[1] == e.to) || (w[0] == e.to && w[1] == e.from))
+        };
+        let mut edges: Vec<(&Edge, bool)> = self
+            .loc
+            .edges
+            .iter()
+            .map(|e| (e, on_path_edge(e)))
+            .collect();
+        // Path edges first, then the ones most likely to matter: errors, then traffic.
+        edges.sort_by(|(a, pa), (b, pb)| {
+            pb.cmp(pa)
+                .then(b.errors.cmp(&a.errors))
+                .then(b.calls.cmp(&a.calls))
+        });
+        let shown = edges
+            .iter()
+            .position(|(_, p)| !p)
+            .unwrap_or(edges.len())
+            .max(EDGES_SHOWN)
+            .min(edges.len());
+        let (head, tail) = edges.split_at(shown);
+        html! {
+            section #propagation {
+                h2 { "Propagation" }
+                @if path.is_empty() {
+                    p.muted { "No propagation path: the traces link no caller to the root cause." }
+                } @else {
+                    p.path {
+                        @for (i, c) in path.iter().enumerate() {
+                            @if i > 0 { span.arrow { "→" } }
+                            span.comp { (visible(c)) }
+                        }
+                    }
+                    p.caption { "From the root cause to the alerting component, following callers." }
+                }
+                @if edges.is_empty() {
+                    p.muted { "No call edges (no traces)." }
+                } @else {
+                    (edges_table(head))
+                    @if !tail.is_empty() {
+                        details {
+                            summary { (tail.len()) " more edges" }
+                            (edges_table(tail))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The heatmap SVG in a scrollable box, or why there is none.
+fn figure(svg: Result<String, WebError>, label: &str) -> Markup {
+    match svg {
+        // Our own markup: plotters escaped every text node, see `heatmap`.
+        Ok(svg) => html! { div.heatmap role="img" aria-label=(label) { (PreEscaped(svg)) } },
+        Err(WebError::EmptyHeatmap) => html! { p.muted { "No heatmap data." } },
+        Err(e) => html! { p.muted { "Heatmap unavailable: " (e.to_string()) } },
+    }
+}
+
+fn edges_table(edges: &[(&Edge, bool)]) -> Markup {
+    html! {
+        table.edges {
+            thead { tr {
+                th { "From (caller)" } th { "To (callee)" } th.num { "Calls" } th.num { "Errors" }
+                th.num { "Error %" } th.num { "p99 ms" }
+            } }
+            tbody {
+                @for (e, on_path) in edges {
+                    tr.on-path[*on_path] {
+                        td { span.comp { (visible(&e.from)) } }
+                        td { span.comp { (visible(&e.to)) } }
+                        td.num { (e.calls) }
+                        td.num { (e.errors) }
+                        td.num {
+                            @if e.calls > 0 {
+                                (format!("{:.1}", e.errors as f64 * 100.0 / e.calls as f64))
+                            } @else { "–" }
+                        }
+                        td.num { (number(e.p99_ms)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `value` and its baseline, e.g. `cpu 0.97 vs baseline 0.31 (z 14.2)`.
+fn evidence_numbers(e: &Evidence) -> Markup {
+    html! {
+        (visible(&e.signal)) " " (number(e.value)) " vs baseline " (number(e.baseline))
+        " (z " (score(e.deviation)) ")"
+    }
+}
+
+/// `a (12), b (3)` and how many were left out.
+fn counts(items: &[Count]) -> Markup {
+    html! {
+        @for (n, c) in items.iter().take(LIST_MAX).enumerate() {
+            @if n > 0 { ", " }
+            span.mono { (visible(&c.value)) } " (" (c.count) ")"
+        }
+        (more(items.len()))
+    }
+}
+
+fn more(total: usize) -> Markup {
+    html! {
+        @if total > LIST_MAX {
+            span.muted { " and " (total - LIST_MAX) " more" }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jaeger_base_accepts_only_plain_http_urls() {
+        assert_eq!(
+            jaeger_base("https://jaeger.example:16686/").unwrap(),
+            "https://jaeger.example:16686"
+        );
+        assert_eq!(
+            jaeger_base("HTTP://10.0.0.1/jaeger").unwrap(),
+            "HTTP://10.0.0.1/jaeger"
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "//jaeger",
+            "https://",
+            "https:///x",
+            "https://a b",
+            "https://a\"onmouseover=x",
+            "https://a/?q=1",
+            "ftp://x",
+            "data:text/html,x",
+        ] {
+            assert!(jaeger_base(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn trace_ids_must_be_hex() {
+        assert!(is_trace_id("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert!(is_trace_id("00f067aa0ba902b7"));
+        assert!(!is_trace_id(""));
+        assert!(!is_trace_id("javascript:alert(1)"));
+        assert!(!is_trace_id("../../admin"));
+        assert!(!is_trace_id(&"a".repeat(33)));
+    }
+
+    #[test]
+    fn bucket_at_finds_the_first_bucket_not_before() {
+        let b: Vec<String> = (0..5).map(|i| format!("2024-05-01T10:0{i}:00Z")).collect();
+        assert_eq!(bucket_at(&b, "2024-05-01T10:02:00Z"), Some(2));
+        assert_eq!(bucket_at(&b, "2024-05-01T12:01:30+02:00"), Some(2));
+        assert_eq!(bucket_at(&b, "2024-05-01T09:00:00Z"), Some(0));
+        assert_eq!(bucket_at(&b, "2024-05-01T11:00:00Z"), None);
+        assert_eq!(bucket_at(&b, "yesterday"), None);
+    }
+}
