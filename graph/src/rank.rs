@@ -13,7 +13,8 @@
 //! 3. A symptom (latency, errors) that none of a component's callees shows is
 //!    the component's own, and counts a little toward it.
 //! 4. A real cause spreads: the callers on the way to the alerting component
-//!    show symptoms. A suspect whose anomaly reached nobody is discounted.
+//!    show symptoms. A suspect on no call path, or on none that leads to the
+//!    alert, is discounted.
 //! 5. Scores hold over time: a spike shorter than a quarter of the analysed
 //!    period is noise, not a cause (see `score::sustained`).
 
@@ -82,19 +83,31 @@ pub fn score_features(set: &FeatureSet, b: &Buckets) -> Vec<Scored> {
 }
 
 fn score_feature(i: usize, f: &Feature, b: &Buckets) -> Option<Scored> {
-    let (z, baseline) = match &f.values {
+    match &f.values {
         Values::Level { values, floor } => {
             let base = score::baseline(&values[..b.baseline_end], *floor)?;
-            (score::level_z(values, base, f.dir), base.median)
+            Some(finish(
+                i,
+                score::level_z(values, base, f.dir),
+                base.median,
+                b,
+            ))
         }
         Values::Rate { num, den, floor } => {
             if den[..b.baseline_end].iter().sum::<f64>() <= 0.0 {
                 return None;
             }
-            score::rate_z(num, den, b.baseline_end, *floor, f.dir)
+            let (z, p0) = score::rate_z(num, den, b.baseline_end, *floor, f.dir);
+            let mut scored = finish(i, z, p0, b);
+            // A rate is better judged on all the requests since the onset than
+            // bucket by bucket: a quiet component has few requests per bucket.
+            if let Some(onset) = scored.onset {
+                let pooled = score::pooled_rate_z(num, den, b.baseline_end, onset, *floor, f.dir);
+                scored.sustained = scored.sustained.max(pooled);
+            }
+            Some(scored)
         }
-    };
-    Some(finish(i, z, baseline, b))
+    }
 }
 
 fn finish(feature: usize, z: Vec<f64>, baseline: f64, b: &Buckets) -> Scored {
@@ -257,11 +270,19 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
             let v = k.weight * k.sustained.min(MAX_Z);
             own += if i == 0 { v } else { 0.15 * v };
         }
-        let propagation = propagation(c as u32, alert_component, &callers, &symptom);
+        let propagation = propagation(c as u32, alert_component, &callers, &callees, &symptom);
         let fault = classify(&contribs, set.is_proxy[c]);
+        tracing::debug!(
+            component = %set.components[c],
+            own,
+            propagation,
+            symptom = symptom[c],
+            contributions = ?contribs.iter().map(|k| (k.signal.as_str(), (k.sustained * 10.0).round() / 10.0)).collect::<Vec<_>>(),
+            "suspect"
+        );
         suspects.push(Suspect {
             component: c as u32,
-            score: own * (0.5 + 0.5 * propagation),
+            score: own * propagation,
             own,
             propagation,
             fault,
@@ -281,31 +302,62 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
     }
 }
 
-/// Rule 4: how far the anomaly of `c` spread towards the alert, from 0 to 1.
-fn propagation(c: u32, alert: Option<u32>, callers: &[Vec<u32>], symptom: &[f64]) -> f64 {
-    if Some(c) == alert {
+/// Rule 4: how far the anomaly of `c` could and did spread towards the
+/// alert, as a factor from 0.3 to 1.
+///
+/// - the alerting component itself, or no call graph to judge by: 1;
+/// - on no call path at all while others are (a batch job, a cron task): 0.3;
+/// - a caller of the alerting component (more load sent its way): 0.6;
+/// - a callee, directly or not: 0.6, up to 1 as the callers on its path to the
+///   alert show symptoms;
+/// - connected, but not to the alert: 0.3, up to 0.5 with symptoms on the way up.
+fn propagation(
+    c: u32,
+    alert: Option<u32>,
+    callers: &[Vec<u32>],
+    callees: &[Vec<u32>],
+    symptom: &[f64],
+) -> f64 {
+    if Some(c) == alert || callers.iter().all(Vec::is_empty) {
         return 1.0;
     }
+    let cu = c as usize;
+    if callers[cu].is_empty() && callees[cu].is_empty() {
+        return 0.3;
+    }
     let path = path_up(c, alert, callers, symptom);
-    if path.len() <= 1 {
-        // Nobody calls it: an entry point (or seen only in metrics or logs).
-        return if callers[c as usize].is_empty() && alert.is_none() {
-            1.0
-        } else {
-            0.5
-        };
-    }
-    if let Some(a) = alert {
-        if path.last() != Some(&a) {
-            return 0.25;
-        }
-    }
     let above = &path[1..];
-    above
-        .iter()
-        .filter(|n| symptom[**n as usize] >= SYMPTOM_Z)
-        .count() as f64
-        / above.len() as f64
+    let share = if above.is_empty() {
+        0.0
+    } else {
+        above
+            .iter()
+            .filter(|n| symptom[**n as usize] >= SYMPTOM_Z)
+            .count() as f64
+            / above.len() as f64
+    };
+    match alert {
+        None => 0.6 + 0.4 * share,
+        Some(a) if path.last() == Some(&a) => 0.6 + 0.4 * share,
+        Some(a) if reaches(c, a, callees) => 0.6,
+        Some(_) => 0.3 + 0.2 * share,
+    }
+}
+
+/// Whether `to` can be reached from `from` by following `next`.
+fn reaches(from: u32, to: u32, next: &[Vec<u32>]) -> bool {
+    let mut seen = vec![false; next.len()];
+    let mut stack = vec![from];
+    while let Some(x) = stack.pop() {
+        if x == to {
+            return true;
+        }
+        if std::mem::replace(&mut seen[x as usize], true) {
+            continue;
+        }
+        stack.extend(next[x as usize].iter().copied());
+    }
+    false
 }
 
 /// The path from `c` up through its callers: to `alert` by the fewest hops

@@ -105,6 +105,28 @@ pub fn rate_z(
     (z, p0)
 }
 
+/// The score of the rate pooled over buckets `[from, len)` against the
+/// baseline `[0, baseline_end)`, as [`rate_z`] scores one bucket.
+pub fn pooled_rate_z(
+    num: &[f64],
+    den: &[f64],
+    baseline_end: usize,
+    from: usize,
+    floor: f64,
+    dir: Direction,
+) -> f64 {
+    let pooled_num = [
+        num[..baseline_end].iter().sum::<f64>(),
+        num[from..].iter().sum(),
+    ];
+    let pooled_den = [
+        den[..baseline_end].iter().sum::<f64>(),
+        den[from..].iter().sum(),
+    ];
+    let (z, _) = rate_z(&pooled_num, &pooled_den, 1, floor, dir);
+    z[1].is_finite().then_some(z[1]).unwrap_or(0.0)
+}
+
 fn directed(z: f64, dir: Direction) -> f64 {
     let z = match dir {
         Direction::Up => z,
@@ -163,6 +185,22 @@ mod tests {
             z[4]
         );
         assert!(z[5] > 10.0, "half the requests failing is strong: {}", z[5]);
+    }
+
+    #[test]
+    fn pooling_gives_quiet_components_their_due() {
+        let den = [5.0; 20];
+        let mut num = [0.0; 20];
+        for x in num.iter_mut().skip(10) {
+            *x = 2.0;
+        }
+        let (z, _) = rate_z(&num, &den, 8, 0.02, Direction::Up);
+        let pooled = pooled_rate_z(&num, &den, 8, 10, 0.02, Direction::Up);
+        assert!(
+            pooled > 2.0 * z[12],
+            "pooled {pooled} vs one bucket {}",
+            z[12]
+        );
     }
 
     #[test]

@@ -84,7 +84,8 @@ pub fn choose_buckets(
         }
     }
     let span_s = ((end - start) as f64 / 1e6).max(1.0);
-    let ideal = span_s / cfg.target_buckets.max(1) as f64;
+    // The finest round width that keeps the count within a quarter above target.
+    let ideal = span_s / (cfg.target_buckets.max(1) as f64 * 1.25);
     let width_s = NICE_WIDTHS_S
         .iter()
         .copied()

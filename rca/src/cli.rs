@@ -1,0 +1,112 @@
+//! Command-line interface: the argument types and the dispatch to commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cmd;
+use crate::error::CliResult;
+
+/// Root-cause localisation for alerts: names the component that caused an
+/// incident from its traces, metrics and proxy access logs, with evidence and
+/// the path by which it spread.
+#[derive(Debug, Parser)]
+#[command(name = "rca", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Localise a recorded incident from a fixture directory (no server needed).
+    Replay(ReplayArgs),
+    /// Generate or manage fixture incidents.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+    /// Evaluate accuracy over a set of labelled incidents.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The fixture directory (alert.json, traces.json, metrics.json, access.log, logs.json).
+    pub fixture: PathBuf,
+    /// Where to write report.html [default: ./rca-out/<incident id>/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// What to print: a readable summary, or the Localisation as JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Jaeger UI base URL, to link example trace ids in the report.
+    #[arg(long, env = "RCA_JAEGER_URL")]
+    pub jaeger_url: Option<String>,
+    /// Minutes of data before the alert's start to analyse.
+    #[arg(long, default_value_t = 30)]
+    pub lookback_minutes: u32,
+    /// Minutes of data after the alert's start to analyse.
+    #[arg(long, default_value_t = 10)]
+    pub settle_minutes: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Simulate an incident and write it as a fixture directory.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output directory (created; existing files are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Random seed: the same seed and options give the same files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fault to inject.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::generate::FAULT_KINDS))]
+    pub fault: String,
+    /// Component to inject it into [default: one that suits the fault, chosen by seed].
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Approximate number of spans to generate.
+    #[arg(long, default_value_t = 3000)]
+    pub spans: usize,
+    /// Access-log format [default: chosen by seed].
+    #[arg(long, value_parser = ["envoy-json", "envoy-text", "nginx"])]
+    pub access_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DatasetFormat {
+    /// Directories of fixture incidents, each with a truth.json.
+    Fixtures,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Layout of the dataset.
+    #[arg(long, value_enum, default_value_t = DatasetFormat::Fixtures)]
+    pub format: DatasetFormat,
+    /// The dataset's root directory.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Print a readable table or JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> CliResult<()> {
+    match cli.command {
+        Command::Replay(a) => cmd::replay::run(&a),
+        Command::Fixtures(FixturesCommand::Generate(a)) => cmd::fixtures::generate(&a),
+        Command::Eval(a) => cmd::eval::run(&a),
+    }
+}

@@ -1,0 +1,20 @@
+//! One module per subcommand; shared steps live here.
+
+pub mod eval;
+pub mod fixtures;
+pub mod replay;
+
+use std::path::Path;
+
+use anyhow::Context;
+use graph::{EngineConfig, Localisation};
+
+use crate::error::{CliError, CliResult};
+
+/// Reads a fixture directory and localises its incident.
+pub fn localise_fixture(dir: &Path, cfg: &EngineConfig) -> CliResult<Localisation> {
+    let fixture = ingest::load_fixture(dir)?;
+    graph::localise(&fixture.observations, cfg)
+        .with_context(|| format!("localising {}", dir.display()))
+        .map_err(CliError::bad)
+}

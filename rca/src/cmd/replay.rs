@@ -1,0 +1,111 @@
+//! `rca replay FIXTURE`: localise a recorded incident offline.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use graph::{EngineConfig, Localisation, WindowConfig};
+
+use crate::cli::{OutputFormat, ReplayArgs};
+use crate::error::{CliError, CliResult};
+
+pub fn run(args: &ReplayArgs) -> CliResult<()> {
+    let cfg = EngineConfig {
+        window: WindowConfig {
+            lookback: i64::from(args.lookback_minutes) * 60_000_000,
+            settle: i64::from(args.settle_minutes) * 60_000_000,
+            ..WindowConfig::default()
+        },
+    };
+    let loc = super::localise_fixture(&args.fixture, &cfg)?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("rca-out").join(&loc.incident.id));
+    let report = write_report(&loc, &out_dir, args.jaeger_url.as_deref())?;
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    let printed = match args.format {
+        OutputFormat::Json => serde_json::to_writer_pretty(&mut w, &loc)
+            .map_err(std::io::Error::from)
+            .and_then(|_| writeln!(w)),
+        OutputFormat::Text => w.write_all(summary(&loc, &report).as_bytes()),
+    };
+    // A closed pipe (`rca replay ... | head`) is not a failure of ours.
+    match printed {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::failed(e)),
+        _ => Ok(()),
+    }
+}
+
+fn write_report(
+    loc: &Localisation,
+    dir: &std::path::Path,
+    jaeger: Option<&str>,
+) -> CliResult<PathBuf> {
+    let opts = web::ReportOptions {
+        jaeger_base_url: jaeger.map(str::to_string),
+        generated_by: format!("rca {}", env!("CARGO_PKG_VERSION")),
+        ..web::ReportOptions::default()
+    };
+    let html = web::render_report(loc, &opts).map_err(CliError::failed)?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+        .map_err(CliError::failed)?;
+    let path = dir.join("report.html");
+    std::fs::write(&path, html)
+        .with_context(|| format!("writing {}", path.display()))
+        .map_err(CliError::failed)?;
+    Ok(path)
+}
+
+/// The text an engineer reads in a terminal: top 5, one line of evidence each.
+pub fn summary(loc: &Localisation, report: &std::path::Path) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let inc = &loc.incident;
+    let _ = writeln!(
+        s,
+        "incident {}  alert {} on {}  starts {}",
+        inc.id,
+        if inc.alert_name.is_empty() {
+            "-"
+        } else {
+            &inc.alert_name
+        },
+        inc.alert_component.as_deref().unwrap_or("-"),
+        inc.starts_at
+    );
+    let _ = writeln!(
+        s,
+        "window {} .. {} (baseline until {}, {} s buckets); modalities: {}",
+        inc.window_start,
+        inc.window_end,
+        inc.baseline_end,
+        inc.bucket_seconds,
+        loc.modalities.join(", ")
+    );
+    for m in &loc.missing {
+        let _ = writeln!(s, "missing {}: {}", m.modality, m.reason);
+    }
+    if loc.ranking.is_empty() {
+        let _ = writeln!(s, "no component stands out from its baseline");
+    }
+    for (i, c) in loc.ranking.iter().take(5).enumerate() {
+        let ev = c.evidence.first().map(|e| e.summary.as_str()).unwrap_or("");
+        let _ = writeln!(
+            s,
+            "{}. {:<24} {:>7.2}  {:<26} {}",
+            i + 1,
+            c.component,
+            c.score,
+            c.fault.as_str(),
+            ev
+        );
+    }
+    if !loc.path.is_empty() {
+        let _ = writeln!(s, "path: {}", loc.path.join(" -> "));
+    }
+    let _ = writeln!(s, "report: {}", report.display());
+    s
+}

@@ -1,0 +1,540 @@
+//! Deterministic incident simulator: writes a fixture directory (traces, metrics, logs,
+//! proxy access log, the alert and the answer) for one injected fault.
+//!
+//! A seed picks a system (12-20 components: an Envoy ingress, a frontend, 7-15 services
+//! in a call DAG, a PostgreSQL database, a Redis cache, a batch job), a 30-minute window,
+//! load drift, background errors and a red herring. The fault starts at about 60% of the
+//! window; the alert fires one to three minutes later and names a symptom (the frontend
+//! or the ingress), not the culprit. Same seed and options give byte-identical files.
+//!
+//! # Layout
+//! - `topology`: components, call graph, routes.
+//! - `model`: the incident plan and the effect of the fault on each component over time.
+//! - `sim`: request-by-request simulation (spans, access records, log lines).
+//! - `metrics`: metric series from the plan, through the call graph.
+//! - `write`: wire formats.
+//! - `util`: random draws, JSON and time formatting.
+
+mod metrics;
+mod model;
+mod sim;
+mod topology;
+mod util;
+mod write;
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use self::model::Plan;
+use self::sim::Sim;
+use self::topology::{Role, Topology};
+use self::util::{chance, rfc3339_millis, rfc3339_secs, Counting, SimRng};
+
+/// The fault kinds the simulator can inject, by their wire names.
+pub const FAULT_KINDS: [&str; 8] = [
+    "cpu_saturation",
+    "memory_leak",
+    "latency",
+    "error_return",
+    "exception",
+    "goroutine_leak",
+    "connection_pool_exhaustion",
+    "ingress_abuse",
+];
+
+/// Approximate total spans of a fixture when not told otherwise.
+pub const DEFAULT_SPANS: usize = 3000;
+/// Smallest `spans` accepted.
+pub const MIN_SPANS: usize = 100;
+/// Fixtures of up to this many spans are kept under [`SIZE_CAP_BYTES`] in total; the
+/// access log is sampled (keeping proportions) to fit, but never below a tenth of its
+/// lines.
+pub const CAPPED_SPANS: usize = DEFAULT_SPANS;
+pub const SIZE_CAP_BYTES: u64 = 2_000_000;
+
+/// File names inside a fixture directory.
+pub const FILES: [&str; 6] = [
+    "traces.json",
+    "metrics.json",
+    "logs.json",
+    "access.log",
+    "alert.json",
+    "truth.json",
+];
+
+/// A fault kind. Mirrors `graph::FaultKind` by name (without `unknown`), so the
+/// generator does not depend on the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKindName {
+    CpuSaturation,
+    MemoryLeak,
+    Latency,
+    ErrorReturn,
+    Exception,
+    GoroutineLeak,
+    ConnectionPoolExhaustion,
+    IngressAbuse,
+}
+
+impl FaultKindName {
+    pub const ALL: [FaultKindName; 8] = [
+        FaultKindName::CpuSaturation,
+        FaultKindName::MemoryLeak,
+        FaultKindName::Latency,
+        FaultKindName::ErrorReturn,
+        FaultKindName::Exception,
+        FaultKindName::GoroutineLeak,
+        FaultKindName::ConnectionPoolExhaustion,
+        FaultKindName::IngressAbuse,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        FAULT_KINDS[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<FaultKindName> {
+        FaultKindName::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for FaultKindName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FaultKindName {
+    type Err = GenerateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FaultKindName::parse(s).ok_or_else(|| GenerateError::UnknownFault(s.to_string()))
+    }
+}
+
+/// Format of the ingress access log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessFormat {
+    /// Envoy `json_format` lines, with `downstream_tls_version`.
+    EnvoyJson,
+    /// Envoy's default text format.
+    EnvoyText,
+    /// ingress-nginx `upstreaminfo`.
+    #[serde(rename = "nginx")]
+    NginxUpstream,
+}
+
+impl AccessFormat {
+    pub const ALL: [AccessFormat; 3] = [
+        AccessFormat::EnvoyJson,
+        AccessFormat::EnvoyText,
+        AccessFormat::NginxUpstream,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessFormat::EnvoyJson => "envoy-json",
+            AccessFormat::EnvoyText => "envoy-text",
+            AccessFormat::NginxUpstream => "nginx",
+        }
+    }
+}
+
+impl fmt::Display for AccessFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AccessFormat {
+    type Err = GenerateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "envoy-json" | "json" => Ok(AccessFormat::EnvoyJson),
+            "envoy-text" | "envoy" | "text" => Ok(AccessFormat::EnvoyText),
+            "nginx" | "nginx-upstreaminfo" | "upstreaminfo" => Ok(AccessFormat::NginxUpstream),
+            _ => Err(GenerateError::UnknownAccessFormat(s.to_string())),
+        }
+    }
+}
+
+/// What to simulate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenerateOptions {
+    pub seed: u64,
+    pub fault: FaultKindName,
+    /// The culprit; chosen to suit the fault when `None`.
+    pub target: Option<String>,
+    /// Approximate total spans (also about the number of access-log lines, before the
+    /// size cap of small fixtures).
+    pub spans: usize,
+    /// Chosen by seed when `None` (Envoy JSON always for `ingress_abuse`).
+    pub access_format: Option<AccessFormat>,
+}
+
+impl GenerateOptions {
+    pub fn new(seed: u64, fault: FaultKindName) -> Self {
+        GenerateOptions {
+            seed,
+            fault,
+            target: None,
+            spans: DEFAULT_SPANS,
+            access_format: None,
+        }
+    }
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions::new(1, FaultKindName::CpuSaturation)
+    }
+}
+
+/// Size of one written file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileSize {
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// What was generated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GeneratedSummary {
+    pub seed: u64,
+    pub fault: FaultKindName,
+    /// All components, proxy first.
+    pub components: Vec<String>,
+    /// The culprit.
+    pub target: String,
+    /// The component the alert names.
+    pub alert_component: String,
+    pub alert_name: String,
+    /// RFC 3339.
+    pub window_start: String,
+    pub window_end: String,
+    pub onset: String,
+    pub alert_starts_at: String,
+    /// Unix seconds (fractional) of the fault's onset.
+    pub onset_unix: f64,
+    pub access_format: AccessFormat,
+    pub spans: usize,
+    /// Traced requests (traces in traces.json).
+    pub traces: usize,
+    /// Requests simulated (the proxy saw all of them).
+    pub requests: usize,
+    pub access_lines: usize,
+    pub log_records: usize,
+    pub metric_series: usize,
+    pub files: Vec<FileSize>,
+    /// Total bytes written.
+    pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("unknown fault kind `{0}` (expected one of: {kinds})", kinds = FAULT_KINDS.join(", "))]
+    UnknownFault(String),
+    #[error("unknown access-log format `{0}` (expected envoy-json, envoy-text or nginx)")]
+    UnknownAccessFormat(String),
+    #[error("target `{target}` is not a component of this system (components: {components})")]
+    UnknownTarget { target: String, components: String },
+    #[error("target `{target}` does not suit fault {fault}: {reason} (suitable: {suitable})")]
+    UnsuitedTarget {
+        target: String,
+        fault: &'static str,
+        reason: &'static str,
+        suitable: String,
+    },
+    #[error("spans must be at least {min}, got {got}")]
+    TooFewSpans { min: usize, got: usize },
+    #[error("cannot write {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+// Random streams: each concern draws from its own, so that (for instance) the number of
+// spans does not change the topology or the plan.
+const STREAM_TOPOLOGY: u64 = 0;
+const STREAM_PLAN: u64 = 1;
+const STREAM_FORMAT: u64 = 2;
+const STREAM_SIM: u64 = 3;
+const STREAM_METRICS: u64 = 4;
+const STREAM_SAMPLING: u64 = 5;
+const STREAM_PILOT: u64 = 6;
+const STREAM_LOG_SAMPLING: u64 = 7;
+
+/// What request-driven log lines may take of a capped fixture.
+const LOG_BUDGET: u64 = 200_000;
+
+/// The smallest share of access-log lines a capped fixture keeps.
+const MIN_KEEP: f64 = 0.1;
+
+/// Requests simulated to measure spans per request before the real run.
+const PILOT_REQUESTS: usize = 4000;
+
+fn rng(seed: u64, stream: u64) -> SimRng {
+    let mut r = SimRng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+/// The component names of the system a seed describes, proxy first.
+pub fn components(seed: u64) -> Vec<String> {
+    let topo = Topology::generate(&mut rng(seed, STREAM_TOPOLOGY));
+    topo.comps.iter().map(|c| c.name.clone()).collect()
+}
+
+/// Components of the seed's system that may carry `fault` (valid `target`s).
+pub fn suitable_targets(seed: u64, fault: FaultKindName) -> Vec<String> {
+    let topo = Topology::generate(&mut rng(seed, STREAM_TOPOLOGY));
+    model::suitable(&topo, fault)
+        .0
+        .into_iter()
+        .map(|c| topo.name(c).to_string())
+        .collect()
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> GenerateError + '_ {
+    move |source| GenerateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn write_file<F>(dir: &Path, name: &str, body: F) -> Result<u64, GenerateError>
+where
+    F: FnOnce(&mut Counting<BufWriter<File>>) -> io::Result<()>,
+{
+    let path = dir.join(name);
+    let file = File::create(&path).map_err(io_err(&path))?;
+    let mut w = Counting {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        bytes: 0,
+    };
+    body(&mut w).map_err(io_err(&path))?;
+    w.flush().map_err(io_err(&path))?;
+    Ok(w.bytes)
+}
+
+/// Keeps a capped fixture's logs within [`LOG_BUDGET`]: background lines and lines of
+/// traced requests stay; the lines of untraced requests are sampled, all alike, so their
+/// proportions hold.
+fn thin_logs(logs: Vec<sim::LogRec>, plan: &Plan, seed: u64) -> Vec<sim::LogRec> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut fixed = 0u64;
+    let mut optional = 0u64;
+    for l in &logs {
+        buf.clear();
+        write::log_record(&mut buf, plan, l).expect("writing to memory");
+        if l.keep {
+            fixed += buf.len() as u64;
+        } else {
+            optional += buf.len() as u64;
+        }
+    }
+    if fixed + optional <= LOG_BUDGET {
+        return logs;
+    }
+    let q = (LOG_BUDGET.saturating_sub(fixed) as f64 / optional as f64).clamp(MIN_KEEP, 1.0);
+    let mut r = rng(seed, STREAM_LOG_SAMPLING);
+    logs.into_iter()
+        .filter(|l| l.keep || chance(&mut r, q))
+        .collect()
+}
+
+/// Simulates the incident `opts` describes and writes its fixture into `out` (created
+/// if missing; the six fixture files are overwritten).
+pub fn generate(opts: &GenerateOptions, out: &Path) -> Result<GeneratedSummary, GenerateError> {
+    if opts.spans < MIN_SPANS {
+        return Err(GenerateError::TooFewSpans {
+            min: MIN_SPANS,
+            got: opts.spans,
+        });
+    }
+    let topo = Topology::generate(&mut rng(opts.seed, STREAM_TOPOLOGY));
+    let plan = Plan::build(
+        &topo,
+        opts.fault,
+        opts.target.as_deref(),
+        opts.seed,
+        &mut rng(opts.seed, STREAM_PLAN),
+    )?;
+    let format = opts.access_format.unwrap_or_else(|| {
+        let mut r = rng(opts.seed, STREAM_FORMAT);
+        if opts.fault == FaultKindName::IngressAbuse {
+            AccessFormat::EnvoyJson
+        } else {
+            AccessFormat::ALL[rand::Rng::gen_range(&mut r, 0..3)]
+        }
+    });
+
+    // Requests: about one access-log line per span; traces sample them so that the
+    // spans come to about `opts.spans`.
+    let mut sim_rng = rng(opts.seed, STREAM_SIM);
+    let arrivals = sim::arrivals(&plan, &mut sim_rng, opts.spans);
+    let abusive = arrivals.iter().filter(|a| a.1).count();
+    let normal = arrivals.len() - abusive;
+    // A pilot run over a spread sample of the arrivals measures spans per request with
+    // the fault in place (failures prune call trees, abuse adds one-span traces).
+    let step = (arrivals.len() / PILOT_REQUESTS).max(1);
+    let sample: Vec<(i64, bool)> = arrivals.iter().step_by(step).copied().collect();
+    let mut pilot = Sim::new(&topo, &plan, rng(opts.seed, STREAM_PILOT), sample.len());
+    pilot.run(&sample, 1.0);
+    let per_request = (pilot.spans.len() as f64 / sample.len() as f64).max(1.0);
+    drop(pilot);
+    let p_trace = (opts.spans as f64 / (per_request * arrivals.len() as f64)).min(1.0);
+    let mut sim = Sim::new(&topo, &plan, sim_rng, arrivals.len());
+    sim.run(&arrivals, p_trace);
+    sim.background_logs();
+
+    let base_rps = normal as f64 / model::WINDOW_SECS as f64;
+    let metrics = metrics::compute(&topo, &plan, &mut rng(opts.seed, STREAM_METRICS), base_rps);
+
+    fs::create_dir_all(out).map_err(io_err(out))?;
+    let mut files = Vec::new();
+    let traces_bytes = write_file(out, "traces.json", |w| write::traces(w, &topo, &plan, &sim))?;
+    files.push(("traces.json", traces_bytes));
+    let mut series = 0;
+    let metrics_bytes = write_file(out, "metrics.json", |w| {
+        series = write::metrics(w, &topo, &metrics)?;
+        Ok(())
+    })?;
+    files.push(("metrics.json", metrics_bytes));
+    let capped = opts.spans <= CAPPED_SPANS;
+    let mut logs = std::mem::take(&mut sim.logs);
+    logs.sort_by_key(|l| (l.comp, l.time));
+    if capped {
+        logs = thin_logs(logs, &plan, opts.seed);
+    }
+    let log_records = logs.len();
+    let logs_bytes = write_file(out, "logs.json", |w| write::logs(w, &topo, &plan, &logs))?;
+    files.push(("logs.json", logs_bytes));
+    let alert = serde_json::to_vec(&write::alert(&topo, &plan)).expect("alert serialises");
+    files.push((
+        "alert.json",
+        write_file(out, "alert.json", |w| w.write_all(&alert))?,
+    ));
+    let truth = serde_json::to_vec(&write::truth(&topo, &plan)).expect("truth serialises");
+    files.push((
+        "truth.json",
+        write_file(out, "truth.json", |w| w.write_all(&truth))?,
+    ));
+
+    let written: u64 = files.iter().map(|f| f.1).sum();
+    let mut access_lines = 0;
+    let access_bytes = {
+        let mut aw = write::AccessWriter::new(&topo, &plan, &sim, format);
+        if capped {
+            // Small fixtures ship in the repository: sample the log to fit the cap.
+            // Keep a margin below the cap for directory entries and file-system rounding.
+            let budget = SIZE_CAP_BYTES.saturating_sub(written + 40_000);
+            let mut lines: Vec<Vec<u8>> = Vec::with_capacity(sim.access.len());
+            for r in &sim.access {
+                let mut buf = Vec::with_capacity(512);
+                aw.line(&mut buf, r).expect("writing to memory");
+                lines.push(buf);
+            }
+            let total: u64 = lines.iter().map(|l| l.len() as u64).sum();
+            let mut keep_p = if total > budget {
+                budget as f64 / total as f64
+            } else {
+                1.0
+            };
+            let keep = loop {
+                let mut r = rng(opts.seed, STREAM_SAMPLING);
+                let keep: Vec<bool> = lines
+                    .iter()
+                    .map(|_| keep_p >= 1.0 || chance(&mut r, keep_p))
+                    .collect();
+                let size: u64 = lines
+                    .iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(l, _)| l.len() as u64)
+                    .sum();
+                if size <= budget || keep_p < MIN_KEEP {
+                    break keep;
+                }
+                keep_p *= 0.97;
+            };
+            write_file(out, "access.log", |w| {
+                for (line, k) in lines.iter().zip(&keep) {
+                    if *k {
+                        access_lines += 1;
+                        w.write_all(line)?;
+                    }
+                }
+                Ok(())
+            })?
+        } else {
+            write_file(out, "access.log", |w| {
+                for r in &sim.access {
+                    aw.line(w, r)?;
+                }
+                access_lines = sim.access.len();
+                Ok(())
+            })?
+        }
+    };
+    files.push(("access.log", access_bytes));
+
+    let bytes = files.iter().map(|f| f.1).sum();
+    let spans = sim.spans.len();
+    Ok(GeneratedSummary {
+        seed: opts.seed,
+        fault: opts.fault,
+        components: topo.comps.iter().map(|c| c.name.clone()).collect(),
+        target: topo.name(plan.target).to_string(),
+        alert_component: topo.name(plan.alert.component).to_string(),
+        alert_name: plan.alert.name.to_string(),
+        window_start: rfc3339_secs(plan.start / 1_000_000_000),
+        window_end: rfc3339_secs(plan.end / 1_000_000_000),
+        onset: rfc3339_millis(plan.onset),
+        alert_starts_at: rfc3339_millis(plan.alert_at),
+        onset_unix: plan.onset as f64 / 1e9,
+        access_format: format,
+        spans,
+        traces: sim.traced_requests,
+        requests: arrivals.len(),
+        access_lines,
+        log_records,
+        metric_series: series,
+        files: files
+            .into_iter()
+            .map(|(name, bytes)| FileSize {
+                name: name.to_string(),
+                bytes,
+            })
+            .collect(),
+        bytes,
+    })
+}
+
+/// Each component of the seed's system with its role: `proxy`, `frontend`, `service`,
+/// `database`, `cache` or `batch`.
+pub fn component_roles(seed: u64) -> Vec<(String, &'static str)> {
+    let topo = Topology::generate(&mut rng(seed, STREAM_TOPOLOGY));
+    topo.comps
+        .iter()
+        .map(|c| {
+            let role = match c.role {
+                Role::Proxy => "proxy",
+                Role::Frontend => "frontend",
+                Role::Service => "service",
+                Role::Database => "database",
+                Role::Cache => "cache",
+                Role::Batch => "batch",
+            };
+            (c.name.clone(), role)
+        })
+        .collect()
+}

@@ -1,0 +1,18 @@
+//! `rca`: the command-line tool and its wiring.
+//!
+//! `main` only parses arguments, sets up logging and calls [`cli::run`];
+//! everything else is here so tests can drive it.
+//!
+//! # Layout
+//! - `cli`: argument types (clap) and dispatch.
+//! - `cmd`: one module per subcommand (`replay`, `fixtures`, `eval`).
+//! - `error`: [`CliError`] and its exit codes (2 bad input, 1 anything else).
+//! - `generate`: the fixture generator (simulated incidents in real wire formats).
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod cmd;
+pub mod error;
+pub mod generate;
+
+pub use error::{CliError, CliResult};
