@@ -5,15 +5,41 @@
 //! Alertmanager webhooks) and produce [`Observations`]. Nothing here scores or
 //! ranks: that is the `graph` crate's work.
 //!
+//! Every reader takes the file's path and bytes (`read_x(path, bytes, obs)`),
+//! so the caller decides how bytes arrive; the path only names the file in
+//! errors. Bad input is an [`IngestError`], never a panic.
+//!
 //! # Layout
-//! - `model`: the observation types ([`Span`], [`Series`], [`AccessRecord`], [`Alert`], ...).
+//! - `model`: the observation types ([`Span`], [`Series`], [`AccessRecord`], [`Alert`], ...)
+//!   and [`Observations::merge`].
 //! - `error`: [`IngestError`], which names the file and line of any bad input.
-//! - `alert`: Alertmanager webhook bodies.
+//! - `alert`: Alertmanager webhook bodies, [`read_webhook`].
+//! - `traces`: OTLP JSON (also as Jaeger v2's `/api/v3/traces` answer) and Jaeger JSON
+//!   traces, [`read_traces`].
+//! - `logs`: OTLP JSON logs, [`read_otlp_logs`], and message templates, [`template_of`].
+//! - `metrics`: Prometheus `query_range` answers, [`read_metrics`], [`parse_query_range`].
+//! - `access`: Envoy (JSON and default text) and ingress-nginx access logs, [`read_access_log`].
+//! - `fixture`: fixture incident directories, [`load_fixture`], and their [`Truth`].
+//! - `wire`: pieces the readers share (borrowed strings, IDs, timestamps); private.
 #![forbid(unsafe_code)]
 
+mod access;
 mod alert;
 mod error;
+mod fixture;
+mod logs;
+mod metrics;
 mod model;
+mod traces;
+mod wire;
 
+pub use access::read_access_log;
+pub use alert::read_webhook;
 pub use error::IngestError;
+pub use fixture::{load_fixture, read_truth, Fixture, Truth, DEFAULT_PROXY};
+pub use logs::{exception_in, level_of, read_otlp_logs, template_of};
+pub use metrics::{
+    parse_query_range, read_metrics, read_metrics_detailed, MetricsRead, RangeSeries,
+};
 pub use model::*;
+pub use traces::{read_traces, UNKNOWN_SERVICE};

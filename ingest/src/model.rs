@@ -53,6 +53,14 @@ impl Interner {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+
+    /// Every interned name with its symbol, in interning order.
+    pub fn iter(&self) -> impl Iterator<Item = (Sym, &str)> + '_ {
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (Sym(i as u32), &**name))
+    }
 }
 
 /// A half-open time window `[start, end)`.
@@ -334,7 +342,10 @@ pub const COMPONENT_LABELS: [&str; 7] = [
 
 impl Alert {
     pub fn name(&self) -> &str {
-        self.labels.get("alertname").map(String::as_str).unwrap_or("")
+        self.labels
+            .get("alertname")
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// The component the alert is about, from the first of [`COMPONENT_LABELS`] present.
@@ -385,6 +396,16 @@ pub struct SourceStatus {
     pub missing: Option<String>,
 }
 
+/// Appends `more` to `to`, moving the vector instead of copying when `to`
+/// is empty (a million spans are worth not copying).
+fn append<T>(to: &mut Vec<T>, more: Vec<T>) {
+    if to.is_empty() {
+        *to = more;
+    } else {
+        to.extend(more);
+    }
+}
+
 /// Everything observed for one incident window.
 #[derive(Debug, Default, Clone)]
 pub struct Observations {
@@ -416,6 +437,72 @@ impl Observations {
         out
     }
 
+    /// Moves everything in `other` into `self`, re-interning `other`'s names
+    /// so that its records' symbols resolve in `self.names`.
+    ///
+    /// Records are appended after `self`'s own, in `other`'s order.
+    pub fn merge(&mut self, other: Observations) {
+        let Observations {
+            names,
+            spans,
+            series,
+            access,
+            logs,
+            alerts,
+            sources,
+        } = other;
+        // Nothing interned yet: `other`'s symbols are already right here.
+        if self.names.is_empty() {
+            self.names = names;
+            append(&mut self.spans, spans);
+            append(&mut self.series, series);
+            append(&mut self.access, access);
+            append(&mut self.logs, logs);
+            append(&mut self.alerts, alerts);
+            append(&mut self.sources, sources);
+            return;
+        }
+        let table: Vec<Sym> = names
+            .iter()
+            .map(|(_, name)| self.names.intern(name))
+            .collect();
+        // A symbol `other` never issued is a bug upstream; keep it visible
+        // rather than panic on input-derived data.
+        let map = |s: Sym| table.get(s.0 as usize).copied().unwrap_or(s);
+        let map_opt = |s: Option<Sym>| s.map(map);
+        self.spans.extend(spans.into_iter().map(|s| Span {
+            component: map(s.component),
+            operation: map(s.operation),
+            peer: map_opt(s.peer),
+            exception: map_opt(s.exception),
+            ..s
+        }));
+        self.series.extend(series.into_iter().map(|s| Series {
+            component: map(s.component),
+            ..s
+        }));
+        self.access.extend(access.into_iter().map(|a| AccessRecord {
+            proxy: map(a.proxy),
+            upstream: map_opt(a.upstream),
+            method: map(a.method),
+            path: map(a.path),
+            user_agent: map(a.user_agent),
+            tls_version: map_opt(a.tls_version),
+            client: map(a.client),
+            response_flags: map(a.response_flags),
+            ..a
+        }));
+        self.logs.extend(logs.into_iter().map(|l| LogRecord {
+            component: map(l.component),
+            template: map(l.template),
+            logger: map_opt(l.logger),
+            exception: map_opt(l.exception),
+            ..l
+        }));
+        self.alerts.extend(alerts);
+        self.sources.extend(sources);
+    }
+
     /// Earliest and latest time seen in any record, as a window (end exclusive).
     pub fn data_span(&self) -> Option<TimeWindow> {
         let mut lo = i64::MAX;
@@ -439,6 +526,9 @@ impl Observations {
         for l in &self.logs {
             see(l.time);
         }
-        (lo <= hi).then_some(TimeWindow { start: lo, end: hi + 1 })
+        (lo <= hi).then_some(TimeWindow {
+            start: lo,
+            end: hi + 1,
+        })
     }
 }

@@ -1,0 +1,1117 @@
+//! Trace readers: OTLP JSON `TracesData`, the same wrapped as Jaeger v2's
+//! `/api/v3/traces` answer (`{"result": {"resourceSpans": [..]}}`), and
+//! Jaeger's older `/api/traces` JSON (`{"data": [{"spans", "processes"}]}`).
+//!
+//! The format is told from the top-level keys. A file may hold several such
+//! documents one after another (grpc-gateway streams its answer in chunks).
+//!
+//! Speed: a trace file can hold millions of spans, so the whole file is read
+//! in one pass by `serde` visitors that borrow strings from the input and
+//! push each [`Span`] as soon as it is complete; no tree of the file is ever
+//! built, and attributes the model does not need are skipped unparsed.
+//! Names are interned as they are seen.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::error::IngestError;
+use crate::model::{Interner, Observations, Span, SpanKind, Sym};
+use crate::wire::{self, decode_id, visit_key_values, AttrValue, Int, NameCache, Resource, Str};
+
+/// The component of spans whose resource names no `service.name`.
+pub const UNKNOWN_SERVICE: &str = "unknown";
+
+/// Stands for a component until the resource (or Jaeger process), which JSON
+/// may place after the spans, has been read. Always replaced before return.
+const PENDING: Sym = Sym(u32::MAX);
+
+/// Reads OTLP JSON or Jaeger JSON traces from `bytes` (the content of `path`)
+/// into `obs`; returns the number of spans read.
+///
+/// Errors name `path`, and the line and column for JSON that is broken or
+/// holds something unexpected (an undecodable ID, a span without a start).
+pub fn read_traces(path: &Path, bytes: &[u8], obs: &mut Observations) -> Result<u64, IngestError> {
+    let text = wire::json_text(path, bytes)?;
+    let before = obs.spans.len();
+    // Spans go straight into `obs`; a failure takes back what this file added
+    // (names interned on the way stay: they are harmless).
+    let result = read_docs(text, obs);
+    if result.is_err() {
+        obs.spans.truncate(before);
+    }
+    match result {
+        Ok(()) => Ok((obs.spans.len() - before) as u64),
+        Err(DocError::Json(e)) => Err(wire::json_error(path, e)),
+        Err(DocError::Content(what)) => Err(IngestError::malformed(path, what)),
+    }
+}
+
+enum DocError {
+    Json(serde_json::Error),
+    Content(String),
+}
+
+/// Reads every document of `text`: one, or several one after another as
+/// grpc-gateway streams them.
+fn read_docs(text: &str, obs: &mut Observations) -> Result<(), DocError> {
+    // Spans take 300-500 bytes of OTLP JSON; reserving for that saves most
+    // regrowth of a vector that may reach a hundred megabytes.
+    obs.spans.reserve(text.len() / 400);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut ctx = Ctx {
+        names: &mut obs.names,
+        spans: &mut obs.spans,
+        cache: NameCache::new(),
+    };
+    loop {
+        let doc = DocSeed(&mut ctx)
+            .deserialize(&mut de)
+            .map_err(DocError::Json)?;
+        if let Some(what) = doc.error {
+            return Err(DocError::Content(what));
+        }
+        if !doc.recognised {
+            return Err(DocError::Content(
+                "no `resourceSpans`, `result` or `data` key: neither OTLP nor Jaeger JSON traces"
+                    .to_string(),
+            ));
+        }
+        // Only whitespace left: done; anything else is the next document.
+        if de.end().is_ok() {
+            return Ok(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Conversion state
+
+/// What the visitors fill: the caller's name table and spans.
+struct Ctx<'o, 'de> {
+    names: &'o mut Interner,
+    spans: &'o mut Vec<Span>,
+    cache: NameCache<'de>,
+}
+
+impl<'o, 'de> Ctx<'o, 'de> {
+    // Whether `s` borrows from the input matters: only then is it cached.
+    #[allow(clippy::ptr_arg)]
+    fn name(&mut self, s: &Cow<'de, str>) -> Sym {
+        self.cache.intern(self.names, s)
+    }
+
+    fn opt_name(&mut self, s: &Option<Str<'de>>) -> Sym {
+        match s {
+            Some(s) => self.name(&s.0),
+            None => self.names.intern(""),
+        }
+    }
+
+    /// Gives the spans pushed since `start` their component.
+    fn set_component(&mut self, start: usize, service: Option<&str>) {
+        let name = service.filter(|s| !s.is_empty()).unwrap_or(UNKNOWN_SERVICE);
+        let sym = self.names.intern(name);
+        for span in self.spans.iter_mut().skip(start) {
+            span.component = sym;
+        }
+    }
+}
+
+/// A conversion error, raised where the span's JSON object ends.
+fn in_span<E: de::Error>(what: String) -> E {
+    E::custom(format_args!("{what} (in the span that ends there)"))
+}
+
+fn required_id(raw: Option<&Str<'_>>, field: &str, width: usize) -> Result<u128, String> {
+    let s = raw.map(Str::as_str).unwrap_or("");
+    match decode_id(s, width) {
+        Some(0) => Err(format!("span without {field}")),
+        Some(v) => Ok(v),
+        None => Err(format!("invalid {field} {s:?}: neither hex nor base64")),
+    }
+}
+
+fn optional_id(raw: Option<&Str<'_>>, field: &str, width: usize) -> Result<u128, String> {
+    let s = raw.map(Str::as_str).unwrap_or("");
+    decode_id(s, width).ok_or_else(|| format!("invalid {field} {s:?}: neither hex nor base64"))
+}
+
+/// The attributes (OTLP) or tags (Jaeger) of a span that the model keeps.
+/// Kept small: it is built once per span.
+#[derive(Default)]
+struct SpanAttrs<'a> {
+    /// 0 when absent.
+    http_status: u16,
+    /// `http.response.status_code` (current conventions, 2) beats
+    /// `http.status_code` (older ones and Jaeger, 1).
+    http_rank: u8,
+    peer: Option<Cow<'a, str>>,
+    /// `peer.service` 4, `server.address` 3, `net.peer.name` 2, `db.system` 1.
+    peer_rank: u8,
+    proxy: bool,
+    /// Jaeger's `error=true` tag, or `otel.status_code=ERROR`.
+    error: bool,
+    /// Jaeger's `span.kind` tag.
+    kind: Option<SpanKind>,
+}
+
+impl<'a> SpanAttrs<'a> {
+    fn offer_http(&mut self, rank: u8, v: &AttrValue<'_>) {
+        if rank > self.http_rank {
+            if let Some(n) = v.as_i64() {
+                self.http_status = wire::http_status(n);
+                self.http_rank = rank;
+            }
+        }
+    }
+
+    fn offer_peer(&mut self, rank: u8, v: AttrValue<'a>) {
+        if rank > self.peer_rank {
+            if let Some(text) = v.into_text() {
+                self.peer = Some(text);
+                self.peer_rank = rank;
+            }
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for SpanAttrs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut a = SpanAttrs::default();
+        let wants = |k: &str| {
+            matches!(
+                k,
+                "http.response.status_code"
+                    | "http.status_code"
+                    | "peer.service"
+                    | "server.address"
+                    | "net.peer.name"
+                    | "db.system"
+                    | "component"
+                    | "error"
+                    | "otel.status_code"
+                    | "span.kind"
+            )
+        };
+        visit_key_values(d, wants, |k, v| match k {
+            "http.response.status_code" => a.offer_http(2, &v),
+            "http.status_code" => a.offer_http(1, &v),
+            "peer.service" => a.offer_peer(4, v),
+            "server.address" => a.offer_peer(3, v),
+            "net.peer.name" => a.offer_peer(2, v),
+            "db.system" => a.offer_peer(1, v),
+            "component" => a.proxy = matches!(&v, AttrValue::Str(s) if s == "proxy"),
+            "error" => a.error |= v.is_true(),
+            "otel.status_code" => {
+                a.error |= matches!(&v, AttrValue::Str(s) if s.eq_ignore_ascii_case("error"))
+            }
+            "span.kind" => {
+                if let AttrValue::Str(s) = &v {
+                    a.kind = Some(SpanKind::from_tag(s));
+                }
+            }
+            _ => {}
+        })?;
+        Ok(a)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Top level
+
+/// What one document said besides its spans.
+struct Doc {
+    recognised: bool,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier)]
+enum TopKey {
+    #[serde(rename = "resourceSpans")]
+    ResourceSpans,
+    #[serde(rename = "result")]
+    Result,
+    #[serde(rename = "data")]
+    Data,
+    /// grpc-gateway's error answer: `{"error": {"code", "message"}}`.
+    #[serde(rename = "error")]
+    Error,
+    /// Jaeger's `/api/traces` errors: `[{"code", "msg"}]` or null.
+    #[serde(rename = "errors")]
+    Errors,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default, alias = "msg")]
+    message: Option<String>,
+}
+
+impl ApiError {
+    fn describe(&self) -> String {
+        format!(
+            "{} (code {})",
+            self.message.as_deref().unwrap_or("no message"),
+            self.code
+                .map_or_else(|| "none".to_string(), |c| c.to_string())
+        )
+    }
+}
+
+/// One top-level document: OTLP `TracesData`, Jaeger v2's answer around
+/// it, or Jaeger's `/api/traces` answer.
+struct DocSeed<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for DocSeed<'c, 'o, 'de> {
+    type Value = Doc;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Doc, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for DocSeed<'c, 'o, 'de> {
+    type Value = Doc;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an OTLP TracesData or Jaeger JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc, A::Error> {
+        let ctx = self.0;
+        let start = ctx.spans.len();
+        let mut recognised = false;
+        let mut error = None;
+        let mut jaeger_errors: Vec<ApiError> = Vec::new();
+        while let Some(key) = map.next_key::<TopKey>()? {
+            match key {
+                TopKey::ResourceSpans => {
+                    map.next_value_seed(ResourceSpansSeq(&mut *ctx))?;
+                    recognised = true;
+                }
+                TopKey::Result => {
+                    map.next_value_seed(ResultSeed(&mut *ctx))?;
+                    recognised = true;
+                }
+                TopKey::Data => {
+                    map.next_value_seed(JaegerTraces(&mut *ctx))?;
+                    recognised = true;
+                }
+                TopKey::Error => {
+                    if let Some(e) = map.next_value::<Option<ApiError>>()? {
+                        error = Some(format!(
+                            "the trace store answered an error: {}",
+                            e.describe()
+                        ));
+                    }
+                }
+                TopKey::Errors => {
+                    jaeger_errors = map
+                        .next_value::<Option<Vec<ApiError>>>()?
+                        .unwrap_or_default();
+                }
+                TopKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(first) = jaeger_errors.first() {
+            let what = format!("jaeger reported errors: {}", first.describe());
+            if ctx.spans.len() == start {
+                error = error.or(Some(what));
+            } else {
+                tracing::warn!(error = %what, "partial jaeger answer");
+            }
+        }
+        Ok(Doc { recognised, error })
+    }
+}
+
+/// Jaeger v2's `{"result": {"resourceSpans": [..]}}`.
+struct ResultSeed<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for ResultSeed<'c, 'o, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for ResultSeed<'c, 'o, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an OTLP TracesData object")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<TopKey>()? {
+            match key {
+                TopKey::ResourceSpans => map.next_value_seed(ResourceSpansSeq(&mut *self.0))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// OTLP
+
+/// `resourceSpans: [ResourceSpans]`.
+struct ResourceSpansSeq<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for ResourceSpansSeq<'c, 'o, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for ResourceSpansSeq<'c, 'o, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of ResourceSpans")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(ResourceSpansSeed(&mut *self.0))?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ResourceSpansKey {
+    Resource,
+    ScopeSpans,
+    /// The name before OTLP 0.15.
+    InstrumentationLibrarySpans,
+    #[serde(other)]
+    Other,
+}
+
+/// One `ResourceSpans`: `{"resource", "scopeSpans": [..]}`.
+struct ResourceSpansSeed<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for ResourceSpansSeed<'c, 'o, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for ResourceSpansSeed<'c, 'o, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a ResourceSpans object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let ctx = self.0;
+        let start = ctx.spans.len();
+        let mut service: Option<Cow<'de, str>> = None;
+        while let Some(key) = map.next_key::<ResourceSpansKey>()? {
+            match key {
+                ResourceSpansKey::Resource => {
+                    service = map
+                        .next_value::<Option<Resource<'de>>>()?
+                        .and_then(|r| r.attributes.0);
+                }
+                ResourceSpansKey::ScopeSpans | ResourceSpansKey::InstrumentationLibrarySpans => {
+                    map.next_value_seed(ScopeSpansSeq(&mut *ctx))?
+                }
+                ResourceSpansKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        ctx.set_component(start, service.as_deref());
+        Ok(())
+    }
+}
+
+/// `scopeSpans: [ScopeSpans]`.
+struct ScopeSpansSeq<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for ScopeSpansSeq<'c, 'o, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for ScopeSpansSeq<'c, 'o, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of ScopeSpans")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(ScopeSpansSeed(&mut *self.0))?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ScopeSpansKey {
+    Spans,
+    #[serde(other)]
+    Other,
+}
+
+/// One `ScopeSpans`: `{"scope", "spans": [..]}`.
+struct ScopeSpansSeed<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for ScopeSpansSeed<'c, 'o, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for ScopeSpansSeed<'c, 'o, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a ScopeSpans object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<ScopeSpansKey>()? {
+            match key {
+                ScopeSpansKey::Spans => map.next_value_seed(OtlpSpans(&mut *self.0))?,
+                ScopeSpansKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `spans: [Span]`, each converted and pushed as soon as it is read.
+struct OtlpSpans<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for OtlpSpans<'c, 'o, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for OtlpSpans<'c, 'o, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of spans")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(OtlpSpan(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum SpanKey {
+    TraceId,
+    SpanId,
+    ParentSpanId,
+    Name,
+    Kind,
+    StartTimeUnixNano,
+    EndTimeUnixNano,
+    Attributes,
+    Events,
+    Status,
+    #[serde(other)]
+    Other,
+}
+
+/// One OTLP span, read field by field straight into a [`Span`]: this is the
+/// innermost loop of the reader, so there is no intermediate struct.
+struct OtlpSpan<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for OtlpSpan<'c, 'o, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for OtlpSpan<'c, 'o, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an OTLP span object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let ctx = self.0;
+        let mut trace_id = 0u128;
+        let mut span_id = 0u128;
+        let mut parent_id = 0u128;
+        let mut operation = None;
+        let mut kind = SpanKind::Unspecified;
+        let mut start_ns = None;
+        let mut end_ns = None;
+        let mut attrs = SpanAttrs::default();
+        let mut exception = None;
+        let mut status_error = false;
+        while let Some(key) = map.next_key::<SpanKey>()? {
+            match key {
+                SpanKey::TraceId => trace_id = id_of(map.next_value()?, "traceId", 16)?,
+                SpanKey::SpanId => span_id = id_of(map.next_value()?, "spanId", 8)?,
+                SpanKey::ParentSpanId => parent_id = id_of(map.next_value()?, "parentSpanId", 8)?,
+                SpanKey::Name => {
+                    operation = Some(match map.next_value::<Option<Str<'de>>>()? {
+                        Some(name) => ctx.name(&name.0),
+                        None => ctx.names.intern(""),
+                    })
+                }
+                SpanKey::Kind => {
+                    kind = map
+                        .next_value::<Option<Kind>>()?
+                        .map_or(SpanKind::Unspecified, |k| k.0)
+                }
+                SpanKey::StartTimeUnixNano => start_ns = map.next_value::<Option<Int>>()?,
+                SpanKey::EndTimeUnixNano => end_ns = map.next_value::<Option<Int>>()?,
+                SpanKey::Attributes => attrs = map.next_value::<SpanAttrs<'de>>()?,
+                SpanKey::Events => exception = map.next_value::<ExceptionEvents<'de>>()?.0,
+                SpanKey::Status => {
+                    status_error = map
+                        .next_value::<Option<Status>>()?
+                        .is_some_and(|s| s.code.is_some_and(|c| c.0))
+                }
+                SpanKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if trace_id == 0 {
+            return Err(in_span("span without traceId".to_string()));
+        }
+        if span_id == 0 {
+            return Err(in_span("span without spanId".to_string()));
+        }
+        let Some(Int(start)) = start_ns else {
+            return Err(in_span(format!(
+                "span {span_id:016x} without startTimeUnixNano"
+            )));
+        };
+        let end = end_ns.map_or(start, |n| n.0);
+        let operation = match operation {
+            Some(op) => op,
+            None => ctx.names.intern(""),
+        };
+        let peer = attrs.peer.take().map(|p| ctx.name(&p));
+        let exception = exception.map(|e| ctx.name(&e));
+        ctx.spans.push(Span {
+            trace_id,
+            span_id: span_id as u64,
+            parent_id: parent_id as u64,
+            component: PENDING,
+            operation,
+            kind,
+            start: start.div_euclid(1000),
+            duration: end.saturating_sub(start).max(0) / 1000,
+            error: status_error || attrs.error,
+            http_status: attrs.http_status,
+            peer,
+            exception,
+            proxy: attrs.proxy,
+        });
+        Ok(())
+    }
+}
+
+/// Decodes an ID field where it stands, so an error points at it.
+fn id_of<E: de::Error>(raw: Option<Str<'_>>, field: &str, width: usize) -> Result<u128, E> {
+    let s = raw.as_ref().map_or("", Str::as_str);
+    decode_id(s, width).ok_or_else(|| {
+        E::custom(format_args!(
+            "invalid {field} {s:?}: neither hex nor base64"
+        ))
+    })
+}
+
+/// OTLP's span kind: a number (`2`) or the enum's name (`"SPAN_KIND_SERVER"`).
+struct Kind(SpanKind);
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Kind;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a span kind number or name")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Kind, E> {
+                Ok(Kind(SpanKind::from_otlp(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Kind, E> {
+                Ok(Kind(SpanKind::from_otlp(i64::try_from(v).unwrap_or(0))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Kind, E> {
+                let name = v.strip_prefix("SPAN_KIND_").unwrap_or(v);
+                Ok(Kind(SpanKind::from_tag(name)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct Status {
+    #[serde(default)]
+    code: Option<StatusCode>,
+}
+
+/// Whether an OTLP status code is ERROR: `2` or `"STATUS_CODE_ERROR"`.
+struct StatusCode(bool);
+
+impl<'de> Deserialize<'de> for StatusCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StatusCode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a status code number or name")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusCode, E> {
+                Ok(StatusCode(v == 2))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StatusCode, E> {
+                Ok(StatusCode(v == 2))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StatusCode, E> {
+                Ok(StatusCode(matches!(
+                    v,
+                    "STATUS_CODE_ERROR" | "ERROR" | "error"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The type of the first `exception` event among a span's events.
+#[derive(Default)]
+struct ExceptionEvents<'a>(Option<Cow<'a, str>>);
+
+#[derive(Deserialize)]
+struct OtlpEvent<'a> {
+    #[serde(borrow, default)]
+    name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    attributes: ExceptionType<'a>,
+}
+
+/// `exception.type` among an event's attributes.
+#[derive(Default)]
+struct ExceptionType<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ExceptionType<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut out = None;
+        visit_key_values(d, |k| k == "exception.type", |_, v| out = v.into_text())?;
+        Ok(ExceptionType(out))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ExceptionEvents<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ExceptionEvents<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of span events")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ExceptionEvents(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = None;
+                while let Some(ev) = seq.next_element::<OtlpEvent<'de>>()? {
+                    let Some(name) = ev.name else { continue };
+                    if out.is_none() && name.as_str() == "exception" {
+                        out = Some(ev.attributes.0.unwrap_or(name.0));
+                    }
+                }
+                Ok(ExceptionEvents(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Jaeger /api/traces
+
+/// `data: [trace]`.
+struct JaegerTraces<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for JaegerTraces<'c, 'o, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for JaegerTraces<'c, 'o, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of Jaeger traces")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(JaegerTrace(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum JaegerTraceKey {
+    Spans,
+    Processes,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JaegerProcess<'a> {
+    #[serde(borrow, default)]
+    service_name: Option<Str<'a>>,
+}
+
+/// One trace: `{"traceID", "spans": [..], "processes": {"p1": {"serviceName"}}}`.
+/// `processes` may come after `spans`, so components are set at the end.
+struct JaegerTrace<'c, 'o, 'de>(&'c mut Ctx<'o, 'de>);
+
+impl<'de, 'c, 'o> DeserializeSeed<'de> for JaegerTrace<'c, 'o, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'c, 'o> Visitor<'de> for JaegerTrace<'c, 'o, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Jaeger trace object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let ctx = self.0;
+        let start = ctx.spans.len();
+        // The process of each span pushed since `start`, in order.
+        let mut span_procs: Vec<ProcRef<'de>> = Vec::new();
+        let mut processes = Processes::default();
+        while let Some(key) = map.next_key::<JaegerTraceKey>()? {
+            match key {
+                JaegerTraceKey::Spans => map.next_value_seed(JaegerSpans {
+                    ctx: &mut *ctx,
+                    procs: &mut span_procs,
+                })?,
+                JaegerTraceKey::Processes => processes = map.next_value::<Processes<'de>>()?,
+                JaegerTraceKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        finish_jaeger_trace(ctx, start, &span_procs, &processes);
+        Ok(())
+    }
+}
+
+/// `processes: {"p1": {"serviceName": ..}}` as `(id, service)` pairs.
+#[derive(Default)]
+struct Processes<'a>(Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Processes<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Processes<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of Jaeger processes")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Processes::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((id, p)) = map.next_entry::<Str<'de>, JaegerProcess<'de>>()? {
+                    out.push((id.0, p.service_name.map(|s| s.0)));
+                }
+                Ok(Processes(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// Where a Jaeger span names its service.
+enum ProcRef<'a> {
+    Id(Cow<'a, str>),
+    Inline(Option<Cow<'a, str>>),
+}
+
+fn finish_jaeger_trace(
+    ctx: &mut Ctx<'_, '_>,
+    start: usize,
+    span_procs: &[ProcRef<'_>],
+    processes: &Processes<'_>,
+) {
+    let names = &mut ctx.names;
+    let mut intern = |name: Option<&str>| {
+        names.intern(name.filter(|s| !s.is_empty()).unwrap_or(UNKNOWN_SERVICE))
+    };
+    let proc_syms: Vec<(&str, Sym)> = processes
+        .0
+        .iter()
+        .map(|(id, service)| (id.as_ref(), intern(service.as_deref())))
+        .collect();
+    let mut unknown = None;
+    for (span, proc_ref) in ctx.spans.iter_mut().skip(start).zip(span_procs) {
+        let found = match proc_ref {
+            ProcRef::Inline(name) => Some(intern(name.as_deref())),
+            ProcRef::Id(id) => proc_syms
+                .iter()
+                .find(|(pid, _)| *pid == id.as_ref())
+                .map(|p| p.1),
+        };
+        span.component = match found {
+            Some(sym) => sym,
+            None => *unknown.get_or_insert_with(|| intern(None)),
+        };
+    }
+}
+
+/// `spans: [..]` of one Jaeger trace; records each span's process beside it.
+struct JaegerSpans<'c, 'o, 'p, 'de> {
+    ctx: &'c mut Ctx<'o, 'de>,
+    procs: &'p mut Vec<ProcRef<'de>>,
+}
+
+impl<'de> DeserializeSeed<'de> for JaegerSpans<'_, '_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JaegerSpans<'_, '_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of Jaeger spans")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(raw) = seq.next_element::<JaegerSpan<'de>>()? {
+            let (span, proc_ref) = raw.into_span(&mut *self.ctx).map_err(in_span)?;
+            self.ctx.spans.push(span);
+            self.procs.push(proc_ref);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct JaegerSpan<'a> {
+    #[serde(borrow, default, rename = "traceID")]
+    trace_id: Option<Str<'a>>,
+    #[serde(borrow, default, rename = "spanID")]
+    span_id: Option<Str<'a>>,
+    /// Older Jaeger JSON names the parent directly.
+    #[serde(borrow, default, rename = "parentSpanID")]
+    parent_span_id: Option<Str<'a>>,
+    #[serde(borrow, default, rename = "operationName")]
+    operation_name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    references: ParentRef<'a>,
+    /// Microseconds since the epoch.
+    #[serde(default, rename = "startTime")]
+    start_time: Option<Int>,
+    /// Microseconds.
+    #[serde(default)]
+    duration: Option<Int>,
+    #[serde(borrow, default)]
+    tags: SpanAttrs<'a>,
+    #[serde(borrow, default)]
+    logs: JaegerLogs<'a>,
+    #[serde(borrow, default, rename = "processID")]
+    process_id: Option<Str<'a>>,
+    /// Set instead of `processID` when the answer is not deduplicated.
+    #[serde(borrow, default)]
+    process: Option<JaegerProcess<'a>>,
+}
+
+impl<'a> JaegerSpan<'a> {
+    fn into_span(mut self, ctx: &mut Ctx<'_, 'a>) -> Result<(Span, ProcRef<'a>), String> {
+        let trace_id = required_id(self.trace_id.as_ref(), "traceID", 16)?;
+        let span_id = required_id(self.span_id.as_ref(), "spanID", 8)? as u64;
+        let parent = self
+            .references
+            .0
+            .take()
+            .map(Str)
+            .or(self.parent_span_id.take());
+        let parent_id = optional_id(parent.as_ref(), "parent spanID", 8)? as u64;
+        let Some(Int(start)) = self.start_time else {
+            return Err(format!("span {span_id:016x} without startTime"));
+        };
+        let operation = ctx.opt_name(&self.operation_name);
+        let peer = self.tags.peer.take().map(|p| ctx.name(&p));
+        let exception = self.logs.0.map(|e| ctx.name(&e));
+        let proc_ref = match self.process {
+            Some(p) => ProcRef::Inline(p.service_name.map(|s| s.0)),
+            None => ProcRef::Id(self.process_id.map(|s| s.0).unwrap_or_default()),
+        };
+        let span = Span {
+            trace_id,
+            span_id,
+            parent_id,
+            component: PENDING,
+            operation,
+            kind: self.tags.kind.unwrap_or_default(),
+            start,
+            duration: self.duration.map_or(0, |d| d.0.max(0)),
+            error: self.tags.error,
+            http_status: self.tags.http_status,
+            peer,
+            exception,
+            proxy: self.tags.proxy,
+        };
+        Ok((span, proc_ref))
+    }
+}
+
+#[derive(Deserialize)]
+struct JaegerRef<'a> {
+    #[serde(borrow, default, rename = "refType")]
+    ref_type: Option<Str<'a>>,
+    #[serde(borrow, default, rename = "spanID")]
+    span_id: Option<Str<'a>>,
+}
+
+/// The parent among a span's `references`: the first `CHILD_OF`, else the
+/// first reference of any type (`FOLLOWS_FROM`).
+#[derive(Default)]
+struct ParentRef<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ParentRef<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ParentRef<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of span references")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ParentRef(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut child_of = None;
+                let mut first = None;
+                while let Some(r) = seq.next_element::<JaegerRef<'de>>()? {
+                    let Some(id) = r.span_id else { continue };
+                    let is_child = r
+                        .ref_type
+                        .as_ref()
+                        .is_some_and(|t| t.as_str() == "CHILD_OF");
+                    if is_child && child_of.is_none() {
+                        child_of = Some(id.0);
+                    } else if first.is_none() {
+                        first = Some(id.0);
+                    }
+                }
+                Ok(ParentRef(child_of.or(first)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct JaegerLog<'a> {
+    #[serde(borrow, default)]
+    fields: LogFields<'a>,
+}
+
+/// What a Jaeger span log says about an error: `error.kind`, else
+/// `exception.type`, else the `event` itself when it is `error` or `exception`.
+#[derive(Default)]
+struct LogFields<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LogFields<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut kind = None;
+        let mut exception_type = None;
+        let mut event = None;
+        let wants = |k: &str| matches!(k, "error.kind" | "exception.type" | "event");
+        visit_key_values(d, wants, |k, v| match k {
+            "error.kind" => kind = v.into_text(),
+            "exception.type" => exception_type = v.into_text(),
+            "event" => {
+                event = v
+                    .into_text()
+                    .filter(|e| e.eq_ignore_ascii_case("error") || e == "exception")
+            }
+            _ => {}
+        })?;
+        Ok(LogFields(kind.or(exception_type).or(event)))
+    }
+}
+
+/// The first error a span's logs report.
+#[derive(Default)]
+struct JaegerLogs<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JaegerLogs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JaegerLogs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of span logs")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(JaegerLogs(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = None;
+                while let Some(log) = seq.next_element::<JaegerLog<'de>>()? {
+                    if out.is_none() {
+                        out = log.fields.0;
+                    }
+                }
+                Ok(JaegerLogs(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,300 @@
+//! `load_fixture` and `read_truth` on fixture incident directories, the
+//! Alertmanager webhook, and `Observations::merge`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_names_file, bytes, data};
+use ingest::{
+    load_fixture, read_truth, read_webhook, IngestError, Modality, Observations, SourceStatus,
+    Truth,
+};
+
+fn status(obs: &Observations, modality: Modality) -> &SourceStatus {
+    obs.sources
+        .iter()
+        .find(|s| s.modality == modality)
+        .unwrap_or_else(|| panic!("no status for {modality}"))
+}
+
+#[test]
+fn webhook_and_the_zero_ends_at() {
+    let hook = read_webhook(&data("alert.json"), &bytes("alert.json")).unwrap();
+    assert_eq!(hook.version, "4");
+    assert_eq!(hook.alerts.len(), 2);
+    let firing = &hook.alerts[0];
+    assert_eq!(firing.name(), "HighErrorRate");
+    assert_eq!(firing.component(), Some("frontend"));
+    assert_eq!(firing.starts_at_micros(), 1_714_557_630_000_000);
+    assert_eq!(
+        firing.ends_at, None,
+        "0001-01-01T00:00:00Z means still firing"
+    );
+    let resolved = &hook.alerts[1];
+    assert_eq!(resolved.component(), Some("cart"), "`app` label");
+    assert_eq!(resolved.starts_at_micros(), 1_714_549_800_500_000);
+    assert_eq!(
+        resolved.ends_at.map(|t| t.timestamp_micros()),
+        Some(1_714_550_280_000_000)
+    );
+
+    let err = read_webhook(&data("alert.broken.json"), &bytes("alert.broken.json")).unwrap_err();
+    assert_names_file(&err, "alert.broken.json");
+    assert!(err.to_string().contains("line 16"), "{err}");
+    for content in [&b""[..], b"{\"version\": \"4\""] {
+        let err = read_webhook(&data("alert.json"), content).unwrap_err();
+        assert_names_file(&err, "alert.json");
+    }
+}
+
+#[test]
+fn a_whole_fixture() {
+    let dir = data("fixture-shop");
+    let fx = load_fixture(&dir).unwrap();
+    assert_eq!(fx.dir, dir);
+    let obs = &fx.observations;
+    assert_eq!(fx.webhook.as_ref().map(|w| w.alerts.len()), Some(2));
+    assert_eq!(obs.alerts.len(), 2);
+    assert_eq!(obs.alerts[0].ends_at, None);
+
+    assert_eq!(obs.spans.len(), 6);
+    assert_eq!(obs.series.len(), 3);
+    assert_eq!(obs.access.len(), 4);
+    assert_eq!(obs.logs.len(), 4);
+
+    // One name table for all: `cart` is one symbol in spans, series and logs.
+    let cart = obs.names.get("cart").unwrap();
+    assert!(obs.spans.iter().any(|s| s.component == cart));
+    assert!(obs.series.iter().any(|s| s.component == cart));
+    assert!(obs.logs.iter().any(|l| l.component == cart));
+    for span in &obs.spans {
+        let _ = obs.names.name(span.operation);
+    }
+
+    // `access.log`: the traces show exactly one proxy.
+    for record in &obs.access {
+        assert_eq!(obs.names.name(record.proxy), "frontend-proxy");
+    }
+
+    assert_eq!(
+        status(obs, Modality::Traces),
+        &SourceStatus {
+            modality: Modality::Traces,
+            records: 6,
+            missing: None
+        }
+    );
+    let metrics = status(obs, Modality::Metrics);
+    assert_eq!(metrics.records, 6);
+    assert!(
+        metrics
+            .missing
+            .as_deref()
+            .unwrap_or("")
+            .contains("1 series"),
+        "{metrics:?}"
+    );
+    assert_eq!(status(obs, Modality::AccessLogs).records, 4);
+    assert_eq!(status(obs, Modality::Logs).records, 4);
+    assert_eq!(
+        obs.modalities(),
+        vec![
+            Modality::Traces,
+            Modality::Metrics,
+            Modality::AccessLogs,
+            Modality::Logs
+        ]
+    );
+
+    assert_eq!(
+        read_truth(&dir).unwrap(),
+        Some(Truth {
+            component: "cart".into(),
+            fault: "redis connection refused".into()
+        })
+    );
+}
+
+#[test]
+fn missing_files_are_missing_modalities() {
+    let dir = data("fixture-edge");
+    let fx = load_fixture(&dir).unwrap();
+    let obs = &fx.observations;
+    assert_eq!(obs.spans.len(), 3);
+    assert_eq!(obs.access.len(), 6);
+    let proxies: Vec<&str> = obs.access.iter().map(|a| obs.names.name(a.proxy)).collect();
+    assert_eq!(
+        proxies,
+        [
+            "edge",
+            "edge",
+            "edge",
+            "ingress-nginx",
+            "ingress-nginx",
+            "ingress-nginx"
+        ]
+    );
+    let logs = status(obs, Modality::Logs);
+    assert_eq!(logs.records, 0);
+    assert_eq!(
+        logs.missing.as_deref(),
+        Some(format!("no logs.json in {}", dir.display()).as_str())
+    );
+    assert!(status(obs, Modality::Metrics)
+        .missing
+        .as_deref()
+        .unwrap()
+        .starts_with("no metrics.json"));
+    assert_eq!(status(obs, Modality::AccessLogs).records, 6);
+    assert_eq!(read_truth(&dir).unwrap(), None);
+}
+
+#[test]
+fn a_broken_file_fails_the_fixture() {
+    let dir = data("fixture-broken");
+    let err = load_fixture(&dir).unwrap_err();
+    assert_eq!(err.path(), dir.join("traces.json"));
+    assert!(err.to_string().contains("empty file"), "{err}");
+}
+
+#[test]
+fn the_directory_must_exist() {
+    let err = load_fixture(&data("no-such-fixture")).unwrap_err();
+    assert!(matches!(err, IngestError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("no-such-fixture"), "{err}");
+    let err = load_fixture(&data("alert.json")).unwrap_err();
+    assert!(err.to_string().contains("not a directory"), "{err}");
+}
+
+fn copy(from: &str, to: &Path) {
+    std::fs::write(to, bytes(from)).unwrap();
+}
+
+#[test]
+fn access_log_proxy_defaults_to_ingress() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy("access-nginx.log", &tmp.path().join("access.log"));
+    let fx = load_fixture(tmp.path()).unwrap();
+    let obs = &fx.observations;
+    assert!(obs
+        .access
+        .iter()
+        .all(|a| obs.names.name(a.proxy) == "ingress"));
+    assert!(fx.webhook.is_none());
+    assert!(obs.alerts.is_empty());
+    assert_eq!(status(obs, Modality::Traces).records, 0);
+
+    // Jaeger's `driver` is the only component with proxy spans.
+    copy("traces-jaeger.json", &tmp.path().join("traces.json"));
+    let fx = load_fixture(tmp.path()).unwrap();
+    let obs = &fx.observations;
+    assert!(obs
+        .access
+        .iter()
+        .all(|a| obs.names.name(a.proxy) == "driver"));
+}
+
+#[test]
+fn truth_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("truth.json"),
+        b"{\"root_cause\": {\"component\": \"a\"}}",
+    )
+    .unwrap();
+    let err = read_truth(tmp.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("truth.json") && err.to_string().contains("fault"),
+        "{err}"
+    );
+    std::fs::write(tmp.path().join("truth.json"), b"").unwrap();
+    assert!(read_truth(tmp.path()).is_err());
+}
+
+#[test]
+fn merge_remaps_symbols() {
+    let read = |name: &str, proxy: &str| {
+        let mut obs = Observations::default();
+        let path = data(name);
+        let content = bytes(name);
+        if name.starts_with("traces") {
+            ingest::read_traces(&path, &content, &mut obs).unwrap();
+        } else if name.starts_with("logs") {
+            ingest::read_otlp_logs(&path, &content, &mut obs).unwrap();
+        } else if name.starts_with("metrics") {
+            ingest::read_metrics(&path, &content, &mut obs).unwrap();
+        } else {
+            ingest::read_access_log(&path, &content, proxy, &mut obs).unwrap();
+        }
+        obs
+    };
+    let parts = [
+        read("access-envoy.jsonl", "edge"),
+        read("traces-otlp.json", ""),
+        read("metrics.json", ""),
+        read("logs-otlp.json", ""),
+        read("traces-jaeger.json", ""),
+        read("access-nginx.log", "nginx"),
+    ];
+    // What every record says, by name, before merging.
+    fn describe(obs: &Observations) -> Vec<String> {
+        let n = |s| obs.names.name(s).to_string();
+        let o = |s: Option<ingest::Sym>| s.map(n);
+        let mut out = Vec::new();
+        for s in &obs.spans {
+            out.push(format!(
+                "{} {} {:?} {:?}",
+                n(s.component),
+                n(s.operation),
+                o(s.peer),
+                o(s.exception)
+            ));
+        }
+        for s in &obs.series {
+            out.push(format!("{} {}", n(s.component), s.signal));
+        }
+        for a in &obs.access {
+            out.push(format!(
+                "{} {:?} {} {} {} {:?} {} {}",
+                n(a.proxy),
+                o(a.upstream),
+                n(a.method),
+                n(a.path),
+                n(a.user_agent),
+                o(a.tls_version),
+                n(a.client),
+                n(a.response_flags)
+            ));
+        }
+        for l in &obs.logs {
+            out.push(format!(
+                "{} {} {:?} {:?}",
+                n(l.component),
+                n(l.template),
+                o(l.logger),
+                o(l.exception)
+            ));
+        }
+        out
+    }
+    let mut expected: Vec<String> = parts.iter().flat_map(describe).collect();
+    let mut merged = Observations::default();
+    for part in parts {
+        merged.merge(part);
+    }
+    let mut got = describe(&merged);
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    // Each name once.
+    let mut names: Vec<&str> = merged.names.iter().map(|(_, n)| n).collect();
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count);
+    // Symbols that collided before merging now mean different names.
+    let frontend = merged.names.get("frontend").unwrap();
+    let edge = merged.names.get("edge").unwrap();
+    assert_ne!(frontend, edge);
+}
