@@ -263,6 +263,7 @@ fn fmt_value(v: f64, unit: &str) -> String {
     }
     match unit {
         "ms" => format!("{:.1} ms", v / 1000.0),
+        "x" => format!("{v:.2}× typical"),
         "%" => format!("{:.1}%", v * 100.0),
         "bytes" => format!("{:.1} MiB", v / (1024.0 * 1024.0)),
         "" => format!("{v:.3}"),

@@ -136,6 +136,9 @@ pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
     set
 }
 
+/// A single span counts at most this many times its operation's typical time.
+const RATIO_CAP: f64 = 50.0;
+
 fn is_error(s: &ingest::Span) -> bool {
     s.error || s.http_status >= 500
 }
@@ -149,6 +152,12 @@ struct Cell {
     exceptions: f64,
     self_sum: f64,
     latency_sum: f64,
+    /// Sum and count of own time over the operation's baseline typical.
+    own_ratio: f64,
+    own_n: f64,
+    /// Sum and count of entry latency over the operation's baseline typical.
+    lat_ratio: f64,
+    lat_n: f64,
     slowest: (Micros, u128),
     first_error: Option<u128>,
 }
@@ -195,6 +204,56 @@ fn traces(
         }
     }
 
+    // Own work of a span: not the wire time of a call into another component,
+    // nor a call to an uninstrumented peer.
+    let own_of = |i: usize| -> Option<Micros> {
+        let s = &spans[i];
+        let is_client = matches!(s.kind, SpanKind::Client | SpanKind::Producer);
+        let uninstrumented =
+            is_client && child_sum[i] == 0 && s.peer.is_some_and(|p| p != s.component);
+        if (is_client && remote_child[i].is_some()) || uninstrumented {
+            return None;
+        }
+        Some((s.duration - child_sum[i].min(s.duration)).max(0))
+    };
+    let is_entry = |i: usize| -> bool {
+        let s = &spans[i];
+        s.kind == SpanKind::Server
+            || match parents[i] {
+                u32::MAX => true,
+                p => spans[p as usize].component != s.component,
+            }
+    };
+    // Each operation's typical own time and, for entry operations, latency in
+    // the baseline: spans are compared with their own operation, so a change
+    // in the mix of requests is not taken for a slowdown.
+    let mut base_own: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut base_lat: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    for (i, s) in spans.iter().enumerate() {
+        if !b.index(s.start).is_some_and(|bi| bi < b.baseline_end) {
+            continue;
+        }
+        if let Some(own) = own_of(i) {
+            base_own
+                .entry((s.component, s.operation))
+                .or_default()
+                .push(own as f64);
+        }
+        if is_entry(i) {
+            base_lat
+                .entry((s.component, s.operation))
+                .or_default()
+                .push(s.duration as f64);
+        }
+    }
+    let typical = |m: FxHashMap<(Sym, Sym), Vec<f64>>, floor: f64| -> FxHashMap<(Sym, Sym), f64> {
+        m.into_iter()
+            .filter_map(|(k, mut v)| crate::score::median(&mut v).map(|med| (k, med.max(floor))))
+            .collect()
+    };
+    let base_own = typical(base_own, 100.0);
+    let base_lat = typical(base_lat, 200.0);
+
     let nb = b.count;
     let mut cells: FxHashMap<u32, Vec<Cell>> = FxHashMap::default();
     let mut edges: FxHashMap<(u32, u32), EdgeStats> = FxHashMap::default();
@@ -225,16 +284,18 @@ fn traces(
             _ => None,
         };
 
-        let entry = match p {
-            None => true,
-            Some(p) => spans[p].component != s.component,
-        } || s.kind == SpanKind::Server;
+        let entry = is_entry(i);
+        let key = (s.component, s.operation);
         {
             let row = cells.entry(c).or_insert_with(|| vec![Cell::default(); nb]);
             let cell = &mut row[bi];
             if entry {
                 cell.entry += 1.0;
                 cell.latency_sum += s.duration as f64;
+                if let Some(t) = base_lat.get(&key) {
+                    cell.lat_ratio += (s.duration as f64 / t).min(RATIO_CAP);
+                    cell.lat_n += 1.0;
+                }
                 if err {
                     cell.entry_err += 1.0;
                 }
@@ -246,9 +307,12 @@ fn traces(
                 cell.exceptions += 1.0;
             }
             // Own work: not the wire time of a call into another component.
-            if !(is_client && remote_child[i].is_some()) && uninstrumented_peer.is_none() {
-                let own = s.duration - child_sum[i].min(s.duration);
-                cell.self_sum += own.max(0) as f64;
+            if let Some(own) = own_of(i) {
+                cell.self_sum += own as f64;
+                if let Some(t) = base_own.get(&key) {
+                    cell.own_ratio += (own as f64 / t).min(RATIO_CAP);
+                    cell.own_n += 1.0;
+                }
             }
             if err && !err_child[i] && uninstrumented_peer.is_none() {
                 cell.origin_err += 1.0;
@@ -304,11 +368,12 @@ fn traces(
         let row = &cells[&c];
         let col = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> { row.iter().map(f).collect() };
         let entry = col(&|x| x.entry);
-        let per_req = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> {
+        let mean_of = |f: &dyn Fn(&Cell) -> (f64, f64)| -> Vec<f64> {
             row.iter()
                 .map(|x| {
-                    if x.entry > 0.0 {
-                        f(x) / x.entry
+                    let (sum, n) = f(x);
+                    if n > 0.0 {
+                        sum / n
                     } else {
                         f64::NAN
                     }
@@ -324,11 +389,11 @@ fn traces(
                 role: Role::Own,
                 dir: Direction::Up,
                 weight: 1.0,
-                unit: "ms",
+                unit: "x",
                 values: Values::Level {
-                    values: per_req(&|x| x.self_sum),
+                    values: mean_of(&|x| (x.own_ratio, x.own_n)),
                     floor: Floor {
-                        abs: 500.0,
+                        abs: 0.1,
                         rel: 0.15,
                     },
                 },
@@ -340,11 +405,11 @@ fn traces(
                 role: Role::Symptom,
                 dir: Direction::Up,
                 weight: 1.0,
-                unit: "ms",
+                unit: "x",
                 values: Values::Level {
-                    values: per_req(&|x| x.latency_sum),
+                    values: mean_of(&|x| (x.lat_ratio, x.lat_n)),
                     floor: Floor {
-                        abs: 1000.0,
+                        abs: 0.1,
                         rel: 0.15,
                     },
                 },
@@ -745,6 +810,14 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
         n: Vec<f64>,
         err: Vec<f64>,
         exc: Vec<f64>,
+        new_err: Vec<f64>,
+    }
+    // The warnings and errors each component printed in the baseline, by template.
+    let mut known: FxHashMap<(Sym, Sym), ()> = FxHashMap::default();
+    for l in &obs.logs {
+        if b.index(l.time).is_some_and(|i| i < b.baseline_end) {
+            known.insert((l.component, l.template), ());
+        }
     }
     let mut by_comp: FxHashMap<Sym, Acc> = FxHashMap::default();
     for l in &obs.logs {
@@ -753,8 +826,12 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
             n: vec![0.0; b.count],
             err: vec![0.0; b.count],
             exc: vec![0.0; b.count],
+            new_err: vec![0.0; b.count],
         });
         acc.n[i] += 1.0;
+        if l.level >= ingest::LogLevel::Warn && !known.contains_key(&(l.component, l.template)) {
+            acc.new_err[i] += 1.0;
+        }
         if l.level >= ingest::LogLevel::Error {
             acc.err[i] += 1.0;
             if l.exception.is_some() {
@@ -767,33 +844,25 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
     for s in names {
         let acc = &by_comp[&s];
         let c = reg.id(s);
-        set.features.push(Feature {
+        let rate = |signal: &str, num: &Vec<f64>, role: Role, weight: f64| Feature {
             component: c,
-            signal: "exception_logs".into(),
+            signal: signal.into(),
             modality: Modality::Logs,
-            role: Role::Own,
+            role,
             dir: Direction::Up,
-            weight: 0.8,
+            weight,
             unit: "%",
             values: Values::Rate {
-                num: acc.exc.clone(),
+                num: num.clone(),
                 den: acc.n.clone(),
                 floor: 0.02,
             },
-        });
-        set.features.push(Feature {
-            component: c,
-            signal: "error_logs".into(),
-            modality: Modality::Logs,
-            role: Role::Symptom,
-            dir: Direction::Up,
-            weight: 0.5,
-            unit: "%",
-            values: Values::Rate {
-                num: acc.err.clone(),
-                den: acc.n.clone(),
-                floor: 0.02,
-            },
-        });
+        };
+        set.features
+            .push(rate("exception_logs", &acc.exc, Role::Own, 0.8));
+        set.features
+            .push(rate("error_logs", &acc.err, Role::Symptom, 0.5));
+        set.features
+            .push(rate("new_error_templates", &acc.new_err, Role::Own, 1.0));
     }
 }

@@ -15,6 +15,8 @@
 //! 4. A real cause spreads: the callers on the way to the alerting component
 //!    show symptoms. A suspect on no call path, or on none that leads to the
 //!    alert, is discounted.
+//! 6. Errors a component logs while one of its callees fails too are most
+//!    likely about that callee ("call to X failed") and count a quarter.
 //! 5. Scores hold over time: a spike shorter than a quarter of the analysed
 //!    period is noise, not a cause (see `score::sustained`).
 
@@ -24,6 +26,20 @@ use crate::features::{EdgeStats, Feature, FeatureSet, Role, Values};
 use crate::score::{self, Direction, MAX_Z};
 use crate::window::Buckets;
 use crate::FaultKind;
+
+/// Signals that say a component answers with errors.
+const ERROR_SIGNALS: [&str; 8] = [
+    "error_rate",
+    "errors",
+    "exceptions",
+    "new_error_templates",
+    "exception_logs",
+    "error_logs",
+    "http_5xx_rate",
+    "http_5xx_share",
+];
+/// Error signals read from a component's own logs.
+const LOGGED_ERRORS: [&str; 3] = ["new_error_templates", "exception_logs", "error_logs"];
 
 /// Below this sustained score a feature is treated as normal.
 pub const NOISE_Z: f64 = 2.5;
@@ -154,9 +170,14 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
 
     let mut contributions: Vec<Vec<Contribution>> = vec![Vec::new(); nc];
     let mut symptom = vec![0.0f64; nc];
+    // How strongly each component shows errors of any kind, its own or inherited.
+    let mut erring = vec![0.0f64; nc];
     for (si, s) in scored.iter().enumerate() {
         let f = &set.features[s.feature];
         let c = f.component as usize;
+        if ERROR_SIGNALS.contains(&f.signal.as_str()) {
+            erring[c] = erring[c].max(s.sustained);
+        }
         match f.role {
             Role::Own => contributions[c].push(Contribution {
                 signal: f.signal.clone(),
@@ -231,6 +252,29 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
                     v.len() - 1
                 )),
             });
+        }
+    }
+
+    // Rule 6: errors a component logs while one of its callees fails are
+    // most likely about that callee ("call to X failed"): they count little.
+    for c in 0..nc {
+        let Some(d) = callees[c]
+            .iter()
+            .copied()
+            .filter(|d| erring[*d as usize] >= NOISE_Z)
+            .max_by(|x, y| erring[*x as usize].total_cmp(&erring[*y as usize]))
+        else {
+            continue;
+        };
+        for k in contributions[c]
+            .iter_mut()
+            .filter(|k| LOGGED_ERRORS.contains(&k.signal.as_str()))
+        {
+            k.weight *= 0.25;
+            k.note = Some(format!(
+                "while its callee {} fails too",
+                set.components[d as usize]
+            ));
         }
     }
 

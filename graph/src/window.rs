@@ -14,6 +14,9 @@ pub struct WindowConfig {
     pub guard: Micros,
     /// About how many buckets the window is cut into.
     pub target_buckets: usize,
+    /// Where the baseline ends, when the caller knows better than `guard`
+    /// (a replayed dataset whose fault-free reference precedes the case).
+    pub baseline_end: Option<Micros>,
 }
 
 impl Default for WindowConfig {
@@ -23,6 +26,7 @@ impl Default for WindowConfig {
             settle: 10 * 60 * 1_000_000,
             guard: 5 * 60 * 1_000_000,
             target_buckets: 60,
+            baseline_end: None,
         }
     }
 }
@@ -96,9 +100,8 @@ pub fn choose_buckets(
     let start = start - start.rem_euclid(width);
     let count = (((end - start) + width - 1) / width).max(1) as usize;
     let end = start + width * count as Micros;
-    let baseline_end = match alert_start {
-        Some(a) => {
-            let cut = a - cfg.guard;
+    let baseline_end = match cfg.baseline_end.or(alert_start.map(|a| a - cfg.guard)) {
+        Some(cut) => {
             let i = if cut <= start {
                 0
             } else {

@@ -19,6 +19,8 @@
 //! - `logs`: OTLP JSON logs, [`read_otlp_logs`], and message templates, [`template_of`].
 //! - `metrics`: Prometheus `query_range` answers, [`read_metrics`], [`parse_query_range`].
 //! - `access`: Envoy (JSON and default text) and ingress-nginx access logs, [`read_access_log`].
+//! - `nezha`: the Nezha dataset's layout (per-minute trace and log CSVs, per-pod metrics),
+//!   [`nezha_cases`], [`load_nezha_case`].
 //! - `fixture`: fixture incident directories, [`load_fixture`], and their [`Truth`].
 //! - `wire`: pieces the readers share (borrowed strings, IDs, timestamps); private.
 #![forbid(unsafe_code)]
@@ -30,6 +32,7 @@ mod fixture;
 mod logs;
 mod metrics;
 mod model;
+mod nezha;
 mod traces;
 mod wire;
 
@@ -42,4 +45,5 @@ pub use metrics::{
     parse_query_range, read_metrics, read_metrics_detailed, MetricsRead, RangeSeries,
 };
 pub use model::*;
+pub use nezha::{load_nezha_case, nezha_cases, service_of, NezhaCase, NezhaInput, NezhaWindow};
 pub use traces::{read_traces, UNKNOWN_SERVICE};

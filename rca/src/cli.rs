@@ -87,6 +87,8 @@ pub struct GenerateArgs {
 pub enum DatasetFormat {
     /// Directories of fixture incidents, each with a truth.json.
     Fixtures,
+    /// The Nezha dataset's layout: rca_data/DAY/..., construct_data/DAY/... (needs --day).
+    Nezha,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +99,12 @@ pub struct EvalArgs {
     /// The dataset's root directory.
     #[arg(long)]
     pub dataset: PathBuf,
+    /// The day to evaluate (YYYY-MM-DD), for --format nezha.
+    #[arg(long, required_if_eq("format", "nezha"))]
+    pub day: Option<String>,
+    /// Only the cases whose name contains this text (for --format nezha).
+    #[arg(long)]
+    pub case: Option<String>,
     /// Print a readable table or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

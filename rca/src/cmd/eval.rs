@@ -20,6 +20,21 @@ pub struct CaseResult {
     /// Fault kind of the truth, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// The modalities the case's localisation used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modalities: Vec<String>,
+    /// What was missing, when anything was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+/// Accuracy of the cases of one fault type.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultBreakdown {
+    pub cases: usize,
+    pub ac_at_1: f64,
+    pub ac_at_3: f64,
+    pub ac_at_5: f64,
 }
 
 /// The report `rca eval` prints.
@@ -30,29 +45,64 @@ pub struct EvalReport {
     pub ac_at_3: f64,
     pub ac_at_5: f64,
     pub avg_at_5: f64,
+    /// Median seconds per case, reading included.
+    pub median_seconds: f64,
+    /// Accuracy per fault type, when the labels name types.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_fault: std::collections::BTreeMap<String, FaultBreakdown>,
     pub per_case: Vec<CaseResult>,
+}
+
+fn hit_share(cases: &[&CaseResult], k: usize) -> f64 {
+    if cases.is_empty() {
+        return 0.0;
+    }
+    let hits = cases
+        .iter()
+        .filter(|c| c.ranking.iter().take(k).any(|r| *r == c.truth))
+        .count();
+    hits as f64 / cases.len() as f64
 }
 
 impl EvalReport {
     pub fn from_cases(per_case: Vec<CaseResult>) -> EvalReport {
-        let n = per_case.len();
-        let ac = |k: usize| -> f64 {
-            if n == 0 {
-                return 0.0;
-            }
-            let hits = per_case
-                .iter()
-                .filter(|c| c.ranking.iter().take(k).any(|r| *r == c.truth))
-                .count();
-            hits as f64 / n as f64
-        };
+        let all: Vec<&CaseResult> = per_case.iter().collect();
+        let ac = |k: usize| hit_share(&all, k);
         let avg5 = (1..=5).map(ac).sum::<f64>() / 5.0;
+        let mut secs: Vec<f64> = per_case.iter().map(|c| c.seconds).collect();
+        secs.sort_by(|a, b| a.total_cmp(b));
+        let median_seconds = match secs.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => secs[n / 2],
+            n => (secs[n / 2 - 1] + secs[n / 2]) / 2.0,
+        };
+        let mut by_fault = std::collections::BTreeMap::new();
+        let mut kinds: Vec<&str> = per_case.iter().filter_map(|c| c.fault.as_deref()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            let of: Vec<&CaseResult> = per_case
+                .iter()
+                .filter(|c| c.fault.as_deref() == Some(kind))
+                .collect();
+            by_fault.insert(
+                kind.to_string(),
+                FaultBreakdown {
+                    cases: of.len(),
+                    ac_at_1: hit_share(&of, 1),
+                    ac_at_3: hit_share(&of, 3),
+                    ac_at_5: hit_share(&of, 5),
+                },
+            );
+        }
         EvalReport {
-            cases: n,
+            cases: all.len(),
             ac_at_1: ac(1),
             ac_at_3: ac(3),
             ac_at_5: ac(5),
             avg_at_5: avg5,
+            median_seconds,
+            by_fault,
             per_case,
         }
     }
@@ -61,6 +111,12 @@ impl EvalReport {
 pub fn run(args: &EvalArgs) -> CliResult<()> {
     let report = match args.format {
         DatasetFormat::Fixtures => eval_fixtures(&args.dataset, &EngineConfig::default())?,
+        DatasetFormat::Nezha => {
+            let day = args.day.as_deref().ok_or_else(|| {
+                CliError::bad(anyhow::anyhow!("--format nezha needs --day YYYY-MM-DD"))
+            })?;
+            super::nezha::eval(&args.dataset, day, args.case.as_deref())?
+        }
     };
     match args.output {
         OutputFormat::Json => {
@@ -114,6 +170,12 @@ pub fn eval_fixtures(root: &Path, cfg: &EngineConfig) -> CliResult<EvalReport> {
                 .collect(),
             seconds,
             fault: Some(truth.fault),
+            modalities: loc.modalities.clone(),
+            missing: loc
+                .missing
+                .iter()
+                .map(|m| format!("{}: {}", m.modality, m.reason))
+                .collect(),
         });
     }
     Ok(EvalReport::from_cases(cases))
@@ -138,9 +200,14 @@ pub fn table(r: &EvalReport) -> String {
             c.seconds
         );
     }
-    let mut secs: Vec<f64> = r.per_case.iter().map(|c| c.seconds).collect();
-    secs.sort_by(|a, b| a.total_cmp(b));
-    let median = secs.get(secs.len() / 2).copied().unwrap_or(0.0);
+    for (kind, b) in &r.by_fault {
+        let _ = writeln!(
+            s,
+            "  {kind:<28} cases {:<3} AC@1 {:.3}  AC@3 {:.3}  AC@5 {:.3}",
+            b.cases, b.ac_at_1, b.ac_at_3, b.ac_at_5
+        );
+    }
+    let median = r.median_seconds;
     let _ = writeln!(
         s,
         "cases {}  AC@1 {:.3}  AC@3 {:.3}  AC@5 {:.3}  Avg@5 {:.3}  median {:.3} s/case",

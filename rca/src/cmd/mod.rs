@@ -2,6 +2,7 @@
 
 pub mod eval;
 pub mod fixtures;
+pub mod nezha;
 pub mod replay;
 
 use std::path::Path;
