@@ -844,7 +844,7 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
     for s in names {
         let acc = &by_comp[&s];
         let c = reg.id(s);
-        let rate = |signal: &str, num: &Vec<f64>, role: Role, weight: f64| Feature {
+        let rate = |signal: &str, num: &Vec<f64>, role: Role, weight: f64, floor: f64| Feature {
             component: c,
             signal: signal.into(),
             modality: Modality::Logs,
@@ -855,14 +855,21 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
             values: Values::Rate {
                 num: num.clone(),
                 den: acc.n.clone(),
-                floor: 0.02,
+                floor,
             },
         };
+        // Errors are a small share of a chatty service's lines: a tenth of a
+        // percent of its lines turning into exceptions already matters.
         set.features
-            .push(rate("exception_logs", &acc.exc, Role::Own, 0.8));
+            .push(rate("exception_logs", &acc.exc, Role::Own, 0.8, 0.002));
         set.features
-            .push(rate("error_logs", &acc.err, Role::Symptom, 0.5));
-        set.features
-            .push(rate("new_error_templates", &acc.new_err, Role::Own, 1.0));
+            .push(rate("error_logs", &acc.err, Role::Symptom, 0.5, 0.02));
+        set.features.push(rate(
+            "new_error_templates",
+            &acc.new_err,
+            Role::Own,
+            1.0,
+            0.002,
+        ));
     }
 }

@@ -115,12 +115,12 @@ fn score_feature(i: usize, f: &Feature, b: &Buckets) -> Option<Scored> {
             }
             let (z, p0) = score::rate_z(num, den, b.baseline_end, *floor, f.dir);
             let mut scored = finish(i, z, p0, b);
-            // A rate is better judged on all the requests since the onset than
-            // bucket by bucket: a quiet component has few requests per bucket.
-            if let Some(onset) = scored.onset {
-                let pooled = score::pooled_rate_z(num, den, b.baseline_end, onset, *floor, f.dir);
-                scored.sustained = scored.sustained.max(pooled);
-            }
+            // A rate is better judged on all the requests since the onset (or the
+            // whole analysed period) than bucket by bucket: a quiet component
+            // has few requests per bucket.
+            let from = scored.onset.unwrap_or(b.baseline_end);
+            let pooled = score::pooled_rate_z(num, den, b.baseline_end, from, *floor, f.dir);
+            scored.sustained = scored.sustained.max(pooled);
             Some(scored)
         }
     }
@@ -175,6 +175,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
     for (si, s) in scored.iter().enumerate() {
         let f = &set.features[s.feature];
         let c = f.component as usize;
+        tracing::trace!(component = %set.components[c], signal = %f.signal, sustained = s.sustained, onset = ?s.onset, "scored");
         if ERROR_SIGNALS.contains(&f.signal.as_str()) {
             erring[c] = erring[c].max(s.sustained);
         }

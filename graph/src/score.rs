@@ -75,7 +75,9 @@ pub fn level_z(values: &[f64], base: Baseline, dir: Direction) -> Vec<f64> {
 
 /// Scores of a rate signal `num / den` per bucket against the baseline's pooled
 /// rate, in binomial standard errors (plus `floor` as an absolute rate
-/// tolerance). NaN where a bucket has no denominator.
+/// tolerance; half of it also bounds the baseline rate from below, so a rate
+/// never seen in the baseline is not taken as impossible). NaN where a bucket
+/// has no denominator.
 pub fn rate_z(
     num: &[f64],
     den: &[f64],
@@ -89,7 +91,7 @@ pub fn rate_z(
         .fold((0.0, 0.0), |(a, b), (n, d)| (a + n, b + d));
     // With no baseline traffic, assume a small rate rather than none.
     let p0 = if bd > 0.0 { bn / bd } else { 0.0 };
-    let p_var = p0.max(0.01) * (1.0 - p0).max(0.01);
+    let p_var = p0.max(floor / 2.0) * (1.0 - p0).max(0.01);
     let z = num
         .iter()
         .zip(den)
@@ -98,7 +100,9 @@ pub fn rate_z(
                 return f64::NAN;
             }
             let p = n / d;
-            let se = (p_var / d + floor * floor).sqrt();
+            // Half an event more or less is always possible: with few requests a
+            // single error must not read as a high rate.
+            let se = (p_var / d + floor * floor + 0.25 / (d * d)).sqrt();
             directed((p - p0) / se, dir)
         })
         .collect();
