@@ -183,6 +183,13 @@ fn scored_evidence(
     let at = sc.peak.unwrap_or(b.baseline_end);
     let value = match &f.values {
         Values::Level { values, .. } => values[at],
+        Values::Samples { sum, n, .. } => {
+            if n[at] > 0.0 {
+                (sum[at] / n[at]).exp()
+            } else {
+                f64::NAN
+            }
+        }
         Values::Rate { num, den, .. } => {
             if den[at] > 0.0 {
                 num[at] / den[at]

@@ -10,7 +10,7 @@
 use ingest::{Micros, Modality, Observations, Signal, SpanKind, Sym};
 use rustc_hash::FxHashMap;
 
-use crate::score::{Direction, Floor};
+use crate::score::{sample_stats, Direction, Floor, SampleStats};
 use crate::window::Buckets;
 
 /// Whether a signal is something a component does itself, or something it
@@ -30,6 +30,14 @@ pub enum Values {
     Rate {
         num: Vec<f64>,
         den: Vec<f64>,
+        floor: f64,
+    },
+    /// Per-request values (log ratios to the operation's typical) summed per
+    /// bucket, judged against the baseline's requests with their volume in mind.
+    Samples {
+        sum: Vec<f64>,
+        n: Vec<f64>,
+        stats: SampleStats,
         floor: f64,
     },
 }
@@ -60,8 +68,8 @@ pub struct EdgeStats {
     pub errors: u64,
     /// Client-side view per bucket: for an instrumented callee the wire time
     /// (client span minus server span), else the client span's duration (µs).
-    pub wait_sum: Vec<f64>,
-    pub wait_n: Vec<f64>,
+    /// Client-side wait of each call with its bucket (µs).
+    pub waits: Vec<(u32, f32)>,
     /// Client-observed durations in µs, for the p99.
     pub durations: Vec<u32>,
 }
@@ -136,8 +144,16 @@ pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
     set
 }
 
-/// A single span counts at most this many times its operation's typical time.
-const RATIO_CAP: f64 = 50.0;
+/// Softening of own-time and latency ratios (µs): below this, time differences
+/// are measurement noise, not slowness.
+const OWN_SOFT: f64 = 100.0;
+const LAT_SOFT: f64 = 200.0;
+
+/// `ln((x + soft) / (typical + soft))`: 0 for a typical request, ln 2 for one
+/// twice as slow.
+pub fn log_ratio(x: f64, typical: f64, soft: f64) -> f64 {
+    ((x.max(0.0) + soft) / (typical.max(0.0) + soft)).ln()
+}
 
 fn is_error(s: &ingest::Span) -> bool {
     s.error || s.http_status >= 500
@@ -150,13 +166,11 @@ struct Cell {
     entry_err: f64,
     origin_err: f64,
     exceptions: f64,
-    self_sum: f64,
-    latency_sum: f64,
-    /// Sum and count of own time over the operation's baseline typical.
-    own_ratio: f64,
+    /// Sum and count of log(own time / the operation's baseline typical).
+    own_v: f64,
     own_n: f64,
-    /// Sum and count of entry latency over the operation's baseline typical.
-    lat_ratio: f64,
+    /// Sum and count of log(entry latency / the operation's baseline typical).
+    lat_v: f64,
     lat_n: f64,
     slowest: (Micros, u128),
     first_error: Option<u128>,
@@ -251,8 +265,10 @@ fn traces(
             .filter_map(|(k, mut v)| crate::score::median(&mut v).map(|med| (k, med.max(floor))))
             .collect()
     };
-    let base_own = typical(base_own, 100.0);
-    let base_lat = typical(base_lat, 200.0);
+    let base_own = typical(base_own, 0.0);
+    let base_lat = typical(base_lat, 0.0);
+    let mut base_own_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
+    let mut base_lat_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
 
     let nb = b.count;
     let mut cells: FxHashMap<u32, Vec<Cell>> = FxHashMap::default();
@@ -263,8 +279,7 @@ fn traces(
         instrumented,
         calls: 0,
         errors: 0,
-        wait_sum: vec![0.0; nb],
-        wait_n: vec![0.0; nb],
+        waits: Vec::new(),
         durations: Vec::new(),
     };
 
@@ -291,10 +306,13 @@ fn traces(
             let cell = &mut row[bi];
             if entry {
                 cell.entry += 1.0;
-                cell.latency_sum += s.duration as f64;
                 if let Some(t) = base_lat.get(&key) {
-                    cell.lat_ratio += (s.duration as f64 / t).min(RATIO_CAP);
+                    let v = log_ratio(s.duration as f64, *t, LAT_SOFT);
+                    cell.lat_v += v;
                     cell.lat_n += 1.0;
+                    if bi < b.baseline_end {
+                        base_lat_v.entry(c).or_default().push(v);
+                    }
                 }
                 if err {
                     cell.entry_err += 1.0;
@@ -308,10 +326,13 @@ fn traces(
             }
             // Own work: not the wire time of a call into another component.
             if let Some(own) = own_of(i) {
-                cell.self_sum += own as f64;
                 if let Some(t) = base_own.get(&key) {
-                    cell.own_ratio += (own as f64 / t).min(RATIO_CAP);
+                    let v = log_ratio(own as f64, *t, OWN_SOFT);
+                    cell.own_v += v;
                     cell.own_n += 1.0;
+                    if bi < b.baseline_end {
+                        base_own_v.entry(c).or_default().push(v);
+                    }
                 }
             }
             if err && !err_child[i] && uninstrumented_peer.is_none() {
@@ -332,8 +353,7 @@ fn traces(
                 e.errors += err as u64;
                 if matches!(pc.kind, SpanKind::Client | SpanKind::Producer) {
                     let wait = (pc.duration - s.duration).max(0) as f64;
-                    e.wait_sum[bi] += wait;
-                    e.wait_n[bi] += 1.0;
+                    e.waits.push((bi as u32, wait as f32));
                     e.durations
                         .push(pc.duration.clamp(0, u32::MAX as Micros) as u32);
                 } else {
@@ -346,8 +366,7 @@ fn traces(
             let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, false));
             e.calls += 1;
             e.errors += err as u64;
-            e.wait_sum[bi] += s.duration as f64;
-            e.wait_n[bi] += 1.0;
+            e.waits.push((bi as u32, s.duration as f32));
             e.durations
                 .push(s.duration.clamp(0, u32::MAX as Micros) as u32);
             let row = cells.entry(d).or_insert_with(|| vec![Cell::default(); nb]);
@@ -368,20 +387,18 @@ fn traces(
         let row = &cells[&c];
         let col = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> { row.iter().map(f).collect() };
         let entry = col(&|x| x.entry);
-        let mean_of = |f: &dyn Fn(&Cell) -> (f64, f64)| -> Vec<f64> {
-            row.iter()
-                .map(|x| {
-                    let (sum, n) = f(x);
-                    if n > 0.0 {
-                        sum / n
-                    } else {
-                        f64::NAN
-                    }
+        let samples =
+            |sum: &dyn Fn(&Cell) -> f64, n: &dyn Fn(&Cell) -> f64, base: Option<&mut Vec<f64>>| {
+                let stats = sample_stats(base?, 0.05)?;
+                Some(Values::Samples {
+                    sum: col(sum),
+                    n: col(n),
+                    stats,
+                    // A typical request 15% slower is the smallest change that matters.
+                    floor: 0.15,
                 })
-                .collect()
-        };
-        let has_own_spans = row.iter().any(|x| x.self_sum > 0.0 || x.latency_sum > 0.0);
-        if has_own_spans {
+            };
+        if let Some(values) = samples(&|x| x.own_v, &|x| x.own_n, base_own_v.get_mut(&c)) {
             set.features.push(Feature {
                 component: c,
                 signal: "self_time".into(),
@@ -390,14 +407,10 @@ fn traces(
                 dir: Direction::Up,
                 weight: 1.0,
                 unit: "x",
-                values: Values::Level {
-                    values: mean_of(&|x| (x.own_ratio, x.own_n)),
-                    floor: Floor {
-                        abs: 0.1,
-                        rel: 0.15,
-                    },
-                },
+                values,
             });
+        }
+        if let Some(values) = samples(&|x| x.lat_v, &|x| x.lat_n, base_lat_v.get_mut(&c)) {
             set.features.push(Feature {
                 component: c,
                 signal: "latency".into(),
@@ -406,13 +419,7 @@ fn traces(
                 dir: Direction::Up,
                 weight: 1.0,
                 unit: "x",
-                values: Values::Level {
-                    values: mean_of(&|x| (x.lat_ratio, x.lat_n)),
-                    floor: Floor {
-                        abs: 0.1,
-                        rel: 0.15,
-                    },
-                },
+                values,
             });
         }
         set.features.push(Feature {

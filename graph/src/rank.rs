@@ -41,6 +41,9 @@ const ERROR_SIGNALS: [&str; 8] = [
 /// Error signals read from a component's own logs.
 const LOGGED_ERRORS: [&str; 3] = ["new_error_templates", "exception_logs", "error_logs"];
 
+/// Rule 3's largest contribution, before its weight.
+const UNEXPLAINED_CAP: f64 = 10.0;
+
 /// Below this sustained score a feature is treated as normal.
 pub const NOISE_Z: f64 = 2.5;
 /// A symptom at least this strong counts as spread to that component.
@@ -109,6 +112,19 @@ fn score_feature(i: usize, f: &Feature, b: &Buckets) -> Option<Scored> {
                 b,
             ))
         }
+        Values::Samples {
+            sum,
+            n,
+            stats,
+            floor,
+        } => {
+            let z = score::samples_z(sum, n, *stats, *floor, f.dir);
+            let mut scored = finish(i, z, stats.center.exp(), b);
+            let from = scored.onset.unwrap_or(b.baseline_end);
+            let pooled = score::pooled_samples_z(sum, n, from, *stats, *floor, f.dir);
+            scored.sustained = scored.sustained.max(pooled);
+            Some(scored)
+        }
         Values::Rate { num, den, floor } => {
             if den[..b.baseline_end].iter().sum::<f64>() <= 0.0 {
                 return None;
@@ -146,23 +162,41 @@ fn finish(feature: usize, z: Vec<f64>, baseline: f64, b: &Buckets) -> Scored {
     }
 }
 
-/// Per-bucket scores of an edge's client-side wait.
-fn edge_scores(e: &EdgeStats, b: &Buckets) -> Vec<f64> {
-    let mean: Vec<f64> = e
-        .wait_sum
+/// Per-bucket scores of an edge's client-side wait, each call against the
+/// edge's typical wait in the baseline, and the pooled score of the analysed
+/// period.
+fn edge_scores(e: &EdgeStats, b: &Buckets) -> (Vec<f64>, f64) {
+    let nan = (vec![f64::NAN; b.count], 0.0);
+    let mut base: Vec<f64> = e
+        .waits
         .iter()
-        .zip(&e.wait_n)
-        .map(|(s, n)| if *n > 0.0 { s / n } else { f64::NAN })
+        .filter(|(bi, _)| (*bi as usize) < b.baseline_end)
+        .map(|(_, w)| f64::from(*w))
         .collect();
-    let floor = score::Floor {
-        abs: 1000.0,
-        rel: 0.2,
+    let Some(typical) = score::median(&mut base) else {
+        return nan;
     };
-    match score::baseline(&mean[..b.baseline_end], floor) {
-        Some(base) => score::level_z(&mean, base, Direction::Up),
-        None => vec![f64::NAN; mean.len()],
+    let mut sum = vec![0.0; b.count];
+    let mut n = vec![0.0; b.count];
+    let mut base_v = Vec::with_capacity(base.len());
+    for &(bi, w) in &e.waits {
+        let v = crate::features::log_ratio(f64::from(w), typical, WAIT_SOFT);
+        sum[bi as usize] += v;
+        n[bi as usize] += 1.0;
+        if (bi as usize) < b.baseline_end {
+            base_v.push(v);
+        }
     }
+    let Some(st) = score::sample_stats(&mut base_v, 0.05) else {
+        return nan;
+    };
+    let z = score::samples_z(&sum, &n, st, 0.2, Direction::Up);
+    let pooled = score::pooled_samples_z(&sum, &n, b.baseline_end, st, 0.2, Direction::Up);
+    (z, pooled)
 }
+
+/// Softening of wire waits (µs): a millisecond more on the wire is noise.
+const WAIT_SOFT: f64 = 1000.0;
 
 pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Ranked {
     let nc = set.components.len();
@@ -192,10 +226,12 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
     }
 
     // Rule 2: calls into a component, judged across its callers.
-    let edge_z: Vec<Vec<f64>> = set.edges.iter().map(|e| edge_scores(e, b)).collect();
+    let edge_scored: Vec<(Vec<f64>, f64)> = set.edges.iter().map(|e| edge_scores(e, b)).collect();
     let mut into: FxHashMap<u32, Vec<(u32, f64)>> = FxHashMap::default();
-    for (e, z) in set.edges.iter().zip(&edge_z) {
-        let s = score::sustained(&z[b.analysed()]);
+    let mut edge_wait: FxHashMap<(u32, u32), f64> = FxHashMap::default();
+    for (e, (z, pooled)) in set.edges.iter().zip(&edge_scored) {
+        let s = score::sustained(&z[b.analysed()]).max(*pooled);
+        edge_wait.insert((e.caller, e.callee), s);
         into.entry(e.callee).or_default().push((e.caller, s));
     }
     let mut callees: Vec<Vec<u32>> = vec![Vec::new(); nc];
@@ -284,11 +320,17 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
         if symptom[c] < NOISE_Z {
             continue;
         }
+        // A callee explains it when the callee shows symptoms itself, or when
+        // the calls into it wait longer (an uninstrumented database has no
+        // symptoms of its own, only slow calls).
         let below = callees[c]
             .iter()
-            .map(|d| symptom[*d as usize])
+            .map(|d| {
+                symptom[*d as usize].max(edge_wait.get(&(c as u32, *d)).copied().unwrap_or(0.0))
+            })
             .fold(0.0, f64::max);
-        let unexplained = symptom[c] - below;
+        // Weak evidence on its own: it never outweighs a strong own signal.
+        let unexplained = (symptom[c] - below).min(UNEXPLAINED_CAP);
         if unexplained >= NOISE_Z {
             contributions[c].push(Contribution {
                 signal: "unexplained_symptom".into(),
@@ -343,7 +385,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
         scored,
         suspects,
         symptom,
-        edge_z,
+        edge_z: edge_scored.into_iter().map(|(z, _)| z).collect(),
     }
 }
 

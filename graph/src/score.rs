@@ -131,6 +131,61 @@ pub fn pooled_rate_z(
     z[1].is_finite().then_some(z[1]).unwrap_or(0.0)
 }
 
+/// The centre and spread of per-request values (log ratios) in the baseline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleStats {
+    pub center: f64,
+    pub spread: f64,
+}
+
+/// Median and scaled MAD of baseline samples (at least five), the spread
+/// floored at `min_spread`.
+pub fn sample_stats(base: &mut [f64], min_spread: f64) -> Option<SampleStats> {
+    if base.len() < 5 {
+        return None;
+    }
+    let center = median(base)?;
+    let mut dev: Vec<f64> = base.iter().map(|x| (x - center).abs()).collect();
+    let spread = (1.4826 * median(&mut dev)?).max(min_spread);
+    Some(SampleStats { center, spread })
+}
+
+/// Scores of bucket means of per-request values against the baseline's
+/// samples: the mean of `n` requests is judged with the standard error
+/// `spread / sqrt(n)`, plus `floor` as the smallest change that matters. A
+/// bucket of three slow requests is weak evidence; three hundred are not.
+pub fn samples_z(sum: &[f64], n: &[f64], st: SampleStats, floor: f64, dir: Direction) -> Vec<f64> {
+    sum.iter()
+        .zip(n)
+        .map(|(&s, &k)| {
+            if k <= 0.0 {
+                return f64::NAN;
+            }
+            let se = (st.spread * st.spread / k + floor * floor).sqrt();
+            directed((s / k - st.center) / se, dir)
+        })
+        .collect()
+}
+
+/// [`samples_z`] of all requests in buckets `[from, len)` taken together.
+pub fn pooled_samples_z(
+    sum: &[f64],
+    n: &[f64],
+    from: usize,
+    st: SampleStats,
+    floor: f64,
+    dir: Direction,
+) -> f64 {
+    let s: f64 = sum[from..].iter().sum();
+    let k: f64 = n[from..].iter().sum();
+    let z = samples_z(&[s], &[k], st, floor, dir)[0];
+    if z.is_finite() {
+        z
+    } else {
+        0.0
+    }
+}
+
 fn directed(z: f64, dir: Direction) -> f64 {
     let z = match dir {
         Direction::Up => z,
@@ -205,6 +260,17 @@ mod tests {
             "pooled {pooled} vs one bucket {}",
             z[12]
         );
+    }
+
+    #[test]
+    fn sample_means_weigh_their_volume() {
+        let mut base: Vec<f64> = (0..50).map(|i| (i % 5) as f64 * 0.1 - 0.2).collect();
+        let st = sample_stats(&mut base, 0.05).unwrap();
+        assert!(st.center.abs() < 1e-9);
+        // The same mean shift, from 2 requests and from 200.
+        let z = samples_z(&[1.0, 100.0], &[2.0, 200.0], st, 0.1, Direction::Up);
+        assert!(z[1] > 1.3 * z[0], "{z:?}");
+        assert!(samples_z(&[0.0], &[0.0], st, 0.1, Direction::Up)[0].is_nan());
     }
 
     #[test]
