@@ -169,6 +169,9 @@ struct Cell {
     /// Sum and count of log(own time / the operation's baseline typical).
     own_v: f64,
     own_n: f64,
+    /// Sum and count of log(calls made / the operation's baseline typical).
+    calls_v: f64,
+    calls_n: f64,
     /// Sum and count of log(entry latency / the operation's baseline typical).
     lat_v: f64,
     lat_n: f64,
@@ -267,6 +270,48 @@ fn traces(
     };
     let base_own = typical(base_own, 0.0);
     let base_lat = typical(base_lat, 0.0);
+
+    // The calls into other components that each request made: a request
+    // that now makes fewer (an early return, an exception) or more (retries,
+    // another branch) calls than its operation used to has changed shape.
+    let mut entry_of: Vec<u32> = vec![u32::MAX; n];
+    for i in 0..n {
+        let mut j = i;
+        let mut hops = 0;
+        while !is_entry(j) && entry_of[j] == u32::MAX && hops < 256 {
+            j = parents[j] as usize;
+            hops += 1;
+        }
+        let root = if entry_of[j] != u32::MAX {
+            entry_of[j]
+        } else {
+            j as u32
+        };
+        entry_of[i] = root;
+    }
+    let mut calls_out = vec![0u32; n];
+    for (i, s) in spans.iter().enumerate() {
+        let p = parents[i];
+        if p != u32::MAX && spans[p as usize].component != s.component {
+            calls_out[entry_of[p as usize] as usize] += 1;
+        } else if matches!(s.kind, SpanKind::Client | SpanKind::Producer)
+            && child_sum[i] == 0
+            && s.peer.is_some_and(|peer| peer != s.component)
+        {
+            calls_out[entry_of[i] as usize] += 1;
+        }
+    }
+    let mut base_calls: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    for (i, s) in spans.iter().enumerate() {
+        if is_entry(i) && b.index(s.start).is_some_and(|bi| bi < b.baseline_end) {
+            base_calls
+                .entry((s.component, s.operation))
+                .or_default()
+                .push(f64::from(calls_out[i]));
+        }
+    }
+    let base_calls = typical(base_calls, 0.0);
+    let mut base_calls_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
     let mut base_own_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
     let mut base_lat_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
 
@@ -306,6 +351,14 @@ fn traces(
             let cell = &mut row[bi];
             if entry {
                 cell.entry += 1.0;
+                if let Some(t) = base_calls.get(&key) {
+                    let v = log_ratio(f64::from(calls_out[i]), *t, 0.5);
+                    cell.calls_v += v;
+                    cell.calls_n += 1.0;
+                    if bi < b.baseline_end {
+                        base_calls_v.entry(c).or_default().push(v);
+                    }
+                }
                 if let Some(t) = base_lat.get(&key) {
                     let v = log_ratio(s.duration as f64, *t, LAT_SOFT);
                     cell.lat_v += v;
@@ -406,6 +459,18 @@ fn traces(
                 role: Role::Own,
                 dir: Direction::Up,
                 weight: 1.0,
+                unit: "x",
+                values,
+            });
+        }
+        if let Some(values) = samples(&|x| x.calls_v, &|x| x.calls_n, base_calls_v.get_mut(&c)) {
+            set.features.push(Feature {
+                component: c,
+                signal: "call_structure".into(),
+                modality: Modality::Traces,
+                role: Role::Own,
+                dir: Direction::Both,
+                weight: 0.8,
                 unit: "x",
                 values,
             });
