@@ -163,12 +163,19 @@ pub fn load_nezha_case(
     for f in &log_files {
         read_log_csv(f, &mut obs, &mut logs)?;
     }
-    let case_start = spans
+    // Where the case's own data begins: a low percentile of its times, not the
+    // minimum, so one straggler span from long before does not move it.
+    let mut times: Vec<Micros> = spans
         .iter()
         .map(|s: &Span| s.start)
         .chain(logs.iter().map(|l: &LogRecord| l.time))
-        .min()
-        .unwrap_or(inject - 60_000_000);
+        .collect();
+    let case_start = if times.is_empty() {
+        inject - 60_000_000
+    } else {
+        let k = times.len() / 200;
+        *times.select_nth_unstable(k).1
+    };
     // Round down to ten seconds so bucket edges fall on it.
     let baseline_end = case_start - case_start.rem_euclid(10_000_000);
 

@@ -118,14 +118,20 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
             super::nezha::eval(&args.dataset, day, args.case.as_deref())?
         }
     };
-    match args.output {
+    let text = match args.output {
         OutputFormat::Json => {
-            let s = serde_json::to_string_pretty(&report).map_err(CliError::failed)?;
-            println!("{s}");
+            let mut s = serde_json::to_string_pretty(&report).map_err(CliError::failed)?;
+            s.push('\n');
+            s
         }
-        OutputFormat::Text => print!("{}", table(&report)),
+        OutputFormat::Text => table(&report),
+    };
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A closed pipe (`rca eval ... | head`) is not a failure of ours.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::failed(e)),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The fixture directories under `root` that carry a truth.json, sorted.
