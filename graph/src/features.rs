@@ -96,6 +96,9 @@ pub struct FeatureSet {
     pub proxies: FxHashMap<u32, ProxyDetail>,
     /// Components that emitted spans tagged as a proxy, or wrote access logs.
     pub is_proxy: Vec<bool>,
+    /// Log lines that an operation used to print and now prints less, per
+    /// component: the strongest deficit's score and what it was.
+    pub missing_lines: Vec<(u32, f64, String)>,
 }
 
 struct Registry<'a> {
@@ -130,12 +133,14 @@ pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
         examples: FxHashMap::default(),
         proxies: FxHashMap::default(),
         is_proxy: Vec::new(),
+        missing_lines: Vec::new(),
     };
     let mut proxies: Vec<u32> = Vec::new();
     traces(obs, buckets, &mut reg, &mut set, &mut proxies);
     metrics(obs, buckets, &mut reg, &mut set);
     access(obs, buckets, &mut reg, &mut set, &mut proxies);
     logs(obs, buckets, &mut reg, &mut set);
+    missing_lines(obs, buckets, &mut reg, &mut set);
     set.components = reg.names;
     set.is_proxy = vec![false; set.components.len()];
     for p in proxies {
@@ -944,4 +949,59 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
             0.002,
         ));
     }
+}
+
+/// Lines an operation used to print and now prints less: each log line is tied
+/// to the operation of the span it was written in, and a template's lines per
+/// request of that operation are compared with the baseline's. An early return
+/// or an exception thrown before the line leaves it unwritten.
+fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSet) {
+    if !obs.logs.iter().any(|l| l.span_id.is_some()) || obs.spans.is_empty() {
+        return;
+    }
+    // Requests per (component, operation), baseline and analysed.
+    let mut op_of: FxHashMap<u64, (Sym, Sym)> = FxHashMap::default();
+    let mut requests: FxHashMap<(Sym, Sym), [f64; 2]> = FxHashMap::default();
+    for s in &obs.spans {
+        let Some(i) = b.index(s.start) else { continue };
+        op_of.insert(s.span_id, (s.component, s.operation));
+        requests.entry((s.component, s.operation)).or_default()[usize::from(i >= b.baseline_end)] += 1.0;
+    }
+    let mut lines: FxHashMap<(Sym, Sym, Sym), [f64; 2]> = FxHashMap::default();
+    for l in &obs.logs {
+        let (Some(i), Some(span)) = (b.index(l.time), l.span_id) else { continue };
+        let Some(&(comp, op)) = op_of.get(&span) else { continue };
+        if comp == l.component {
+            lines.entry((comp, op, l.template)).or_default()[usize::from(i >= b.baseline_end)] += 1.0;
+        }
+    }
+    let mut best: FxHashMap<Sym, (f64, String)> = FxHashMap::default();
+    let mut keys: Vec<&(Sym, Sym, Sym)> = lines.keys().collect();
+    keys.sort_unstable();
+    for key in keys {
+        let [base, now] = lines[key];
+        let (comp, op, template) = *key;
+        let [base_req, now_req] = requests[&(comp, op)];
+        // Only lines the operation printed reliably, on enough requests.
+        if base_req < 5.0 || base / base_req < 0.2 {
+            continue;
+        }
+        let expected = base / base_req * now_req;
+        if expected < 5.0 {
+            continue;
+        }
+        // Poisson noise plus 10% for the ordinary drift of request mixes.
+        let z = (expected - now) / (expected + (0.1 * expected).powi(2)).sqrt();
+        if z > best.get(&comp).map_or(0.0, |b| b.0) {
+            let note = format!(
+                "{now:.0} of an expected {expected:.0} \"{}\" lines in {} requests",
+                obs.names.name(template),
+                obs.names.name(op)
+            );
+            best.insert(comp, (z.min(crate::score::MAX_Z), note));
+        }
+    }
+    let mut out: Vec<(u32, f64, String)> = best.into_iter().map(|(c, (z, note))| (reg.id(c), z, note)).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    set.missing_lines = out;
 }

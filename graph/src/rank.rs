@@ -292,6 +292,16 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
         }
     }
 
+    for (c, z, note) in &set.missing_lines {
+        contributions[*c as usize].push(Contribution {
+            signal: "missing_log_lines".into(),
+            scored: None,
+            weight: 1.0,
+            sustained: *z,
+            note: Some(note.clone()),
+        });
+    }
+
     // Rule 6: errors a component logs while one of its callees fails are
     // most likely about that callee ("call to X failed"): they count little.
     for c in 0..nc {

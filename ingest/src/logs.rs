@@ -79,6 +79,13 @@ fn convert(
         ),
     }
     .filter(|&id| id != 0);
+    let span_id = match raw.span_id.as_ref().map(Str::as_str) {
+        None | Some("") => None,
+        Some(s) => Some(
+            decode_id(s, 8).ok_or_else(|| format!("invalid spanId {s:?}: neither hex nor base64"))? as u64,
+        ),
+    }
+    .filter(|&id| id != 0);
     let level = level_of(
         raw.severity_number.map_or(0, |n| n.0),
         raw.severity_text.as_ref().map(Str::as_str),
@@ -101,6 +108,7 @@ fn convert(
         template,
         logger,
         trace_id,
+        span_id,
         exception,
     })
 }
@@ -271,6 +279,8 @@ struct RawLog<'a> {
     body: AttrValue<'a>,
     #[serde(borrow, default)]
     trace_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    span_id: Option<Str<'a>>,
     #[serde(borrow, default)]
     attributes: LogAttrs<'a>,
 }

@@ -5,11 +5,14 @@
 //! interned once in [`Interner`] and carried as [`Sym`], so a million spans or
 //! access-log lines cost a few dozen bytes each.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 /// Microseconds since the Unix epoch.
@@ -20,46 +23,104 @@ pub type Micros = i64;
 pub struct Sym(pub u32);
 
 /// Interns strings; one per [`Observations`].
-#[derive(Debug, Default, Clone)]
+///
+/// Readers call [`Interner::intern`] once or more per record, millions of
+/// times, almost always for a name already known. So names live one after
+/// another in one string (one allocation for all, neighbours in cache), the
+/// table holds only symbols, and a lookup is an FxHash of the `&str` and an
+/// inlined comparison: no allocation, no SipHash, no call to `memcmp`.
+#[derive(Default, Clone)]
 pub struct Interner {
-    map: HashMap<Box<str>, Sym>,
-    names: Vec<Box<str>>,
+    table: HashTable<Sym>,
+    /// Every name, concatenated in interning order.
+    text: String,
+    /// Where each name ends in `text`; it starts where the one before ends.
+    ends: Vec<usize>,
+}
+
+impl fmt::Debug for Interner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(|(_, n)| n)).finish()
+    }
 }
 
 impl Interner {
+    #[inline]
+    fn hash(s: &str) -> u64 {
+        FxBuildHasher.hash_one(s)
+    }
+
+    #[inline]
+    fn text_of<'t>(text: &'t str, ends: &[usize], sym: Sym) -> &'t str {
+        let i = sym.0 as usize;
+        let end = ends.get(i).copied().unwrap_or(0);
+        let start = match i.checked_sub(1) {
+            Some(before) => ends.get(before).copied().unwrap_or(0),
+            None => 0,
+        };
+        text.get(start..end).unwrap_or_default()
+    }
+
+    #[inline]
     pub fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&sym) = self.map.get(s) {
+        let hash = Self::hash(s);
+        let (text, ends) = (&self.text, &self.ends);
+        if let Some(&sym) = self.table.find(hash, |&sym| {
+            crate::wire::same_str(Self::text_of(text, ends, sym), s)
+        }) {
             return sym;
         }
-        let sym = Sym(self.names.len() as u32);
-        self.names.push(s.into());
-        self.map.insert(s.into(), sym);
+        self.insert_new(hash, s)
+    }
+
+    #[cold]
+    fn insert_new(&mut self, hash: u64, s: &str) -> Sym {
+        let sym = Sym(self.ends.len() as u32);
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        let (text, ends) = (&self.text, &self.ends);
+        self.table.insert_unique(hash, sym, |&other| {
+            Self::hash(Self::text_of(text, ends, other))
+        });
         sym
     }
-
     /// The symbol of `s` if it was interned.
     pub fn get(&self, s: &str) -> Option<Sym> {
-        self.map.get(s).copied()
+        let (text, ends) = (&self.text, &self.ends);
+        self.table
+            .find(Self::hash(s), |&sym| {
+                crate::wire::same_str(Self::text_of(text, ends, sym), s)
+            })
+            .copied()
     }
 
+    /// The name of `sym`.
+    ///
+    /// # Panics
+    /// If `sym` was not issued by this interner.
     pub fn name(&self, sym: Sym) -> &str {
-        &self.names[sym.0 as usize]
+        assert!(
+            (sym.0 as usize) < self.ends.len(),
+            "symbol {} not issued by this interner",
+            sym.0
+        );
+        Self::text_of(&self.text, &self.ends, sym)
     }
 
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.ends.is_empty()
     }
 
     /// Every interned name with its symbol, in interning order.
     pub fn iter(&self) -> impl Iterator<Item = (Sym, &str)> + '_ {
-        self.names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (Sym(i as u32), &**name))
+        (0..self.ends.len()).map(|i| {
+            let sym = Sym(i as u32);
+            (sym, Self::text_of(&self.text, &self.ends, sym))
+        })
     }
 }
 
@@ -305,6 +366,8 @@ pub struct LogRecord {
     /// Logger or class, when known.
     pub logger: Option<Sym>,
     pub trace_id: Option<u128>,
+    /// The span the line was written in, when known: ties the line to an operation.
+    pub span_id: Option<u64>,
     /// The exception's type when the line reports one.
     pub exception: Option<Sym>,
 }
@@ -397,9 +460,10 @@ pub struct SourceStatus {
 }
 
 /// Appends `more` to `to`, moving the vector instead of copying when `to`
-/// is empty (a million spans are worth not copying).
+/// is empty (a million spans are worth not copying), unless `to` has room
+/// reserved for more to come.
 fn append<T>(to: &mut Vec<T>, more: Vec<T>) {
-    if to.is_empty() {
+    if to.is_empty() && to.capacity() < more.len() {
         *to = more;
     } else {
         to.extend(more);
@@ -444,63 +508,67 @@ impl Observations {
     pub fn merge(&mut self, other: Observations) {
         let Observations {
             names,
-            spans,
-            series,
-            access,
-            logs,
+            mut spans,
+            mut series,
+            mut access,
+            mut logs,
             alerts,
             sources,
         } = other;
-        // Nothing interned yet: `other`'s symbols are already right here.
         if self.names.is_empty() {
+            // Nothing interned yet: `other`'s symbols are already right here.
             self.names = names;
-            append(&mut self.spans, spans);
-            append(&mut self.series, series);
-            append(&mut self.access, access);
-            append(&mut self.logs, logs);
-            append(&mut self.alerts, alerts);
-            append(&mut self.sources, sources);
-            return;
+        } else {
+            let table: Vec<Sym> = names
+                .iter()
+                .map(|(_, name)| self.names.intern(name))
+                .collect();
+            // Symbols are rewritten where they are, so that the vectors can
+            // then be moved rather than copied; not at all when they mean
+            // the same here.
+            let same = table.iter().enumerate().all(|(i, s)| s.0 as usize == i);
+            if !same {
+                // A symbol `other` never issued is a bug upstream; keep it
+                // visible rather than panic on input-derived data.
+                let map = |s: &mut Sym| *s = table.get(s.0 as usize).copied().unwrap_or(*s);
+                let map_opt = |s: &mut Option<Sym>| {
+                    if let Some(s) = s {
+                        map(s);
+                    }
+                };
+                for s in &mut spans {
+                    map(&mut s.component);
+                    map(&mut s.operation);
+                    map_opt(&mut s.peer);
+                    map_opt(&mut s.exception);
+                }
+                for s in &mut series {
+                    map(&mut s.component);
+                }
+                for a in &mut access {
+                    map(&mut a.proxy);
+                    map_opt(&mut a.upstream);
+                    map(&mut a.method);
+                    map(&mut a.path);
+                    map(&mut a.user_agent);
+                    map_opt(&mut a.tls_version);
+                    map(&mut a.client);
+                    map(&mut a.response_flags);
+                }
+                for l in &mut logs {
+                    map(&mut l.component);
+                    map(&mut l.template);
+                    map_opt(&mut l.logger);
+                    map_opt(&mut l.exception);
+                }
+            }
         }
-        let table: Vec<Sym> = names
-            .iter()
-            .map(|(_, name)| self.names.intern(name))
-            .collect();
-        // A symbol `other` never issued is a bug upstream; keep it visible
-        // rather than panic on input-derived data.
-        let map = |s: Sym| table.get(s.0 as usize).copied().unwrap_or(s);
-        let map_opt = |s: Option<Sym>| s.map(map);
-        self.spans.extend(spans.into_iter().map(|s| Span {
-            component: map(s.component),
-            operation: map(s.operation),
-            peer: map_opt(s.peer),
-            exception: map_opt(s.exception),
-            ..s
-        }));
-        self.series.extend(series.into_iter().map(|s| Series {
-            component: map(s.component),
-            ..s
-        }));
-        self.access.extend(access.into_iter().map(|a| AccessRecord {
-            proxy: map(a.proxy),
-            upstream: map_opt(a.upstream),
-            method: map(a.method),
-            path: map(a.path),
-            user_agent: map(a.user_agent),
-            tls_version: map_opt(a.tls_version),
-            client: map(a.client),
-            response_flags: map(a.response_flags),
-            ..a
-        }));
-        self.logs.extend(logs.into_iter().map(|l| LogRecord {
-            component: map(l.component),
-            template: map(l.template),
-            logger: map_opt(l.logger),
-            exception: map_opt(l.exception),
-            ..l
-        }));
-        self.alerts.extend(alerts);
-        self.sources.extend(sources);
+        append(&mut self.spans, spans);
+        append(&mut self.series, series);
+        append(&mut self.access, access);
+        append(&mut self.logs, logs);
+        append(&mut self.alerts, alerts);
+        append(&mut self.sources, sources);
     }
 
     /// Earliest and latest time seen in any record, as a window (end exclusive).

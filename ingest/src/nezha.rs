@@ -420,10 +420,10 @@ fn read_log_csv(
     }
     let mut rdr = csv_reader(path)?;
     let headers = rdr.headers().map_err(|e| csv_error(path, e))?.clone();
-    let [time, pod, trace, log] = columns(
+    let [time, pod, trace, span, log] = columns(
         path,
         &headers,
-        ["TimeUnixNano", "PodName", "TraceID", "Log"],
+        ["TimeUnixNano", "PodName", "TraceID", "SpanID", "Log"],
     )?;
     let mut rec = csv::StringRecord::new();
     let mut any = false;
@@ -468,6 +468,7 @@ fn read_log_csv(
             template: obs.names.intern(&template),
             logger: logger.map(|l| obs.names.intern(l)),
             trace_id: u128::from_str_radix(&rec[trace], 16).ok(),
+            span_id: u64::from_str_radix(&rec[span], 16).ok(),
             exception,
         });
     }
