@@ -965,14 +965,20 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
     for s in &obs.spans {
         let Some(i) = b.index(s.start) else { continue };
         op_of.insert(s.span_id, (s.component, s.operation));
-        requests.entry((s.component, s.operation)).or_default()[usize::from(i >= b.baseline_end)] += 1.0;
+        requests.entry((s.component, s.operation)).or_default()
+            [usize::from(i >= b.baseline_end)] += 1.0;
     }
     let mut lines: FxHashMap<(Sym, Sym, Sym), [f64; 2]> = FxHashMap::default();
     for l in &obs.logs {
-        let (Some(i), Some(span)) = (b.index(l.time), l.span_id) else { continue };
-        let Some(&(comp, op)) = op_of.get(&span) else { continue };
+        let (Some(i), Some(span)) = (b.index(l.time), l.span_id) else {
+            continue;
+        };
+        let Some(&(comp, op)) = op_of.get(&span) else {
+            continue;
+        };
         if comp == l.component {
-            lines.entry((comp, op, l.template)).or_default()[usize::from(i >= b.baseline_end)] += 1.0;
+            lines.entry((comp, op, l.template)).or_default()[usize::from(i >= b.baseline_end)] +=
+                1.0;
         }
     }
     let mut best: FxHashMap<Sym, (f64, String)> = FxHashMap::default();
@@ -1001,7 +1007,10 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
             best.insert(comp, (z.min(crate::score::MAX_Z), note));
         }
     }
-    let mut out: Vec<(u32, f64, String)> = best.into_iter().map(|(c, (z, note))| (reg.id(c), z, note)).collect();
+    let mut out: Vec<(u32, f64, String)> = best
+        .into_iter()
+        .map(|(c, (z, note))| (reg.id(c), z, note))
+        .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     set.missing_lines = out;
 }

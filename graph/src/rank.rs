@@ -551,19 +551,32 @@ fn classify(contribs: &[Contribution], is_proxy: bool) -> FaultKind {
     if s("exceptions") >= strong || s("exception_logs") >= strong {
         return FaultKind::Exception;
     }
-    let Some(top) = contribs.first() else {
-        return FaultKind::Unknown;
-    };
-    match top.signal.as_str() {
-        "cpu" => FaultKind::CpuSaturation,
-        "self_time" if s("cpu") >= strong => FaultKind::CpuSaturation,
-        "memory" => FaultKind::MemoryLeak,
-        "error_rate" | "http_5xx_rate" => FaultKind::ErrorReturn,
-        "calls_in_latency" | "self_time" => FaultKind::Latency,
-        "client_wait" => FaultKind::ConnectionPoolExhaustion,
-        "new_user_agent_share" | "old_tls_share" | "http_4xx_share" | "tls_session_reuse" => {
-            FaultKind::IngressAbuse
-        }
-        _ => FaultKind::Unknown,
+    // A resource that is clearly out of line names the fault before anything
+    // it drags along (a leak slows requests; the leak is the cause).
+    if s("memory") >= strong && s("memory") >= s("cpu") {
+        return FaultKind::MemoryLeak;
     }
+    if s("cpu") >= strong {
+        return FaultKind::CpuSaturation;
+    }
+    // Otherwise the strongest contribution that names a kind.
+    contribs
+        .iter()
+        .find_map(|k| match k.signal.as_str() {
+            "memory" => Some(FaultKind::MemoryLeak),
+            "cpu" => Some(FaultKind::CpuSaturation),
+            // Early returns: errors answered, lines skipped, calls not made.
+            "error_rate"
+            | "http_5xx_rate"
+            | "new_error_templates"
+            | "missing_log_lines"
+            | "call_structure" => Some(FaultKind::ErrorReturn),
+            "calls_in_latency" | "self_time" => Some(FaultKind::Latency),
+            "client_wait" => Some(FaultKind::ConnectionPoolExhaustion),
+            "new_user_agent_share" | "old_tls_share" | "http_4xx_share" | "tls_session_reuse" => {
+                Some(FaultKind::IngressAbuse)
+            }
+            _ => None,
+        })
+        .unwrap_or(FaultKind::Unknown)
 }

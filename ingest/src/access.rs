@@ -19,9 +19,16 @@
 //!   fields may be lists (`a, b : c`) after retries.
 //!
 //! Paths are kept without their query string, so that one endpoint is one name.
-//! Speed: lines are split with `memchr` and scanned by hand; JSON lines are
-//! read into structs that borrow from the input; repeated names are interned
-//! once. Any line that fits none of the formats is an error naming its number.
+//! Any line that fits none of the formats is an error naming its number.
+//!
+//! Speed: lines are split with `memchr` and scanned by hand. A JSON line goes
+//! first to a scanner for the flat objects Envoy writes (strings without
+//! escapes, integers, null), which takes nearly every line at a fraction of
+//! `serde_json`'s cost; anything else it leaves to `serde_json` and a struct
+//! that borrows from the input, which also words every error. Names are
+//! interned once, the repeating ones through a memo of the line before. A big
+//! log is read in chunks of whole lines ([`read_lines`]), in parallel, by
+//! `load_fixture`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -32,7 +39,7 @@ use serde::Deserialize;
 
 use crate::error::IngestError;
 use crate::model::{AccessRecord, Interner, Micros, Observations, Sym};
-use crate::wire::{self, NameCache, Str};
+use crate::wire::{self, Str};
 
 /// Reads an access log from `bytes` (the content of `path`) into `obs`,
 /// crediting each line to the proxy `default_proxy`; returns the number of
@@ -47,9 +54,51 @@ pub fn read_access_log(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(IngestError::malformed(path, "empty file"));
     }
+    read_lines(bytes, default_proxy, obs)
+        .map(|read| read.records)
+        .map_err(|e| e.in_file(path, 0))
+}
+
+/// What [`read_lines`] read from a run of lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LinesRead {
+    /// Records pushed (blank lines yield none).
+    pub records: u64,
+    /// Lines seen, blank ones included: newlines, plus one for a last line without.
+    pub lines: u64,
+}
+
+/// A line of a run that fits no format: its number within the run, from 1.
+#[derive(Debug)]
+pub(crate) struct LineError {
+    pub line: u64,
+    pub what: String,
+}
+
+impl LineError {
+    /// The error for the whole file, where the run started after `lines_before` lines.
+    pub fn in_file(self, path: &Path, lines_before: u64) -> IngestError {
+        IngestError::MalformedLine {
+            path: path.to_path_buf(),
+            line: lines_before + self.line,
+            what: self.what,
+        }
+    }
+}
+
+/// Reads a run of whole lines of an access log (a whole file, or a chunk of
+/// one cut just after a newline) into `obs`. Only the run that ends the file
+/// can end without a newline, so a bad line without one is called truncated.
+pub(crate) fn read_lines(
+    bytes: &[u8],
+    default_proxy: &str,
+    obs: &mut Observations,
+) -> Result<LinesRead, LineError> {
     // Checked once as a whole, so that every line and field borrows from it.
     // A stray invalid byte (a user agent from a hostile client) becomes
-    // U+FFFD rather than failing the file.
+    // U+FFFD rather than failing the file. A run is cut just after a newline,
+    // never inside a character, so checking runs one by one gives the same
+    // text as checking the whole file.
     let lossy;
     let text: &str = match std::str::from_utf8(bytes) {
         Ok(t) => t,
@@ -59,8 +108,6 @@ pub fn read_access_log(
         }
     };
     let mut names = Names::new(&mut obs.names, default_proxy);
-    obs.access
-        .reserve(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
     let mut count = 0u64;
     let mut line_no = 0u64;
     let mut pos = 0usize;
@@ -89,15 +136,17 @@ pub fn read_access_log(
                 } else {
                     format!("{what} (last line has no newline: truncated?)")
                 };
-                return Err(IngestError::MalformedLine {
-                    path: path.to_path_buf(),
+                return Err(LineError {
                     line: line_no,
                     what,
                 });
             }
         }
     }
-    Ok(count)
+    Ok(LinesRead {
+        records: count,
+        lines: line_no,
+    })
 }
 
 fn parse_line(line: &str) -> Result<Fields<'_>, String> {
@@ -111,12 +160,12 @@ fn parse_line(line: &str) -> Result<Fields<'_>, String> {
 // ---------------------------------------------------------------------------
 // Interning
 
-/// The interner behind a cache for names borrowed from the file's text, and
-/// a one-entry memo for each field whose value mostly repeats from line to
-/// line (a comparison is cheaper than even a cheap hash).
+/// The interner and a one-entry memo for each field whose value mostly
+/// repeats from line to line (a comparison with the line before, still in
+/// cache, is cheaper than even a cheap hash). Paths and clients vary too much
+/// for a memo and go to the interner's hash table.
 struct Names<'n, 't> {
     names: &'n mut Interner,
-    cache: NameCache<'t>,
     proxy: Sym,
     method: Memo<'t>,
     user_agent: Memo<'t>,
@@ -130,7 +179,6 @@ impl<'n, 't> Names<'n, 't> {
         let proxy = names.intern(proxy);
         Names {
             names,
-            cache: NameCache::new(),
             proxy,
             method: Memo::default(),
             user_agent: Memo::default(),
@@ -140,10 +188,8 @@ impl<'n, 't> Names<'n, 't> {
         }
     }
 
-    // Whether `s` borrows from the input matters: only then is it cached.
-    #[allow(clippy::ptr_arg)]
-    fn sym(&mut self, s: &Cow<'t, str>) -> Sym {
-        self.cache.intern(self.names, s)
+    fn sym(&mut self, s: &str) -> Sym {
+        self.names.intern(s)
     }
 }
 
@@ -152,15 +198,15 @@ impl<'n, 't> Names<'n, 't> {
 struct Memo<'t>(Option<(&'t str, Sym)>);
 
 impl<'t> Memo<'t> {
-    // Whether `s` borrows from the input matters: only then is it cached.
+    // Whether `s` borrows from the input matters: only then is it kept.
     #[allow(clippy::ptr_arg)]
-    fn get(&mut self, cache: &mut NameCache<'t>, names: &mut Interner, s: &Cow<'t, str>) -> Sym {
+    fn get(&mut self, names: &mut Interner, s: &Cow<'t, str>) -> Sym {
         match (s, self.0) {
             (Cow::Borrowed(b), Some((last, sym))) if wire::same(last.as_bytes(), b.as_bytes()) => {
                 sym
             }
             (Cow::Borrowed(b), _) => {
-                let sym = cache.intern_borrowed(names, b);
+                let sym = names.intern(b);
                 self.0 = Some((b, sym));
                 sym
             }
@@ -189,22 +235,16 @@ impl<'t> Fields<'t> {
         AccessRecord {
             time: self.time,
             proxy: n.proxy,
-            upstream: self
-                .upstream
-                .map(|u| n.upstream.get(&mut n.cache, n.names, &u)),
-            method: n.method.get(&mut n.cache, n.names, &or_dash(self.method)),
+            upstream: self.upstream.map(|u| n.upstream.get(n.names, &u)),
+            method: n.method.get(n.names, &or_dash(self.method)),
             path: n.sym(&or_dash(map_cow(self.path, strip_query))),
             status: self.status,
             duration: self.duration,
             bytes_sent: self.bytes_sent,
-            user_agent: n
-                .user_agent
-                .get(&mut n.cache, n.names, &or_dash(self.user_agent)),
-            tls_version: self
-                .tls_version
-                .map(|t| n.tls.get(&mut n.cache, n.names, &t)),
+            user_agent: n.user_agent.get(n.names, &or_dash(self.user_agent)),
+            tls_version: self.tls_version.map(|t| n.tls.get(n.names, &t)),
             client: n.sym(&or_dash(self.client)),
-            response_flags: n.flags.get(&mut n.cache, n.names, &or_dash(self.flags)),
+            response_flags: n.flags.get(n.names, &or_dash(self.flags)),
         }
     }
 }
@@ -600,8 +640,10 @@ fn upstream_tail(rest: &str) -> (usize, &str) {
 // Envoy JSON
 
 fn parse_envoy_json(line: &str) -> Result<Fields<'_>, String> {
-    let raw: EnvoyJson<'_> =
-        serde_json::from_str(line).map_err(|e| format!("envoy JSON format: {e}"))?;
+    let raw: EnvoyJson<'_> = match scan_envoy_json(line) {
+        Some(raw) => raw,
+        None => serde_json::from_str(line).map_err(|e| format!("envoy JSON format: {e}"))?,
+    };
     let Some(start) = raw.start_time else {
         return Err("envoy JSON format: no start_time".to_string());
     };
@@ -632,6 +674,198 @@ fn parse_envoy_json(line: &str) -> Result<Fields<'_>, String> {
     })
 }
 
+/// The fields of [`EnvoyJson`], for the fast scanner.
+#[derive(Clone, Copy)]
+enum EnvoyKey {
+    StartTime,
+    Method,
+    Path,
+    ResponseCode,
+    ResponseFlags,
+    BytesSent,
+    Duration,
+    UserAgent,
+    XForwardedFor,
+    UpstreamCluster,
+    DownstreamTlsVersion,
+    DownstreamRemoteAddress,
+}
+
+impl EnvoyKey {
+    /// The field a key names, if one; by length first, as most keys are told
+    /// apart by it and the rest by their first byte.
+    #[inline]
+    fn of(key: &[u8]) -> Option<EnvoyKey> {
+        let (want, field): (&[u8], EnvoyKey) = match (key.len(), key.first()?) {
+            (4, _) => (b"path", EnvoyKey::Path),
+            (6, _) => (b"method", EnvoyKey::Method),
+            (8, _) => (b"duration", EnvoyKey::Duration),
+            (10, b's') => (b"start_time", EnvoyKey::StartTime),
+            (10, b'b') => (b"bytes_sent", EnvoyKey::BytesSent),
+            (10, b'u') => (b"user_agent", EnvoyKey::UserAgent),
+            (13, _) => (b"response_code", EnvoyKey::ResponseCode),
+            (14, _) => (b"response_flags", EnvoyKey::ResponseFlags),
+            (15, _) => (b"x_forwarded_for", EnvoyKey::XForwardedFor),
+            (16, _) => (b"upstream_cluster", EnvoyKey::UpstreamCluster),
+            (22, _) => (b"downstream_tls_version", EnvoyKey::DownstreamTlsVersion),
+            (25, _) => (
+                b"downstream_remote_address",
+                EnvoyKey::DownstreamRemoteAddress,
+            ),
+            _ => return None,
+        };
+        wire::same(key, want).then_some(field)
+    }
+}
+
+/// One JSON value as the fast scanner reads it.
+enum Scanned<'a> {
+    Str(&'a str),
+    Uint(u64),
+    Null,
+    /// `true` or `false`: fine for keys that are not read.
+    Bool,
+}
+
+/// The fast path for an Envoy JSON line, which is nearly all of a big log:
+/// a flat object whose values are strings without escapes, unsigned
+/// integers, booleans or null. `None` for anything else (escapes, nesting,
+/// floats, negative numbers, a duplicate field, a value of the wrong type,
+/// broken JSON), which `serde_json` then reads, or reports, exactly as
+/// before; so this only ever accepts what `serde_json` would read the same.
+///
+/// `line` is trimmed and starts with `{`.
+fn scan_envoy_json(text: &str) -> Option<EnvoyJson<'_>> {
+    let line = text.as_bytes();
+    let mut out = EnvoyJson::default();
+    let mut seen = 0u16;
+    let mut i = skip_json_space(line, 1);
+    if line.get(i) == Some(&b'}') {
+        // `{}`: no start_time; the slow path says so.
+        return None;
+    }
+    loop {
+        if line.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (key, after) = scan_json_str(text, i + 1)?;
+        i = skip_json_space(line, after);
+        if line.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_json_space(line, i + 1);
+        let (value, after) = scan_json_value(text, i)?;
+        i = skip_json_space(line, after);
+        if let Some(field) = EnvoyKey::of(key.as_bytes()) {
+            let bit = 1u16 << field as u16;
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            out.set(field, value)?;
+        }
+        match line.get(i) {
+            Some(b',') => i = skip_json_space(line, i + 1),
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    // The line is trimmed: the closing brace must be its last byte.
+    (i + 1 == line.len()).then_some(out)
+}
+
+impl<'a> EnvoyJson<'a> {
+    /// Sets a field as `serde` would from `value`; `None` where `serde`
+    /// would fail (a number for a string field, a non-count string for a count).
+    #[inline]
+    fn set(&mut self, field: EnvoyKey, value: Scanned<'a>) -> Option<()> {
+        let text = |v: Scanned<'a>| match v {
+            Scanned::Str(s) => Some(Some(Str(Cow::Borrowed(s)))),
+            Scanned::Null => Some(None),
+            Scanned::Uint(_) | Scanned::Bool => None,
+        };
+        let count = |v: Scanned<'a>| match v {
+            Scanned::Uint(n) => Some(Some(Count(Some(n)))),
+            Scanned::Str("" | "-") => Some(Some(Count(None))),
+            Scanned::Str(s) => wire::parse_u64(s).map(|n| Some(Count(Some(n)))),
+            Scanned::Null => Some(None),
+            Scanned::Bool => None,
+        };
+        match field {
+            EnvoyKey::StartTime => self.start_time = text(value)?,
+            EnvoyKey::Method => self.method = text(value)?,
+            EnvoyKey::Path => self.path = text(value)?,
+            EnvoyKey::ResponseCode => self.response_code = count(value)?,
+            EnvoyKey::ResponseFlags => self.response_flags = text(value)?,
+            EnvoyKey::BytesSent => self.bytes_sent = count(value)?,
+            EnvoyKey::Duration => self.duration = count(value)?,
+            EnvoyKey::UserAgent => self.user_agent = text(value)?,
+            EnvoyKey::XForwardedFor => self.x_forwarded_for = text(value)?,
+            EnvoyKey::UpstreamCluster => self.upstream_cluster = text(value)?,
+            EnvoyKey::DownstreamTlsVersion => self.downstream_tls_version = text(value)?,
+            EnvoyKey::DownstreamRemoteAddress => self.downstream_remote_address = text(value)?,
+        }
+        Some(())
+    }
+}
+
+/// The index of the first byte at or after `i` that is not JSON whitespace
+/// (the line holds no newline).
+#[inline]
+fn skip_json_space(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// A string whose opening quote is just before `start`: its text and the
+/// index after its closing quote. `None` for one with an escape or a control
+/// character (`serde_json` decodes the one and rejects the other).
+#[inline]
+fn scan_json_str(text: &str, start: usize) -> Option<(&str, usize)> {
+    let rest = text.as_bytes().get(start..)?;
+    let n = wire::find_json_special(rest)?;
+    if rest.get(n) != Some(&b'"') {
+        return None;
+    }
+    // Bounded by ASCII quotes: character boundaries.
+    Some((text.get(start..start + n)?, start + n + 1))
+}
+
+/// One value at `i`: its reading and the index after it.
+#[inline]
+fn scan_json_value(text: &str, i: usize) -> Option<(Scanned<'_>, usize)> {
+    let b = text.as_bytes();
+    match *b.get(i)? {
+        b'"' => scan_json_str(text, i + 1).map(|(s, end)| (Scanned::Str(s), end)),
+        c @ b'0'..=b'9' => {
+            let digits = b
+                .get(i..)?
+                .iter()
+                .position(|c| !c.is_ascii_digit())
+                .unwrap_or(b.len() - i);
+            // Leading zeros, fractions, exponents and anything past u64 are
+            // left to `serde_json`.
+            if (c == b'0' && digits > 1) || digits > 19 {
+                return None;
+            }
+            if matches!(b.get(i + digits), Some(b'.' | b'e' | b'E')) {
+                return None;
+            }
+            let mut n = 0u64;
+            for &d in b.get(i..i + digits)? {
+                n = n * 10 + (d - b'0') as u64;
+            }
+            Some((Scanned::Uint(n), i + digits))
+        }
+        b'n' if b.get(i..i + 4) == Some(b"null") => Some((Scanned::Null, i + 4)),
+        b't' if b.get(i..i + 4) == Some(b"true") => Some((Scanned::Bool, i + 4)),
+        b'f' if b.get(i..i + 5) == Some(b"false") => Some((Scanned::Bool, i + 5)),
+        _ => None,
+    }
+}
+
 fn text(s: Option<Str<'_>>) -> Option<Cow<'_, str>> {
     s.map(|s| s.0)
 }
@@ -653,7 +887,8 @@ fn client_of<'t>(xff: Option<Cow<'t, str>>, remote: Option<Cow<'t, str>>) -> Cow
     Cow::Borrowed("-")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct EnvoyJson<'a> {
     #[serde(borrow, default)]
     start_time: Option<Str<'a>>,
@@ -683,6 +918,7 @@ struct EnvoyJson<'a> {
 }
 
 /// A count Envoy may write as a number or a string; `"-"` and `""` are none.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Count(Option<u64>);
 
 impl<'de> Deserialize<'de> for Count {
@@ -724,6 +960,100 @@ impl<'de> Deserialize<'de> for Count {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces of Envoy JSON lines, good and bad, for the scanner.
+    fn json_piece() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("start_time"),
+            Just("method"),
+            Just("path"),
+            Just("response_code"),
+            Just("response_flags"),
+            Just("bytes_sent"),
+            Just("duration"),
+            Just("user_agent"),
+            Just("x_forwarded_for"),
+            Just("upstream_cluster"),
+            Just("downstream_tls_version"),
+            Just("downstream_remote_address"),
+            Just("protocol"),
+            Just("bytes_received"),
+            Just("start_tim"),
+            Just("request_id"),
+        ]
+        .prop_map(|k| format!("\"{k}\""));
+        // Mostly what the fast path takes, so that it is tested taking it.
+        let value = prop_oneof![
+            4 => Just("\"2024-05-01T10:00:00.123Z\"".to_string()),
+            2 => Just("\"GET\"".to_string()),
+            2 => Just("\"-\"".to_string()),
+            2 => Just("\"\"".to_string()),
+            2 => Just("\"12\"".to_string()),
+            1 => Just("\"a\\\"b\"".to_string()),
+            1 => Just("\"\\u00e9\"".to_string()),
+            1 => Just("\"tab\there\"".to_string()),
+            2 => Just("\"é ü\"".to_string()),
+            3 => Just("null".to_string()),
+            1 => Just("true".to_string()),
+            1 => Just("false".to_string()),
+            1 => Just("nul".to_string()),
+            2 => Just("0".to_string()),
+            1 => Just("007".to_string()),
+            1 => Just("-5".to_string()),
+            1 => Just("1.5".to_string()),
+            1 => Just("2e3".to_string()),
+            1 => Just("18446744073709551615".to_string()),
+            1 => Just("99999999999999999999".to_string()),
+            1 => Just("{\"a\":[1,{}]}".to_string()),
+            1 => Just("[]".to_string()),
+            6 => (0u64..100_000).prop_map(|n| n.to_string()),
+            6 => "[ -~]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        ];
+        let space = prop_oneof![6 => Just(""), 1 => Just(" "), 1 => Just("\t"), 1 => Just("  ")];
+        (space.clone(), key, space.clone(), value, space)
+            .prop_map(|(a, k, b, v, c)| format!("{a}{k}{b}:{c}{v}"))
+    }
+
+    proptest! {
+        /// The fast scanner reads a line exactly as `serde_json` does, or
+        /// leaves it to `serde_json`; it never accepts what that rejects.
+        #[test]
+        fn envoy_scanner_agrees_with_serde(
+            pieces in prop::collection::vec(json_piece(), 0..10),
+            sep in prop_oneof![8 => Just(","), 1 => Just(" , "), 1 => Just(";")],
+            tail in prop_oneof![8 => Just(""), 1 => Just("}"), 1 => Just(" x"), 1 => Just(",")],
+        ) {
+            let line = format!("{{{}}}{tail}", pieces.join(sep));
+            let line = line.trim_ascii();
+            let fast = scan_envoy_json(line);
+            let slow = serde_json::from_str::<EnvoyJson<'_>>(line);
+            if let Some(fast) = fast {
+                prop_assert_eq!(Some(fast), slow.ok(), "{}", line);
+            }
+        }
+    }
+
+    #[test]
+    fn envoy_scanner_reads_the_usual_line() {
+        let line = r#"{"start_time":"2026-03-01T07:00:00.001Z","method":"GET","path":"/api/tax","protocol":"HTTP/1.1","response_code":200,"response_flags":"-","bytes_received":0,"bytes_sent":2503,"duration":33,"user_agent":"Mozilla/5.0 (Windows NT 10.0)","x_forwarded_for":"100.247.120.140","request_id":"67860b6b","upstream_cluster":"storefront","downstream_tls_version":"TLSv1.2","downstream_remote_address":"100.247.120.140:56271","connection_termination_details":null}"#;
+        let fast = scan_envoy_json(line).expect("the fast path takes it");
+        assert_eq!(fast, serde_json::from_str(line).unwrap());
+        assert_eq!(fast.bytes_sent, Some(Count(Some(2503))));
+        // What it leaves to serde_json.
+        for line in [
+            r#"{"start_time":"a\"b"}"#,
+            r#"{"start_time":"x","start_time":"y"}"#,
+            r#"{"duration":-5}"#,
+            r#"{"duration":1.5}"#,
+            r#"{"method":5}"#,
+            r#"{"x":{"y":1}}"#,
+            r#"{"start_time":"x"} trailing"#,
+            r#"{}"#,
+        ] {
+            assert!(scan_envoy_json(line).is_none(), "{line}");
+        }
+    }
 
     #[test]
     fn cursor_quoted_escapes() {

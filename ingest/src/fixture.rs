@@ -10,19 +10,27 @@
 //! | `access.log`, `access-<proxy>.log` | [`read_access_log`](crate::read_access_log) |
 //! | `truth.json` | [`read_truth`], never by [`load_fixture`]: the engine must not see it |
 //!
-//! Files are read in parallel, one thread each, into their own
-//! [`Observations`], then merged in a fixed order so the result does not
-//! depend on timing. A missing file is a missing modality, recorded in
-//! [`Observations::sources`]; a present file that is empty or broken is an
-//! error.
+//! Files are read and parsed in parallel by one worker per core, each piece
+//! of work into its own [`Observations`], then merged in a fixed order so
+//! the result does not depend on timing. The work: each JSON file whole (the
+//! traces first, as they take longest), and each access log in chunks cut at
+//! newlines, which whichever worker is free takes next (see `files`). A
+//! missing file is a missing modality, recorded in [`Observations::sources`];
+//! a present file that is empty or broken is an error, and of several broken
+//! files the one reported is the first in merge order, at its first bad line,
+//! as if the files were read one after another.
 
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::read_access_log;
+use crate::access::{read_lines, LineError, LinesRead};
 use crate::alert::read_webhook;
 use crate::error::IngestError;
+use crate::files::{read_whole, LineChunks, PageBuf};
 use crate::logs::read_otlp_logs;
 use crate::metrics::read_metrics_detailed;
 use crate::model::{AlertWebhook, Modality, Observations, SourceStatus};
@@ -78,7 +86,7 @@ enum Part {
     Logs,
 }
 
-/// What one reader thread produced.
+/// What one file produced.
 struct Loaded {
     part: Part,
     obs: Observations,
@@ -98,22 +106,9 @@ pub fn load_fixture(dir: &Path) -> Result<Fixture, IngestError> {
         return Err(IngestError::malformed(dir, "not a directory"));
     }
     let files = list_parts(dir)?;
-
-    let results: Vec<Result<Loaded, IngestError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .iter()
-            .map(|(part, path)| (path, scope.spawn(move || load_part(part.clone(), path))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(path, handle)| {
-                handle
-                    .join()
-                    .unwrap_or_else(|_| Err(IngestError::malformed(path, "reader thread panicked")))
-            })
-            .collect()
-    });
-    let mut loaded = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    // Each worker keeps a chunk buffer of its own: a bound on that memory.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
+    let mut loaded = load_parts(&files, threads)?;
 
     // `access.log` is credited to the one proxy the traces show, if one.
     let proxy = trace_proxy(&loaded).unwrap_or_else(|| DEFAULT_PROXY.to_string());
@@ -237,24 +232,295 @@ fn list_parts(dir: &Path) -> Result<Vec<(Part, PathBuf)>, IngestError> {
     Ok(parts)
 }
 
-fn load_part(part: Part, path: &Path) -> Result<Loaded, IngestError> {
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// One piece of work for a loading worker.
+#[derive(Clone, Copy)]
+enum Task {
+    /// The part at this index of the list, a whole file.
+    Whole(usize),
+    /// Chunk `.1` of the access log at index `.0`.
+    Chunk(usize, usize),
+}
+
+impl Task {
+    /// Order of precedence among errors: by file in merge order, then by chunk.
+    fn rank(self) -> u64 {
+        let (part, chunk) = match self {
+            Task::Whole(p) => (p, 0),
+            Task::Chunk(p, c) => (p, c),
+        };
+        ((part as u64) << 32) | (chunk as u64 & 0xFFFF_FFFF)
+    }
+}
+
+enum ChunkError {
+    Io(io::Error),
+    Line(LineError),
+}
+
+type ChunkRead = Result<(Observations, LinesRead), ChunkError>;
+
+/// The chunks of one access log, joined in file order as they are read, so
+/// that little is left to do once the last one is.
+struct Joined {
+    /// Chunks read but not joined yet, by index.
+    waiting: Vec<Option<ChunkRead>>,
+    /// The next chunk to join.
+    next: usize,
+    obs: Observations,
+    records: u64,
+    /// Lines in the chunks joined so far.
+    lines: u64,
+    /// The first error in file order; nothing is joined after it.
+    error: Option<IngestError>,
+}
+
+impl Joined {
+    fn new(chunks: usize) -> Joined {
+        Joined {
+            waiting: std::iter::repeat_with(|| None).take(chunks).collect(),
+            next: 0,
+            obs: Observations::default(),
+            records: 0,
+            lines: 0,
+            error: None,
+        }
+    }
+
+    /// Takes the result of chunk `c` and joins every chunk now in order.
+    fn offer(&mut self, c: usize, read: ChunkRead, path: &Path) {
+        if let Some(slot) = self.waiting.get_mut(c) {
+            *slot = Some(read);
+        }
+        while self.error.is_none() {
+            let Some(read) = self.waiting.get_mut(self.next).and_then(Option::take) else {
+                break;
+            };
+            self.next += 1;
+            match read {
+                Ok((obs, read)) => {
+                    self.obs.merge(obs);
+                    self.records += read.records;
+                    self.lines += read.lines;
+                }
+                Err(ChunkError::Line(e)) => self.error = Some(e.in_file(path, self.lines)),
+                Err(ChunkError::Io(source)) => {
+                    self.error = Some(IngestError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// The whole log, once every chunk has been offered.
+    fn finish(self, part: Part, path: &Path) -> Result<Loaded, IngestError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.next < self.waiting.len() {
+            return Err(not_read(path));
+        }
+        if self.records == 0 {
+            return Err(IngestError::malformed(path, "empty file"));
+        }
+        Ok(Loaded {
+            part,
+            obs: self.obs,
+            records: self.records,
+            webhook: None,
+            partial: None,
+        })
+    }
+}
+
+/// A part left unread: only when a worker panicked, or after an earlier
+/// part's error, which is the one reported then.
+fn not_read(path: &Path) -> IngestError {
+    IngestError::malformed(path, "not read: a reader thread failed")
+}
+
+/// Reads and parses every part, `threads` workers taking the next task as
+/// they become free; returns the parts in the order given.
+fn load_parts(files: &[(Part, PathBuf)], threads: usize) -> Result<Vec<Loaded>, IngestError> {
+    // The JSON files are parsed whole: read them first, the big ones by all
+    // workers at once. Each is dropped as soon as it is parsed.
+    let whole: Vec<usize> = (0..files.len())
+        .filter(|&i| !matches!(files[i].0, Part::Access(_)))
+        .collect();
+    let paths: Vec<&Path> = whole.iter().map(|&i| files[i].1.as_path()).collect();
+    let started = std::time::Instant::now();
+    let mut contents: Vec<Mutex<Option<io::Result<PageBuf>>>> =
+        std::iter::repeat_with(|| Mutex::new(None))
+            .take(files.len())
+            .collect();
+    for (&i, content) in whole.iter().zip(read_whole(&paths, threads)) {
+        if let Some(slot) = contents.get_mut(i) {
+            *slot = Mutex::new(Some(content));
+        }
+    }
+    let wholes: Vec<Mutex<Option<Result<Loaded, IngestError>>>> =
+        std::iter::repeat_with(|| Mutex::new(None))
+            .take(files.len())
+            .collect();
+    let read = started.elapsed();
+    // Access logs, in chunks.
+    let chunked: Vec<Option<io::Result<LineChunks>>> = files
+        .iter()
+        .map(|(part, path)| matches!(part, Part::Access(_)).then(|| LineChunks::open(path)))
+        .collect();
+    let joined: Vec<Mutex<Joined>> = chunked
+        .iter()
+        .map(|c| {
+            let chunks = match c {
+                Some(Ok(chunks)) => chunks.count(),
+                _ => 0,
+            };
+            Mutex::new(Joined::new(chunks))
+        })
+        .collect();
+
+    // Longest first: the traces, then the other JSON files, then the chunks.
+    let mut tasks: Vec<Task> = whole
+        .iter()
+        .filter(|&&i| files[i].0 == Part::Traces)
+        .chain(whole.iter().filter(|&&i| files[i].0 != Part::Traces))
+        .map(|&i| Task::Whole(i))
+        .collect();
+    for (i, chunks) in chunked.iter().enumerate() {
+        if let Some(Ok(chunks)) = chunks {
+            tasks.extend((0..chunks.count()).map(|c| Task::Chunk(i, c)));
+        }
+    }
+
+    let next = AtomicUsize::new(0);
+    // The rank of the first task known to have failed: later ones are not
+    // worth doing, as their errors or results will not be used.
+    let failed = AtomicU64::new(u64::MAX);
+    let work = || {
+        let mut buf = Vec::new();
+        while let Some(&task) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) {
+            if task.rank() > failed.load(Ordering::Relaxed) {
+                continue;
+            }
+            let ok = match task {
+                Task::Whole(i) => {
+                    let (part, path) = &files[i];
+                    let content = contents[i].lock().ok().and_then(|mut c| c.take());
+                    let loaded = load_whole(part.clone(), path, content);
+                    let ok = loaded.is_ok();
+                    if let Ok(mut slot) = wholes[i].lock() {
+                        *slot = Some(loaded);
+                    }
+                    ok
+                }
+                Task::Chunk(i, c) => {
+                    let (part, path) = &files[i];
+                    let proxy = match part {
+                        Part::Access(Some(p)) => p.as_str(),
+                        _ => DEFAULT_PROXY,
+                    };
+                    let read = match &chunked[i] {
+                        Some(Ok(chunks)) => load_chunk(chunks, c, proxy, &mut buf),
+                        // Not a task unless opened.
+                        _ => Err(ChunkError::Io(io::ErrorKind::NotFound.into())),
+                    };
+                    let ok = read.is_ok();
+                    if let Ok(mut j) = joined[i].lock() {
+                        j.offer(c, read, path);
+                    }
+                    ok
+                }
+            };
+            if !ok {
+                failed.fetch_min(task.rank(), Ordering::Relaxed);
+            }
+        }
+    };
+    // All workers on threads of their own, so that a panic in one is an
+    // error, not a crash.
+    std::thread::scope(|scope| {
+        let workers = threads.clamp(1, tasks.len().max(1));
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        for handle in handles {
+            // What a panicked worker left undone is reported below.
+            let _ = handle.join();
+        }
+    });
+
+    tracing::debug!(
+        files = files.len(),
+        tasks = tasks.len(),
+        threads,
+        read_whole_s = read.as_secs_f64(),
+        parse_s = (started.elapsed() - read).as_secs_f64(),
+        "fixture files read"
+    );
+
+    // In order, so that the first error is the one in the first file.
+    let mut loaded = Vec::with_capacity(files.len());
+    for (i, ((part, path), (whole, joined))) in
+        files.iter().zip(wholes.into_iter().zip(joined)).enumerate()
+    {
+        let result = match &chunked[i] {
+            None => whole
+                .into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(not_read(path))),
+            Some(Err(e)) => Err(IngestError::Io {
+                path: path.clone(),
+                source: io::Error::new(e.kind(), e.to_string()),
+            }),
+            Some(Ok(_)) => match joined.into_inner() {
+                Ok(j) => j.finish(part.clone(), path),
+                Err(_) => Err(not_read(path)),
+            },
+        };
+        loaded.push(result?);
+    }
+    Ok(loaded)
+}
+
+/// Reads chunk `c` of an access log, using `buf` for its bytes.
+fn load_chunk(chunks: &LineChunks, c: usize, proxy: &str, buf: &mut Vec<u8>) -> ChunkRead {
+    let range = chunks.read(c, buf).map_err(ChunkError::Io)?;
+    let mut obs = Observations::default();
+    let bytes = buf.get(range).unwrap_or_default();
+    let read = read_lines(bytes, proxy, &mut obs).map_err(ChunkError::Line)?;
+    Ok((obs, read))
+}
+
+/// Parses a part read whole.
+fn load_whole(
+    part: Part,
+    path: &Path,
+    content: Option<io::Result<PageBuf>>,
+) -> Result<Loaded, IngestError> {
+    let page_buf = match content {
+        Some(Ok(bytes)) => bytes,
+        Some(Err(source)) => {
+            return Err(IngestError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        None => return Err(IngestError::malformed(path, "not read")),
+    };
+    let bytes = page_buf.bytes();
     let mut obs = Observations::default();
     let mut webhook = None;
     let mut partial = None;
     let records = match &part {
         Part::Alert => {
-            let w = read_webhook(path, &bytes)?;
+            let w = read_webhook(path, bytes)?;
             let n = w.alerts.len() as u64;
             webhook = Some(w);
             n
         }
-        Part::Traces => read_traces(path, &bytes, &mut obs)?,
+        Part::Traces => read_traces(path, bytes, &mut obs)?,
         Part::Metrics => {
-            let read = read_metrics_detailed(path, &bytes, &mut obs)?;
+            let read = read_metrics_detailed(path, bytes, &mut obs)?;
             if read.skipped_series > 0 {
                 partial = Some(format!(
                     "{} series in {} name no component and were skipped",
@@ -264,14 +530,12 @@ fn load_part(part: Part, path: &Path) -> Result<Loaded, IngestError> {
             }
             read.samples
         }
-        Part::Access(proxy) => read_access_log(
-            path,
-            &bytes,
-            proxy.as_deref().unwrap_or(DEFAULT_PROXY),
-            &mut obs,
-        )?,
-        Part::Logs => read_otlp_logs(path, &bytes, &mut obs)?,
+        // Read in chunks by `load_chunk`.
+        Part::Access(_) => return Err(IngestError::malformed(path, "an access log read whole")),
+        Part::Logs => read_otlp_logs(path, bytes, &mut obs)?,
     };
+    // The file's bytes go now, not when every other part is done.
+    drop(page_buf);
     Ok(Loaded {
         part,
         obs,
@@ -285,12 +549,13 @@ fn load_part(part: Part, path: &Path) -> Result<Loaded, IngestError> {
 fn trace_proxy(loaded: &[Loaded]) -> Option<String> {
     let traces = loaded.iter().find(|l| l.part == Part::Traces)?;
     let mut found: Option<crate::model::Sym> = None;
-    for span in traces.obs.spans.iter().filter(|s| s.proxy) {
+    let obs = &traces.obs;
+    for span in obs.spans.iter().filter(|s| s.proxy) {
         match found {
             None => found = Some(span.component),
             Some(sym) if sym == span.component => {}
             Some(_) => return None,
         }
     }
-    found.map(|sym| traces.obs.names.name(sym).to_string())
+    found.map(|sym| obs.names.name(sym).to_string())
 }

@@ -22,12 +22,15 @@
 //! - `nezha`: the Nezha dataset's layout (per-minute trace and log CSVs, per-pod metrics),
 //!   [`nezha_cases`], [`load_nezha_case`].
 //! - `fixture`: fixture incident directories, [`load_fixture`], and their [`Truth`].
+//! - `files`: reading big files fast: whole by several threads at once, or in chunks cut
+//!   at newlines, for `load_fixture`; private.
 //! - `wire`: pieces the readers share (borrowed strings, IDs, timestamps); private.
 #![forbid(unsafe_code)]
 
 mod access;
 mod alert;
 mod error;
+mod files;
 mod fixture;
 mod logs;
 mod metrics;

@@ -82,7 +82,9 @@ fn convert(
     let span_id = match raw.span_id.as_ref().map(Str::as_str) {
         None | Some("") => None,
         Some(s) => Some(
-            decode_id(s, 8).ok_or_else(|| format!("invalid spanId {s:?}: neither hex nor base64"))? as u64,
+            decode_id(s, 8)
+                .ok_or_else(|| format!("invalid spanId {s:?}: neither hex nor base64"))?
+                as u64,
         ),
     }
     .filter(|&id| id != 0);

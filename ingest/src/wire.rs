@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::IngestError;
-use crate::model::{Interner, Micros, Sym};
+use crate::model::Micros;
 
 // ---------------------------------------------------------------------------
 // Input text and errors
@@ -434,64 +434,43 @@ pub(crate) struct Resource<'a> {
 }
 
 // ---------------------------------------------------------------------------
-// Name cache
+// Names
 
-/// A direct-mapped cache in front of an [`Interner`] for strings borrowed
-/// from the input: a hit costs a cheap hash and one comparison instead of
-/// SipHash and a table probe. A miss (or a collision) just falls through to
-/// the interner, so crafted input can slow it down but never break it.
-pub(crate) struct NameCache<'de> {
-    slots: Vec<Option<(&'de str, Sym)>>,
+/// The first `"`, `\\` or control character (below 0x20) in `b`, eight
+/// bytes at a time: the ends of a JSON string and what stops a fast path.
+#[inline]
+pub(crate) fn find_json_special(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = LO * b'"' as u64;
+    const BACKSLASHES: u64 = LO * b'\\' as u64;
+    // High bit set in each byte of `v` that is zero (or below `n`); only the
+    // lowest set bit is exact, which is the one wanted.
+    let zero_bytes = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let below_space = |v: u64| v.wrapping_sub(LO * 0x20) & !v & HI;
+    let mut words = b.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(word);
+        let w = u64::from_le_bytes(buf);
+        let hits = zero_bytes(w ^ QUOTES) | zero_bytes(w ^ BACKSLASHES) | below_space(w);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| at + p)
 }
 
-impl<'de> NameCache<'de> {
-    /// 8192 slots of 24 bytes: small enough to stay in L2.
-    const SLOT_BITS: u32 = 13;
-    const SLOTS: usize = 1 << Self::SLOT_BITS;
-
-    pub fn new() -> Self {
-        NameCache {
-            slots: vec![None; Self::SLOTS],
-        }
-    }
-
-    /// Interns `s`, a string that may or may not borrow from the input.
-    // Whether `s` borrows from the input matters: only then is it cached.
-    #[allow(clippy::ptr_arg)]
-    pub fn intern(&mut self, names: &mut Interner, s: &Cow<'de, str>) -> Sym {
-        match s {
-            Cow::Borrowed(b) => self.intern_borrowed(names, b),
-            Cow::Owned(o) => names.intern(o),
-        }
-    }
-
-    /// Two-way: a name may sit in its slot or the slot's twin (`i ^ 1`); a
-    /// new name goes to its slot and the one it displaces to the twin.
-    pub fn intern_borrowed(&mut self, names: &mut Interner, s: &'de str) -> Sym {
-        // The top bits of a multiplicative hash are the well-mixed ones.
-        let i = (quick_hash(s.as_bytes()) >> (64 - Self::SLOT_BITS)) as usize;
-        let first = self.slots.get(i).copied().flatten();
-        if let Some((cached, sym)) = first {
-            if same(cached.as_bytes(), s.as_bytes()) {
-                return sym;
-            }
-        }
-        if let Some(Some((cached, sym))) = self.slots.get(i ^ 1) {
-            if same(cached.as_bytes(), s.as_bytes()) {
-                return *sym;
-            }
-        }
-        let sym = names.intern(s);
-        if let Some(twin) = self.slots.get_mut(i ^ 1) {
-            if first.is_some() {
-                *twin = first;
-            }
-        }
-        if let Some(slot) = self.slots.get_mut(i) {
-            *slot = Some((s, sym));
-        }
-        sym
-    }
+/// [`same`] for strings.
+#[inline]
+pub(crate) fn same_str(a: &str, b: &str) -> bool {
+    same(a.as_bytes(), b.as_bytes())
 }
 
 /// String equality for the short names of access logs and spans, inlined:
@@ -516,33 +495,6 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
         .iter()
         .zip(wb.remainder())
         .all(|(x, y)| x == y)
-}
-
-/// A fast, non-cryptographic hash of a name: its length and up to four of
-/// its 8-byte words (first, two middle, last). Names that differ only
-/// elsewhere share a slot, which costs a miss, never a wrong answer.
-fn quick_hash(b: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let word = |at: usize| -> u64 {
-        let mut buf = [0u8; 8];
-        for (d, s) in buf.iter_mut().zip(b.get(at..).unwrap_or_default()) {
-            *d = *s;
-        }
-        u64::from_le_bytes(buf)
-    };
-    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-    let n = b.len();
-    let mut h = mix(n as u64, word(0));
-    if n > 8 {
-        h = mix(h, word(n - 8));
-    }
-    if n > 16 {
-        h = mix(h, word(n / 2 - 4));
-    }
-    if n > 32 {
-        h = mix(h, word(n / 4));
-    }
-    h
 }
 
 // ---------------------------------------------------------------------------

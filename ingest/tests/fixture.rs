@@ -298,3 +298,141 @@ fn merge_remaps_symbols() {
     let edge = merged.names.get("edge").unwrap();
     assert_ne!(frontend, edge);
 }
+
+/// An access log of about `mb` megabytes: Envoy JSON lines, with a blank
+/// line, a CRLF line, an Envoy text line and an nginx line among them, so
+/// that it is cut into several chunks when loaded.
+fn big_access_log(mb: usize) -> Vec<u8> {
+    let paths = ["/api/cart", "/api/checkout?x=1", "/healthz", "/api/ünïcode"];
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while out.len() < mb << 20 {
+        let line = match i % 1000 {
+            17 => String::new(),
+            18 => "[2024-05-01T10:00:00.123Z] \"GET /text HTTP/1.1\" 200 - 0 512 12 10 \"203.0.113.9\" \"curl/8\" \"id\" \"shop\" \"10.1.2.3:8080\"\r".to_string(),
+            19 => "192.168.1.10 - - [01/May/2024:10:00:00 +0000] \"GET /nginx HTTP/1.1\" 200 612 \"-\" \"curl/8\" 123 0.012 [shop-cart-8080] [] 10.1.2.3:8080 612 0.012 200 0123456789abcdef0123456789abcdef".to_string(),
+            _ => format!(
+                "{{\"start_time\":\"2024-05-01T10:{:02}:{:02}.{:03}Z\",\"method\":\"GET\",\"path\":\"{}\",\"response_code\":{},\"response_flags\":\"-\",\"bytes_sent\":{},\"duration\":{},\"user_agent\":\"agent {}\",\"x_forwarded_for\":\"10.0.{}.{}\",\"upstream_cluster\":\"svc-{}\",\"downstream_tls_version\":\"TLSv1.3\",\"request_id\":\"{:032x}\"}}",
+                (i / 60_000) % 60,
+                (i / 1000) % 60,
+                i % 1000,
+                paths[i % paths.len()],
+                if i % 97 == 5 { 503 } else { 200 },
+                i % 5000,
+                i % 300,
+                i % 7,
+                (i / 256) % 256,
+                i % 256,
+                i % 5,
+                i,
+            ),
+        };
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+        i += 1;
+    }
+    out
+}
+
+/// Every access record with its names resolved.
+fn access_lines(obs: &Observations) -> Vec<String> {
+    let n = |s| obs.names.name(s);
+    obs.access
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {:?} {} {} {} {} {} {} {:?} {} {}",
+                a.time,
+                n(a.proxy),
+                a.upstream.map(n),
+                n(a.method),
+                n(a.path),
+                a.status,
+                a.duration,
+                a.bytes_sent,
+                n(a.user_agent),
+                a.tls_version.map(n),
+                n(a.client),
+                n(a.response_flags)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_big_access_log_is_read_in_chunks_as_if_whole() {
+    let content = big_access_log(9);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    std::fs::write(&path, &content).unwrap();
+    let fx = load_fixture(tmp.path()).unwrap();
+    let mut whole = Observations::default();
+    let n = ingest::read_access_log(&path, &content, "ingress", &mut whole).unwrap();
+    assert_eq!(n as usize, whole.access.len());
+    let got = &fx.observations;
+    assert_eq!(status(got, Modality::AccessLogs).records, n);
+    assert!(access_lines(got) == access_lines(&whole), "records differ");
+    // The same names, first seen in the same order.
+    let names = |o: &Observations| o.names.iter().map(|(_, n)| n.to_string()).collect();
+    let (a, b): (Vec<String>, Vec<String>) = (names(got), names(&whole));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_bad_line_deep_in_a_big_log_is_named_by_its_number() {
+    let good = big_access_log(9);
+    let newlines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count() as u64;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access-edge.log");
+    // Two bad lines past the first chunks: the first one is reported.
+    let first = good.len() * 2 / 3;
+    let first = first + good[first..].iter().position(|&c| c == b'\n').unwrap() + 1;
+    let second = first + 5000;
+    let second = second + good[second..].iter().position(|&c| c == b'\n').unwrap() + 1;
+    let mut bad = good[..first].to_vec();
+    bad.extend_from_slice(b"{\"start_time\": \"yesterday\"}\n");
+    bad.extend_from_slice(&good[first..second]);
+    bad.extend_from_slice(b"not a log line\n");
+    bad.extend_from_slice(&good[second..]);
+    std::fs::write(&path, &bad).unwrap();
+    let err = load_fixture(tmp.path()).unwrap_err();
+    let line = newlines(&good[..first]) + 1;
+    match &err {
+        IngestError::MalformedLine {
+            path: p, line: l, ..
+        } => {
+            assert_eq!((p, *l), (&path, line), "{err}");
+        }
+        other => panic!("expected a line error, got {other}"),
+    }
+    assert!(err.to_string().contains("start_time"), "{err}");
+
+    // Cut inside the last line: that line, called truncated.
+    let cut = &good[..good.len() - 20];
+    std::fs::write(&path, cut).unwrap();
+    let err = load_fixture(tmp.path()).unwrap_err();
+    match &err {
+        IngestError::MalformedLine { line, .. } => assert_eq!(*line, newlines(cut) + 1),
+        other => panic!("expected a line error, got {other}"),
+    }
+    assert!(err.to_string().contains("truncated"), "{err}");
+
+    // Nothing but blank lines, however many.
+    std::fs::write(&path, vec![b'\n'; 9 << 20]).unwrap();
+    let err = load_fixture(tmp.path()).unwrap_err();
+    assert_eq!(err.path(), path);
+    assert!(err.to_string().contains("empty"), "{err}");
+}
+
+#[test]
+fn of_several_broken_files_the_first_in_merge_order_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("access.log"), b"not a log line\n").unwrap();
+    std::fs::write(tmp.path().join("logs.json"), b"{").unwrap();
+    copy("traces-otlp.broken.json", &tmp.path().join("traces.json"));
+    let err = load_fixture(tmp.path()).unwrap_err();
+    assert_eq!(err.path(), tmp.path().join("traces.json"), "{err}");
+    copy("traces-otlp.json", &tmp.path().join("traces.json"));
+    let err = load_fixture(tmp.path()).unwrap_err();
+    assert_eq!(err.path(), tmp.path().join("access.log"), "{err}");
+}
