@@ -119,14 +119,15 @@ impl Registry<'_> {
     }
 }
 
-/// Builds every feature and edge of `obs` over `buckets`.
-pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
-    let mut reg = Registry {
-        obs,
-        index: FxHashMap::default(),
-        names: Vec::new(),
-    };
-    let mut set = FeatureSet {
+/// One thread's share of the work: its own component names and features.
+struct Part {
+    names: Vec<String>,
+    set: FeatureSet,
+    proxies: Vec<u32>,
+}
+
+fn empty_set() -> FeatureSet {
+    FeatureSet {
         components: Vec::new(),
         features: Vec::new(),
         edges: Vec::new(),
@@ -134,18 +135,88 @@ pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
         proxies: FxHashMap::default(),
         is_proxy: Vec::new(),
         missing_lines: Vec::new(),
+    }
+}
+
+fn part(
+    obs: &Observations,
+    work: impl FnOnce(&mut Registry, &mut FeatureSet, &mut Vec<u32>),
+) -> Part {
+    let mut reg = Registry {
+        obs,
+        index: FxHashMap::default(),
+        names: Vec::new(),
     };
-    let mut proxies: Vec<u32> = Vec::new();
-    traces(obs, buckets, &mut reg, &mut set, &mut proxies);
-    metrics(obs, buckets, &mut reg, &mut set);
-    access(obs, buckets, &mut reg, &mut set, &mut proxies);
-    logs(obs, buckets, &mut reg, &mut set);
-    missing_lines(obs, buckets, &mut reg, &mut set);
-    set.components = reg.names;
-    set.is_proxy = vec![false; set.components.len()];
+    let mut set = empty_set();
+    let mut proxies = Vec::new();
+    work(&mut reg, &mut set, &mut proxies);
+    Part {
+        names: reg.names,
+        set,
+        proxies,
+    }
+}
+
+/// Builds every feature and edge of `obs` over `buckets`.
+///
+/// Traces are the bulk of the work; metrics, access logs and logs are built
+/// beside them on the other core, and the two parts merged by component name
+/// (traces' components first, so the result does not depend on timing).
+pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
+    let (from_traces, rest) = std::thread::scope(|scope| {
+        let t = scope.spawn(|| {
+            part(obs, |reg, set, proxies| {
+                traces(obs, buckets, reg, set, proxies)
+            })
+        });
+        let rest = part(obs, |reg, set, proxies| {
+            metrics(obs, buckets, reg, set);
+            access(obs, buckets, reg, set, proxies);
+            logs(obs, buckets, reg, set);
+            missing_lines(obs, buckets, reg, set);
+        });
+        let from_traces = t.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (from_traces, rest)
+    });
+    let mut set = from_traces.set;
+    let mut names = from_traces.names;
+    let mut proxies = from_traces.proxies;
+    // Component ids of the second part, in the merged numbering.
+    let mut index: FxHashMap<String, u32> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), i as u32))
+        .collect();
+    let remap: Vec<u32> = rest
+        .names
+        .into_iter()
+        .map(|n| {
+            *index.entry(n.clone()).or_insert_with(|| {
+                names.push(n);
+                (names.len() - 1) as u32
+            })
+        })
+        .collect();
+    for mut f in rest.set.features {
+        f.component = remap[f.component as usize];
+        set.features.push(f);
+    }
+    for (c, detail) in rest.set.proxies {
+        set.proxies.insert(remap[c as usize], detail);
+    }
+    set.missing_lines = rest
+        .set
+        .missing_lines
+        .into_iter()
+        .map(|(c, z, note)| (remap[c as usize], z, note))
+        .collect();
+    set.missing_lines.sort_by_key(|m| m.0);
+    proxies.extend(rest.proxies.into_iter().map(|c| remap[c as usize]));
+    set.is_proxy = vec![false; names.len()];
     for p in proxies {
         set.is_proxy[p as usize] = true;
     }
+    set.components = names;
     set
 }
 
