@@ -865,14 +865,30 @@ mod tests {
         }
     }
 
-    /// The two paths on a real file: `RCA_TRACES=path cargo test --release
-    /// -p ingest -- --ignored same_on_a_real_file`.
+    /// The two paths on every shipped fixture's traces (and on the file named
+    /// by `RCA_TRACES`, when set: a big benchmark file, say).
     #[test]
-    #[ignore = "needs a trace file named by RCA_TRACES"]
-    fn same_on_a_real_file() {
-        let path = std::env::var("RCA_TRACES").expect("RCA_TRACES names a trace file");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(agree(&text).unwrap(), "the fast path declined {path}");
+    fn same_on_real_files() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(&fixtures)
+            .unwrap()
+            .map(|e| e.unwrap().path().join("traces.json"))
+            .filter(|p| p.is_file())
+            .collect();
+        assert!(
+            !paths.is_empty(),
+            "no fixtures under {}",
+            fixtures.display()
+        );
+        paths.extend(std::env::var_os("RCA_TRACES").map(std::path::PathBuf::from));
+        for path in paths {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                agree(&text).unwrap(),
+                "the fast path declined {}",
+                path.display()
+            );
+        }
     }
 
     #[test]
