@@ -61,9 +61,6 @@ pub struct Feature {
 pub struct EdgeStats {
     pub caller: u32,
     pub callee: u32,
-    /// False when the callee emits no spans of its own (a database, a cache):
-    /// then the client span's whole duration is the callee's latency.
-    pub instrumented: bool,
     pub calls: u64,
     pub errors: u64,
     /// Client-side view per bucket: for an instrumented callee the wire time
@@ -394,10 +391,9 @@ fn traces(
     let nb = b.count;
     let mut cells: FxHashMap<u32, Vec<Cell>> = FxHashMap::default();
     let mut edges: FxHashMap<(u32, u32), EdgeStats> = FxHashMap::default();
-    let new_edge = |caller: u32, callee: u32, instrumented: bool| EdgeStats {
+    let new_edge = |caller: u32, callee: u32| EdgeStats {
         caller,
         callee,
-        instrumented,
         calls: 0,
         errors: 0,
         waits: Vec::new(),
@@ -477,7 +473,7 @@ fn traces(
                 let caller = reg.id(pc.component);
                 let e = edges
                     .entry((caller, c))
-                    .or_insert_with(|| new_edge(caller, c, true));
+                    .or_insert_with(|| new_edge(caller, c));
                 e.calls += 1;
                 e.errors += err as u64;
                 if matches!(pc.kind, SpanKind::Client | SpanKind::Producer) {
@@ -492,7 +488,7 @@ fn traces(
             }
         }
         if let Some(d) = uninstrumented_peer {
-            let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, false));
+            let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d));
             e.calls += 1;
             e.errors += err as u64;
             e.waits.push((bi as u32, s.duration as f32));

@@ -77,8 +77,6 @@ pub struct Contribution {
 pub struct Suspect {
     pub component: u32,
     pub score: f64,
-    pub own: f64,
-    pub propagation: f64,
     pub fault: FaultKind,
     pub contributions: Vec<Contribution>,
 }
@@ -380,8 +378,6 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
         suspects.push(Suspect {
             component: c as u32,
             score: own * propagation,
-            own,
-            propagation,
             fault,
             contributions: contribs,
         });
