@@ -63,9 +63,9 @@ pub struct EdgeStats {
     pub callee: u32,
     pub calls: u64,
     pub errors: u64,
-    /// Client-side view per bucket: for an instrumented callee the wire time
-    /// (client span minus server span), else the client span's duration (µs).
-    /// Client-side wait of each call with its bucket (µs).
+    /// Each call's client-side wait with its bucket (µs): for an instrumented
+    /// callee the wire time (client span minus server span), else the client
+    /// span's whole duration.
     pub waits: Vec<(u32, f32)>,
     /// Client-observed durations in µs, for the p99.
     pub durations: Vec<u32>,
