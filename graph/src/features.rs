@@ -523,38 +523,51 @@ fn traces(
                     floor: 0.15,
                 })
             };
-        if let Some(values) = samples(&|x| x.own_v, &|x| x.own_n, base_own_v.get_mut(&c)) {
+        // (signal, role, direction, weight, per-request values, baseline samples)
+        let per_request: [(
+            &str,
+            Role,
+            Direction,
+            f64,
+            fn(&Cell) -> (f64, f64),
+            &mut FxHashMap<u32, Vec<f64>>,
+        ); 3] = [
+            (
+                "self_time",
+                Role::Own,
+                Direction::Up,
+                1.0,
+                |x| (x.own_v, x.own_n),
+                &mut base_own_v,
+            ),
+            (
+                "call_structure",
+                Role::Own,
+                Direction::Both,
+                0.8,
+                |x| (x.calls_v, x.calls_n),
+                &mut base_calls_v,
+            ),
+            (
+                "latency",
+                Role::Symptom,
+                Direction::Up,
+                1.0,
+                |x| (x.lat_v, x.lat_n),
+                &mut base_lat_v,
+            ),
+        ];
+        for (signal, role, dir, weight, get, base) in per_request {
+            let Some(values) = samples(&|x| get(x).0, &|x| get(x).1, base.get_mut(&c)) else {
+                continue;
+            };
             set.features.push(Feature {
                 component: c,
-                signal: "self_time".into(),
+                signal: signal.into(),
                 modality: Modality::Traces,
-                role: Role::Own,
-                dir: Direction::Up,
-                weight: 1.0,
-                unit: "x",
-                values,
-            });
-        }
-        if let Some(values) = samples(&|x| x.calls_v, &|x| x.calls_n, base_calls_v.get_mut(&c)) {
-            set.features.push(Feature {
-                component: c,
-                signal: "call_structure".into(),
-                modality: Modality::Traces,
-                role: Role::Own,
-                dir: Direction::Both,
-                weight: 0.8,
-                unit: "x",
-                values,
-            });
-        }
-        if let Some(values) = samples(&|x| x.lat_v, &|x| x.lat_n, base_lat_v.get_mut(&c)) {
-            set.features.push(Feature {
-                component: c,
-                signal: "latency".into(),
-                modality: Modality::Traces,
-                role: Role::Symptom,
-                dir: Direction::Up,
-                weight: 1.0,
+                role,
+                dir,
+                weight,
                 unit: "x",
                 values,
             });

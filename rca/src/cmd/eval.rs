@@ -28,6 +28,36 @@ pub struct CaseResult {
     pub missing: Vec<String>,
 }
 
+impl CaseResult {
+    /// A case's result from its localisation: the top five and what was used.
+    pub fn new(
+        case: String,
+        truth: String,
+        fault: Option<String>,
+        loc: &graph::Localisation,
+        seconds: f64,
+    ) -> CaseResult {
+        CaseResult {
+            case,
+            truth,
+            ranking: loc
+                .ranking
+                .iter()
+                .take(5)
+                .map(|c| c.component.clone())
+                .collect(),
+            seconds,
+            fault,
+            modalities: loc.modalities.clone(),
+            missing: loc
+                .missing
+                .iter()
+                .map(|m| format!("{}: {}", m.modality, m.reason))
+                .collect(),
+        }
+    }
+}
+
 /// Accuracy of the cases of one fault type.
 #[derive(Debug, Clone, Serialize)]
 pub struct FaultBreakdown {
@@ -162,27 +192,17 @@ pub fn eval_fixtures(root: &Path, cfg: &EngineConfig) -> CliResult<EvalReport> {
         let t0 = Instant::now();
         let loc = super::localise_fixture(&dir, cfg)?;
         let seconds = t0.elapsed().as_secs_f64();
-        cases.push(CaseResult {
-            case: dir
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            truth: truth.component,
-            ranking: loc
-                .ranking
-                .iter()
-                .take(5)
-                .map(|c| c.component.clone())
-                .collect(),
+        let name = dir
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        cases.push(CaseResult::new(
+            name,
+            truth.component,
+            Some(truth.fault),
+            &loc,
             seconds,
-            fault: Some(truth.fault),
-            modalities: loc.modalities.clone(),
-            missing: loc
-                .missing
-                .iter()
-                .map(|m| format!("{}: {}", m.modality, m.reason))
-                .collect(),
-        });
+        ));
     }
     Ok(EvalReport::from_cases(cases))
 }

@@ -61,24 +61,14 @@ pub fn eval(root: &Path, day: &str, only: Option<&str>) -> CliResult<EvalReport>
         let loc = graph::localise(&obs, &cfg)
             .with_context(|| format!("localising case {}", case.id))
             .map_err(CliError::bad)?;
-        out.push(CaseResult {
-            case: case.id.clone(),
-            truth: case.service.clone(),
-            ranking: loc
-                .ranking
-                .iter()
-                .take(5)
-                .map(|c| c.component.clone())
-                .collect(),
-            seconds: t0.elapsed().as_secs_f64(),
-            fault: Some(case.fault.clone()),
-            modalities: loc.modalities.clone(),
-            missing: loc
-                .missing
-                .iter()
-                .map(|m| format!("{}: {}", m.modality, m.reason))
-                .collect(),
-        });
+        let seconds = t0.elapsed().as_secs_f64();
+        out.push(CaseResult::new(
+            case.id.clone(),
+            case.service.clone(),
+            Some(case.fault.clone()),
+            &loc,
+            seconds,
+        ));
     }
     Ok(EvalReport::from_cases(out))
 }
