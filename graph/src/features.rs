@@ -572,45 +572,27 @@ fn traces(
                 values,
             });
         }
-        set.features.push(Feature {
-            component: c,
-            signal: "error_rate".into(),
-            modality: Modality::Traces,
-            role: Role::Own,
-            dir: Direction::Up,
-            weight: 1.0,
-            unit: "%",
-            values: Values::Rate {
-                num: col(&|x| x.origin_err),
-                den: entry.clone(),
-                floor: 0.02,
-            },
-        });
-        set.features.push(Feature {
-            component: c,
-            signal: "errors".into(),
-            modality: Modality::Traces,
-            role: Role::Symptom,
-            dir: Direction::Up,
-            weight: 1.0,
-            unit: "%",
-            values: Values::Rate {
-                num: col(&|x| x.entry_err),
-                den: entry.clone(),
-                floor: 0.02,
-            },
-        });
-        if row.iter().any(|x| x.exceptions > 0.0) {
+        // Shares of the requests received: errors it originated (its own),
+        // errors it answered with (also inherited), exceptions it recorded.
+        let rates: [(&str, Role, fn(&Cell) -> f64); 3] = [
+            ("error_rate", Role::Own, |x| x.origin_err),
+            ("errors", Role::Symptom, |x| x.entry_err),
+            ("exceptions", Role::Own, |x| x.exceptions),
+        ];
+        for (signal, role, num) in rates {
+            if signal == "exceptions" && row.iter().all(|x| x.exceptions == 0.0) {
+                continue;
+            }
             set.features.push(Feature {
                 component: c,
-                signal: "exceptions".into(),
+                signal: signal.into(),
                 modality: Modality::Traces,
-                role: Role::Own,
+                role,
                 dir: Direction::Up,
                 weight: 1.0,
                 unit: "%",
                 values: Values::Rate {
-                    num: col(&|x| x.exceptions),
+                    num: col(&num),
                     den: entry.clone(),
                     floor: 0.02,
                 },
