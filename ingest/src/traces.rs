@@ -35,6 +35,35 @@ pub const UNKNOWN_SERVICE: &str = "unknown";
 /// may place after the spans, has been read. Always replaced before return.
 const PENDING: Sym = Sym(u32::MAX);
 
+/// A span from an OTLP span's decoded fields. Both OTLP readers (serde and the
+/// fast scan) end here, so units (nanoseconds in, microseconds out), the
+/// clamp of a negative duration and the error rule live in one place.
+fn otlp_span(
+    [trace_id, span_id, parent_id]: [u128; 3],
+    operation: Sym,
+    kind: SpanKind,
+    (start_ns, end_ns): (i64, i64),
+    status_error: bool,
+    attrs: &SpanAttrs<'_>,
+    (peer, exception): (Option<Sym>, Option<Sym>),
+) -> Span {
+    Span {
+        trace_id,
+        span_id: span_id as u64,
+        parent_id: parent_id as u64,
+        component: PENDING,
+        operation,
+        kind,
+        start: start_ns.div_euclid(1000),
+        duration: end_ns.saturating_sub(start_ns).max(0) / 1000,
+        error: status_error || attrs.error,
+        http_status: attrs.http_status,
+        peer,
+        exception,
+        proxy: attrs.proxy,
+    }
+}
+
 /// Reads OTLP JSON or Jaeger JSON traces from `bytes` (the content of `path`)
 /// into `obs`; returns the number of spans read.
 ///
@@ -650,21 +679,15 @@ impl<'de, 'c, 'o> Visitor<'de> for OtlpSpan<'c, 'o, 'de> {
         };
         let peer = attrs.peer.take().map(|p| ctx.name(&p));
         let exception = exception.map(|e| ctx.name(&e));
-        ctx.spans.push(Span {
-            trace_id,
-            span_id: span_id as u64,
-            parent_id: parent_id as u64,
-            component: PENDING,
+        ctx.spans.push(otlp_span(
+            [trace_id, span_id, parent_id],
             operation,
             kind,
-            start: start.div_euclid(1000),
-            duration: end.saturating_sub(start).max(0) / 1000,
-            error: status_error || attrs.error,
-            http_status: attrs.http_status,
-            peer,
-            exception,
-            proxy: attrs.proxy,
-        });
+            (start, end),
+            status_error,
+            &attrs,
+            (peer, exception),
+        ));
         Ok(())
     }
 }

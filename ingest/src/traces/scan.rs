@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use super::{SpanAttrs, PENDING, UNKNOWN_SERVICE};
+use super::{otlp_span, SpanAttrs, UNKNOWN_SERVICE};
 use crate::model::{Interner, Observations, Span, SpanKind, Sym};
 use crate::wire::{self, decode_id, AttrValue};
 
@@ -146,21 +146,15 @@ fn span(s: &mut Scan<'_>, names: &mut Interner, spans: &mut Vec<Span>) -> Option
     };
     let peer = attrs.peer.take().map(|p| names.intern(&p));
     let exception = exception.map(|e| names.intern(&e));
-    spans.push(Span {
-        trace_id,
-        span_id: span_id as u64,
-        parent_id: parent_id as u64,
-        component: PENDING,
+    spans.push(otlp_span(
+        [trace_id, span_id, parent_id],
         operation,
         kind,
-        start: start.div_euclid(1000),
-        duration: end.saturating_sub(start).max(0) / 1000,
-        error: status_error || attrs.error,
-        http_status: attrs.http_status,
-        peer,
-        exception,
-        proxy: attrs.proxy,
-    });
+        (start, end),
+        status_error,
+        &attrs,
+        (peer, exception),
+    ));
     Some(())
 }
 
