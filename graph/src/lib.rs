@@ -13,6 +13,7 @@
 //! - `score`: robust z-scores of levels and rates, sustained scores, onsets.
 //! - `rank`: the ranking rules (own anomaly, edge consensus, unexplained symptoms, propagation).
 //! - `engine`: [`localise`], the entry point.
+//! - `store`: the [`GraphStore`](store::GraphStore) trait: where incidents and their attack paths are kept.
 #![forbid(unsafe_code)]
 
 mod engine;
@@ -20,6 +21,7 @@ mod features;
 mod localisation;
 mod rank;
 mod score;
+pub mod store;
 mod window;
 
 pub use engine::{incident_id, localise, EngineConfig, GraphError};

@@ -1,0 +1,185 @@
+//! The graph store: where incidents, their causal graphs and their
+//! attack-path triples (path - detection rule - blocking action) are kept and
+//! queried.
+//!
+//! One trait, [`GraphStore`], with two implementations behind the same
+//! contract tests: an embedded one (in-process, persisted under the data
+//! directory; the no-server default) and Neo4j. Everything the pages, the API
+//! and `rca graph` ask of stored incidents goes through this trait.
+//!
+//! Writes are idempotent: storing the same incident twice changes nothing,
+//! because every record is keyed by our own ids (the incident id is derived
+//! from the alert's fingerprint and start), never by a store's internal ids.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::localisation::{Edge, FaultKind, Localisation};
+
+/// A blocking or mitigating action attached to an incident's detection rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// Stable key, e.g. `scale:checkout` or `waf:block-user-agent:<hash>`.
+    pub id: String,
+    /// What to do, one line an SRE can read.
+    pub description: String,
+    /// `suggested` by rca, or `taken` (from the alert's annotations).
+    pub status: ActionStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    Suggested,
+    Taken,
+}
+
+/// What the store keeps of one incident: the whole localisation (so a page
+/// can be rendered from the store alone) and the actions tied to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    pub localisation: Localisation,
+    /// When rca produced it, RFC 3339 in JSON.
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+impl IncidentRecord {
+    pub fn id(&self) -> &str {
+        &self.localisation.incident.id
+    }
+}
+
+/// One line of an incident list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentSummary {
+    pub id: String,
+    pub alert_name: String,
+    pub fingerprint: String,
+    /// The alert's start, RFC 3339.
+    pub starts_at: String,
+    pub created_at: DateTime<Utc>,
+    /// The first-ranked component, if any.
+    pub root_cause: Option<String>,
+    pub fault: Option<FaultKind>,
+    pub score: Option<f64>,
+}
+
+impl IncidentSummary {
+    pub fn of(record: &IncidentRecord) -> IncidentSummary {
+        let l = &record.localisation;
+        let top = l.ranking.first();
+        IncidentSummary {
+            id: l.incident.id.clone(),
+            alert_name: l.incident.alert_name.clone(),
+            fingerprint: l.incident.fingerprint.clone(),
+            starts_at: l.incident.starts_at.clone(),
+            created_at: record.created_at,
+            root_cause: top.map(|c| c.component.clone()),
+            fault: top.map(|c| c.fault),
+            score: top.map(|c| c.score),
+        }
+    }
+}
+
+/// A filter over stored incidents. Times bound the alert's start.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IncidentQuery {
+    /// Only incidents in which this component was ranked (any rank).
+    pub component: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Newest first; `limit` 0 means the store's default page size.
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// A component named first-ranked root cause by more than one incident.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recurring {
+    pub component: String,
+    pub incidents: u64,
+    /// Alert start of the newest such incident, RFC 3339.
+    pub last_seen: String,
+    /// The fault kinds it was blamed for, most frequent first.
+    pub faults: Vec<FaultKind>,
+}
+
+/// An attack path that was detected but that no action blocks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    /// Stable key of the path (derived from its components in order).
+    pub attack_path: String,
+    /// Root cause first, alerting component last.
+    pub components: Vec<String>,
+    /// The alert rule that detected it.
+    pub detection_rule: String,
+    /// How many incidents followed this path.
+    pub incidents: u64,
+}
+
+/// One incident's whole stored graph.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentGraph {
+    pub incident: IncidentSummary,
+    /// (component, rank, score), best first.
+    pub root_causes: Vec<(String, u32, f64)>,
+    pub calls: Vec<Edge>,
+    /// The attack path: root cause first, alerting component last.
+    pub path: Vec<String>,
+    pub detection_rule: String,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached (Neo4j down, connection refused, ...).
+    /// Writes that fail this way are kept and retried.
+    #[error("graph store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered but refused or failed the operation.
+    #[error("graph store query failed: {0}")]
+    Query(String),
+    /// Reading or writing the embedded store's files.
+    #[error("graph store file {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored record could not be read back.
+    #[error("graph store record {what}: {reason}")]
+    Corrupt { what: String, reason: String },
+}
+
+/// Where incidents live. Implementations must be idempotent on [`put`]
+/// (same record twice: no change) and safe to share between tasks.
+///
+/// [`put`]: GraphStore::put
+#[async_trait]
+pub trait GraphStore: Send + Sync {
+    /// Creates constraints and indexes if they do not exist yet.
+    async fn ensure_schema(&self) -> Result<(), StoreError>;
+    /// Stores (or re-stores, unchanged) one incident with its graph, attack
+    /// path, detection rule and actions.
+    async fn put(&self, record: &IncidentRecord) -> Result<(), StoreError>;
+    /// One incident, whole.
+    async fn get(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError>;
+    /// Incidents matching `query`, newest alert start first.
+    async fn incidents(&self, query: &IncidentQuery) -> Result<Vec<IncidentSummary>, StoreError>;
+    /// The newest incident of the alert with this fingerprint.
+    async fn latest_for_alert(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<IncidentSummary>, StoreError>;
+    /// Components named first-ranked root cause by two or more incidents
+    /// matching `query` (its component filter ignored), most incidents first.
+    async fn recurring(&self, query: &IncidentQuery) -> Result<Vec<Recurring>, StoreError>;
+    /// Attack paths with no action (suggested actions do not close a gap;
+    /// only taken ones do), most incidents first.
+    async fn gaps(&self) -> Result<Vec<Gap>, StoreError>;
+    /// One incident's stored graph.
+    async fn graph(&self, id: &str) -> Result<Option<IncidentGraph>, StoreError>;
+}
