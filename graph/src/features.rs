@@ -8,7 +8,7 @@
 //! span) belongs to the edge, not to either side.
 
 use ingest::{Micros, Modality, Observations, Signal, SpanKind, Sym};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::score::{sample_stats, Direction, Floor, SampleStats};
 use crate::window::Buckets;
@@ -958,6 +958,7 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
             known.insert((l.component, l.template), ());
         }
     }
+    let about_other = templates_naming_others(obs);
     let mut by_comp: FxHashMap<Sym, Acc> = FxHashMap::default();
     for l in &obs.logs {
         let Some(i) = b.index(l.time) else { continue };
@@ -968,12 +969,19 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
             new_err: vec![0.0; b.count],
         });
         acc.n[i] += 1.0;
-        if l.level >= ingest::LogLevel::Warn && !known.contains_key(&(l.component, l.template)) {
+        // A line that names another component ("No instances available for
+        // X", "call to X refused") reports that component's trouble: it
+        // counts as a symptom of the logger, never as its own fault.
+        let own = !about_other.contains(&(l.component, l.template));
+        if own
+            && l.level >= ingest::LogLevel::Warn
+            && !known.contains_key(&(l.component, l.template))
+        {
             acc.new_err[i] += 1.0;
         }
         if l.level >= ingest::LogLevel::Error {
             acc.err[i] += 1.0;
-            if l.exception.is_some() {
+            if own && l.exception.is_some() {
                 acc.exc[i] += 1.0;
             }
         }
@@ -1011,6 +1019,43 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
             0.002,
         ));
     }
+}
+
+/// The (component, template) pairs of warnings and errors whose text names
+/// another component of the system, as a whole word.
+fn templates_naming_others(obs: &Observations) -> FxHashSet<(Sym, Sym)> {
+    let mut comps: Vec<Sym> = obs
+        .spans
+        .iter()
+        .map(|s| s.component)
+        .chain(obs.logs.iter().map(|l| l.component))
+        .chain(obs.series.iter().map(|s| s.component))
+        .collect();
+    comps.sort_unstable();
+    comps.dedup();
+    let mut pairs: Vec<(Sym, Sym)> = obs
+        .logs
+        .iter()
+        .filter(|l| l.level >= ingest::LogLevel::Warn)
+        .map(|l| (l.component, l.template))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
+    pairs
+        .into_iter()
+        .filter(|&(logger, template)| {
+            let text = obs.names.name(template).as_bytes();
+            comps.iter().filter(|&&c| c != logger).any(|&c| {
+                let name = obs.names.name(c).as_bytes();
+                memchr::memmem::find_iter(text, name).any(|at| {
+                    let before = at.checked_sub(1).map(|i| text[i]);
+                    let after = text.get(at + name.len()).copied();
+                    !before.is_some_and(word) && !after.is_some_and(word)
+                })
+            })
+        })
+        .collect()
 }
 
 /// Lines an operation used to print and now prints less: each log line is tied
@@ -1058,8 +1103,20 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
         if expected < 5.0 {
             continue;
         }
-        // Poisson noise plus 10% for the ordinary drift of request mixes.
-        let z = (expected - now) / (expected + (0.1 * expected).powi(2)).sqrt();
+        // Two-sample test of the lines per request: their spread per request
+        // (binomial while a request prints the line at most once, Poisson
+        // beyond), counted over the requests now and over the baseline's
+        // (whose share is itself an estimate), plus 5% for the drift of what
+        // requests ask.
+        let share = base / base_req;
+        let spread = if share < 1.0 {
+            share * (1.0 - share)
+        } else {
+            share
+        }
+        .max(0.5 / base_req);
+        let var = spread * now_req * (1.0 + now_req / base_req) + (0.05 * expected).powi(2);
+        let z = (expected - now) / var.sqrt();
         if z > best.get(&comp).map_or(0.0, |b| b.0) {
             let note = format!(
                 "{now:.0} of an expected {expected:.0} \"{}\" lines in {} requests",
