@@ -222,6 +222,10 @@ pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
 const OWN_SOFT: f64 = 100.0;
 const LAT_SOFT: f64 = 200.0;
 
+/// Requests of an operation the baseline must hold before the operation's
+/// typical own time, latency and calls are known.
+const MIN_BASELINE_REQUESTS: usize = 5;
+
 /// `ln((x + soft) / (typical + soft))`: 0 for a typical request, ln 2 for one
 /// twice as slow.
 pub fn log_ratio(x: f64, typical: f64, soft: f64) -> f64 {
@@ -336,8 +340,12 @@ fn traces(
                 .push(s.duration as f64);
         }
     }
+    // An operation seen only a few times in the baseline has no typical
+    // value to judge by (two requests do not say what normal is): its
+    // requests are left unjudged rather than compared with a guess.
     let typical = |m: FxHashMap<(Sym, Sym), Vec<f64>>, floor: f64| -> FxHashMap<(Sym, Sym), f64> {
         m.into_iter()
+            .filter(|(_, v)| v.len() >= MIN_BASELINE_REQUESTS)
             .filter_map(|(k, mut v)| crate::score::median(&mut v).map(|med| (k, med.max(floor))))
             .collect()
     };
