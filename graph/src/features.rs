@@ -980,7 +980,7 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
         // A line that names another component ("No instances available for
         // X", "call to X refused") reports that component's trouble: it
         // counts as a symptom of the logger, never as its own fault.
-        let own = !about_other.contains(&(l.component, l.template));
+        let own = !about_other.contains(&(l.component, l.message));
         if own
             && l.level >= ingest::LogLevel::Warn
             && !known.contains_key(&(l.component, l.template))
@@ -1029,8 +1029,8 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
     }
 }
 
-/// The (component, template) pairs of warnings and errors whose text names
-/// another component of the system, as a whole word.
+/// The (component, masked message) pairs of warnings and errors whose text
+/// names another component of the system, as a whole word.
 fn templates_naming_others(obs: &Observations) -> FxHashSet<(Sym, Sym)> {
     let mut comps: Vec<Sym> = obs
         .spans
@@ -1045,15 +1045,15 @@ fn templates_naming_others(obs: &Observations) -> FxHashSet<(Sym, Sym)> {
         .logs
         .iter()
         .filter(|l| l.level >= ingest::LogLevel::Warn)
-        .map(|l| (l.component, l.template))
+        .map(|l| (l.component, l.message))
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
     pairs
         .into_iter()
-        .filter(|&(logger, template)| {
-            let text = obs.names.name(template).as_bytes();
+        .filter(|&(logger, message)| {
+            let text = obs.names.name(message).as_bytes();
             comps.iter().filter(|&&c| c != logger).any(|&c| {
                 let name = obs.names.name(c).as_bytes();
                 memchr::memmem::find_iter(text, name).any(|at| {
@@ -1075,25 +1075,30 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
         return;
     }
     // Requests per (component, operation), baseline and analysed.
-    let mut op_of: FxHashMap<u64, (Sym, Sym)> = FxHashMap::default();
+    let mut op_of: FxHashMap<u64, (Sym, Sym, usize)> = FxHashMap::default();
     let mut requests: FxHashMap<(Sym, Sym), [f64; 2]> = FxHashMap::default();
     for s in &obs.spans {
         let Some(i) = b.index(s.start) else { continue };
-        op_of.insert(s.span_id, (s.component, s.operation));
-        requests.entry((s.component, s.operation)).or_default()
-            [usize::from(i >= b.baseline_end)] += 1.0;
+        let half = usize::from(i >= b.baseline_end);
+        op_of.insert(s.span_id, (s.component, s.operation, half));
+        requests.entry((s.component, s.operation)).or_default()[half] += 1.0;
     }
+    // Requests that printed each template at least once: a share of
+    // requests, so a line printed in a loop does not weigh more.
+    let mut printed: FxHashSet<(u64, Sym)> = FxHashSet::default();
     let mut lines: FxHashMap<(Sym, Sym, Sym), [f64; 2]> = FxHashMap::default();
     for l in &obs.logs {
-        let (Some(i), Some(span)) = (b.index(l.time), l.span_id) else {
+        let Some(span) = l.span_id else { continue };
+        let Some(&(comp, op, half)) = op_of.get(&span) else {
             continue;
         };
-        let Some(&(comp, op)) = op_of.get(&span) else {
-            continue;
-        };
-        if comp == l.component {
-            lines.entry((comp, op, l.template)).or_default()[usize::from(i >= b.baseline_end)] +=
-                1.0;
+        // Only the ordinary flow's lines: an error line that stops is
+        // recovery, not a fault.
+        if comp == l.component
+            && l.level < ingest::LogLevel::Warn
+            && printed.insert((span, l.template))
+        {
+            lines.entry((comp, op, l.template)).or_default()[half] += 1.0;
         }
     }
     let mut best: FxHashMap<Sym, (f64, String)> = FxHashMap::default();
@@ -1111,18 +1116,12 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
         if expected < 5.0 {
             continue;
         }
-        // Two-sample test of the lines per request: their spread per request
-        // (binomial while a request prints the line at most once, Poisson
-        // beyond), counted over the requests now and over the baseline's
+        // Two-sample test of the share of requests that print the line:
+        // binomial spread over the requests now and over the baseline's
         // (whose share is itself an estimate), plus 5% for the drift of what
         // requests ask.
-        let share = base / base_req;
-        let spread = if share < 1.0 {
-            share * (1.0 - share)
-        } else {
-            share
-        }
-        .max(0.5 / base_req);
+        let share = (base / base_req).min(1.0);
+        let spread = (share * (1.0 - share)).max(0.5 / base_req);
         let var = spread * now_req * (1.0 + now_req / base_req) + (0.05 * expected).powi(2);
         let z = (expected - now) / var.sqrt();
         if z > best.get(&comp).map_or(0.0, |b| b.0) {

@@ -455,17 +455,19 @@ fn read_log_csv(
             Err(_) => raw.into(),
         };
         let (level, logger, message) = split_java_line(&line);
+        let masked = obs.names.intern(&crate::template_of(message));
         let template = match logger {
             // A logger with a line number is a code location: the best template there is.
-            Some(l) if l.contains('#') => l.to_string(),
-            _ => crate::template_of(message),
+            Some(l) if l.contains('#') => obs.names.intern(l),
+            _ => masked,
         };
         let exception = crate::exception_in(message).map(|e| obs.names.intern(e));
         out.push(LogRecord {
             time: (t_ns / 1000) as Micros,
             component: obs.names.intern(service_of(&rec[pod])),
             level,
-            template: obs.names.intern(&template),
+            template,
+            message: masked,
             logger: logger.map(|l| obs.names.intern(l)),
             trace_id: u128::from_str_radix(&rec[trace], 16).ok(),
             span_id: u64::from_str_radix(&rec[span], 16).ok(),
