@@ -1067,9 +1067,12 @@ fn templates_naming_others(obs: &Observations) -> FxHashSet<(Sym, Sym)> {
 }
 
 /// Lines an operation used to print and now prints less: each log line is tied
-/// to the operation of the span it was written in, and a template's lines per
-/// request of that operation are compared with the baseline's. An early return
-/// or an exception thrown before the line leaves it unwritten.
+/// to the operation of the span it was written in, and the share of the
+/// operation's requests that print it is compared with the baseline's. An
+/// early return or an exception thrown before the line leaves it unwritten.
+/// The same test also runs on pairs of lines: a line that followed another
+/// in every baseline request and now is missing after it marks where the
+/// code path broke off, even when the line was printed by few requests.
 fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSet) {
     if !obs.logs.iter().any(|l| l.span_id.is_some()) || obs.spans.is_empty() {
         return;
@@ -1083,53 +1086,82 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
         op_of.insert(s.span_id, (s.component, s.operation, half));
         requests.entry((s.component, s.operation)).or_default()[half] += 1.0;
     }
-    // Requests that printed each template at least once: a share of
-    // requests, so a line printed in a loop does not weigh more.
-    let mut printed: FxHashSet<(u64, Sym)> = FxHashSet::default();
-    let mut lines: FxHashMap<(Sym, Sym, Sym), [f64; 2]> = FxHashMap::default();
+    // The flow lines each request printed, each template once: shares of
+    // requests, so a line printed in a loop does not weigh more. Error lines
+    // are left out: an error line that stops is recovery, not a fault.
+    let mut printed: FxHashMap<u64, Vec<Sym>> = FxHashMap::default();
     for l in &obs.logs {
         let Some(span) = l.span_id else { continue };
-        let Some(&(comp, op, half)) = op_of.get(&span) else {
-            continue;
-        };
-        // Only the ordinary flow's lines: an error line that stops is
-        // recovery, not a fault.
-        if comp == l.component
-            && l.level < ingest::LogLevel::Warn
-            && printed.insert((span, l.template))
+        if l.level >= ingest::LogLevel::Warn
+            || op_of.get(&span).is_none_or(|&(comp, _, _)| comp != l.component)
         {
-            lines.entry((comp, op, l.template)).or_default()[half] += 1.0;
+            continue;
+        }
+        let t = printed.entry(span).or_default();
+        if !t.contains(&l.template) {
+            t.push(l.template);
+        }
+    }
+    // (component, operation, condition, line): requests that printed the
+    // condition line (or, for `None`, every request) and, of those, the
+    // requests that also printed the line.
+    type Key = (Sym, Sym, Option<Sym>, Sym);
+    let mut with: FxHashMap<Key, [f64; 2]> = FxHashMap::default();
+    let mut cond: FxHashMap<(Sym, Sym, Sym), [f64; 2]> = FxHashMap::default();
+    let mut spans: Vec<&u64> = printed.keys().collect();
+    spans.sort_unstable();
+    for span in spans {
+        let (comp, op, half) = op_of[span];
+        let t = &printed[span];
+        for &a in t {
+            cond.entry((comp, op, a)).or_default()[half] += 1.0;
+            with.entry((comp, op, None, a)).or_default()[half] += 1.0;
+            for &l in t.iter().filter(|&&l| l != a) {
+                with.entry((comp, op, Some(a), l)).or_default()[half] += 1.0;
+            }
         }
     }
     let mut best: FxHashMap<Sym, (f64, String)> = FxHashMap::default();
-    let mut keys: Vec<&(Sym, Sym, Sym)> = lines.keys().collect();
+    let mut keys: Vec<&Key> = with.keys().collect();
     keys.sort_unstable();
     for key in keys {
-        let [base, now] = lines[key];
-        let (comp, op, template) = *key;
-        let [base_req, now_req] = requests[&(comp, op)];
-        // Only lines the operation printed reliably, on enough requests.
-        if base_req < 5.0 || base / base_req < 0.2 {
+        let [base, now] = with[key];
+        let (comp, op, after, line) = *key;
+        let [base_req, now_req] = match after {
+            None => requests[&(comp, op)],
+            Some(a) => cond[&(comp, op, a)],
+        };
+        // Only lines printed reliably, on enough requests: a pair must have
+        // held in nearly every baseline request.
+        let least = if after.is_some() { 0.9 } else { 0.2 };
+        if base_req < 5.0 || base / base_req < least {
             continue;
         }
         let expected = base / base_req * now_req;
         if expected < 5.0 {
             continue;
         }
-        // Two-sample test of the share of requests that print the line:
-        // binomial spread over the requests now and over the baseline's
-        // (whose share is itself an estimate), plus 5% for the drift of what
-        // requests ask.
+        // Two-sample test of the share: binomial spread over the requests
+        // now and over the baseline's (whose share is itself an estimate),
+        // plus 5% for the drift of what requests ask.
         let share = (base / base_req).min(1.0);
         let spread = (share * (1.0 - share)).max(0.5 / base_req);
         let var = spread * now_req * (1.0 + now_req / base_req) + (0.05 * expected).powi(2);
         let z = (expected - now) / var.sqrt();
         if z > best.get(&comp).map_or(0.0, |b| b.0) {
-            let note = format!(
-                "{now:.0} of an expected {expected:.0} \"{}\" lines in {} requests",
-                obs.names.name(template),
-                obs.names.name(op)
-            );
+            let note = match after {
+                None => format!(
+                    "{now:.0} of an expected {expected:.0} {} requests printed \"{}\"",
+                    obs.names.name(op),
+                    obs.names.name(line),
+                ),
+                Some(a) => format!(
+                    "{now:.0} of an expected {expected:.0} {} requests printed \"{}\" after \"{}\"",
+                    obs.names.name(op),
+                    obs.names.name(line),
+                    obs.names.name(a),
+                ),
+            };
             best.insert(comp, (z.min(crate::score::MAX_Z), note));
         }
     }
