@@ -1077,14 +1077,30 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
     if !obs.logs.iter().any(|l| l.span_id.is_some()) || obs.spans.is_empty() {
         return;
     }
-    // Requests per (component, operation), baseline and analysed.
-    let mut op_of: FxHashMap<u64, (Sym, Sym, usize)> = FxHashMap::default();
-    let mut requests: FxHashMap<(Sym, Sym), [f64; 2]> = FxHashMap::default();
+    // Requests per (component, operation), baseline and analysed. A handler
+    // shared by several endpoints of the component (one controller method
+    // behind two routes) is told apart by the span that called it there:
+    // each route has its own path through the code.
+    let parent_op: FxHashMap<u64, (Sym, Sym)> = obs
+        .spans
+        .iter()
+        .map(|s| (s.span_id, (s.component, s.operation)))
+        .collect();
+    // An operation: (the calling operation in the same component, if any,
+    // the span's own operation).
+    type Op = (Option<Sym>, Sym);
+    let mut op_of: FxHashMap<u64, (Sym, Op, usize)> = FxHashMap::default();
+    let mut requests: FxHashMap<(Sym, Op), [f64; 2]> = FxHashMap::default();
     for s in &obs.spans {
         let Some(i) = b.index(s.start) else { continue };
         let half = usize::from(i >= b.baseline_end);
-        op_of.insert(s.span_id, (s.component, s.operation, half));
-        requests.entry((s.component, s.operation)).or_default()[half] += 1.0;
+        let via = parent_op
+            .get(&s.parent_id)
+            .filter(|(pc, _)| *pc == s.component)
+            .map(|(_, pop)| *pop);
+        let op = (via, s.operation);
+        op_of.insert(s.span_id, (s.component, op, half));
+        requests.entry((s.component, op)).or_default()[half] += 1.0;
     }
     // The flow lines each request printed, each template once: shares of
     // requests, so a line printed in a loop does not weigh more. Error lines
@@ -1105,9 +1121,9 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
     // (component, operation, condition, line): requests that printed the
     // condition line (or, for `None`, every request) and, of those, the
     // requests that also printed the line.
-    type Key = (Sym, Sym, Option<Sym>, Sym);
+    type Key = (Sym, Op, Option<Sym>, Sym);
     let mut with: FxHashMap<Key, [f64; 2]> = FxHashMap::default();
-    let mut cond: FxHashMap<(Sym, Sym, Sym), [f64; 2]> = FxHashMap::default();
+    let mut cond: FxHashMap<(Sym, Op, Sym), [f64; 2]> = FxHashMap::default();
     let mut spans: Vec<&u64> = printed.keys().collect();
     spans.sort_unstable();
     for span in spans {
@@ -1149,15 +1165,17 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
         let var = spread * now_req * (1.0 + now_req / base_req) + (0.05 * expected).powi(2);
         let z = (expected - now) / var.sqrt();
         if z > best.get(&comp).map_or(0.0, |b| b.0) {
+            let op_name = match op.0 {
+                Some(via) => format!("{} (via {})", obs.names.name(op.1), obs.names.name(via)),
+                None => obs.names.name(op.1).to_string(),
+            };
             let note = match after {
                 None => format!(
-                    "{now:.0} of an expected {expected:.0} {} requests printed \"{}\"",
-                    obs.names.name(op),
+                    "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\"",
                     obs.names.name(line),
                 ),
                 Some(a) => format!(
-                    "{now:.0} of an expected {expected:.0} {} requests printed \"{}\" after \"{}\"",
-                    obs.names.name(op),
+                    "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\" after \"{}\"",
                     obs.names.name(line),
                     obs.names.name(a),
                 ),
