@@ -630,8 +630,11 @@ fn metric_kind(signal: &Signal) -> (Role, Direction, Floor, f64, &'static str) {
         Signal::Cpu => (
             Role::Own,
             Direction::Up,
+            // A twentieth of a core (or 5 points of a limit) is the least
+            // CPU change worth a look: an idle JVM's garbage collection
+            // moves it by more than its minute-to-minute spread.
             Floor {
-                abs: 0.02,
+                abs: 0.05,
                 rel: 0.05,
             },
             1.0,
