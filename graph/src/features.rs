@@ -710,9 +710,12 @@ fn metric_kind(signal: &Signal) -> (Role, Direction, Floor, f64, &'static str) {
         Signal::LatencyP50 | Signal::LatencyP90 | Signal::LatencyP95 | Signal::LatencyP99 => (
             Role::Symptom,
             Direction::Up,
+            // Quantiles come from histogram buckets (5, 10, 25, 50 ms, ...)
+            // and jump a bucket when a minute holds a few slow requests: a
+            // move of 25 ms or a quarter is the least that says anything.
             Floor {
-                abs: 0.001,
-                rel: 0.1,
+                abs: 0.025,
+                rel: 0.25,
             },
             1.0,
             "s",
