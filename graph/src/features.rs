@@ -643,12 +643,12 @@ fn metric_kind(signal: &Signal) -> (Role, Direction, Floor, f64, &'static str) {
         Signal::Memory => (
             Role::Own,
             Direction::Up,
-            // A tenth of the working set: a JVM's heap breathes by that
-            // much without anything being wrong, and a flat series (the
-            // same sample repeated) has no spread of its own to go by.
+            // A twentieth of the working set: a JVM's heap breathes by
+            // that much without anything being wrong, and a flat series
+            // (the same sample repeated) has no spread of its own to go by.
             Floor {
                 abs: 1.0,
-                rel: 0.1,
+                rel: 0.05,
             },
             0.9,
             "bytes",
