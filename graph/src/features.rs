@@ -1146,16 +1146,31 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
             }
         }
     }
+    let totals = |comp: Sym, op: Op, after: Option<Sym>| match after {
+        None => requests[&(comp, op)],
+        Some(a) => cond[&(comp, op, a)],
+    };
+    // Lines printed by more requests than before, in the same requests: the
+    // other branch of an `if` taken more often. A line missing while another
+    // of its requests' lines gains as much is a change in what requests
+    // ask, not a broken code path.
+    let mut gained: FxHashMap<(Sym, Op, Option<Sym>), Vec<(Sym, f64)>> = FxHashMap::default();
+    for (&(comp, op, after, line), &[base, now]) in &with {
+        let [base_req, now_req] = totals(comp, op, after);
+        if base_req > 0.0 {
+            gained
+                .entry((comp, op, after))
+                .or_default()
+                .push((line, now - base / base_req * now_req));
+        }
+    }
     let mut best: FxHashMap<Sym, (f64, String)> = FxHashMap::default();
     let mut keys: Vec<&Key> = with.keys().collect();
     keys.sort_unstable();
     for key in keys {
         let [base, now] = with[key];
         let (comp, op, after, line) = *key;
-        let [base_req, now_req] = match after {
-            None => requests[&(comp, op)],
-            Some(a) => cond[&(comp, op, a)],
-        };
+        let [base_req, now_req] = totals(comp, op, after);
         // Only lines printed reliably, on enough requests: a pair must have
         // held in nearly every baseline request.
         let least = if after.is_some() { 0.9 } else { 0.2 };
@@ -1173,7 +1188,10 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
         let spread = (share * (1.0 - share)).max(0.5 / base_req);
         let var = spread * now_req * (1.0 + now_req / base_req) + (0.05 * expected).powi(2);
         let z = (expected - now) / var.sqrt();
-        if z > best.get(&comp).map_or(0.0, |b| b.0) {
+        let switched = gained[&(comp, op, after)]
+            .iter()
+            .any(|&(other, gain)| other != line && gain >= 0.5 * (expected - now));
+        if !switched && z > best.get(&comp).map_or(0.0, |b| b.0) {
             let op_name = match op.0 {
                 Some(via) => format!("{} (via {})", obs.names.name(op.1), obs.names.name(via)),
                 None => obs.names.name(op.1).to_string(),
