@@ -178,6 +178,12 @@ pub fn load_nezha_case(
     };
     // Round down to ten seconds so bucket edges fall on it.
     let baseline_end = case_start - case_start.rem_euclid(10_000_000);
+    // The few case records from before it are stragglers: left where they
+    // are they would sit among the fault-free minute and pass for normal
+    // (the first errors of a fault, written seconds before its labelled
+    // time, among them).
+    spans.retain(|s| s.start >= baseline_end);
+    logs.retain(|l| l.time >= baseline_end);
 
     // The fault-free minute, moved to end where the case begins.
     let mut base_spans = Vec::new();
