@@ -343,7 +343,11 @@ pub fn analyse(dumps: &[&Dump]) -> Analysis {
             blocking_site: key.0.site(),
             created_by: key.1.map(Frame::site).unwrap_or_default(),
             count: g.count,
-            growth: g.count as i64 - before as i64,
+            growth: if two {
+                g.count as i64 - before as i64
+            } else {
+                0
+            },
             max_wait_minutes: max_wait,
             why,
         });
