@@ -282,6 +282,16 @@ pub fn analyse(dumps: &[&Dump]) -> Analysis {
     } else {
         FxHashMap::default()
     };
+    let in_handlers: FxHashSet<&str> = last
+        .goroutines
+        .iter()
+        .filter(|g| has(g, "net/http.HandlerFunc.ServeHTTP"))
+        .flat_map(|g| g.frames.iter().map(|f| f.function.as_str()))
+        .collect();
+    let mut first_by_key: FxHashMap<Key, Vec<u64>> = FxHashMap::default();
+    for (id, key) in &first_ids {
+        first_by_key.entry(*key).or_default().push(*id);
+    }
     let by_id: FxHashMap<u64, &Goroutine> = last
         .goroutines
         .iter()
@@ -309,11 +319,7 @@ pub fn analyse(dumps: &[&Dump]) -> Analysis {
             .unwrap_or(0);
         let leaking = if two {
             let grew = g.count >= before + MIN_GROWTH && g.count * 5 >= before * 6;
-            let earlier: Vec<u64> = first_ids
-                .iter()
-                .filter(|(_, k)| *k == key)
-                .map(|(id, _)| *id)
-                .collect();
+            let earlier: &[u64] = first_by_key.get(key).map_or(&[], Vec::as_slice);
             let stayed = earlier
                 .iter()
                 .filter(|id| by_id.get(id).is_some_and(|m| group_site(m) == Some(key.0)))
@@ -331,7 +337,7 @@ pub fn analyse(dumps: &[&Dump]) -> Analysis {
             continue;
         }
         let ctx = Context {
-            dump: last,
+            in_handlers: &in_handlers,
             by_id: &by_id,
             clock,
             first_ids: &first_ids,
@@ -416,7 +422,8 @@ fn blocked_in(g: &Goroutine) -> String {
 }
 
 struct Context<'a> {
-    dump: &'a Dump,
+    /// Functions on the stack of a goroutine serving an HTTP request now.
+    in_handlers: &'a FxHashSet<&'a str>,
     by_id: &'a FxHashMap<u64, &'a Goroutine>,
     clock: bool,
     first_ids: &'a FxHashMap<u64, Key<'a>>,
@@ -458,12 +465,7 @@ fn classify(key: &Key, members: &[&Goroutine], cx: &Context) -> (Pattern, String
             .iter()
             .filter_map(|id| cx.by_id.get(id))
             .any(|p| has(p, "net/http.(*conn).serve"));
-        let in_handler = cx.dump.goroutines.iter().any(|o| {
-            has(o, &c.function)
-                && o.frames
-                    .iter()
-                    .any(|f| f.function == "net/http.HandlerFunc.ServeHTTP")
-        });
+        let in_handler = cx.in_handlers.contains(c.function.as_str());
         if serving || in_handler {
             return (
                 Pattern::HandlerWithoutContext,
