@@ -224,3 +224,23 @@ fn a_shrinking_or_reversed_pair_is_no_leak() {
     let b = dump("chan_send", "2.debug2.txt");
     assert!(analyse(&[&b, &a]).leaks.is_empty());
 }
+
+#[test]
+fn recorded_go_goroutines_series_rise_with_leaks_and_not_without() {
+    let series = |case: &str| -> Vec<f64> {
+        let p = dir(case).join("../go_goroutines.json");
+        let parsed = ingest::parse_query_range(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!(parsed.len(), 1, "{case}");
+        parsed[0].1.iter().map(|(_, v)| *v).collect()
+    };
+    for (case, ..) in CASES {
+        let v = series(case);
+        assert!(v.len() >= 10, "{case}: {} samples", v.len());
+        assert!(v[v.len() - 1] >= v[0] + 100.0, "{case}: {v:?}");
+    }
+    let healthy = series("healthy");
+    let (lo, hi) = healthy
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
+    assert!(hi <= lo * 1.6, "healthy: {healthy:?}");
+}
