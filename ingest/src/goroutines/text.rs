@@ -1,13 +1,13 @@
 //! The two text formats of `/debug/pprof/goroutine`.
 //!
-//! `debug=2`, one block per goroutine:
+//! `debug=2`, one block per goroutine (file lines start with a tab, shown here as spaces):
 //!
 //! ```text
 //! goroutine 42 [chan send, 15 minutes]:
 //! main.lookup.func1()
-//! 	/src/app/main.go:21 +0x3d
+//!     /src/app/main.go:21 +0x3d
 //! created by main.lookup in goroutine 17
-//! 	/src/app/main.go:20 +0x8f
+//!     /src/app/main.go:20 +0x8f
 //! ```
 //!
 //! (before Go 1.21 the creator line is `created by main.lookup`, without the
@@ -16,7 +16,7 @@
 //! ```text
 //! goroutine profile: total 112
 //! 107 @ 0x489aee 0x4195bc 0x6755be 0x4911e1
-//! #	0x6755bd	main.lookup.func1+0x3d	/src/app/main.go:21
+//! #    0x6755bd    main.lookup.func1+0x3d    /src/app/main.go:21
 //! ```
 
 use std::path::Path;
