@@ -148,7 +148,12 @@ fn candidate(
             Some(si) => scored_evidence(&ranked.scored[si], set, b, obs),
             None => Evidence {
                 signal: k.signal.clone(),
-                modality: Modality::Traces.to_string(),
+                modality: if k.signal == "goroutine_leak" {
+                    Modality::Goroutines
+                } else {
+                    Modality::Traces
+                }
+                .to_string(),
                 at: rfc3339(b.start_of(b.baseline_end)),
                 value: round2(k.sustained),
                 baseline: 0.0,
@@ -330,6 +335,10 @@ fn heatmap(set: &FeatureSet, ranked: &Ranked, b: &Buckets) -> Heatmap {
     }
     for (e, z) in set.edges.iter().zip(&ranked.edge_z) {
         put(Modality::Traces, e.callee, z);
+    }
+    // A row per component with goroutine dumps, leaking or not.
+    for g in &set.goroutine_leaks {
+        put(Modality::Goroutines, g.component, &g.heat);
     }
     let round = |m: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
         m.into_iter()

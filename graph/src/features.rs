@@ -96,6 +96,21 @@ pub struct FeatureSet {
     /// Log lines that an operation used to print and now prints less, per
     /// component: the strongest deficit's score and what it was.
     pub missing_lines: Vec<(u32, f64, String)>,
+    /// Per component with goroutine dumps: what they say (see `goroutine_leaks`).
+    pub goroutine_leaks: Vec<GoroutineLeakSeen>,
+}
+
+/// A component's goroutine dumps, analysed.
+#[derive(Clone, Debug)]
+pub struct GoroutineLeakSeen {
+    pub component: u32,
+    /// How strongly the dumps show a leak, on the scale of the other scores
+    /// (0 when they show none).
+    pub score: f64,
+    /// The leak, in words: pattern, count, growth, sites.
+    pub note: String,
+    /// Per bucket: the score of the dumps taken up to it (0 before any).
+    pub heat: Vec<f64>,
 }
 
 struct Registry<'a> {
@@ -132,6 +147,7 @@ fn empty_set() -> FeatureSet {
         proxies: FxHashMap::default(),
         is_proxy: Vec::new(),
         missing_lines: Vec::new(),
+        goroutine_leaks: Vec::new(),
     }
 }
 
@@ -209,6 +225,7 @@ pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
         .collect();
     set.missing_lines.sort_by_key(|m| m.0);
     proxies.extend(rest.proxies.into_iter().map(|c| remap[c as usize]));
+    set.goroutine_leaks = goroutine_leaks(obs, buckets, &mut names);
     set.is_proxy = vec![false; names.len()];
     for p in proxies {
         set.is_proxy[p as usize] = true;
@@ -1216,4 +1233,98 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     set.missing_lines = out;
+}
+
+/// How strongly a component's dumps show a leak: the growth of its leaking
+/// goroutines against the count before (a Poisson z, `growth / √(before +
+/// growth)`), or with one dump `√stuck` of those that have waited minutes;
+/// capped like every score.
+fn leak_score(a: &crate::goroutines::Analysis) -> f64 {
+    let leaked: u64 = a.leaks.iter().map(|l| l.count).sum();
+    let grown: i64 = a.leaks.iter().map(|l| l.growth.max(0)).sum();
+    let z = if a.dumps > 1 {
+        grown as f64 / (leaked.max(1) as f64).sqrt()
+    } else {
+        (leaked as f64).sqrt()
+    };
+    z.min(crate::score::MAX_Z)
+}
+
+/// The goroutine dumps of each component, analysed over the window: each dump
+/// sits in the bucket it was taken in (one without a time at the start of the
+/// analysed period), and the heat of a bucket is the score of the dumps up to it.
+fn goroutine_leaks(
+    obs: &Observations,
+    b: &Buckets,
+    names: &mut Vec<String>,
+) -> Vec<GoroutineLeakSeen> {
+    let mut out = Vec::new();
+    for cd in &obs.goroutines {
+        let placed: Vec<(usize, &ingest::Dump)> = cd
+            .dumps
+            .iter()
+            .filter_map(|d| match d.at {
+                Some(t) => b.index(t).map(|i| (i, &d.dump)),
+                None => Some((b.baseline_end.min(b.count.saturating_sub(1)), &d.dump)),
+            })
+            .collect();
+        if placed.is_empty() {
+            continue;
+        }
+        let component = match names.iter().position(|n| *n == cd.component) {
+            Some(i) => i as u32,
+            None => {
+                names.push(cd.component.clone());
+                (names.len() - 1) as u32
+            }
+        };
+        let mut heat = vec![0.0; b.count];
+        for k in 0..placed.len() {
+            let upto: Vec<&ingest::Dump> = placed[..=k].iter().map(|p| p.1).collect();
+            let z = leak_score(&crate::goroutines::analyse(&upto));
+            for h in &mut heat[placed[k].0..] {
+                *h = z;
+            }
+        }
+        let all: Vec<&ingest::Dump> = placed.iter().map(|p| p.1).collect();
+        let a = crate::goroutines::analyse(&all);
+        let note = match a.leaks.first() {
+            Some(l) => format!(
+                "{} goroutines ({:+}) {} at {}, created by {}{}; pattern {}{}",
+                l.count,
+                l.growth,
+                if l.blocked_in.is_empty() {
+                    "blocked".to_string()
+                } else {
+                    format!("blocked in {}", l.blocked_in)
+                },
+                l.blocking_site,
+                if l.created_by.is_empty() {
+                    "(not shown)"
+                } else {
+                    &l.created_by
+                },
+                if l.max_wait_minutes > 0 {
+                    format!(", waiting up to {} min", l.max_wait_minutes)
+                } else {
+                    String::new()
+                },
+                l.pattern,
+                if a.leaks.len() > 1 {
+                    format!(" (and {} more leaking sites)", a.leaks.len() - 1)
+                } else {
+                    String::new()
+                },
+            ),
+            None => format!("{} goroutines, no leak", a.goroutines),
+        };
+        out.push(GoroutineLeakSeen {
+            component,
+            score: leak_score(&a),
+            note,
+            heat,
+        });
+    }
+    out.sort_by_key(|g| g.component);
+    out
 }

@@ -11,6 +11,8 @@
 //! - `window`: the analysed window, its buckets and the baseline's end.
 //! - `features`: bucketed signals per component and the call edges, from traces, metrics, access logs and logs.
 //! - `score`: robust z-scores of levels and rates, sustained scores, onsets.
+//! - `goroutines`: goroutine dumps analysed: leaking groups by blocking and creating site, their
+//!   growth and pattern ([`goroutines::analyse`]).
 //! - `rank`: the ranking rules (own anomaly, edge consensus, unexplained symptoms, propagation).
 //! - `engine`: [`localise`], the entry point.
 //! - `store`: the [`GraphStore`](store::GraphStore) trait: where incidents and their attack paths are kept.
@@ -18,6 +20,7 @@
 
 mod engine;
 mod features;
+pub mod goroutines;
 mod localisation;
 mod rank;
 mod score;

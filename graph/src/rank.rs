@@ -319,6 +319,17 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
         });
     }
 
+    // Rule 1, from goroutine dumps: a goroutine leak is the component's own.
+    for g in set.goroutine_leaks.iter().filter(|g| g.score > 0.0) {
+        contributions[g.component as usize].push(Contribution {
+            signal: "goroutine_leak".into(),
+            scored: None,
+            weight: 1.0,
+            sustained: g.score,
+            note: Some(g.note.clone()),
+        });
+    }
+
     // Rule 6: errors a component logs while one of its callees fails are
     // most likely about that callee ("call to X failed"): they count little.
     for c in 0..nc {
@@ -557,7 +568,7 @@ fn classify(contribs: &[Contribution], is_proxy: bool) -> FaultKind {
     {
         return FaultKind::IngressAbuse;
     }
-    if s("goroutines") >= strong {
+    if s("goroutines") >= strong || s("goroutine_leak") >= strong {
         return FaultKind::GoroutineLeak;
     }
     if s("pool_pending") >= strong {

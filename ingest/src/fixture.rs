@@ -8,6 +8,7 @@
 //! | `logs.json` | [`read_otlp_logs`](crate::read_otlp_logs) |
 //! | `metrics.json` | [`read_metrics`](crate::read_metrics) |
 //! | `access.log`, `access-<proxy>.log` | [`read_access_log`](crate::read_access_log) |
+//! | `goroutines/<component>/*` | [`read_dump_dir`](crate::read_dump_dir): goroutine dumps, any pprof format, each named by the Unix second it was taken (`1767261600.txt`) |
 //! | `truth.json` | [`read_truth`], never by [`load_fixture`]: the engine must not see it |
 //!
 //! Files are read and parsed in parallel by one worker per core, each piece
@@ -180,11 +181,43 @@ pub fn load_fixture(dir: &Path) -> Result<Fixture, IngestError> {
         observations.merge(part.obs);
     }
     observations.sources.extend(sources);
+    read_goroutines(dir, &mut observations)?;
     Ok(Fixture {
         dir: dir.to_path_buf(),
         webhook,
         observations,
     })
+}
+
+/// Reads `goroutines/<component>/` when the fixture has it. Go components
+/// are not the rule: no dumps is no missing modality.
+fn read_goroutines(dir: &Path, obs: &mut Observations) -> Result<(), IngestError> {
+    use crate::goroutines::GoroutineSource;
+    let root = dir.join("goroutines");
+    if !root.is_dir() {
+        return Ok(());
+    }
+    let source = crate::goroutines::DirGoroutineSource { dir: root };
+    let mut records = 0;
+    for component in source.components() {
+        let dumps = source.dumps(&component)?;
+        records += dumps.len() as u64;
+        if !dumps.is_empty() {
+            obs.goroutines
+                .push(crate::model::ComponentDumps { component, dumps });
+        }
+    }
+    obs.sources.push(SourceStatus {
+        modality: Modality::Goroutines,
+        records,
+        missing: (records == 0).then(|| {
+            format!(
+                "no goroutine dumps under {}",
+                dir.join("goroutines").display()
+            )
+        }),
+    });
+    Ok(())
 }
 
 /// The files of `dir` that a reader takes, in merge order.

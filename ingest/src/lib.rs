@@ -21,6 +21,9 @@
 //! - `access`: Envoy (JSON and default text) and ingress-nginx access logs, [`read_access_log`].
 //! - `nezha`: the Nezha dataset's layout (per-minute trace and log CSVs, per-pod metrics),
 //!   [`nezha_cases`], [`load_nezha_case`].
+//! - `goroutines`: Go goroutine dumps in the three formats of `/debug/pprof/goroutine`,
+//!   [`read_goroutine_dump`], and where they come from, [`GoroutineSource`]
+//!   (a directory of recorded dumps, or each component's pprof endpoint).
 //! - `fixture`: fixture incident directories, [`load_fixture`], and their [`Truth`].
 //! - `files`: reading big files fast: whole by several threads at once, or in chunks cut
 //!   at newlines, for `load_fixture`; private.
@@ -32,6 +35,7 @@ mod alert;
 mod error;
 mod files;
 mod fixture;
+mod goroutines;
 mod logs;
 mod metrics;
 mod model;
@@ -43,6 +47,10 @@ pub use access::read_access_log;
 pub use alert::read_webhook;
 pub use error::IngestError;
 pub use fixture::{load_fixture, read_truth, Fixture, Truth, DEFAULT_PROXY};
+pub use goroutines::{
+    fetch_goroutine_dump, read_dump_dir, read_goroutine_dump, DirGoroutineSource, Dump, DumpFormat,
+    Frame, Goroutine, GoroutineSource, HttpGoroutineSource, TimedDump,
+};
 pub use logs::{exception_in, level_of, read_otlp_logs, template_of};
 pub use metrics::{
     parse_query_range, read_metrics, read_metrics_detailed, MetricsRead, RangeSeries,

@@ -485,6 +485,15 @@ pub struct Observations {
     pub logs: Vec<LogRecord>,
     pub alerts: Vec<Alert>,
     pub sources: Vec<SourceStatus>,
+    /// Goroutine dumps of Go components, per component.
+    pub goroutines: Vec<ComponentDumps>,
+}
+
+/// The goroutine dumps taken of one component, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentDumps {
+    pub component: String,
+    pub dumps: Vec<crate::goroutines::TimedDump>,
 }
 
 impl Observations {
@@ -503,6 +512,9 @@ impl Observations {
         if !self.logs.is_empty() {
             out.push(Modality::Logs);
         }
+        if !self.goroutines.is_empty() {
+            out.push(Modality::Goroutines);
+        }
         out
     }
 
@@ -519,6 +531,7 @@ impl Observations {
             mut logs,
             alerts,
             sources,
+            goroutines,
         } = other;
         if self.names.is_empty() {
             // Nothing interned yet: `other`'s symbols are already right here.
@@ -574,6 +587,7 @@ impl Observations {
         append(&mut self.logs, logs);
         append(&mut self.alerts, alerts);
         append(&mut self.sources, sources);
+        append(&mut self.goroutines, goroutines);
     }
 
     /// Earliest and latest time seen in any record, as a window (end exclusive).

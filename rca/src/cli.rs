@@ -26,6 +26,19 @@ pub enum Command {
     Fixtures(FixturesCommand),
     /// Evaluate accuracy over a set of labelled incidents.
     Eval(EvalArgs),
+    /// Analyse goroutine dumps alone: leaking sites, their creators, growth and pattern.
+    Goroutines(GoroutinesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GoroutinesArgs {
+    /// A goroutine dump (/debug/pprof/goroutine with debug=2, debug=1 or debug=0), and
+    /// optionally a later one of the same program to measure growth.
+    #[arg(required = true, num_args = 1..=2)]
+    pub dumps: Vec<PathBuf>,
+    /// What to print: a readable summary, or JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,5 +129,6 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Replay(a) => cmd::replay::run(&a),
         Command::Fixtures(FixturesCommand::Generate(a)) => cmd::fixtures::generate(&a),
         Command::Eval(a) => cmd::eval::run(&a),
+        Command::Goroutines(a) => cmd::goroutines::run(&a),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod eval;
 pub mod fixtures;
+pub mod goroutines;
 pub mod nezha;
 pub mod replay;
 
