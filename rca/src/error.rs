@@ -35,7 +35,19 @@ impl fmt::Display for CliError {
             CliError::BadInput(e) | CliError::Failed(e) => e,
         };
         // The whole chain, outermost first: "reading fixture x: traces.json:3: ...".
-        write!(f, "{e:#}")
+        // A cause some message already quotes is not repeated.
+        let mut text = String::new();
+        for cause in e.chain() {
+            let part = cause.to_string();
+            if text.contains(&part) {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        f.write_str(&text)
     }
 }
 
