@@ -13,9 +13,11 @@
 //! - `score`: robust z-scores of levels and rates, sustained scores, onsets.
 //! - `rank`: the ranking rules (own anomaly, edge consensus, unexplained symptoms, propagation).
 //! - `engine`: [`localise`], the entry point.
+//! - `detail`: per-cell evidence and signal series for the interactive page (`Localisation::detail`).
 //! - `store`: the [`GraphStore`](store::GraphStore) trait: where incidents and their attack paths are kept.
 #![forbid(unsafe_code)]
 
+mod detail;
 mod engine;
 mod features;
 mod localisation;

@@ -163,4 +163,76 @@ pub struct Localisation {
     pub heatmap: Heatmap,
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Per-cell evidence and signal series for the interactive page.
+    #[serde(default, skip_serializing_if = "Detail::is_empty")]
+    pub detail: Detail,
+}
+
+/// What the interactive page shows beyond the verdict: the evidence behind each anomalous heatmap
+/// cell, each component's signals over time (for the coupling view) and each proxy's traffic mix.
+/// Rows index `heatmap.components`, buckets index `heatmap.buckets`. Only cells that stand out are
+/// listed and values are rounded, so a 100 x 360 incident stays a few hundred kilobytes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Detail {
+    /// Cells scoring at least 3 in any signal, by row then bucket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<Cell>,
+    /// One per component and signal that has data, by row then signal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SignalSeries>,
+    /// One per proxy component with access logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<ProxyMix>,
+}
+
+impl Detail {
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.series.is_empty() && self.proxies.is_empty()
+    }
+}
+
+/// The evidence behind one heatmap cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub row: u32,
+    pub bucket: u32,
+    /// The strongest signals there, strongest first.
+    pub signals: Vec<CellSignal>,
+    /// Example traces of the component in that bucket (slowest request, first error).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trace_ids: Vec<String>,
+    /// Warning and error log templates the component wrote in that bucket, most frequent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_lines: Vec<Count>,
+}
+
+/// One signal's value in one bucket against its baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellSignal {
+    pub signal: String,
+    pub modality: String,
+    /// `None` when the signal has no value of its own (a call's wait scored on the edge).
+    pub value: Option<f64>,
+    pub baseline: Option<f64>,
+    /// `ms`, `%`, `x` (times typical), `bytes`, or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    pub score: f64,
+}
+
+/// One signal of one component, per bucket (`None`: no data in that bucket).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalSeries {
+    pub row: u32,
+    pub signal: String,
+    pub modality: String,
+    pub values: Vec<Option<f64>>,
+}
+
+/// The traffic a proxy admitted in the analysed period.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProxyMix {
+    pub row: u32,
+    pub top_user_agents: Vec<Count>,
+    pub tls_versions: Vec<Count>,
 }
