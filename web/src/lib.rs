@@ -14,7 +14,9 @@
 //! - `error`: [`WebError`].
 #![forbid(unsafe_code)]
 
+mod causal;
 mod colormap;
+mod data;
 mod error;
 pub mod heatmap;
 pub mod report;
@@ -22,4 +24,4 @@ mod text;
 
 pub use error::WebError;
 pub use heatmap::{heatmap_svg, modality_heatmap_svg};
-pub use report::{render_report, ReportOptions};
+pub use report::{render_report, ReportOptions, Script, PAGE_JS, PAGE_JS_PATH};
