@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The suspected kind of fault behind a candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     CpuSaturation,
@@ -61,6 +62,7 @@ impl std::fmt::Display for FaultKind {
 
 /// The alert an incident answers, as the engine saw it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentInfo {
     /// Stable for an alert: the same fingerprint and start give the same id.
     pub id: String,
@@ -80,6 +82,7 @@ pub struct IncidentInfo {
 
 /// One item of evidence behind a candidate or a heatmap cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     /// `cpu`, `error_rate`, `self_time`, `http_4xx_rate`, ...
     pub signal: String,
@@ -103,6 +106,7 @@ pub struct Evidence {
 
 /// A value and how often it was seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Count {
     pub value: String,
     pub count: u64,
@@ -110,6 +114,7 @@ pub struct Count {
 
 /// One ranked root-cause candidate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Candidate {
     pub component: String,
     pub score: f64,
@@ -119,6 +124,7 @@ pub struct Candidate {
 
 /// Components by time buckets, each cell an anomaly score (0 = normal).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Heatmap {
     pub components: Vec<String>,
     /// Bucket start times, RFC 3339.
@@ -132,6 +138,7 @@ pub struct Heatmap {
 
 /// One caller-to-callee edge of the causal graph, from traces.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Edge {
     pub from: String,
     pub to: String,
@@ -143,6 +150,7 @@ pub struct Edge {
 
 /// A modality that could not be used, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Missing {
     pub modality: String,
     pub reason: String,
@@ -150,6 +158,7 @@ pub struct Missing {
 
 /// The answer to an alert.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Localisation {
     pub incident: IncidentInfo,
     /// Best first.
@@ -173,6 +182,7 @@ pub struct Localisation {
 /// Rows index `heatmap.components`, buckets index `heatmap.buckets`. Only cells that stand out are
 /// listed and values are rounded, so a 100 x 360 incident stays a few hundred kilobytes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Detail {
     /// Cells scoring at least 3 in any signal, by row then bucket.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -193,6 +203,7 @@ impl Detail {
 
 /// The evidence behind one heatmap cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cell {
     pub row: u32,
     pub bucket: u32,
@@ -208,6 +219,7 @@ pub struct Cell {
 
 /// One signal's value in one bucket against its baseline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CellSignal {
     pub signal: String,
     pub modality: String,
@@ -222,6 +234,7 @@ pub struct CellSignal {
 
 /// One signal of one component, per bucket (`None`: no data in that bucket).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignalSeries {
     pub row: u32,
     pub signal: String,
@@ -231,6 +244,7 @@ pub struct SignalSeries {
 
 /// The traffic a proxy admitted in the analysed period.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProxyMix {
     pub row: u32,
     pub top_user_agents: Vec<Count>,

@@ -14,14 +14,22 @@
 //! - `error`: [`WebError`].
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod causal;
 mod colormap;
 mod data;
 mod error;
 pub mod heatmap;
+mod png;
 pub mod report;
+pub mod server;
 mod text;
 
+pub use auth::require_bearer;
 pub use error::WebError;
 pub use heatmap::{heatmap_svg, modality_heatmap_svg};
+pub use png::heatmap_png;
 pub use report::{render_report, ReportOptions, Script, PAGE_JS, PAGE_JS_PATH};
+pub use server::{
+    router, ApiDoc, ApiError, AppState, LocaliseError, LocaliseRequest, Localiser, PageOptions,
+};

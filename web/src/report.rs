@@ -26,7 +26,7 @@ use crate::WebError;
 /// Everything but our one script is refused: no network, no frames, no forms, no plugins.
 const CSP_REST: &str = "style-src 'unsafe-inline'; img-src data:; connect-src 'none'; \
                         base-uri 'none'; form-action 'none'";
-const CSS: &str = include_str!("report.css");
+pub(crate) const CSS: &str = include_str!("report.css");
 /// The page's script: plain JavaScript, no dependencies, no build step.
 pub const PAGE_JS: &str = include_str!("page.js");
 /// Where a server serves [`PAGE_JS`] for [`Script::Linked`] pages.
