@@ -32,8 +32,15 @@ fn sig4(v: f64) -> Option<f64> {
     if v == 0.0 {
         return Some(0.0);
     }
-    let scale = 10f64.powi(3 - v.abs().log10().floor() as i32);
-    Some((v * scale).round() / scale)
+    // Multiply or divide by an exact power of ten, never by an inexact fraction like 1e-5.
+    let p = 3 - v.abs().log10().floor() as i32;
+    if p >= 0 {
+        let scale = 10f64.powi(p);
+        Some((v * scale).round() / scale)
+    } else {
+        let scale = 10f64.powi(-p);
+        Some((v / scale).round() * scale)
+    }
 }
 
 fn round1(v: f64) -> f64 {
@@ -218,5 +225,6 @@ mod tests {
         assert_eq!(sig4(123456.0), Some(123500.0));
         assert_eq!(sig4(0.000123456), Some(0.0001235));
         assert_eq!(sig4(-2.71828), Some(-2.718));
+        assert_eq!(sig4(931_412_345.0), Some(931_400_000.0));
     }
 }

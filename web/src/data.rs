@@ -13,6 +13,10 @@ use serde::Serialize;
 
 use crate::heatmap::Geometry;
 
+/// Rows of the coupling view: the script shows the first this many rows that have a signal, so
+/// the page carries no other series (`MAX_COUPLED` in page.js).
+pub(crate) const MAX_COUPLED: usize = 20;
+
 #[derive(Serialize)]
 pub(crate) struct PageData<'a> {
     pub id: &'a str,
@@ -30,7 +34,7 @@ pub(crate) struct PageData<'a> {
     /// Validated base URL of the Jaeger UI, if configured.
     pub jaeger: Option<&'a str>,
     pub cells: &'a [Cell],
-    pub series: &'a [SignalSeries],
+    pub series: Vec<&'a SignalSeries>,
     pub proxies: &'a [ProxyMix],
 }
 
@@ -78,7 +82,7 @@ impl<'a> PageData<'a> {
             geometry,
             jaeger,
             cells: &loc.detail.cells,
-            series: &loc.detail.series,
+            series: coupled(&loc.detail.series),
             proxies: &loc.detail.proxies,
         }
     }
@@ -88,6 +92,19 @@ impl<'a> PageData<'a> {
         let json = serde_json::to_string(self).expect("page data serialises");
         escape_for_script(&json)
     }
+}
+
+/// For each signal, the series of the first [`MAX_COUPLED`] rows that have it.
+fn coupled(all: &[SignalSeries]) -> Vec<&SignalSeries> {
+    let mut taken: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut rows: Vec<&SignalSeries> = all.iter().collect();
+    rows.sort_by_key(|s| s.row);
+    rows.retain(|s| {
+        let n = taken.entry(s.signal.as_str()).or_default();
+        *n += 1;
+        *n <= MAX_COUPLED
+    });
+    rows
 }
 
 /// Rewrites the characters that could end a script element or start markup as JSON escapes.
