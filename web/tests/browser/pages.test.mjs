@@ -165,7 +165,9 @@ test("served incident page: slider, modality, click a cell, evidence, screenshot
   assert.equal(await page.locator("#heatmaps .figure:not([hidden])").getAttribute("data-modality"), "access_logs");
 
   await page.locator('input[name="modality"][value="all"]').check();
+  await page.setViewportSize({ width: 1400, height: 1600 });
   await clickCell(page, loc, cell.row, cell.bucket);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(ARTIFACTS, "incident-page.png"), fullPage: false });
   await page.screenshot({ path: join(ARTIFACTS, "incident-page-full.png"), fullPage: true });
   assert.deepEqual(problems, []);
