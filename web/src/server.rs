@@ -3,7 +3,7 @@
 //!
 //! Pages: `/` (recent incidents), `/incidents/{id}` (the incident page), `/incidents/{id}/heatmap.png`
 //! (for chat previews), `/alerts/{fingerprint}` (a stable link per alert: the newest incident, or
-//! a page that refreshes itself while it is being localised). API: `/api/v1/incidents`,
+//! a page that refreshes itself while it is being localised) and `/alerts/{fingerprint}/heatmap.png`. API: `/api/v1/incidents`,
 //! `/api/v1/incidents/{id}`, `POST /api/v1/localise`, and `/api/openapi.json`, generated from the
 //! handlers below by utoipa. Every error reaches HTTP through [`ApiError`]'s one mapping.
 
@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}", get(incident_page))
         .route("/incidents/{id}/heatmap.png", get(heatmap_png))
         .route("/alerts/{fingerprint}", get(alert_link))
+        .route("/alerts/{fingerprint}/heatmap.png", get(alert_heatmap))
         .route(PAGE_JS_PATH, get(page_js))
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
@@ -494,6 +495,22 @@ async fn heatmap_png(
         png,
     )
         .into_response())
+}
+
+/// The newest incident's heatmap.png, so a notification can carry a preview image for an alert.
+#[tracing::instrument(skip_all, fields(fingerprint = %fingerprint))]
+async fn alert_heatmap(
+    State(state): State<AppState>,
+    Path(fingerprint): Path<String>,
+) -> Result<Response, ApiError> {
+    match state.store.latest_for_alert(&fingerprint).await? {
+        Some(s) => {
+            Ok(Redirect::to(&format!("/incidents/{}/heatmap.png", segment(&s.id))).into_response())
+        }
+        None => Err(ApiError::NotFound(format!(
+            "an incident of alert {fingerprint:?}"
+        ))),
+    }
 }
 
 #[tracing::instrument(skip_all, fields(fingerprint = %fingerprint))]

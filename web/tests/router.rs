@@ -143,6 +143,13 @@ async fn pages_and_errors_over_the_embedded_store() {
         (status, location.as_str()),
         (StatusCode::SEE_OTHER, "/incidents/inc-1")
     );
+    let (status, location, _) = get(&app, "/alerts/fp-1/heatmap.png", None).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/incidents/inc-1/heatmap.png")
+    );
+    let (status, _, _) = get(&app, "/alerts/fp-none/heatmap.png", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, body) = get(&app, "/alerts/fp-busy", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Localising") && body.contains("http-equiv=\"refresh\""));
