@@ -123,14 +123,17 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         })
         .collect();
 
+    let heatmap = heatmap(&set, &ranked, &buckets);
+    let detail = crate::detail::build(&set, &ranked, &buckets, obs, &heatmap.components);
     Ok(Localisation {
         incident,
-        heatmap: heatmap(&set, &ranked, &buckets),
+        heatmap,
         edges: edges(&set),
         ranking,
         path,
         modalities,
         missing,
+        detail,
     })
 }
 

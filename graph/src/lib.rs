@@ -15,9 +15,11 @@
 //!   growth and pattern ([`goroutines::analyse`]).
 //! - `rank`: the ranking rules (own anomaly, edge consensus, unexplained symptoms, propagation).
 //! - `engine`: [`localise`], the entry point.
+//! - `detail`: per-cell evidence and signal series for the interactive page (`Localisation::detail`).
 //! - `store`: the [`GraphStore`](store::GraphStore) trait: where incidents and their attack paths are kept.
 #![forbid(unsafe_code)]
 
+mod detail;
 mod engine;
 mod features;
 pub mod goroutines;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The suspected kind of fault behind a candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     CpuSaturation,
@@ -61,6 +62,7 @@ impl std::fmt::Display for FaultKind {
 
 /// The alert an incident answers, as the engine saw it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentInfo {
     /// Stable for an alert: the same fingerprint and start give the same id.
     pub id: String,
@@ -84,6 +86,7 @@ pub struct IncidentInfo {
 
 /// One item of evidence behind a candidate or a heatmap cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     /// `cpu`, `error_rate`, `self_time`, `http_4xx_rate`, ...
     pub signal: String,
@@ -107,6 +110,7 @@ pub struct Evidence {
 
 /// A value and how often it was seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Count {
     pub value: String,
     pub count: u64,
@@ -114,6 +118,7 @@ pub struct Count {
 
 /// One ranked root-cause candidate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Candidate {
     pub component: String,
     pub score: f64,
@@ -123,6 +128,7 @@ pub struct Candidate {
 
 /// Components by time buckets, each cell an anomaly score (0 = normal).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Heatmap {
     pub components: Vec<String>,
     /// Bucket start times, RFC 3339.
@@ -136,6 +142,7 @@ pub struct Heatmap {
 
 /// One caller-to-callee edge of the causal graph, from traces.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Edge {
     pub from: String,
     pub to: String,
@@ -147,6 +154,7 @@ pub struct Edge {
 
 /// A modality that could not be used, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Missing {
     pub modality: String,
     pub reason: String,
@@ -154,6 +162,7 @@ pub struct Missing {
 
 /// The answer to an alert.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Localisation {
     pub incident: IncidentInfo,
     /// Best first.
@@ -167,4 +176,81 @@ pub struct Localisation {
     pub heatmap: Heatmap,
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Per-cell evidence and signal series for the interactive page.
+    #[serde(default, skip_serializing_if = "Detail::is_empty")]
+    pub detail: Detail,
+}
+
+/// What the interactive page shows beyond the verdict: the evidence behind each anomalous heatmap
+/// cell, each component's signals over time (for the coupling view) and each proxy's traffic mix.
+/// Rows index `heatmap.components`, buckets index `heatmap.buckets`. Only cells that stand out are
+/// listed and values are rounded, so a 100 x 360 incident stays a few hundred kilobytes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Detail {
+    /// Cells scoring at least 3 in any signal, by row then bucket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<Cell>,
+    /// One per component and signal that has data, by row then signal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SignalSeries>,
+    /// One per proxy component with access logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<ProxyMix>,
+}
+
+impl Detail {
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.series.is_empty() && self.proxies.is_empty()
+    }
+}
+
+/// The evidence behind one heatmap cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Cell {
+    pub row: u32,
+    pub bucket: u32,
+    /// The strongest signals there, strongest first.
+    pub signals: Vec<CellSignal>,
+    /// Example traces of the component in that bucket (slowest request, first error).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trace_ids: Vec<String>,
+    /// Warning and error log templates the component wrote in that bucket, most frequent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_lines: Vec<Count>,
+}
+
+/// One signal's value in one bucket against its baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CellSignal {
+    pub signal: String,
+    pub modality: String,
+    /// `None` when the signal has no value of its own (a call's wait scored on the edge).
+    pub value: Option<f64>,
+    pub baseline: Option<f64>,
+    /// `ms`, `%`, `x` (times typical), `bytes`, or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    pub score: f64,
+}
+
+/// One signal of one component, per bucket (`None`: no data in that bucket).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignalSeries {
+    pub row: u32,
+    pub signal: String,
+    pub modality: String,
+    pub values: Vec<Option<f64>>,
+}
+
+/// The traffic a proxy admitted in the analysed period.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProxyMix {
+    pub row: u32,
+    pub top_user_agents: Vec<Count>,
+    pub tls_versions: Vec<Count>,
 }

@@ -98,6 +98,39 @@ pub fn modality_heatmap_svg(
     )
 }
 
+/// Where the cells of [`heatmap_svg`]'s picture of `h` are, in SVG pixels, so a script can map a
+/// click to a component and bucket. `None` when there is nothing to draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Geometry {
+    pub x0: i32,
+    pub y0: i32,
+    pub cell_w: i32,
+    pub cell_h: i32,
+    pub width: u32,
+    pub height: u32,
+}
+
+pub fn geometry(h: &Heatmap) -> Option<Geometry> {
+    if h.components.is_empty() || h.buckets.is_empty() {
+        return None;
+    }
+    let label_chars = h
+        .components
+        .iter()
+        .map(|c| text::label(c, LABEL_MAX_CHARS).chars().count())
+        .max()
+        .unwrap_or(0);
+    let l = Layout::new(h.components.len(), h.buckets.len(), label_chars);
+    Some(Geometry {
+        x0: l.x0,
+        y0: l.y0,
+        cell_w: l.cell_w,
+        cell_h: l.cell_h,
+        width: l.width,
+        height: l.height,
+    })
+}
+
 /// Checks that `scores` is `components` x `buckets` and not empty or huge.
 pub(crate) fn check_shape(
     components: usize,

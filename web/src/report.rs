@@ -1,21 +1,36 @@
-//! The incident report: one self-contained HTML page for the engineer who opens it from an alert.
+//! The incident page: one HTML page for the engineer who opens it from an alert, the same whether
+//! `rca serve` serves it or `rca replay` writes it as `report.html`.
 //!
 //! Reading order is the order of need: what fired, what data is missing, the verdict in one
-//! sentence, the heatmap, the ranking with its evidence, and the propagation path with the call
-//! edges behind it. The page loads nothing (no scripts, fonts, images or styles from anywhere)
-//! and says so in its Content-Security-Policy.
+//! sentence, the heatmap (with a modality selector, a time window and the evidence of a clicked
+//! cell), the coupling of components in the window, the ranking with its evidence, and the
+//! propagation path with the causal graph and the call edges behind it.
+//!
+//! The page loads nothing from anywhere but its own script (`page.js`): inline with its sha256 in
+//! the Content-Security-Policy when written to a file, or from the server (`script-src 'self'`).
+//! Without the script everything but the interaction is still there. The script reads its data
+//! from a JSON element (see `data`) and writes every string with `textContent`.
+
+use std::borrow::Cow;
 
 use graph::{Candidate, Count, Edge, Evidence, Heatmap, Localisation};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use sha2::{Digest, Sha256};
 
-use crate::heatmap::{heatmap_svg, modality_heatmap_svg};
+use crate::causal::causal_svg;
+use crate::data::PageData;
+use crate::heatmap::{geometry, heatmap_svg, modality_heatmap_svg};
 use crate::text::{self, full_time, number, score, visible};
 use crate::WebError;
 
-/// Nothing may load; inline styles only. There is no script on the page.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
-                   base-uri 'none'; form-action 'none'";
-const CSS: &str = include_str!("report.css");
+/// Everything but our one script is refused: no network, no frames, no forms, no plugins.
+const CSP_REST: &str = "style-src 'unsafe-inline'; img-src data:; connect-src 'none'; \
+                        base-uri 'none'; form-action 'none'";
+pub(crate) const CSS: &str = include_str!("report.css");
+/// The page's script: plain JavaScript, no dependencies, no build step.
+pub const PAGE_JS: &str = include_str!("page.js");
+/// Where a server serves [`PAGE_JS`] for [`Script::Linked`] pages.
+pub const PAGE_JS_PATH: &str = "/assets/page.js";
 /// Rows of the ranking table.
 const TOP_N: usize = 5;
 /// Edges shown before the rest are folded away.
@@ -31,8 +46,52 @@ pub struct ReportOptions {
     pub jaeger_base_url: Option<String>,
     /// Shown in the footer, e.g. `rca 0.1.0`.
     pub generated_by: String,
-    /// Also draw one heatmap per modality (folded away under the main one).
+    /// Also draw one heatmap per modality (shown by the modality selector).
     pub modality_heatmaps: bool,
+    /// How the page gets its script.
+    pub script: Script,
+}
+
+/// How the page carries its script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// Inline, allowed by its sha256 hash: a file that works offline on its own.
+    Inline,
+    /// `<script src=PAGE_JS_PATH>`, allowed by `script-src 'self'`: for a server.
+    Linked,
+}
+
+impl Script {
+    /// The page's Content-Security-Policy; a server should also send it as a header.
+    pub fn csp(&self) -> String {
+        let script = match self {
+            Script::Inline => format!("'sha256-{}'", base64(&Sha256::digest(PAGE_JS.as_bytes()))),
+            Script::Linked => "'self'".to_owned(),
+        };
+        format!("default-src 'none'; script-src {script}; {CSP_REST}")
+    }
+}
+
+/// Standard base64 with padding, for the CSP hash source.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 impl Default for ReportOptions {
@@ -41,6 +100,7 @@ impl Default for ReportOptions {
             jaeger_base_url: None,
             generated_by: concat!("rca ", env!("CARGO_PKG_VERSION")).to_owned(),
             modality_heatmaps: true,
+            script: Script::Inline,
         }
     }
 }
@@ -60,13 +120,14 @@ pub fn render_report(loc: &Localisation, opts: &ReportOptions) -> Result<String,
         jaeger: jaeger.as_deref(),
         modality_heatmaps: opts.modality_heatmaps,
         root: loc.ranking.first(),
+        script: &opts.script,
     };
     Ok(page.render(&opts.generated_by).into_string())
 }
 
 /// `url` without trailing slashes if it is a plain absolute http(s) URL (no query, fragment,
 /// spaces or quotes), so that `{base}/trace/{id}` is a well-formed link to the same host.
-fn jaeger_base(url: &str) -> Result<String, WebError> {
+pub(crate) fn jaeger_base(url: &str) -> Result<String, WebError> {
     let invalid = || WebError::InvalidJaegerUrl(url.to_owned());
     let base = url.trim_end_matches('/');
     let lower = base.to_ascii_lowercase();
@@ -109,6 +170,7 @@ struct Page<'a> {
     jaeger: Option<&'a str>,
     modality_heatmaps: bool,
     root: Option<&'a Candidate>,
+    script: &'a Script,
 }
 
 impl Page<'_> {
@@ -127,7 +189,7 @@ impl Page<'_> {
             html lang="en" {
                 head {
                     meta charset="utf-8";
-                    meta http-equiv="Content-Security-Policy" content=(CSP);
+                    meta http-equiv="Content-Security-Policy" content=(self.script.csp());
                     meta name="referrer" content="no-referrer";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     meta name="color-scheme" content="dark light";
@@ -139,6 +201,7 @@ impl Page<'_> {
                     main {
                         (self.verdict())
                         (self.heatmap())
+                        (self.coupling())
                         (self.ranking())
                         (self.propagation())
                     }
@@ -147,6 +210,7 @@ impl Page<'_> {
                         " · incident " span.mono { (visible(&inc.id)) }
                         " · times in UTC"
                     }
+                    (self.scripts())
                 }
             }
         }
@@ -245,17 +309,34 @@ impl Page<'_> {
         }
     }
 
-    fn heatmap(&self) -> Markup {
-        let h: &Heatmap = &self.loc.heatmap;
+    fn marked(&self) -> Vec<String> {
         let root = self.root.map(|c| c.component.as_str());
-        let marked: Vec<String> = self
-            .loc
+        self.loc
             .path
             .iter()
             .filter(|c| Some(c.as_str()) != root)
             .cloned()
-            .collect();
-        let divider = bucket_at(&h.buckets, &self.loc.incident.baseline_end);
+            .collect()
+    }
+
+    fn divider(&self) -> Option<usize> {
+        bucket_at(&self.loc.heatmap.buckets, &self.loc.incident.baseline_end)
+    }
+
+    fn heatmap(&self) -> Markup {
+        let h: &Heatmap = &self.loc.heatmap;
+        let root = self.root.map(|c| c.component.as_str());
+        let marked = self.marked();
+        let divider = self.divider();
+        let modalities: Vec<&String> = if self.modality_heatmaps {
+            h.by_modality
+                .keys()
+                .filter(|m| m.as_str() != "all")
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let last = h.buckets.len().saturating_sub(1);
         html! {
             section #heatmap {
                 h2 { "Anomaly heatmap" }
@@ -263,20 +344,87 @@ impl Page<'_> {
                     "Rows are components, columns are " (number(self.loc.incident.bucket_seconds))
                     " s time buckets; colour is the anomaly score (robust z-score), dark = normal, "
                     "yellow = 10 or more. Filled marker: root cause; hollow: on the propagation path. "
-                    "The vertical line is where the baseline ends."
+                    "The vertical line is where the baseline ends. Click a cell for its evidence; "
+                    "the sliders narrow the window the coupling view reads."
                 }
-                (figure(heatmap_svg(h, &marked, root, divider), "Anomaly heatmap, all modalities"))
-                @if self.modality_heatmaps {
-                    @for modality in h.by_modality.keys() {
-                        details {
-                            summary { "Only " (visible(modality)) }
+                @if !h.buckets.is_empty() {
+                    form.controls #controls hidden {
+                        fieldset #modality {
+                            legend { "Modality" }
+                            label { input type="radio" name="modality" value="all" checked; " all" }
+                            @for m in &modalities {
+                                label {
+                                    input type="radio" name="modality" value=(m);
+                                    " " (modality_label(m))
+                                }
+                            }
+                        }
+                        fieldset #window {
+                            legend { "Window" }
+                            label { "from " input #win-from type="range" min="0" max=(last) value="0"; }
+                            label { "to " input #win-to type="range" min="0" max=(last) value=(last); }
+                            output #win-label {}
+                        }
+                    }
+                }
+                div.heatmap #heatmaps {
+                    div.stack {
+                        (figure(heatmap_svg(h, &marked, root, divider), "all", "Anomaly heatmap, all modalities", false))
+                        @for m in &modalities {
                             (figure(
-                                modality_heatmap_svg(h, modality, &marked, root, divider),
+                                modality_heatmap_svg(h, m, &marked, root, divider),
+                                m,
                                 "Anomaly heatmap for one modality",
+                                true,
                             ))
                         }
                     }
                 }
+                div #cell-evidence aria-live="polite" {
+                    p.muted { "Click a cell of the heatmap to see its evidence here." }
+                }
+            }
+        }
+    }
+
+    fn coupling(&self) -> Markup {
+        if self.loc.heatmap.components.len() < 2 {
+            return html! {};
+        }
+        html! {
+            section #coupling hidden {
+                h2 { "Coupling in the window" }
+                p.caption {
+                    "How strongly the components' fluctuations move together in the selected window: "
+                    "the correlation of the selected signal over its buckets, from −1 (blue, opposite) "
+                    "through 0 (dark) to +1 (orange, together). Rows and columns are the top components "
+                    "of the heatmap, the root cause first."
+                }
+                form.controls {
+                    label { "Signal " select #coupling-signal {} }
+                }
+                div.coupling {
+                    canvas #coupling-canvas width="640" height="640" {}
+                    div {
+                        h3 { "Moved with " span #coupling-ref.comp {} }
+                        ol #coupling-list {}
+                        p #coupling-pick .muted {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The data element and the script, as the options say.
+    fn scripts(&self) -> Markup {
+        let geometry = geometry(&self.loc.heatmap);
+        let data = PageData::new(self.loc, self.divider(), geometry, self.jaeger);
+        html! {
+            // Escaped for a script element by `data`: `<`, `>`, `&` are \u escapes.
+            script #page-data type="application/json" { (PreEscaped(data.to_embedded_json())) }
+            @match self.script {
+                Script::Inline => script { (PreEscaped(PAGE_JS)) },
+                Script::Linked => script src=(PAGE_JS_PATH) {},
             }
         }
     }
@@ -442,6 +590,15 @@ impl Page<'_> {
                     }
                     p.caption { "From the root cause to the alerting component, following callers." }
                 }
+                @if let Some(svg) = causal_svg(self.loc) {
+                    div.graph {
+                        (svg)
+                    }
+                    p.caption {
+                        "Callers on the left, callees on the right; the path is drawn thick, the root "
+                        "cause filled."
+                    }
+                }
                 @if edges.is_empty() {
                     p.muted { "No call edges (no traces)." }
                 } @else {
@@ -458,11 +615,24 @@ impl Page<'_> {
     }
 }
 
-/// The heatmap SVG in a scrollable box, or why there is none.
-fn figure(svg: Result<String, WebError>, label: &str) -> Markup {
+/// How a modality is named to people.
+fn modality_label(m: &str) -> Cow<'_, str> {
+    match m {
+        "access_logs" => Cow::Borrowed("access logs"),
+        "logs" => Cow::Borrowed("application logs"),
+        m => visible(m),
+    }
+}
+
+/// One heatmap SVG, or why there is none.
+fn figure(svg: Result<String, WebError>, modality: &str, label: &str, hidden: bool) -> Markup {
     match svg {
         // Our own markup: plotters escaped every text node, see `heatmap`.
-        Ok(svg) => html! { div.heatmap role="img" aria-label=(label) { (PreEscaped(svg)) } },
+        Ok(svg) => html! {
+            div.figure data-modality=(modality) role="img" aria-label=(label) hidden[hidden] {
+                (PreEscaped(svg))
+            }
+        },
         Err(WebError::EmptyHeatmap) => html! { p.muted { "No heatmap data." } },
         Err(e) => html! { p.muted { "Heatmap unavailable: " (e.to_string()) } },
     }

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use graph::{
-    Candidate, Count, Edge, Evidence, FaultKind, Heatmap, IncidentInfo, Localisation, Missing,
+    Candidate, Cell, CellSignal, Count, Detail, Edge, Evidence, FaultKind, Heatmap, IncidentInfo,
+    Localisation, Missing, ProxyMix, SignalSeries,
 };
-use web::{heatmap_svg, render_report, ReportOptions, WebError};
+use web::{heatmap_svg, render_report, ReportOptions, Script, WebError, PAGE_JS};
 
 const JAEGER: &str = "https://jaeger.example.internal";
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -148,6 +149,37 @@ fn fixture() -> Localisation {
             edge("checkout", "cart", 1150, 0, 12.0),
             edge("payment", "postgres", 3000, 0, 4.5),
         ],
+        detail: Detail {
+            cells: vec![Cell {
+                row: 3,
+                bucket: 12,
+                signals: vec![CellSignal {
+                    signal: "cpu".to_owned(),
+                    modality: "metrics".to_owned(),
+                    value: Some(0.97),
+                    baseline: Some(0.31),
+                    unit: "cores".to_owned(),
+                    score: 15.0,
+                }],
+                trace_ids: vec![TRACE.to_owned()],
+                log_lines: vec![count("pool <*> exhausted", 12)],
+            }],
+            series: (0..5)
+                .map(|row| SignalSeries {
+                    row,
+                    signal: "cpu".to_owned(),
+                    modality: "metrics".to_owned(),
+                    values: (0..n_buckets)
+                        .map(|b| Some(0.3 + (b as f64) * 0.01 * f64::from(row)))
+                        .collect(),
+                })
+                .collect(),
+            proxies: vec![ProxyMix {
+                row: 0,
+                top_user_agents: vec![count("python-requests/2.31.0", 9120)],
+                tls_versions: vec![count("TLSv1.2", 9000)],
+            }],
+        },
     }
 }
 
@@ -204,9 +236,9 @@ fn attribute_values<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The inline SVGs of the page.
+/// The heatmap SVGs of the page (plotters'; the causal graph's has a class).
 fn svgs(html: &str) -> Vec<&str> {
-    html.match_indices("<svg ")
+    html.match_indices("<svg width")
         .map(|(i, _)| {
             let end = html[i..].find("</svg>").expect("svg is closed");
             &html[i..i + end + "</svg>".len()]
@@ -290,16 +322,34 @@ fn heatmap_is_inline_svg_with_every_component_and_a_marked_root() {
     assert_eq!(self::svgs(&without).len(), 1);
 }
 
+/// The two script elements of the page: the JSON data and our code.
+fn scripts(html: &str) -> Vec<&str> {
+    html.match_indices("<script")
+        .map(|(i, _)| {
+            let end = html[i..].find("</script>").expect("script is closed");
+            &html[i..i + end + "</script>".len()]
+        })
+        .collect()
+}
+
 #[test]
 fn page_loads_nothing_from_anywhere() {
     for jaeger in [None, Some(JAEGER)] {
         let html = render_report(&fixture(), &opts(jaeger)).unwrap();
         let lower = html.to_ascii_lowercase();
-        assert!(lower.contains(
-            "<meta http-equiv=\"content-security-policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:;"
-        ));
+        let csp = Script::Inline.csp();
+        assert!(csp.starts_with("default-src 'none'; script-src 'sha256-"));
+        assert!(csp.contains("connect-src 'none'"));
+        assert!(html.contains(&format!(
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">"
+        )));
+        // Exactly our data element and our script, the latter byte for byte what the hash allows.
+        let scripts = scripts(&html);
+        assert_eq!(scripts.len(), 2, "{scripts:?}");
+        assert!(scripts[0].starts_with("<script id=\"page-data\" type=\"application/json\">"));
+        assert_eq!(scripts[1], format!("<script>{PAGE_JS}</script>"));
         for tag in [
-            "<script", "<link", "<img", "<iframe", "<object", "<embed", "@import", "url(",
+            "<link", "<img", "<iframe", "<object", "<embed", "@import", "url(",
         ] {
             assert!(!lower.contains(tag), "page has {tag}");
         }
@@ -310,6 +360,15 @@ fn page_loads_nothing_from_anywhere() {
             assert!(href.starts_with('#') || to_jaeger, "unexpected href {href}");
         }
         // The only absolute URL besides Jaeger links is the SVG namespace, which loads nothing.
+        let lower = lower
+            .replace(&scripts[0].to_ascii_lowercase(), "")
+            .replace(&scripts[1].to_ascii_lowercase(), "");
+        let data_urls = scripts[0].matches("http").count();
+        assert_eq!(
+            data_urls,
+            usize::from(jaeger.is_some()),
+            "only the jaeger base in the data"
+        );
         let absolute = lower.matches("http://").count() + lower.matches("https://").count();
         let namespaces = lower
             .matches("xmlns=\"http://www.w3.org/2000/svg\"")
@@ -331,7 +390,11 @@ fn trace_ids_link_to_jaeger_only_when_configured() {
     assert!(html.contains(&format!("href=\"{JAEGER}/trace/{TRACE}\"")));
     assert!(html.contains(&format!("href=\"{JAEGER}/trace/00f067aa0ba902b7\"")));
     let html = render_report(&fixture(), &opts(None)).unwrap();
-    assert!(!html.contains("/trace/"));
+    assert!(!html.replace(PAGE_JS, "").contains("/trace/"));
+    assert!(
+        html.contains("\"jaeger\":null"),
+        "the script gets no base to link to"
+    );
     assert!(html.contains(TRACE), "still shown as text");
 }
 
@@ -386,7 +449,18 @@ fn hostile_strings_are_only_ever_escaped() {
     let loc = hostile();
     for jaeger in [None, Some(JAEGER)] {
         let html = render_report(&loc, &opts(jaeger)).unwrap();
-        let lower = html.to_ascii_lowercase();
+        let scripts = scripts(&html);
+        assert_eq!(scripts.len(), 2, "only our two script elements");
+        assert_eq!(scripts[1], format!("<script>{PAGE_JS}</script>"));
+        // The data element holds the hostile strings only as \u escapes.
+        let data = &scripts[0]["<script id=\"page-data\" type=\"application/json\">".len()..];
+        let data = &data[..data.len() - "</script>".len()];
+        assert!(!data.contains('<') && !data.contains('>') && !data.contains('&'));
+        assert!(data.contains("\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"));
+        let lower = html
+            .replace(scripts[0], "")
+            .replace(scripts[1], "")
+            .to_ascii_lowercase();
         assert!(!lower.contains("<script"), "raw script tag");
         assert!(!lower.contains("<img"), "raw img tag");
         assert!(!lower.contains("<svg onload"), "raw svg tag");

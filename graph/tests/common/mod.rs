@@ -121,6 +121,7 @@ impl Spec<'_> {
                 by_modality: BTreeMap::new(),
             },
             edges,
+            detail: Default::default(),
         };
         IncidentRecord::new(loc, at(self.minute + 2))
     }

@@ -1,0 +1,654 @@
+//! The pages and the bot API as one axum [`Router`] over a [`GraphStore`]; `rca serve` mounts it
+//! beside its webhook, health and metrics routes.
+//!
+//! Pages: `/` (recent incidents), `/incidents/{id}` (the incident page), `/incidents/{id}/heatmap.png`
+//! (for chat previews), `/alerts/{fingerprint}` (a stable link per alert: the newest incident, or
+//! a page that refreshes itself while it is being localised) and `/alerts/{fingerprint}/heatmap.png`. API: `/api/v1/incidents`,
+//! `/api/v1/incidents/{id}`, `POST /api/v1/localise`, and `/api/openapi.json`, generated from the
+//! handlers below by utoipa. Every error reaches HTTP through [`ApiError`]'s one mapping.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use graph::store::{GraphStore, IncidentQuery, IncidentSummary, StoreError};
+use graph::{FaultKind, Localisation};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::auth::require_bearer;
+use crate::report::{jaeger_base, Script, CSS, PAGE_JS, PAGE_JS_PATH};
+use crate::text::{full_time, score, visible};
+use crate::{render_report, ReportOptions, WebError};
+
+/// Incidents per page of the list, unless asked otherwise.
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 500;
+/// The longest window `POST /api/v1/localise` accepts.
+const MAX_WINDOW_HOURS: i64 = 24;
+/// How often the "localising..." page reloads itself.
+const REFRESH_SECONDS: u32 = 3;
+
+/// Localises on demand; `rca serve` implements it over its collectors and queue.
+#[async_trait]
+pub trait Localiser: Send + Sync {
+    /// Localises an ad-hoc window over the given services (all when empty).
+    async fn localise(&self, req: LocaliseRequest) -> Result<Localisation, LocaliseError>;
+    /// Whether an alert with this fingerprint is queued or being localised now.
+    fn pending(&self, fingerprint: &str) -> bool;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocaliseError {
+    /// The request cannot be answered as asked (unknown service, window outside retention).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The sources had nothing in the window.
+    #[error("no observations in the window")]
+    NoData,
+    /// A source could not be reached.
+    #[error("a data source is unavailable: {0}")]
+    Unavailable(String),
+    #[error("localisation failed: {0}")]
+    Failed(String),
+}
+
+/// An ad-hoc localisation: a window and, optionally, the services to look at.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocaliseRequest {
+    /// Start of the analysed window (RFC 3339).
+    pub start: DateTime<Utc>,
+    /// End of the analysed window (RFC 3339); at most 24 hours after `start`.
+    pub end: DateTime<Utc>,
+    /// Only these services (all when empty).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Where the trouble was noticed; the baseline ends 5 minutes before it (default: the
+    /// middle of the window).
+    #[serde(default)]
+    pub alert_at: Option<DateTime<Utc>>,
+}
+
+/// How pages are rendered and guarded.
+#[derive(Clone, Debug, Default)]
+pub struct PageOptions {
+    /// Jaeger UI base URL for trace links (http or https).
+    pub jaeger_base_url: Option<String>,
+    /// The public URL of this server, e.g. `https://rca.example.com`, for absolute links in API
+    /// answers; relative links without it.
+    pub base_url: Option<String>,
+    /// When set, every route answers 401 without `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Shown in page footers.
+    pub generated_by: String,
+}
+
+/// What the routes share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn GraphStore>,
+    /// `None`: `POST /api/v1/localise` answers 503 and no alert is ever pending.
+    pub localiser: Option<Arc<dyn Localiser>>,
+    pub options: Arc<PageOptions>,
+}
+
+impl AppState {
+    /// Fails when the Jaeger URL is not a plain http(s) URL.
+    pub fn new(
+        store: Arc<dyn GraphStore>,
+        localiser: Option<Arc<dyn Localiser>>,
+        mut options: PageOptions,
+    ) -> Result<AppState, WebError> {
+        if let Some(url) = &options.jaeger_base_url {
+            jaeger_base(url)?;
+        }
+        if options.generated_by.is_empty() {
+            options.generated_by = ReportOptions::default().generated_by;
+        }
+        options.base_url = options.base_url.map(|b| b.trim_end_matches('/').to_owned());
+        Ok(AppState {
+            store,
+            localiser,
+            options: Arc::new(options),
+        })
+    }
+}
+
+/// The pages and the API; guarded by the bearer token when one is configured.
+pub fn router(state: AppState) -> Router {
+    let token = state.options.token.clone();
+    let routes = Router::new()
+        .route("/", get(index))
+        .route("/incidents/{id}", get(incident_page))
+        .route("/incidents/{id}/heatmap.png", get(heatmap_png))
+        .route("/alerts/{fingerprint}", get(alert_link))
+        .route("/alerts/{fingerprint}/heatmap.png", get(alert_heatmap))
+        .route(PAGE_JS_PATH, get(page_js))
+        .route("/api/v1/incidents", get(list_incidents))
+        .route("/api/v1/incidents/{id}", get(get_incident))
+        .route("/api/v1/localise", post(localise))
+        .route("/api/openapi.json", get(openapi_json))
+        .with_state(state);
+    require_bearer(routes, token)
+}
+
+/// The OpenAPI document of the API, generated from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "rca", description = "Root-cause localisation for alerts: the bot API."),
+    paths(list_incidents, get_incident, localise),
+    components(schemas(IncidentPage, IncidentItem, ErrorBody, LocaliseRequest, Localisation)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// Every error of a route, and its one mapping to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("ad-hoc localisation is not available on this server")]
+    NoLocaliser,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Localise(#[from] LocaliseError),
+    #[error(transparent)]
+    Page(#[from] WebError),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) | ApiError::Localise(LocaliseError::BadRequest(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Localise(LocaliseError::NoData) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NoLocaliser
+            | ApiError::Store(StoreError::Unavailable(_))
+            | ApiError::Localise(LocaliseError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::Localise(_) | ApiError::Page(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+}
+
+/// The body of every error answer.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        }
+        (
+            status,
+            Json(ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// Query of `GET /api/v1/incidents`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only incidents in which this component was ranked.
+    pub component: Option<String>,
+    /// Only incidents whose alert started at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Only incidents whose alert started before this time (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<usize>,
+    /// How many to skip (default 0).
+    pub offset: Option<usize>,
+}
+
+/// One page of incidents, newest alert first.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct IncidentPage {
+    pub incidents: Vec<IncidentItem>,
+    pub limit: usize,
+    pub offset: usize,
+    /// The offset of the next page, when there is one.
+    pub next_offset: Option<usize>,
+}
+
+/// One incident of a list.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct IncidentItem {
+    pub id: String,
+    pub alert_name: String,
+    pub fingerprint: String,
+    /// The alert's start, RFC 3339.
+    pub starts_at: String,
+    /// When rca localised it, RFC 3339.
+    pub created_at: String,
+    /// The first-ranked component.
+    pub root_cause: Option<String>,
+    pub fault: Option<FaultKind>,
+    pub score: Option<f64>,
+    /// The incident page.
+    pub page_url: String,
+    /// The Localisation JSON.
+    pub api_url: String,
+}
+
+impl AppState {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.options.base_url.as_deref().unwrap_or(""))
+    }
+
+    fn item(&self, s: IncidentSummary) -> IncidentItem {
+        let id = segment(&s.id);
+        IncidentItem {
+            page_url: self.url(&format!("/incidents/{id}")),
+            api_url: self.url(&format!("/api/v1/incidents/{id}")),
+            id: s.id,
+            alert_name: s.alert_name,
+            fingerprint: s.fingerprint,
+            starts_at: s.starts_at,
+            created_at: s.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            root_cause: s.root_cause,
+            fault: s.fault,
+            score: s.score,
+        }
+    }
+
+    async fn page_of(&self, p: &ListParams) -> Result<IncidentPage, ApiError> {
+        let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::BadRequest(format!(
+                "limit must be 1 to {MAX_LIMIT}"
+            )));
+        }
+        let offset = p.offset.unwrap_or(0);
+        let query = IncidentQuery {
+            component: p.component.clone().filter(|c| !c.is_empty()),
+            since: p.since,
+            until: p.until,
+            // One more than asked, to know whether there is a next page.
+            limit: limit + 1,
+            offset,
+        };
+        let mut found = self.store.incidents(&query).await?;
+        let more = found.len() > limit;
+        found.truncate(limit);
+        Ok(IncidentPage {
+            incidents: found.into_iter().map(|s| self.item(s)).collect(),
+            limit,
+            offset,
+            next_offset: more.then_some(offset + limit),
+        })
+    }
+
+    async fn localisation(&self, id: &str) -> Result<Localisation, ApiError> {
+        match self.store.get(id).await? {
+            Some(r) => Ok(r.localisation),
+            None => Err(ApiError::NotFound(format!("incident {id:?}"))),
+        }
+    }
+}
+
+/// Percent-encodes `s` as one URL path segment.
+pub(crate) fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Recent incidents, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of incidents, newest alert first", body = IncidentPage),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 503, description = "The graph store is unavailable", body = ErrorBody)
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn list_incidents(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<IncidentPage>, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok(Json(state.page_of(&p).await?))
+}
+
+/// One incident's Localisation.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}",
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The Localisation", body = Localisation),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 503, description = "The graph store is unavailable", body = ErrorBody)
+    )
+)]
+#[tracing::instrument(skip_all, fields(id = %id))]
+async fn get_incident(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Localisation>, ApiError> {
+    Ok(Json(state.localisation(&id).await?))
+}
+
+/// Localises an ad-hoc window.
+#[utoipa::path(
+    post,
+    path = "/api/v1/localise",
+    request_body = LocaliseRequest,
+    responses(
+        (status = 200, description = "The Localisation", body = Localisation),
+        (status = 400, description = "A bad request: malformed body, or a window that is empty, reversed or longer than 24 hours", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 422, description = "No observations in the window", body = ErrorBody),
+        (status = 503, description = "No localiser on this server, or a source is unavailable", body = ErrorBody)
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn localise(
+    State(state): State<AppState>,
+    body: Result<Json<LocaliseRequest>, JsonRejection>,
+) -> Result<Json<Localisation>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if req.end <= req.start {
+        return Err(ApiError::BadRequest("end must be after start".into()));
+    }
+    if req.end - req.start > chrono::Duration::hours(MAX_WINDOW_HOURS) {
+        return Err(ApiError::BadRequest(format!(
+            "the window is longer than {MAX_WINDOW_HOURS} hours"
+        )));
+    }
+    if let Some(at) = req.alert_at.filter(|at| *at < req.start || *at > req.end) {
+        return Err(ApiError::BadRequest(format!(
+            "alert_at {at} is outside the window"
+        )));
+    }
+    let localiser = state.localiser.as_ref().ok_or(ApiError::NoLocaliser)?;
+    Ok(Json(localiser.localise(req).await?))
+}
+
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi()
+            .to_json()
+            .expect("the OpenAPI document serialises"),
+    )
+        .into_response()
+}
+
+async fn page_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        PAGE_JS,
+    )
+        .into_response()
+}
+
+/// Headers every page carries: its CSP (also as a header, where `frame-ancestors` works).
+fn html_response(status: StatusCode, csp: String, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("{csp}; frame-ancestors 'none'")) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+/// Pages without any script.
+const STATIC_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
+                          base-uri 'none'; form-action 'self'";
+
+#[tracing::instrument(skip_all, fields(id = %id))]
+async fn incident_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let loc = state.localisation(&id).await?;
+    let opts = ReportOptions {
+        jaeger_base_url: state.options.jaeger_base_url.clone(),
+        generated_by: state.options.generated_by.clone(),
+        modality_heatmaps: true,
+        script: Script::Linked,
+    };
+    let html = render_report(&loc, &opts)?;
+    Ok(html_response(StatusCode::OK, Script::Linked.csp(), html))
+}
+
+#[tracing::instrument(skip_all, fields(id = %id))]
+async fn heatmap_png(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let loc = state.localisation(&id).await?;
+    let png = crate::png::heatmap_png(&loc)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+/// The newest incident's heatmap.png, so a notification can carry a preview image for an alert.
+#[tracing::instrument(skip_all, fields(fingerprint = %fingerprint))]
+async fn alert_heatmap(
+    State(state): State<AppState>,
+    Path(fingerprint): Path<String>,
+) -> Result<Response, ApiError> {
+    match state.store.latest_for_alert(&fingerprint).await? {
+        Some(s) => {
+            Ok(Redirect::to(&format!("/incidents/{}/heatmap.png", segment(&s.id))).into_response())
+        }
+        None => Err(ApiError::NotFound(format!(
+            "an incident of alert {fingerprint:?}"
+        ))),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(fingerprint = %fingerprint))]
+async fn alert_link(
+    State(state): State<AppState>,
+    Path(fingerprint): Path<String>,
+) -> Result<Response, ApiError> {
+    let pending = state
+        .localiser
+        .as_ref()
+        .is_some_and(|l| l.pending(&fingerprint));
+    if !pending {
+        if let Some(s) = state.store.latest_for_alert(&fingerprint).await? {
+            return Ok(Redirect::to(&format!("/incidents/{}", segment(&s.id))).into_response());
+        }
+    }
+    let (status, title, text) = if pending {
+        (
+            StatusCode::OK,
+            "Localising…",
+            "rca is localising this alert now; this page reloads itself until the incident is ready.",
+        )
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            "No incident yet",
+            "rca has no incident for this alert yet (the alert may not have reached it); this page \
+             reloads itself.",
+        )
+    };
+    let body = shell(
+        title,
+        &state.options.generated_by,
+        Some(REFRESH_SECONDS),
+        html! {
+            h1 { (title) }
+            p { (text) }
+            p.muted { "Alert fingerprint " span.mono { (visible(&fingerprint)) } }
+            p { a href="/" { "Recent incidents" } }
+        },
+    );
+    Ok(html_response(status, STATIC_CSP.to_owned(), body))
+}
+
+#[tracing::instrument(skip_all)]
+async fn index(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let page = state.page_of(&p).await?;
+    let next = page.next_offset.map(|o| {
+        let mut q = format!("?offset={o}&limit={}", page.limit);
+        if let Some(c) = &p.component {
+            q.push_str(&format!("&component={}", segment(c)));
+        }
+        q
+    });
+    let body = shell(
+        "Recent incidents",
+        &state.options.generated_by,
+        None,
+        html! {
+            p.kicker { "rca" }
+            h1 { "Recent incidents" }
+            form.controls method="get" action="/" {
+                label { "Component " input type="text" name="component" value=[p.component.as_deref()]; }
+                button type="submit" { "Filter" }
+            }
+            @if page.incidents.is_empty() {
+                p.muted { "No incidents." }
+            } @else {
+                table #incidents {
+                    thead { tr {
+                        th { "Alert started" } th { "Alert" } th { "Root cause" } th { "Fault" }
+                        th.num { "Score" } th { "Preview" }
+                    } }
+                    tbody {
+                        @for i in &page.incidents {
+                            tr {
+                                td { (full_time(&i.starts_at)) }
+                                td { a href={ "/incidents/" (segment(&i.id)) } {
+                                    @if i.alert_name.is_empty() { "(no alert name)" } @else { (visible(&i.alert_name)) }
+                                } }
+                                td { @match &i.root_cause {
+                                    Some(c) => span.comp { (visible(c)) },
+                                    None => span.muted { "none" },
+                                } }
+                                td { @if let Some(f) = i.fault { code { (f.as_str()) } } }
+                                td.num { @if let Some(s) = i.score { (score(s)) } }
+                                td { a href={ "/incidents/" (segment(&i.id)) "/heatmap.png" } { "heatmap.png" } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(q) = next {
+                p { a href=(q) { "Older incidents →" } }
+            }
+        },
+    );
+    Ok(html_response(StatusCode::OK, STATIC_CSP.to_owned(), body))
+}
+
+/// A small page with the report's styles.
+fn shell(title: &str, generated_by: &str, refresh: Option<u32>, main: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(STATIC_CSP);
+                meta name="referrer" content="no-referrer";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="dark light";
+                @if let Some(s) = refresh {
+                    meta http-equiv="refresh" content=(s);
+                }
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                main { (main) }
+                footer { "Generated by " (visible(generated_by)) " · times in UTC" }
+            }
+        }
+    }
+    .into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        assert_eq!(segment("5f82a06f0656337a"), "5f82a06f0656337a");
+        assert_eq!(segment("a/../b?c#d"), "a%2F..%2Fb%3Fc%23d");
+        assert_eq!(segment("\"><x"), "%22%3E%3Cx");
+    }
+}
