@@ -1135,7 +1135,9 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
     for l in &obs.logs {
         let Some(span) = l.span_id else { continue };
         if l.level >= ingest::LogLevel::Warn
-            || op_of.get(&span).is_none_or(|&(comp, _, _)| comp != l.component)
+            || op_of
+                .get(&span)
+                .is_none_or(|&(comp, _, _)| comp != l.component)
         {
             continue;
         }
