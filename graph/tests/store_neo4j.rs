@@ -84,3 +84,26 @@ async fn a_wrong_address_is_unavailable_not_a_panic() {
     let bad = graph::store::Neo4jConfig::new("http//nope", None, None);
     assert!(Neo4jStore::connect(bad).await.is_err());
 }
+
+#[tokio::test]
+async fn open_with_a_neo4j_config_gives_the_neo4j_store() {
+    let direct = common::neo4j_direct().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = graph::store::open(graph::store::StoreConfig {
+        data_dir: dir.path().to_path_buf(),
+        neo4j: Some(common::neo4j_config()),
+    })
+    .await
+    .unwrap();
+    let ns = common::namespace("n");
+    let rec = common::spec(&ns, 1, &[("db", FaultKind::Latency)], &["db", "web"], 0).record();
+    store.put(&rec).await.unwrap();
+    assert_eq!(store.pending(), 0);
+    assert_eq!(
+        direct.get(rec.id()).await.unwrap(),
+        Some(rec.clone()),
+        "not in Neo4j"
+    );
+    assert!(dir.path().join("neo4j-outbox.jsonl").exists());
+    assert!(dir.path().join("incidents.jsonl").exists(), "no local copy");
+}

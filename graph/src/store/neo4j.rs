@@ -179,20 +179,6 @@ impl Neo4jStore {
         tokio::spawn(retry_outbox(Arc::downgrade(&shared), wake));
         Ok(Neo4jStore { shared })
     }
-
-    /// How many incidents wait in the outbox (0 without a data directory).
-    pub fn pending(&self) -> usize {
-        self.shared
-            .local
-            .as_ref()
-            .map_or(0, |l| l.outbox().pending.len())
-    }
-
-    /// Writes every incident waiting in the outbox now. `Unavailable` if
-    /// Neo4j is still down (they keep waiting).
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        self.shared.flush().await
-    }
 }
 
 impl Shared {
@@ -570,6 +556,19 @@ impl GraphStore for Neo4jStore {
             })
         });
         s.read("gaps", remote, |l| l.gaps_now()).await
+    }
+
+    /// How many incidents wait in the outbox (0 without a data directory).
+    fn pending(&self) -> usize {
+        self.shared
+            .local
+            .as_ref()
+            .map_or(0, |l| l.outbox().pending.len())
+    }
+
+    /// Writes every incident waiting in the outbox now.
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.shared.flush().await
     }
 
     async fn graph(&self, id: &str) -> Result<Option<IncidentGraph>, StoreError> {
