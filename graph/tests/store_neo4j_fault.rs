@@ -94,7 +94,7 @@ async fn incidents_that_arrive_while_neo4j_is_down_land_once_when_it_returns() {
     assert_eq!(listed.len(), 15);
 
     // rca restarts: the outbox is read back from the data directory.
-    drop(store);
+    store.close().await;
     let store = Neo4jStore::open(common::neo4j_config(), dir.path())
         .await
         .unwrap();

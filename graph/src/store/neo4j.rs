@@ -141,6 +141,9 @@ struct Local {
     /// One flush at a time (the background task's or a caller's).
     flushing: tokio::sync::Mutex<()>,
     wake: Arc<tokio::sync::Notify>,
+    /// Set by [`Neo4jStore::close`]: the retry task ends.
+    stop: Arc<AtomicBool>,
+    retry_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Neo4jStore {
@@ -166,18 +169,44 @@ impl Neo4jStore {
         .map_err(|e| StoreError::Query(format!("opening the data directory failed: {e}")))??;
         let pending = outbox.pending.len();
         let wake = Arc::new(tokio::sync::Notify::new());
+        let stop = Arc::new(AtomicBool::new(false));
         let local = Local {
             store,
             outbox: Mutex::new(outbox),
             flushing: tokio::sync::Mutex::new(()),
             wake: Arc::clone(&wake),
+            stop: Arc::clone(&stop),
+            retry_task: Mutex::new(None),
         };
         let shared = Arc::new(Shared::new(&cfg, Some(local)).await?);
         if pending > 0 {
             info!(pending, uri = %cfg.uri, "incidents waiting in the outbox for Neo4j");
         }
-        tokio::spawn(retry_outbox(Arc::downgrade(&shared), wake));
+        let task = tokio::spawn(retry_outbox(Arc::downgrade(&shared), wake, stop));
+        if let Some(l) = &shared.local {
+            *l.retry_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        }
         Ok(Neo4jStore { shared })
+    }
+
+    /// Stops the retry task and waits for it, so that once the last clone
+    /// is dropped the data directory is free for another open at once.
+    /// (Dropping without closing also frees it, as soon as the task next
+    /// wakes.) What is pending stays in the outbox for the next open.
+    pub async fn close(self) {
+        let Some(local) = &self.shared.local else {
+            return;
+        };
+        local.stop.store(true, Ordering::Release);
+        local.wake.notify_one();
+        let task = local
+            .retry_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 
@@ -345,9 +374,12 @@ impl Local {
 
 /// Retries the outbox until the store is dropped: promptly after a put that
 /// could not land, then with a growing pause while Neo4j stays down.
-async fn retry_outbox(shared: Weak<Shared>, wake: Arc<tokio::sync::Notify>) {
+async fn retry_outbox(shared: Weak<Shared>, wake: Arc<tokio::sync::Notify>, stop: Arc<AtomicBool>) {
     let mut pause = RETRY_MIN;
     loop {
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
         {
             let Some(s) = shared.upgrade() else {
                 return;
@@ -750,16 +782,31 @@ impl Rows {
         let mut record = self.record.clone();
         let id = self.id.clone();
         let q = |text: &str| neo4rs::query(text).param("id", id.clone());
-        // Unchanged since the last write: nothing to do. Changed: the
-        // incident's own relationships go, and are written anew below; it
-        // keeps the time it was first stored.
+        // The incident's node first, with a property written so this
+        // transaction holds its lock: a concurrent write of the same incident
+        // waits here, then finds it written. Unchanged since the last write:
+        // nothing else to do (the marker goes again, so nothing changed).
+        // Changed: the incident's own relationships go, and are created anew
+        // below (CREATE, not MERGE: under the lock they cannot exist, and
+        // MERGE would scan every relationship between two busy components);
+        // it keeps the time it was first stored.
         let existing = collect(
             txn,
-            q("MATCH (i:Incident {id: $id}) RETURN i.digest AS digest, i.created_at AS created"),
+            q(
+                "MERGE (i:Incident {id: $id}) ON CREATE SET i.created_at = $created_at \
+               SET i.writing = true \
+               RETURN i.digest AS digest, i.created_at AS created",
+            )
+            .param("created_at", rfc3339(record.created_at)),
         )
         .await?;
-        if let Some(row) = existing.first() {
-            if row.get::<String>("digest").ok().as_deref() == Some(self.digest.as_str()) {
+        let previous = existing
+            .first()
+            .and_then(|row| Some((row.get::<String>("digest").ok()?, row)));
+        if let Some((digest, row)) = previous {
+            if digest == self.digest {
+                txn.run(q("MATCH (i:Incident {id: $id}) REMOVE i.writing"))
+                    .await?;
                 return Ok(());
             }
             if let Some(t) = row
@@ -785,7 +832,7 @@ impl Rows {
         })?;
         let starts_ms = parse_time(&l.incident.starts_at).map(|t| t.timestamp_millis());
         txn.run(
-            q("MERGE (i:Incident {id: $id}) \
+            q("MATCH (i:Incident {id: $id}) REMOVE i.writing \
                SET i.alert_name = $alert_name, i.fingerprint = $fingerprint, \
                    i.starts_at = $starts_at, i.starts_at_ms = $starts_ms, \
                    i.created_at = $created_at, i.root_cause = $root_cause, i.fault = $fault, \
@@ -826,8 +873,7 @@ impl Rows {
         txn.run(
             q("MATCH (i:Incident {id: $id}) UNWIND $rows AS row \
                MATCH (c:Component {name: row.component}) \
-               MERGE (i)-[r:ROOT_CAUSE {rank: row.rank}]->(c) \
-               SET r.score = row.score, r.fault = row.fault")
+               CREATE (i)-[:ROOT_CAUSE {rank: row.rank, score: row.score, fault: row.fault}]->(c)")
             .param("rows", ranking),
         )
         .await?;
@@ -847,8 +893,7 @@ impl Rows {
         txn.run(
             q("UNWIND $rows AS row \
                MATCH (a:Component {name: row.from}), (b:Component {name: row.to}) \
-               MERGE (a)-[c:CALLS {incident: $id}]->(b) \
-               SET c.calls = row.calls, c.errors = row.errors, c.p99 = row.p99")
+               CREATE (a)-[:CALLS {incident: $id, calls: row.calls, errors: row.errors, p99: row.p99}]->(b)")
             .param("rows", edges),
         )
         .await?;
@@ -867,7 +912,7 @@ impl Rows {
             txn.run(
                 q("MATCH (i:Incident {id: $id}) \
                    MERGE (p:AttackPath {id: $path_id}) SET p.components = $components \
-                   MERGE (i)-[:FOLLOWED]->(p) \
+                   CREATE (i)-[:FOLLOWED]->(p) \
                    WITH p UNWIND $rows AS row \
                    MATCH (c:Component {name: row.component}) \
                    MERGE (p)-[:TRAVERSES {order: row.order}]->(c)")
@@ -881,7 +926,7 @@ impl Rows {
             txn.run(
                 q("MATCH (i:Incident {id: $id}) \
                    MERGE (r:DetectionRule {name: $rule}) \
-                   MERGE (i)-[:DETECTED_BY]->(r) \
+                   CREATE (i)-[:DETECTED_BY]->(r) \
                    WITH r MATCH (p:AttackPath {id: $path_id}) \
                    MERGE (p)-[:DETECTED_BY]->(r)")
                 .param("rule", rule.as_str())
@@ -905,17 +950,21 @@ impl Rows {
         txn.run(
             q("MATCH (i:Incident {id: $id}) UNWIND $rows AS row \
                MERGE (a:Action {id: row.id}) SET a.description = row.description \
-               MERGE (i)-[x:ACTION {order: row.order}]->(a) SET x.status = row.status \
-               WITH a, row \
-               OPTIONAL MATCH (r:DetectionRule {name: $rule}) \
-               FOREACH (x IN CASE WHEN r IS NULL THEN [] ELSE [1] END | \
-                 MERGE (r)-[m:MITIGATED_BY {incident: $id}]->(a) \
-                 SET m.attack_path = $path_id, m.status = row.status)")
-            .param("rows", actions)
-            .param("rule", self.rule.clone())
-            .param("path_id", self.path_id.clone()),
+               CREATE (i)-[:ACTION {order: row.order, status: row.status}]->(a)")
+            .param("rows", actions.clone()),
         )
         .await?;
+        if let Some(rule) = &self.rule {
+            txn.run(
+                q("MATCH (r:DetectionRule {name: $rule}) UNWIND $rows AS row \
+                   MATCH (a:Action {id: row.id}) \
+                   CREATE (r)-[:MITIGATED_BY {incident: $id, attack_path: $path_id, status: row.status}]->(a)")
+                .param("rows", actions)
+                .param("rule", rule.as_str())
+                .param("path_id", self.path_id.clone()),
+            )
+            .await?;
+        }
         Ok(())
     }
 }
