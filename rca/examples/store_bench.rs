@@ -239,7 +239,7 @@ async fn main() {
     let t = Instant::now();
     let neo = std::sync::Arc::new(neo);
     let mut tasks = tokio::task::JoinSet::new();
-    let workers = 4;
+    let workers = 2;
     for w in 0..workers {
         let neo = neo.clone();
         tasks.spawn(async move {

@@ -276,13 +276,18 @@ impl Shared {
                 };
                 match out {
                     Err(neo4rs::Error::Neo4j(e))
-                        if attempt < 6 && e.kind() == neo4rs::Neo4jErrorKind::Transient =>
+                        if attempt < 10 && e.kind() == neo4rs::Neo4jErrorKind::Transient =>
                     {
                         debug!(
                             code = e.code(),
                             attempt, "transient neo4j error, running again"
                         );
-                        tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                        // Writers that collided pause for different times.
+                        let jitter = (u64::from(attempt) * 2_654_435_761
+                            + u64::from(std::process::id()))
+                            % 50;
+                        let ms = (20u64 << attempt.min(5)) + jitter;
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
                     }
                     other => return other,
                 }
