@@ -208,3 +208,46 @@ async fn query_defaults_page_at_one_hundred() {
         100
     );
 }
+
+#[test]
+fn a_read_only_snapshot_needs_no_lock_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(EmbeddedStore::open_read_only(dir.path().join("none"))
+        .unwrap()
+        .is_empty());
+    let ns = common::namespace("e");
+    let a = common::spec(&ns, 1, &[("db", FaultKind::CpuSaturation)], &["db"], 0).record();
+    let writer = EmbeddedStore::open(dir.path()).unwrap();
+    writer.put_blocking(&a).unwrap();
+    // A writer in the middle of a line.
+    let file = dir.path().join("incidents.jsonl");
+    let before = std::fs::read(&file).unwrap();
+    std::fs::write(&file, [&before[..], b"{\"localis"].concat()).unwrap();
+    let reader = EmbeddedStore::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.get_blocking(a.id()).unwrap().as_ref(), Some(&a));
+    assert_eq!(
+        std::fs::read(&file).unwrap().len(),
+        before.len() + 9,
+        "the reader cut the file"
+    );
+    let err = reader.put_blocking(&a).unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+}
+
+#[tokio::test]
+async fn open_without_neo4j_gives_the_embedded_store_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = graph::store::StoreConfig {
+        data_dir: dir.path().join("data"),
+        neo4j: None,
+    };
+    let ns = common::namespace("e");
+    let rec = common::spec(&ns, 1, &[("db", FaultKind::Latency)], &["db"], 0).record();
+    {
+        let store = graph::store::open(cfg.clone()).await.unwrap();
+        store.put(&rec).await.unwrap();
+        assert_eq!(store.pending(), 0);
+    }
+    let again = graph::store::open(cfg).await.unwrap();
+    assert_eq!(again.get(rec.id()).await.unwrap(), Some(rec));
+}

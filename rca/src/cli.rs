@@ -26,6 +26,9 @@ pub enum Command {
     Fixtures(FixturesCommand),
     /// Evaluate accuracy over a set of labelled incidents.
     Eval(EvalArgs),
+    /// Query stored incidents: by component and time, recurring root causes, coverage gaps.
+    #[command(subcommand)]
+    Graph(cmd::graph::GraphCommand),
     /// Analyse goroutine dumps alone: leaking sites, their creators, growth and pattern.
     Goroutines(GoroutinesArgs),
 }
@@ -66,6 +69,9 @@ pub struct ReplayArgs {
     /// Minutes of data after the alert's start to analyse.
     #[arg(long, default_value_t = 10)]
     pub settle_minutes: u32,
+    /// Where to store the incident (none unless --data-dir or --neo4j-uri is given).
+    #[command(flatten)]
+    pub store: cmd::graph::StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +135,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Replay(a) => cmd::replay::run(&a),
         Command::Fixtures(FixturesCommand::Generate(a)) => cmd::fixtures::generate(&a),
         Command::Eval(a) => cmd::eval::run(&a),
+        Command::Graph(c) => cmd::graph::run(&c),
         Command::Goroutines(a) => cmd::goroutines::run(&a),
     }
 }

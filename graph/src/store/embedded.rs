@@ -54,15 +54,15 @@ struct Inner {
 }
 
 struct State {
-    /// Appends go here.
-    append: File,
+    /// Appends go here; `None` when opened read-only.
+    append: Option<File>,
     /// Whole records are read from here by offset.
     read: File,
     /// Where the next line starts.
     end: u64,
     entries: HashMap<String, Entry>,
-    /// Held (locked) for as long as the store is open.
-    _lock: File,
+    /// Held (locked) for as long as the store is open; `None` read-only.
+    _lock: Option<File>,
 }
 
 /// What the index keeps of one incident.
@@ -119,47 +119,58 @@ impl EmbeddedStore {
     pub fn open(dir: impl AsRef<Path>) -> Result<EmbeddedStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let lock_path = dir.join(LOCK);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
-        if let Err(e) = lock.try_lock() {
-            let source = match e {
-                std::fs::TryLockError::WouldBlock => std::io::Error::new(
-                    std::io::ErrorKind::WouldBlock,
-                    "the data directory is in use by another rca process (or another store in this one)",
-                ),
-                std::fs::TryLockError::Error(e) => e,
-            };
-            return Err(StoreError::Io {
-                path: lock_path,
-                source,
-            });
-        }
+        let lock = lock(&dir)?;
         let file_path = dir.join(FILE);
-        let (entries, end, lines) = load(&file_path)?;
+        let (entries, end, lines) = load(&file_path, true)?;
         let live = entries.len();
         let mut store_state = State {
-            append: open_append(&file_path)?,
+            append: Some(open_append(&file_path)?),
             read: File::open(&file_path).map_err(io_err(&file_path))?,
             end,
             entries,
-            _lock: lock,
+            _lock: Some(lock),
         };
         if lines > 2 * live + 64 {
             compact(&dir, &file_path, &mut store_state)?;
         }
         debug!(dir = %dir.display(), incidents = live, "embedded store open");
-        Ok(EmbeddedStore {
+        Ok(EmbeddedStore::new(dir, file_path, store_state))
+    }
+
+    /// A snapshot for reading, beside a process that may have the store
+    /// open for writing (`rca graph` while `rca serve` runs): takes no lock,
+    /// changes nothing on disk (an unfinished last line is skipped, not cut),
+    /// and refuses puts. A missing directory reads as an empty store.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<EmbeddedStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let file_path = dir.join(FILE);
+        let (entries, end, _) = load(&file_path, false)?;
+        let read = match File::open(&file_path) {
+            Ok(f) => f,
+            // Nothing stored yet: an empty store (reads never touch the file).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                File::open("/dev/null").map_err(io_err(&file_path))?
+            }
+            Err(e) => return Err(io_err(&file_path)(e)),
+        };
+        let state = State {
+            append: None,
+            read,
+            end,
+            entries,
+            _lock: None,
+        };
+        Ok(EmbeddedStore::new(dir, file_path, state))
+    }
+
+    fn new(dir: PathBuf, file_path: PathBuf, state: State) -> EmbeddedStore {
+        EmbeddedStore {
             inner: Arc::new(Inner {
                 dir,
                 file_path,
-                state: Mutex::new(store_state),
+                state: Mutex::new(state),
             }),
-        })
+        }
     }
 
     /// The data directory it lives in.
@@ -311,6 +322,28 @@ fn page<T>(items: Vec<T>, q: &IncidentQuery) -> impl Iterator<Item = T> {
     items.into_iter().skip(q.offset).take(limit)
 }
 
+/// Locks the data directory for this store, or says who holds it.
+fn lock(dir: &Path) -> Result<File, StoreError> {
+    let lock_path = dir.join(LOCK);
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_err(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Io {
+            path: lock_path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "the data directory is in use by another rca process (or another store in this one)",
+            ),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&lock_path)(e)),
+    }
+}
+
 fn open_append(path: &Path) -> Result<File, StoreError> {
     OpenOptions::new()
         .create(true)
@@ -319,8 +352,10 @@ fn open_append(path: &Path) -> Result<File, StoreError> {
         .map_err(io_err(path))
 }
 
-/// Reads the file into an index: (entries, end of the last whole line, lines).
-fn load(path: &Path) -> Result<(HashMap<String, Entry>, u64, usize), StoreError> {
+/// Reads the file into an index: (entries, end of the last whole line,
+/// lines). An unfinished last line is cut off the file when `repair`, else
+/// only skipped.
+fn load(path: &Path, repair: bool) -> Result<(HashMap<String, Entry>, u64, usize), StoreError> {
     let mut entries = HashMap::new();
     let file = match File::open(path) {
         Ok(f) => f,
@@ -346,8 +381,10 @@ fn load(path: &Path) -> Result<(HashMap<String, Entry>, u64, usize), StoreError>
             // The last line, cut short by a crash during its write: it was
             // never acknowledged, so it is dropped.
             _ if offset + n == total && !whole => {
-                warn!(file = %path.display(), line = lines, "dropping an unfinished last line");
-                cut(path, offset)?;
+                if repair {
+                    warn!(file = %path.display(), line = lines, "dropping an unfinished last line");
+                    cut(path, offset)?;
+                }
                 lines -= 1;
                 break;
             }
@@ -413,7 +450,7 @@ fn compact(dir: &Path, path: &Path, st: &mut State) -> Result<(), StoreError> {
             e.offset = off;
         }
     }
-    st.append = open_append(path)?;
+    st.append = Some(open_append(path)?);
     st.read = File::open(path).map_err(io_err(path))?;
     st.end = offset;
     Ok(())
@@ -436,6 +473,9 @@ impl Inner {
         record.validate()?;
         let digest = record.content_digest();
         let mut st = self.state();
+        if st.append.is_none() {
+            return Err(self.read_only());
+        }
         let mut record = record.clone();
         if let Some(old) = st.entries.get(record.id()) {
             if old.digest == digest {
@@ -452,13 +492,13 @@ impl Inner {
         line.push(b'\n');
         let first = st.end == 0;
         let offset = st.end;
-        let written = st
-            .append
-            .write_all(&line)
-            .and_then(|_| st.append.sync_data());
+        let Some(append) = st.append.as_mut() else {
+            return Err(self.read_only());
+        };
+        let written = append.write_all(&line).and_then(|_| append.sync_data());
         if let Err(e) = written {
             // Leave no half line for the next append to follow.
-            let _ = st.append.set_len(offset);
+            let _ = append.set_len(offset);
             return Err(io_err(&self.file_path)(e));
         }
         if first {
@@ -468,6 +508,13 @@ impl Inner {
         st.end = offset + line.len() as u64;
         st.entries.insert(record.id().to_string(), entry);
         Ok(())
+    }
+
+    fn read_only(&self) -> StoreError {
+        StoreError::Query(format!(
+            "the store in {} is open read-only",
+            self.dir.display()
+        ))
     }
 
     fn get(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {

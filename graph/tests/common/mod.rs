@@ -482,3 +482,33 @@ pub async fn concurrent_puts(store: std::sync::Arc<dyn GraphStore>, ns: &str) {
         .unwrap();
     assert_eq!(ours(ns, &all).len(), 20);
 }
+
+/// Where the test Neo4j listens: `RCA_TEST_NEO4J_URI`, default the one
+/// `scripts/stack up neo4j` starts.
+pub fn neo4j_uri() -> String {
+    std::env::var("RCA_TEST_NEO4J_URI").unwrap_or_else(|_| "bolt://127.0.0.1:7687".into())
+}
+
+pub fn neo4j_config() -> graph::store::Neo4jConfig {
+    graph::store::Neo4jConfig::new(
+        neo4j_uri(),
+        std::env::var("RCA_TEST_NEO4J_USER").ok(),
+        std::env::var("RCA_TEST_NEO4J_PASSWORD").ok(),
+    )
+}
+
+/// A Neo4j store with no local copy; fails the test, saying how to start
+/// the server, if Neo4j does not answer.
+pub async fn neo4j_direct() -> graph::store::Neo4jStore {
+    let store = graph::store::Neo4jStore::connect(neo4j_config())
+        .await
+        .unwrap();
+    if let Err(e) = store.ensure_schema().await {
+        panic!(
+            "Neo4j is not reachable at {} ({e}); start it with scripts/stack up neo4j \
+             (or point RCA_TEST_NEO4J_URI at one)",
+            neo4j_uri()
+        );
+    }
+    store
+}

@@ -17,7 +17,24 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
             ..WindowConfig::default()
         },
     };
+    // The store is opened first: a bad setting or a locked data directory
+    // fails before the work, not after.
+    let rt = match args.store.config() {
+        Some(_) => Some(super::graph::runtime()?),
+        None => None,
+    };
+    let store = match (&rt, args.store.config()) {
+        (Some(rt), Some(sc)) => Some((
+            rt.block_on(graph::store::open(sc.clone()))
+                .map_err(super::graph::store_error)?,
+            sc,
+        )),
+        _ => None,
+    };
     let loc = super::localise_fixture(&args.fixture, &cfg)?;
+    if let (Some(rt), Some((store, sc))) = (&rt, &store) {
+        rt.block_on(store_incident(store.as_ref(), sc, &loc))?;
+    }
     let out_dir = args
         .out
         .clone()
@@ -36,6 +53,49 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::failed(e)),
         _ => Ok(()),
     }
+}
+
+/// Stores the incident, and says on stderr where it went. With Neo4j down
+/// the incident waits in the outbox of the data directory, which the next
+/// rca run with that directory (replay, or serve) writes to Neo4j.
+async fn store_incident(
+    store: &dyn graph::store::GraphStore,
+    sc: &graph::store::StoreConfig,
+    loc: &Localisation,
+) -> CliResult<()> {
+    let record = graph::store::IncidentRecord::new(loc.clone(), chrono::Utc::now());
+    store
+        .put(&record)
+        .await
+        .map_err(super::graph::store_error)?;
+    match &sc.neo4j {
+        None => eprintln!(
+            "rca: incident {} stored in {}",
+            record.id(),
+            sc.data_dir.display()
+        ),
+        Some(neo) => {
+            // Earlier incidents still waiting get their chance too.
+            let _ = store.flush().await;
+            let pending = store.pending();
+            if pending == 0 {
+                eprintln!(
+                    "rca: incident {} stored in neo4j at {}",
+                    record.id(),
+                    neo.uri
+                );
+            } else {
+                eprintln!(
+                    "rca: neo4j at {} is unreachable: incident {} kept in {} ({pending} waiting); \
+                     it is written to neo4j by the next rca run with this data directory",
+                    neo.uri,
+                    record.id(),
+                    sc.data_dir.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_report(
