@@ -106,6 +106,7 @@ fn incident(
             by_modality: BTreeMap::new(),
         },
         edges: edge_list,
+        detail: Default::default(),
     };
     IncidentRecord::new(loc, starts)
 }
