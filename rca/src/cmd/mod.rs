@@ -3,7 +3,9 @@
 pub mod eval;
 pub mod fixtures;
 pub mod nezha;
+pub mod push;
 pub mod replay;
+pub mod serve;
 
 use std::path::Path;
 
