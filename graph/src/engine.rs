@@ -87,6 +87,7 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         window_end: rfc3339(buckets.window.end),
         baseline_end: rfc3339(buckets.start_of(buckets.baseline_end)),
         bucket_seconds: buckets.width as f64 / 1e6,
+        annotations: alert.map(|a| a.annotations.clone()).unwrap_or_default(),
     };
 
     let ranking: Vec<Candidate> = ranked

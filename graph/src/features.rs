@@ -8,7 +8,7 @@
 //! span) belongs to the edge, not to either side.
 
 use ingest::{Micros, Modality, Observations, Signal, SpanKind, Sym};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::score::{sample_stats, Direction, Floor, SampleStats};
 use crate::window::Buckets;
@@ -222,6 +222,10 @@ pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
 const OWN_SOFT: f64 = 100.0;
 const LAT_SOFT: f64 = 200.0;
 
+/// Requests of an operation the baseline must hold before the operation's
+/// typical own time, latency and calls are known.
+const MIN_BASELINE_REQUESTS: usize = 5;
+
 /// `ln((x + soft) / (typical + soft))`: 0 for a typical request, ln 2 for one
 /// twice as slow.
 pub fn log_ratio(x: f64, typical: f64, soft: f64) -> f64 {
@@ -336,8 +340,12 @@ fn traces(
                 .push(s.duration as f64);
         }
     }
+    // An operation seen only a few times in the baseline has no typical
+    // value to judge by (two requests do not say what normal is): its
+    // requests are left unjudged rather than compared with a guess.
     let typical = |m: FxHashMap<(Sym, Sym), Vec<f64>>, floor: f64| -> FxHashMap<(Sym, Sym), f64> {
         m.into_iter()
+            .filter(|(_, v)| v.len() >= MIN_BASELINE_REQUESTS)
             .filter_map(|(k, mut v)| crate::score::median(&mut v).map(|med| (k, med.max(floor))))
             .collect()
     };
@@ -622,8 +630,11 @@ fn metric_kind(signal: &Signal) -> (Role, Direction, Floor, f64, &'static str) {
         Signal::Cpu => (
             Role::Own,
             Direction::Up,
+            // A twentieth of a core (or 5 points of a limit) is the least
+            // CPU change worth a look: an idle JVM's garbage collection
+            // moves it by more than its minute-to-minute spread.
             Floor {
-                abs: 0.02,
+                abs: 0.05,
                 rel: 0.05,
             },
             1.0,
@@ -632,9 +643,12 @@ fn metric_kind(signal: &Signal) -> (Role, Direction, Floor, f64, &'static str) {
         Signal::Memory => (
             Role::Own,
             Direction::Up,
+            // A tenth of the working set: a JVM's heap breathes by that
+            // much without anything being wrong, and a flat series (the
+            // same sample repeated) has no spread of its own to go by.
             Floor {
                 abs: 1.0,
-                rel: 0.02,
+                rel: 0.1,
             },
             0.9,
             "bytes",
@@ -696,9 +710,12 @@ fn metric_kind(signal: &Signal) -> (Role, Direction, Floor, f64, &'static str) {
         Signal::LatencyP50 | Signal::LatencyP90 | Signal::LatencyP95 | Signal::LatencyP99 => (
             Role::Symptom,
             Direction::Up,
+            // Quantiles come from histogram buckets (5, 10, 25, 50 ms, ...)
+            // and jump a bucket when a minute holds a few slow requests: a
+            // move of 25 ms or a quarter is the least that says anything.
             Floor {
-                abs: 0.001,
-                rel: 0.1,
+                abs: 0.025,
+                rel: 0.25,
             },
             1.0,
             "s",
@@ -958,6 +975,7 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
             known.insert((l.component, l.template), ());
         }
     }
+    let about_other = templates_naming_others(obs);
     let mut by_comp: FxHashMap<Sym, Acc> = FxHashMap::default();
     for l in &obs.logs {
         let Some(i) = b.index(l.time) else { continue };
@@ -968,12 +986,19 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
             new_err: vec![0.0; b.count],
         });
         acc.n[i] += 1.0;
-        if l.level >= ingest::LogLevel::Warn && !known.contains_key(&(l.component, l.template)) {
+        // A line that names another component ("No instances available for
+        // X", "call to X refused") reports that component's trouble: it
+        // counts as a symptom of the logger, never as its own fault.
+        let own = !about_other.contains(&(l.component, l.message));
+        if own
+            && l.level >= ingest::LogLevel::Warn
+            && !known.contains_key(&(l.component, l.template))
+        {
             acc.new_err[i] += 1.0;
         }
         if l.level >= ingest::LogLevel::Error {
             acc.err[i] += 1.0;
-            if l.exception.is_some() {
+            if own && l.exception.is_some() {
                 acc.exc[i] += 1.0;
             }
         }
@@ -1013,59 +1038,157 @@ fn logs(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSe
     }
 }
 
+/// The (component, masked message) pairs of warnings and errors whose text
+/// names another component of the system, as a whole word.
+fn templates_naming_others(obs: &Observations) -> FxHashSet<(Sym, Sym)> {
+    let mut comps: Vec<Sym> = obs
+        .spans
+        .iter()
+        .map(|s| s.component)
+        .chain(obs.logs.iter().map(|l| l.component))
+        .chain(obs.series.iter().map(|s| s.component))
+        .collect();
+    comps.sort_unstable();
+    comps.dedup();
+    let mut pairs: Vec<(Sym, Sym)> = obs
+        .logs
+        .iter()
+        .filter(|l| l.level >= ingest::LogLevel::Warn)
+        .map(|l| (l.component, l.message))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
+    pairs
+        .into_iter()
+        .filter(|&(logger, message)| {
+            let text = obs.names.name(message).as_bytes();
+            comps.iter().filter(|&&c| c != logger).any(|&c| {
+                let name = obs.names.name(c).as_bytes();
+                memchr::memmem::find_iter(text, name).any(|at| {
+                    let before = at.checked_sub(1).map(|i| text[i]);
+                    let after = text.get(at + name.len()).copied();
+                    !before.is_some_and(word) && !after.is_some_and(word)
+                })
+            })
+        })
+        .collect()
+}
+
 /// Lines an operation used to print and now prints less: each log line is tied
-/// to the operation of the span it was written in, and a template's lines per
-/// request of that operation are compared with the baseline's. An early return
-/// or an exception thrown before the line leaves it unwritten.
+/// to the operation of the span it was written in, and the share of the
+/// operation's requests that print it is compared with the baseline's. An
+/// early return or an exception thrown before the line leaves it unwritten.
+/// The same test also runs on pairs of lines: a line that followed another
+/// in every baseline request and now is missing after it marks where the
+/// code path broke off, even when the line was printed by few requests.
 fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut FeatureSet) {
     if !obs.logs.iter().any(|l| l.span_id.is_some()) || obs.spans.is_empty() {
         return;
     }
-    // Requests per (component, operation), baseline and analysed.
-    let mut op_of: FxHashMap<u64, (Sym, Sym)> = FxHashMap::default();
-    let mut requests: FxHashMap<(Sym, Sym), [f64; 2]> = FxHashMap::default();
+    // Requests per (component, operation), baseline and analysed. A handler
+    // shared by several endpoints of the component (one controller method
+    // behind two routes) is told apart by the span that called it there:
+    // each route has its own path through the code.
+    let parent_op: FxHashMap<u64, (Sym, Sym)> = obs
+        .spans
+        .iter()
+        .map(|s| (s.span_id, (s.component, s.operation)))
+        .collect();
+    // An operation: (the calling operation in the same component, if any,
+    // the span's own operation).
+    type Op = (Option<Sym>, Sym);
+    let mut op_of: FxHashMap<u64, (Sym, Op, usize)> = FxHashMap::default();
+    let mut requests: FxHashMap<(Sym, Op), [f64; 2]> = FxHashMap::default();
     for s in &obs.spans {
         let Some(i) = b.index(s.start) else { continue };
-        op_of.insert(s.span_id, (s.component, s.operation));
-        requests.entry((s.component, s.operation)).or_default()
-            [usize::from(i >= b.baseline_end)] += 1.0;
+        let half = usize::from(i >= b.baseline_end);
+        let via = parent_op
+            .get(&s.parent_id)
+            .filter(|(pc, _)| *pc == s.component)
+            .map(|(_, pop)| *pop);
+        let op = (via, s.operation);
+        op_of.insert(s.span_id, (s.component, op, half));
+        requests.entry((s.component, op)).or_default()[half] += 1.0;
     }
-    let mut lines: FxHashMap<(Sym, Sym, Sym), [f64; 2]> = FxHashMap::default();
+    // The flow lines each request printed, each template once: shares of
+    // requests, so a line printed in a loop does not weigh more. Error lines
+    // are left out: an error line that stops is recovery, not a fault.
+    let mut printed: FxHashMap<u64, Vec<Sym>> = FxHashMap::default();
     for l in &obs.logs {
-        let (Some(i), Some(span)) = (b.index(l.time), l.span_id) else {
+        let Some(span) = l.span_id else { continue };
+        if l.level >= ingest::LogLevel::Warn
+            || op_of.get(&span).is_none_or(|&(comp, _, _)| comp != l.component)
+        {
             continue;
-        };
-        let Some(&(comp, op)) = op_of.get(&span) else {
-            continue;
-        };
-        if comp == l.component {
-            lines.entry((comp, op, l.template)).or_default()[usize::from(i >= b.baseline_end)] +=
-                1.0;
+        }
+        let t = printed.entry(span).or_default();
+        if !t.contains(&l.template) {
+            t.push(l.template);
+        }
+    }
+    // (component, operation, condition, line): requests that printed the
+    // condition line (or, for `None`, every request) and, of those, the
+    // requests that also printed the line.
+    type Key = (Sym, Op, Option<Sym>, Sym);
+    let mut with: FxHashMap<Key, [f64; 2]> = FxHashMap::default();
+    let mut cond: FxHashMap<(Sym, Op, Sym), [f64; 2]> = FxHashMap::default();
+    let mut spans: Vec<&u64> = printed.keys().collect();
+    spans.sort_unstable();
+    for span in spans {
+        let (comp, op, half) = op_of[span];
+        let t = &printed[span];
+        for &a in t {
+            cond.entry((comp, op, a)).or_default()[half] += 1.0;
+            with.entry((comp, op, None, a)).or_default()[half] += 1.0;
+            for &l in t.iter().filter(|&&l| l != a) {
+                with.entry((comp, op, Some(a), l)).or_default()[half] += 1.0;
+            }
         }
     }
     let mut best: FxHashMap<Sym, (f64, String)> = FxHashMap::default();
-    let mut keys: Vec<&(Sym, Sym, Sym)> = lines.keys().collect();
+    let mut keys: Vec<&Key> = with.keys().collect();
     keys.sort_unstable();
     for key in keys {
-        let [base, now] = lines[key];
-        let (comp, op, template) = *key;
-        let [base_req, now_req] = requests[&(comp, op)];
-        // Only lines the operation printed reliably, on enough requests.
-        if base_req < 5.0 || base / base_req < 0.2 {
+        let [base, now] = with[key];
+        let (comp, op, after, line) = *key;
+        let [base_req, now_req] = match after {
+            None => requests[&(comp, op)],
+            Some(a) => cond[&(comp, op, a)],
+        };
+        // Only lines printed reliably, on enough requests: a pair must have
+        // held in nearly every baseline request.
+        let least = if after.is_some() { 0.9 } else { 0.2 };
+        if base_req < 5.0 || base / base_req < least {
             continue;
         }
         let expected = base / base_req * now_req;
         if expected < 5.0 {
             continue;
         }
-        // Poisson noise plus 10% for the ordinary drift of request mixes.
-        let z = (expected - now) / (expected + (0.1 * expected).powi(2)).sqrt();
+        // Two-sample test of the share: binomial spread over the requests
+        // now and over the baseline's (whose share is itself an estimate),
+        // plus 5% for the drift of what requests ask.
+        let share = (base / base_req).min(1.0);
+        let spread = (share * (1.0 - share)).max(0.5 / base_req);
+        let var = spread * now_req * (1.0 + now_req / base_req) + (0.05 * expected).powi(2);
+        let z = (expected - now) / var.sqrt();
         if z > best.get(&comp).map_or(0.0, |b| b.0) {
-            let note = format!(
-                "{now:.0} of an expected {expected:.0} \"{}\" lines in {} requests",
-                obs.names.name(template),
-                obs.names.name(op)
-            );
+            let op_name = match op.0 {
+                Some(via) => format!("{} (via {})", obs.names.name(op.1), obs.names.name(via)),
+                None => obs.names.name(op.1).to_string(),
+            };
+            let note = match after {
+                None => format!(
+                    "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\"",
+                    obs.names.name(line),
+                ),
+                Some(a) => format!(
+                    "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\" after \"{}\"",
+                    obs.names.name(line),
+                    obs.names.name(a),
+                ),
+            };
             best.insert(comp, (z.min(crate::score::MAX_Z), note));
         }
     }

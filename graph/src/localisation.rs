@@ -76,6 +76,10 @@ pub struct IncidentInfo {
     /// Where the baseline ends and the analysed period begins, RFC 3339.
     pub baseline_end: String,
     pub bucket_seconds: f64,
+    /// The alert's annotations (summary, description, runbook, an action
+    /// taken, ...), as Alertmanager sent them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// One item of evidence behind a candidate or a heatmap cell.

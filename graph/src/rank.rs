@@ -20,6 +20,7 @@
 //! 5. Scores hold over time: a spike shorter than a quarter of the analysed
 //!    period is noise, not a cause (see `score::sustained`).
 
+use ingest::Modality;
 use rustc_hash::FxHashMap;
 
 use crate::features::{EdgeStats, Feature, FeatureSet, Role, Values};
@@ -204,6 +205,16 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
     let mut symptom = vec![0.0f64; nc];
     // How strongly each component shows errors of any kind, its own or inherited.
     let mut erring = vec![0.0f64; nc];
+    // Latency as the traces measure it, request by request, where they do: a
+    // metric's per-minute tail quantile of the same component is the tail of
+    // a few requests and never says more than the traces.
+    let mut traced_latency: Vec<Option<f64>> = vec![None; nc];
+    for s in &scored {
+        let f = &set.features[s.feature];
+        if f.signal == "latency" && f.modality == Modality::Traces {
+            traced_latency[f.component as usize] = Some(s.sustained);
+        }
+    }
     for (si, s) in scored.iter().enumerate() {
         let f = &set.features[s.feature];
         let c = f.component as usize;
@@ -219,7 +230,15 @@ pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Rank
                 sustained: s.sustained,
                 note: None,
             }),
-            Role::Symptom => symptom[c] = symptom[c].max(s.sustained * f.weight.min(1.0)),
+            Role::Symptom => {
+                let mut z = s.sustained * f.weight.min(1.0);
+                if f.modality == Modality::Metrics && f.signal.starts_with("latency") {
+                    if let Some(traced) = traced_latency[c] {
+                        z = z.min(traced);
+                    }
+                }
+                symptom[c] = symptom[c].max(z);
+            }
         }
     }
 

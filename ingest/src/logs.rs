@@ -108,6 +108,7 @@ fn convert(
         component,
         level,
         template,
+        message: template,
         logger,
         trace_id,
         span_id,

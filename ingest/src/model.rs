@@ -361,8 +361,13 @@ pub struct LogRecord {
     pub time: Micros,
     pub component: Sym,
     pub level: LogLevel,
-    /// The message with its variable parts masked, e.g. `order <*> not found`.
+    /// What groups the line with its kind: the message with its variable
+    /// parts masked (`order <*> not found`), or the code location that wrote
+    /// it (`o.s.OrderService#42`) when the line names one.
     pub template: Sym,
+    /// The message with its variable parts masked, always (the same as
+    /// `template` when that is a masked message).
+    pub message: Sym,
     /// Logger or class, when known.
     pub logger: Option<Sym>,
     pub trace_id: Option<u128>,

@@ -455,17 +455,19 @@ fn read_log_csv(
             Err(_) => raw.into(),
         };
         let (level, logger, message) = split_java_line(&line);
+        let masked = obs.names.intern(&crate::template_of(message));
         let template = match logger {
             // A logger with a line number is a code location: the best template there is.
-            Some(l) if l.contains('#') => l.to_string(),
-            _ => crate::template_of(message),
+            Some(l) if l.contains('#') => obs.names.intern(l),
+            _ => masked,
         };
         let exception = crate::exception_in(message).map(|e| obs.names.intern(e));
         out.push(LogRecord {
             time: (t_ns / 1000) as Micros,
             component: obs.names.intern(service_of(&rec[pod])),
             level,
-            template: obs.names.intern(&template),
+            template,
+            message: masked,
             logger: logger.map(|l| obs.names.intern(l)),
             trace_id: u128::from_str_radix(&rec[trace], 16).ok(),
             span_id: u64::from_str_radix(&rec[span], 16).ok(),
@@ -498,12 +500,14 @@ fn split_java_line(line: &str) -> (LogLevel, Option<&str>, &str) {
     (level, Some(logger), rest.trim())
 }
 
-/// Metric columns read, and the signal each becomes.
-const METRIC_COLUMNS: [(&str, &str); 4] = [
-    ("CpuUsageRate(%)", "cpu"),
-    ("MemoryUsageRate(%)", "memory"),
-    ("PodServerLatencyP99(s)", "latency_p99"),
-    ("PodWorkload(Ops)", "request_rate"),
+/// Metric columns read, the signal each becomes, and the factor to the
+/// signal's unit (as the live collector's queries give it: CPU as a share of
+/// the pod's limit, memory in bytes, latency in seconds).
+const METRIC_COLUMNS: [(&str, &str, f64); 4] = [
+    ("CpuUsageRate(%)", "cpu", 0.01),
+    ("MemoryUsage(Mi)", "memory", 1024.0 * 1024.0),
+    ("PodServerLatencyP99(s)", "latency_p99", 1.0),
+    ("PodWorkload(Ops)", "request_rate", 1.0),
 ];
 
 fn read_metric_csv(
@@ -515,9 +519,14 @@ fn read_metric_csv(
     let mut rdr = csv_reader(path)?;
     let headers = rdr.headers().map_err(|e| csv_error(path, e))?.clone();
     let [ts, pod] = columns(path, &headers, ["TimeStamp", "PodName"])?;
-    let cols: Vec<(usize, &str)> = METRIC_COLUMNS
+    let cols: Vec<(usize, &str, f64)> = METRIC_COLUMNS
         .iter()
-        .filter_map(|(h, s)| headers.iter().position(|x| x.trim() == *h).map(|i| (i, *s)))
+        .filter_map(|(h, s, k)| {
+            headers
+                .iter()
+                .position(|x| x.trim() == *h)
+                .map(|i| (i, *s, *k))
+        })
         .collect();
     let mut series: BTreeMap<(String, &str), Vec<(Micros, f64)>> = BTreeMap::new();
     let mut rec = csv::StringRecord::new();
@@ -530,13 +539,13 @@ fn read_metric_csv(
         if t < from || t >= to {
             continue;
         }
-        for &(i, signal) in &cols {
+        for &(i, signal, k) in &cols {
             if let Ok(v) = rec[i].parse::<f64>() {
                 if v.is_finite() {
                     series
                         .entry((rec[pod].to_string(), signal))
                         .or_default()
-                        .push((t, v));
+                        .push((t, v * k));
                     n += 1;
                 }
             }

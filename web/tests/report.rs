@@ -96,6 +96,7 @@ fn fixture() -> Localisation {
             window_end: bucket(n_buckets),
             baseline_end: bucket(10),
             bucket_seconds: 60.0,
+            annotations: Default::default(),
         },
         ranking: vec![
             Candidate {

@@ -11,11 +11,64 @@
 //! because every record is keyed by our own ids (the incident id is derived
 //! from the alert's fingerprint and start), never by a store's internal ids.
 
+//!
+//! # Layout
+//! - `derive`: what a record holds besides its localisation: attack path,
+//!   detection rule, suggested and taken actions.
+//! - `embedded`: [`EmbeddedStore`], an append-only JSON-lines file and an index in memory.
+//! - `neo4j`: [`Neo4jStore`], Neo4j through Bolt, with a local copy and an outbox.
+//!
+//! [`open`] picks one from a [`StoreConfig`].
+
+mod derive;
+mod embedded;
+mod neo4j;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::localisation::{Edge, FaultKind, Localisation};
+
+pub use derive::{
+    attack_path_id, detection_rule, suggested_actions, taken_actions, TAKEN_ACTION_ANNOTATIONS,
+};
+pub use embedded::{parse_rfc3339, EmbeddedStore, DEFAULT_LIMIT};
+pub use neo4j::{Neo4jConfig, Neo4jStore};
+
+/// Which store to open, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The data directory: the embedded store's file, or, with Neo4j, the
+    /// local copy of incidents and the outbox of writes not yet in Neo4j.
+    pub data_dir: PathBuf,
+    /// Neo4j instead of the embedded store.
+    pub neo4j: Option<Neo4jConfig>,
+}
+
+/// Opens the store `cfg` names and creates its schema. With Neo4j down this
+/// still succeeds: writes wait in the outbox and a background task (on the
+/// current tokio runtime) retries them until they land.
+pub async fn open(cfg: StoreConfig) -> Result<Arc<dyn GraphStore>, StoreError> {
+    match cfg.neo4j {
+        None => {
+            let dir = cfg.data_dir;
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(dir))
+                .await
+                .map_err(|e| StoreError::Query(format!("opening the store failed: {e}")))??;
+            Ok(Arc::new(store))
+        }
+        Some(neo) => {
+            Neo4jStore::open(neo, &cfg.data_dir).await?;
+            Err(StoreError::Unavailable(
+                "the Neo4j store is not built yet".into(),
+            ))
+        }
+    }
+}
 
 /// A blocking or mitigating action attached to an incident's detection rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,7 +44,9 @@ pub fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn GraphStore>> {
 /// Opens the embedded incident store in `dir`, creating it if need be.
 pub fn open_store_at(dir: &std::path::Path) -> anyhow::Result<Arc<dyn GraphStore>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    anyhow::bail!("the embedded store is not merged yet")
+    let store = graph::store::EmbeddedStore::open(dir)
+        .with_context(|| format!("opening the incident store in {}", dir.display()))?;
+    Ok(Arc::new(store))
 }
 
 pub fn run(args: &ServeArgs) -> CliResult<()> {

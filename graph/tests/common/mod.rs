@@ -1,0 +1,483 @@
+//! The contract every [`GraphStore`] passes: the same checks run against the
+//! embedded store (`store_embedded.rs`) and Neo4j (`store_neo4j.rs`).
+//!
+//! A Neo4j database is shared between runs, so every name a check writes
+//! (components, alerts, fingerprints, ids) starts with a namespace unique to
+//! the run, and every check looks only at its own names.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use graph::store::{ActionStatus, GraphStore, IncidentQuery, IncidentRecord, IncidentSummary};
+use graph::{Candidate, Count, Edge, Evidence, FaultKind, Heatmap, IncidentInfo, Localisation};
+
+/// A namespace no earlier run used.
+pub fn namespace(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{tag}{:x}{:x}-", nanos, std::process::id())
+}
+
+pub fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap() + chrono::Duration::minutes(minute.into())
+}
+
+fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// What a test incident looks like.
+pub struct Spec<'a> {
+    pub ns: &'a str,
+    pub n: u32,
+    pub alert: &'a str,
+    /// Ranked components, best first (names without the namespace).
+    pub ranking: &'a [(&'a str, FaultKind)],
+    /// Root cause first, alerting component last.
+    pub path: &'a [&'a str],
+    pub minute: u32,
+    pub annotations: &'a [(&'a str, &'a str)],
+    pub user_agents: &'a [&'a str],
+}
+
+impl Spec<'_> {
+    pub fn record(&self) -> IncidentRecord {
+        let name = |c: &str| format!("{}{c}", self.ns);
+        let starts = at(self.minute);
+        let ranking: Vec<Candidate> = self
+            .ranking
+            .iter()
+            .enumerate()
+            .map(|(i, (c, fault))| Candidate {
+                component: name(c),
+                score: 20.0 - i as f64 * 3.5,
+                fault: *fault,
+                evidence: vec![Evidence {
+                    signal: "cpu".into(),
+                    modality: "metrics".into(),
+                    at: rfc(starts),
+                    value: 0.97,
+                    baseline: 0.31,
+                    deviation: 12.5,
+                    summary: format!("cpu of {} at 97%", name(c)),
+                    trace_ids: vec!["4bf92f3577b34da6a3ce929d0e0e4736".into()],
+                    top_user_agents: self
+                        .user_agents
+                        .iter()
+                        .enumerate()
+                        .map(|(k, ua)| Count {
+                            value: ua.to_string(),
+                            count: 100 - k as u64,
+                        })
+                        .collect(),
+                    tls_versions: vec![],
+                }],
+            })
+            .collect();
+        let path: Vec<String> = self.path.iter().map(|c| name(c)).collect();
+        let edges: Vec<Edge> = path
+            .windows(2)
+            .map(|w| Edge {
+                from: w[1].clone(),
+                to: w[0].clone(),
+                calls: 812,
+                errors: 3,
+                p99_ms: 41.25,
+            })
+            .collect();
+        let annotations: BTreeMap<String, String> = self
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let loc = Localisation {
+            incident: IncidentInfo {
+                id: format!("{}inc-{}", self.ns, self.n),
+                alert_name: if self.alert.is_empty() {
+                    String::new()
+                } else {
+                    name(self.alert)
+                },
+                alert_component: path.last().cloned(),
+                fingerprint: format!("{}fp-{}", self.ns, self.alert),
+                starts_at: rfc(starts),
+                window_start: rfc(starts - chrono::Duration::minutes(30)),
+                window_end: rfc(starts + chrono::Duration::minutes(10)),
+                baseline_end: rfc(starts - chrono::Duration::minutes(5)),
+                bucket_seconds: 30.0,
+                annotations,
+            },
+            ranking,
+            path,
+            modalities: vec!["traces".into(), "metrics".into()],
+            missing: vec![],
+            heatmap: Heatmap {
+                components: vec![name("a"), name("b")],
+                buckets: vec![rfc(starts), rfc(starts + chrono::Duration::seconds(30))],
+                scores: vec![vec![0.0, 3.5], vec![1.25, 0.0]],
+                by_modality: BTreeMap::new(),
+            },
+            edges,
+        };
+        IncidentRecord::new(loc, at(self.minute + 2))
+    }
+}
+
+pub fn spec<'a>(
+    ns: &'a str,
+    n: u32,
+    ranking: &'a [(&'a str, FaultKind)],
+    path: &'a [&'a str],
+    minute: u32,
+) -> Spec<'a> {
+    Spec {
+        ns,
+        n,
+        alert: "HighLatency",
+        ranking,
+        path,
+        minute,
+        annotations: &[],
+        user_agents: &[],
+    }
+}
+
+fn ours<'a>(ns: &str, v: &'a [IncidentSummary]) -> Vec<&'a str> {
+    v.iter()
+        .filter(|s| s.id.starts_with(ns))
+        .map(|s| s.id.strip_prefix(ns).unwrap())
+        .collect()
+}
+
+fn query(component: Option<String>) -> IncidentQuery {
+    IncidentQuery {
+        component,
+        limit: 1000,
+        ..IncidentQuery::default()
+    }
+}
+
+/// A put reads back whole; a second put of the same incident (even made
+/// later) changes nothing; new content replaces the old but keeps the first
+/// `created_at`; unknown ids are `None`.
+pub async fn put_get_idempotent(store: &dyn GraphStore, ns: &str) {
+    store.ensure_schema().await.unwrap();
+    store
+        .ensure_schema()
+        .await
+        .expect("ensure_schema is idempotent");
+    use FaultKind::*;
+    let rec = spec(
+        ns,
+        1,
+        &[("db", CpuSaturation), ("api", Latency)],
+        &["db", "api", "web"],
+        0,
+    )
+    .record();
+    store.put(&rec).await.unwrap();
+    assert_eq!(store.get(rec.id()).await.unwrap().as_ref(), Some(&rec));
+
+    let mut again = rec.clone();
+    again.created_at = rec.created_at + chrono::Duration::hours(1);
+    store.put(&again).await.unwrap();
+    store.put(&rec).await.unwrap();
+    assert_eq!(
+        store.get(rec.id()).await.unwrap().as_ref(),
+        Some(&rec),
+        "replay changed the record"
+    );
+    let listed = store
+        .incidents(&query(Some(format!("{ns}db"))))
+        .await
+        .unwrap();
+    assert_eq!(
+        ours(ns, &listed),
+        ["inc-1"],
+        "replay duplicated the incident"
+    );
+    let g = store.graph(rec.id()).await.unwrap().unwrap();
+    assert_eq!(
+        g.calls.len(),
+        2,
+        "replay duplicated CALLS edges: {:?}",
+        g.calls
+    );
+    assert_eq!(g.root_causes.len(), 2);
+
+    // Re-analysed: a different root cause replaces the old one.
+    let mut changed = spec(ns, 1, &[("api", Latency)], &["api", "web"], 0).record();
+    changed.created_at = rec.created_at + chrono::Duration::hours(2);
+    store.put(&changed).await.unwrap();
+    let got = store.get(rec.id()).await.unwrap().unwrap();
+    assert_eq!(got.localisation, changed.localisation);
+    assert_eq!(got.created_at, rec.created_at, "first stored time is kept");
+    let by_db = store
+        .incidents(&query(Some(format!("{ns}db"))))
+        .await
+        .unwrap();
+    assert!(ours(ns, &by_db).is_empty(), "stale ROOT_CAUSE left behind");
+    let g = store.graph(rec.id()).await.unwrap().unwrap();
+    assert_eq!(g.root_causes, vec![(format!("{ns}api"), 1, 20.0)]);
+    assert_eq!(g.calls.len(), 1, "stale CALLS left behind: {:?}", g.calls);
+    assert_eq!(g.path, vec![format!("{ns}api"), format!("{ns}web")]);
+
+    assert_eq!(store.get(&format!("{ns}nope")).await.unwrap(), None);
+    assert_eq!(store.graph(&format!("{ns}nope")).await.unwrap(), None);
+}
+
+/// Incidents by component (any rank) and by alert start, newest first,
+/// paged; the newest of an alert.
+pub async fn incidents_by_component_and_time(store: &dyn GraphStore, ns: &str) {
+    store.ensure_schema().await.unwrap();
+    use FaultKind::*;
+    for (n, minute, ranking) in [
+        (1, 10, &[("db", CpuSaturation), ("api", Latency)][..]),
+        (2, 20, &[("api", Latency)][..]),
+        (3, 30, &[("cache", MemoryLeak), ("db", Latency)][..]),
+        (4, 40, &[("cache", MemoryLeak)][..]),
+    ] {
+        store
+            .put(&spec(ns, n, ranking, &["web"], minute).record())
+            .await
+            .unwrap();
+    }
+    let db = store
+        .incidents(&query(Some(format!("{ns}db"))))
+        .await
+        .unwrap();
+    assert_eq!(ours(ns, &db), ["inc-3", "inc-1"]);
+    let top = db.iter().find(|s| s.id.ends_with("inc-3")).unwrap();
+    assert_eq!(
+        top.root_cause.as_deref(),
+        Some(format!("{ns}cache").as_str())
+    );
+    assert_eq!(top.fault, Some(MemoryLeak));
+    assert_eq!(top.starts_at, "2026-03-04T10:30:00Z");
+
+    let window = IncidentQuery {
+        since: Some(at(20)),
+        until: Some(at(40)),
+        ..query(None)
+    };
+    let mid = store.incidents(&window).await.unwrap();
+    assert_eq!(
+        ours(ns, &mid),
+        ["inc-3", "inc-2"],
+        "since is inclusive, until exclusive"
+    );
+
+    let paged = IncidentQuery {
+        component: Some(format!("{ns}cache")),
+        limit: 1,
+        offset: 1,
+        ..IncidentQuery::default()
+    };
+    assert_eq!(ours(ns, &store.incidents(&paged).await.unwrap()), ["inc-3"]);
+
+    let latest = store
+        .latest_for_alert(&format!("{ns}fp-HighLatency"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.id, format!("{ns}inc-4"));
+    assert_eq!(
+        store
+            .latest_for_alert(&format!("{ns}fp-none"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// Components first-ranked by two or more incidents, most first, with their
+/// faults by frequency and the newest start.
+pub async fn recurring_root_causes(store: &dyn GraphStore, ns: &str) {
+    store.ensure_schema().await.unwrap();
+    use FaultKind::*;
+    let specs: [(u32, u32, &[(&str, FaultKind)]); 6] = [
+        (1, 1, &[("db", CpuSaturation)]),
+        (2, 2, &[("db", MemoryLeak)]),
+        (3, 3, &[("db", CpuSaturation), ("api", Latency)]),
+        (4, 4, &[("api", Latency)]),
+        (5, 5, &[("api", Latency)]),
+        (6, 6, &[("queue", Exception)]),
+    ];
+    for (n, minute, ranking) in specs {
+        store
+            .put(&spec(ns, n, ranking, &["web"], minute).record())
+            .await
+            .unwrap();
+    }
+    let all = store.recurring(&query(None)).await.unwrap();
+    let mine: Vec<_> = all.iter().filter(|r| r.component.starts_with(ns)).collect();
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert_eq!(mine[0].component, format!("{ns}db"));
+    assert_eq!(mine[0].incidents, 3);
+    assert_eq!(mine[0].faults, vec![CpuSaturation, MemoryLeak]);
+    assert_eq!(mine[0].last_seen, "2026-03-04T10:03:00Z");
+    assert_eq!(mine[1].component, format!("{ns}api"));
+    assert_eq!(mine[1].incidents, 2);
+
+    let late = IncidentQuery {
+        since: Some(at(3)),
+        ..query(Some("ignored".into()))
+    };
+    let mine: Vec<_> = store
+        .recurring(&late)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.component.starts_with(ns))
+        .collect();
+    assert_eq!(
+        mine.len(),
+        1,
+        "the time filter applies, the component filter not: {mine:?}"
+    );
+    assert_eq!(mine[0].component, format!("{ns}api"));
+}
+
+/// Attack paths detected by a rule that no taken action mitigates; a
+/// suggested action is not enough, a taken one closes the gap.
+pub async fn coverage_gaps(store: &dyn GraphStore, ns: &str) {
+    store.ensure_schema().await.unwrap();
+    use FaultKind::*;
+    let open = spec(ns, 1, &[("db", CpuSaturation)], &["db", "api", "web"], 1).record();
+    let open2 = spec(ns, 2, &[("db", CpuSaturation)], &["db", "api", "web"], 2).record();
+    assert!(open
+        .actions
+        .iter()
+        .all(|a| a.status == ActionStatus::Suggested));
+    assert!(!open.actions.is_empty(), "cpu saturation suggests scaling");
+    let closed = Spec {
+        annotations: &[("action", "scaled ingress to 6 replicas")],
+        ..spec(ns, 3, &[("ingress", CpuSaturation)], &["ingress", "web"], 3)
+    }
+    .record();
+    let closed_later = spec(ns, 4, &[("ingress", CpuSaturation)], &["ingress", "web"], 4).record();
+    // Same path, another rule: a gap of its own.
+    let other_rule = Spec {
+        alert: "High5xx",
+        ..spec(ns, 5, &[("ingress", CpuSaturation)], &["ingress", "web"], 5)
+    }
+    .record();
+    // No alert name: no detection rule, so no gap.
+    let undetected = Spec {
+        alert: "",
+        ..spec(ns, 6, &[("batch", CpuSaturation)], &["batch"], 6)
+    }
+    .record();
+    for r in [
+        &open,
+        &open2,
+        &closed,
+        &closed_later,
+        &other_rule,
+        &undetected,
+    ] {
+        store.put(r).await.unwrap();
+    }
+    let gaps: Vec<_> = store
+        .gaps()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| {
+            g.detection_rule.starts_with(ns) || g.components.iter().any(|c| c.starts_with(ns))
+        })
+        .collect();
+    assert_eq!(gaps.len(), 2, "{gaps:#?}");
+    assert_eq!(
+        gaps[0].components,
+        [format!("{ns}db"), format!("{ns}api"), format!("{ns}web")]
+    );
+    assert_eq!(gaps[0].detection_rule, format!("{ns}HighLatency"));
+    assert_eq!(gaps[0].incidents, 2);
+    assert_eq!(gaps[0].attack_path, open.attack_path_id().unwrap());
+    assert_eq!(
+        gaps[1].components,
+        [format!("{ns}ingress"), format!("{ns}web")]
+    );
+    assert_eq!(gaps[1].detection_rule, format!("{ns}High5xx"));
+    assert_eq!(gaps[1].incidents, 1);
+}
+
+/// One incident's whole graph, and values an attacker chose (quotes, braces,
+/// Cypher) stored and read back as values.
+pub async fn whole_graph_and_hostile_values(store: &dyn GraphStore, ns: &str) {
+    store.ensure_schema().await.unwrap();
+    use FaultKind::*;
+    let hostile = "ingress'}) DETACH DELETE n //\"`$x";
+    let agents = [
+        "curl/8.0 ' OR 1=1",
+        "Mozilla\"}) MATCH (n) DETACH DELETE n //",
+        "bot`",
+    ];
+    let rec = Spec {
+        user_agents: &agents,
+        annotations: &[("runbook_action", "rate-limited '$user' at the edge")],
+        ..spec(
+            ns,
+            1,
+            &[(hostile, IngressAbuse), ("api", Latency)],
+            &[hostile, "api", "web"],
+            7,
+        )
+    }
+    .record();
+    store.put(&rec).await.unwrap();
+    assert_eq!(store.get(rec.id()).await.unwrap().as_ref(), Some(&rec));
+    let g = store.graph(rec.id()).await.unwrap().unwrap();
+    let name = format!("{ns}{hostile}");
+    assert_eq!(g.incident.root_cause.as_deref(), Some(name.as_str()));
+    assert_eq!(g.root_causes[0], (name.clone(), 1, 20.0));
+    assert_eq!(g.root_causes[1].1, 2);
+    assert_eq!(g.path, rec.localisation.path);
+    assert_eq!(g.detection_rule, format!("{ns}HighLatency"));
+    let mut calls = g.calls.clone();
+    calls.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    let mut want = rec.localisation.edges.clone();
+    want.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    assert_eq!(calls, want);
+    // The taken action from the annotation, then the WAF rule for the agents.
+    assert_eq!(g.actions, rec.actions);
+    assert_eq!(g.actions[0].status, ActionStatus::Taken);
+    assert!(
+        g.actions[1].id.starts_with("waf:block-user-agent:"),
+        "{:?}",
+        g.actions
+    );
+    assert!(g.actions[1].description.contains("curl/8.0 ' OR 1=1"));
+    let by = store.incidents(&query(Some(name))).await.unwrap();
+    assert_eq!(ours(ns, &by), ["inc-1"]);
+}
+
+/// Tasks writing at once, each incident twice: every one stored once.
+pub async fn concurrent_puts(store: std::sync::Arc<dyn GraphStore>, ns: &str) {
+    store.ensure_schema().await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..40u32 {
+        let store = store.clone();
+        let rec = spec(
+            ns,
+            n % 20,
+            &[("db", FaultKind::CpuSaturation)],
+            &["db", "web"],
+            n % 20,
+        )
+        .record();
+        tasks.spawn(async move { store.put(&rec).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+    }
+    let all = store
+        .incidents(&query(Some(format!("{ns}db"))))
+        .await
+        .unwrap();
+    assert_eq!(ours(ns, &all).len(), 20);
+}
