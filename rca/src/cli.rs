@@ -89,7 +89,11 @@ pub struct PushArgs {
     pub otlp: String,
     /// Prometheus (its remote-write receiver must be on, with an
     /// out-of-order window of at least an hour).
-    #[arg(long, env = "RCA_PROMETHEUS_URL", default_value = "http://127.0.0.1:9090")]
+    #[arg(
+        long,
+        env = "RCA_PROMETHEUS_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
     pub prometheus: String,
     /// Directory to write the shifted access logs to (rca's access_logs.dir).
     #[arg(long, env = "RCA_ACCESS_LOG_DIR", default_value = "access-logs")]

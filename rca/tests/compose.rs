@@ -30,12 +30,21 @@ fn compose_has_every_service_rca_expects_wired_by_name() {
         assert!(!s["healthcheck"].is_null(), "{name} has no health check");
         for port in s["ports"].as_sequence().into_iter().flatten() {
             let p = port.as_str().unwrap();
-            assert!(p.starts_with("127.0.0.1:"), "{name} publishes {p} beyond loopback");
+            assert!(
+                p.starts_with("127.0.0.1:"),
+                "{name} publishes {p} beyond loopback"
+            );
         }
     }
     assert_eq!(services.len(), 5);
-    assert!(compose["services"]["neo4j"]["image"].as_str().unwrap().starts_with("neo4j:5"));
-    assert!(compose["services"]["jaeger"]["image"].as_str().unwrap().starts_with("jaegertracing/jaeger:2"));
+    assert!(compose["services"]["neo4j"]["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("neo4j:5"));
+    assert!(compose["services"]["jaeger"]["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("jaegertracing/jaeger:2"));
 
     // rca's defaults name Jaeger's query port and Prometheus' port; in
     // compose the same ports, reached by service name.
@@ -60,8 +69,13 @@ fn compose_has_every_service_rca_expects_wired_by_name() {
 
     // Alertmanager's webhook goes to rca's.
     let am = load("deploy/alertmanager.yml");
-    let url = am["receivers"][0]["webhook_configs"][0]["url"].as_str().unwrap();
-    assert_eq!(url, format!("http://rca:{}/api/v1/alerts", defaults.listen.port()));
+    let url = am["receivers"][0]["webhook_configs"][0]["url"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        url,
+        format!("http://rca:{}/api/v1/alerts", defaults.listen.port())
+    );
     let prom = load("deploy/prometheus.yml");
     let targets = &prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0];
     assert_eq!(targets.as_str(), Some("alertmanager:9093"));
@@ -71,7 +85,9 @@ fn compose_has_every_service_rca_expects_wired_by_name() {
 fn the_local_stack_configs_parse_and_point_at_rca_defaults() {
     let defaults = rca::serve::Config::default();
     let jaeger = load("scripts/stack.d/jaeger.yaml");
-    let query = jaeger["extensions"]["jaeger_query"]["http"]["endpoint"].as_str().unwrap();
+    let query = jaeger["extensions"]["jaeger_query"]["http"]["endpoint"]
+        .as_str()
+        .unwrap();
     assert!(query.contains(port_of(&defaults.jaeger.url)), "{query}");
     let am = std::fs::read_to_string(root().join("scripts/stack.d/alertmanager.sh")).unwrap();
     assert!(am.contains(&format!("http://{}/api/v1/alerts", defaults.listen)));

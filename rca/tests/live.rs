@@ -50,8 +50,12 @@ async fn require(service: &str, url: &str) {
         .map(|r| r.status().is_success());
     match ok {
         Ok(true) => {}
-        Ok(false) => panic!("{service} at {url} answers with an error; restart it with scripts/stack up {service}"),
-        Err(e) => panic!("{service} is not reachable at {url} ({e}); start it with scripts/stack up {service}"),
+        Ok(false) => panic!(
+            "{service} at {url} answers with an error; restart it with scripts/stack up {service}"
+        ),
+        Err(e) => panic!(
+            "{service} is not reachable at {url} ({e}); start it with scripts/stack up {service}"
+        ),
     }
 }
 
@@ -76,7 +80,11 @@ fn offline(fixture: &Path, scratch: &Path) -> Localisation {
 }
 
 fn top5(l: &Localisation) -> Vec<String> {
-    l.ranking.iter().take(5).map(|c| c.component.clone()).collect()
+    l.ranking
+        .iter()
+        .take(5)
+        .map(|c| c.component.clone())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +133,10 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
 
     // Fire the alert through Alertmanager; a label of this run makes it a
     // new alert however often the test runs.
-    let run = Utc::now().timestamp_nanos_opt().unwrap_or_default().to_string();
+    let run = Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or_default()
+        .to_string();
     let mut labels = alert["labels"].clone();
     labels["rca_test_run"] = serde_json::Value::String(run.clone());
     let am = reqwest::Client::new();
@@ -139,7 +150,11 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_success(), "alertmanager: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "alertmanager: {}",
+        resp.status()
+    );
     let fingerprint = loop_until(Duration::from_secs(20), || async {
         let alerts: serde_json::Value = am
             .get(format!("{}/api/v2/alerts", alertmanager_url()))
@@ -164,20 +179,39 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
         server.handle.incidents.get(&id).map(|_| ())
     })
     .await
-    .unwrap_or_else(|| panic!("no webhook from alertmanager for incident {id}; is it pointed at {listen}?"));
+    .unwrap_or_else(|| {
+        panic!("no webhook from alertmanager for incident {id}; is it pointed at {listen}?")
+    });
     let state = server
         .handle
         .incidents
         .wait_finished(&id, Duration::from_secs(120))
         .await;
-    assert!(matches!(state, Some(IncidentState::Done { .. })), "{state:?}");
-    let record = server.store.get(&id).await.unwrap().expect("incident stored");
+    assert!(
+        matches!(state, Some(IncidentState::Done { .. })),
+        "{state:?}"
+    );
+    let record = server
+        .store
+        .get(&id)
+        .await
+        .unwrap()
+        .expect("incident stored");
     let live = &record.localisation;
     for m in ["traces", "metrics", "access_logs"] {
-        assert!(live.modalities.iter().any(|x| x == m), "{m} not used: {:?} missing {:?}", live.modalities, live.missing);
+        assert!(
+            live.modalities.iter().any(|x| x == m),
+            "{m} not used: {:?} missing {:?}",
+            live.modalities,
+            live.missing
+        );
     }
     assert!(live.missing.is_empty(), "{:?}", live.missing);
-    assert_eq!(top5(live), top5(&expected), "live ranking differs from the offline replay");
+    assert_eq!(
+        top5(live),
+        top5(&expected),
+        "live ranking differs from the offline replay"
+    );
     assert_eq!(live.path, expected.path);
     assert_eq!(live.ranking[0].fault, expected.ranking[0].fault);
     server.stop().await;
@@ -197,12 +231,17 @@ async fn jaeger_gone_between_webhook_and_collection_leaves_a_partial_incident_th
         &[
             ("RCA_JAEGER_URL", &format!("http://{}", relay.addr)),
             ("RCA_PROMETHEUS_URL", &prometheus_url()),
-            ("RCA_ACCESS_LOG_DIR", tmp.path().join("none").to_str().unwrap()),
+            (
+                "RCA_ACCESS_LOG_DIR",
+                tmp.path().join("none").to_str().unwrap(),
+            ),
             ("RCA_COLLECT_TIMEOUT_SECONDS", "5"),
         ],
     );
     let server = common::start(cfg, "127.0.0.1:0", &tmp.path().join("data")).await;
-    let relayed = reqwest::get(format!("http://{}/api/v3/services", relay.addr)).await.unwrap();
+    let relayed = reqwest::get(format!("http://{}/api/v3/services", relay.addr))
+        .await
+        .unwrap();
     assert!(relayed.status().is_success(), "relay works before the stop");
 
     let starts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -222,7 +261,10 @@ async fn jaeger_gone_between_webhook_and_collection_leaves_a_partial_incident_th
         .incidents
         .wait_finished(&id, Duration::from_secs(30))
         .await;
-    assert!(matches!(state, Some(IncidentState::Done { .. })), "{state:?}");
+    assert!(
+        matches!(state, Some(IncidentState::Done { .. })),
+        "{state:?}"
+    );
     let record = server.store.get(&id).await.unwrap().expect("stored");
     let traces = record
         .localisation
@@ -280,7 +322,9 @@ impl Relay {
                 let target = target.clone();
                 let token = token.clone();
                 tracker.spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = token.cancelled() => {},
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {},

@@ -56,8 +56,15 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
         .incidents
         .wait_finished(&id, Duration::from_secs(20))
         .await;
-    assert!(matches!(state, Some(IncidentState::Done { .. })), "{state:?}");
-    assert!(t0.elapsed() < Duration::from_secs(10), "took {:?}", t0.elapsed());
+    assert!(
+        matches!(state, Some(IncidentState::Done { .. })),
+        "{state:?}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
     let record = server.store.get(&id).await.unwrap().expect("stored");
     let missing: Vec<(String, String)> = record
         .localisation
@@ -73,11 +80,20 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
             .unwrap_or_else(|| panic!("{modality} not reported missing: {missing:?}"));
         assert!(!why.is_empty());
     }
-    assert!(missing.iter().any(|(_, r)| r.contains("jaeger at http://127.0.0.1:9")), "{missing:?}");
+    assert!(
+        missing
+            .iter()
+            .any(|(_, r)| r.contains("jaeger at http://127.0.0.1:9")),
+        "{missing:?}"
+    );
     assert!(record.localisation.ranking.is_empty());
 
     // The page of the stored incident renders.
-    let page = client().get(server.url(&format!("/incidents/{id}"))).send().await.unwrap();
+    let page = client()
+        .get(server.url(&format!("/incidents/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains(&id));
 
@@ -92,12 +108,22 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
         .await
         .unwrap();
     assert_eq!(again["incidents"][0]["id"].as_str(), Some(id.as_str()));
-    let metrics = client().get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains("rca_incidents_total{outcome=\"stored\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("rca_webhook_requests_total{code=\"202\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("rca_webhook_requests_total{code=\"202\"} 2"),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
@@ -139,7 +165,8 @@ async fn a_body_over_the_limit_gets_413() {
     env.push(("RCA_BODY_LIMIT_BYTES", "4096"));
     let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
     let padding = "x".repeat(8192);
-    let body = common::webhook("checkout", &minutes_ago(20), "ab").replace("\"test\"", &format!("\"{padding}\""));
+    let body = common::webhook("checkout", &minutes_ago(20), "ab")
+        .replace("\"test\"", &format!("\"{padding}\""));
     let resp = client()
         .post(server.url("/api/v1/alerts"))
         .body(body)
@@ -148,7 +175,10 @@ async fn a_body_over_the_limit_gets_413() {
         .unwrap();
     assert_eq!(resp.status(), 413);
     let err: serde_json::Value = resp.json().await.unwrap();
-    assert!(err["error"].as_str().unwrap().contains("4096 bytes"), "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("4096 bytes"),
+        "{err}"
+    );
     // A body under the limit still goes through.
     let ok = client()
         .post(server.url("/api/v1/alerts"))
@@ -183,7 +213,15 @@ async fn a_full_queue_answers_429_and_the_service_stays_up() {
             // Let the worker take the first before the second arrives.
             for _ in 0..100 {
                 if server.handle.incidents.pending() == 1
-                    && client().get(server.url("/metrics")).send().await.unwrap().text().await.unwrap().contains("rca_queue_depth 0")
+                    && client()
+                        .get(server.url("/metrics"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap()
+                        .contains("rca_queue_depth 0")
                 {
                     break;
                 }

@@ -120,10 +120,7 @@ fn read_dir_window(
         return Err(CollectError::NotConfigured(failed.join("; ")));
     }
     let partial = (!failed.is_empty()).then(|| failed.join("; "));
-    Ok(Pulled {
-        obs: out,
-        partial,
-    })
+    Ok(Pulled { obs: out, partial })
 }
 
 /// The records of one file inside `window`.
@@ -302,7 +299,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut f = File::create(dir.path().join("access.log")).unwrap();
         for s in 0..5000 {
-            f.write_all(envoy_line(1_700_000_000 + s).as_bytes()).unwrap();
+            f.write_all(envoy_line(1_700_000_000 + s).as_bytes())
+                .unwrap();
         }
         let later = CollectWindow {
             start: 1_800_000_000_000_000,

@@ -3,9 +3,10 @@
 //! not there.
 //!
 //! Jaeger searches traces one service at a time. We ask for every service
-//! (or the configured ones), a few at once, and keep each trace once: the
-//! first service, in name order, that returns it wins, so the result does
-//! not depend on which answer came first.
+//! (or the configured ones), a few at once, and keep each span (trace id and
+//! span id) once: the first answer, in service name order, wins, so the result
+//! does not depend on which answer came first, and spans stored twice (OTLP
+//! delivery is at least once) count once.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -208,9 +209,11 @@ impl TraceSource for JaegerSource {
         }
         let answers = super::join_all(tasks).await;
 
-        // Each trace once, from the first service (in name order) that has it.
+        // Each span once: a trace comes back for every service on it, and
+        // at-least-once delivery can store a span twice. The first answer,
+        // in service name order, wins.
         let mut out = Observations::default();
-        let mut seen: HashSet<u128> = HashSet::new();
+        let mut seen: HashSet<(u128, u64)> = HashSet::new();
         let mut failed = Vec::new();
         for (service, answer) in services.iter().zip(answers) {
             let mut obs = match answer {
@@ -220,9 +223,7 @@ impl TraceSource for JaegerSource {
                     continue;
                 }
             };
-            let before: HashSet<u128> = obs.spans.iter().map(|s| s.trace_id).collect();
-            obs.spans.retain(|s| !seen.contains(&s.trace_id));
-            seen.extend(before);
+            obs.spans.retain(|s| seen.insert((s.trace_id, s.span_id)));
             out.merge(obs);
         }
         if !failed.is_empty() && failed.len() == services.len() {
@@ -231,8 +232,8 @@ impl TraceSource for JaegerSource {
                 failed.join("; ")
             )));
         }
-        let partial = (!failed.is_empty())
-            .then(|| format!("searches failed for {}", failed.join("; ")));
+        let partial =
+            (!failed.is_empty()).then(|| format!("searches failed for {}", failed.join("; ")));
         Ok(Pulled { obs: out, partial })
     }
 }

@@ -99,8 +99,11 @@ pub trait MetricSource: Send + Sync {
 #[async_trait]
 pub trait AccessLogSource: Send + Sync {
     fn name(&self) -> &str;
-    async fn access_logs(&self, window: &CollectWindow, proxy: &str)
-        -> Result<Pulled, CollectError>;
+    async fn access_logs(
+        &self,
+        window: &CollectWindow,
+        proxy: &str,
+    ) -> Result<Pulled, CollectError>;
 }
 
 /// The sources of one deployment and how long each may take.
@@ -135,7 +138,8 @@ pub async fn collect(
     let traces = async {
         match &sources.traces {
             Some(s) => {
-                let span = tracing::info_span!("collect", collector = s.name(), modality = "traces");
+                let span =
+                    tracing::info_span!("collect", collector = s.name(), modality = "traces");
                 timed(Modality::Traces, s.name(), timeout, s.traces(window))
                     .instrument(span)
                     .await
@@ -162,7 +166,8 @@ pub async fn collect(
         .unwrap_or_else(|| crate::fixture::DEFAULT_PROXY.to_string());
     let access = match &sources.access {
         Some(s) => {
-            let span = tracing::info_span!("collect", collector = s.name(), modality = "access_logs");
+            let span =
+                tracing::info_span!("collect", collector = s.name(), modality = "access_logs");
             timed(
                 Modality::AccessLogs,
                 s.name(),
@@ -187,7 +192,10 @@ pub async fn collect(
         } as u64;
         let missing = match (&report.missing, records) {
             (Some(why), _) => Some(why.clone()),
-            (None, 0) => Some(format!("{} returned no records for the window", report.source)),
+            (None, 0) => Some(format!(
+                "{} returned no records for the window",
+                report.source
+            )),
             (None, _) => None,
         };
         obs.merge(pulled.obs);
@@ -236,7 +244,10 @@ async fn timed(
             warn!(collector = name, modality = %modality, timeout_s = timeout.as_secs_f64(), "collector timed out");
             (
                 Pulled::default(),
-                Some(format!("{name}: timed out after {:.1} s", timeout.as_secs_f64())),
+                Some(format!(
+                    "{name}: timed out after {:.1} s",
+                    timeout.as_secs_f64()
+                )),
             )
         }
     };
@@ -453,7 +464,11 @@ mod tests {
                 .unwrap_or_default()
         };
         assert_eq!(why(Modality::Traces), "slow: timed out after 5.0 s");
-        assert!(why(Modality::Metrics).contains("connection refused"), "{}", why(Modality::Metrics));
+        assert!(
+            why(Modality::Metrics).contains("connection refused"),
+            "{}",
+            why(Modality::Metrics)
+        );
         assert!(why(Modality::AccessLogs).contains("no access-log source"));
         assert_eq!(reports.len(), 3);
         assert_eq!(obs.alerts.len(), 1);

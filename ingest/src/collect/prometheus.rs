@@ -118,7 +118,8 @@ impl MetricSource for PrometheusSource {
                 "no PromQL queries configured".into(),
             ));
         }
-        let answers = super::join_all(self.queries.iter().map(|q| self.one(q, window)).collect()).await;
+        let answers =
+            super::join_all(self.queries.iter().map(|q| self.one(q, window)).collect()).await;
         let mut obs = Observations::default();
         let mut failed = Vec::new();
         for (q, answer) in self.queries.iter().zip(answers) {
@@ -165,7 +166,8 @@ impl MetricSource for PrometheusSource {
                 reason: format!("every query failed: {}", failed.join("; ")),
             });
         }
-        let partial = (!failed.is_empty()).then(|| format!("queries failed: {}", failed.join("; ")));
+        let partial =
+            (!failed.is_empty()).then(|| format!("queries failed: {}", failed.join("; ")));
         Ok(Pulled { obs, partial })
     }
 }

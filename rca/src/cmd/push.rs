@@ -69,8 +69,7 @@ pub fn run(args: &PushArgs) -> CliResult<()> {
         .map_err(CliError::failed)?;
     let pushed = runtime.block_on(push(args))?;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &pushed)
-        .map_err(CliError::failed)?;
+    serde_json::to_writer_pretty(&mut out, &pushed).map_err(CliError::failed)?;
     let _ = writeln!(out);
     Ok(())
 }
@@ -94,12 +93,17 @@ async fn push(args: &PushArgs) -> CliResult<Pushed> {
         )));
     };
     let Some(alert) = webhook.alerts.first() else {
-        return Err(CliError::bad(anyhow::anyhow!("{}: alert.json holds no alert", dir.display())));
+        return Err(CliError::bad(anyhow::anyhow!(
+            "{}: alert.json holds no alert",
+            dir.display()
+        )));
     };
-    let data = fixture
-        .observations
-        .data_span()
-        .ok_or_else(|| CliError::bad(anyhow::anyhow!("{}: the fixture holds no data", dir.display())))?;
+    let data = fixture.observations.data_span().ok_or_else(|| {
+        CliError::bad(anyhow::anyhow!(
+            "{}: the fixture holds no data",
+            dir.display()
+        ))
+    })?;
     let now = Utc::now().timestamp_micros();
     let shift = shift_for(
         alert.starts_at_micros(),
@@ -120,16 +124,27 @@ async fn push(args: &PushArgs) -> CliResult<Pushed> {
     let spans = push_traces(&client, &args.otlp, dir, shift)
         .await
         .map_err(CliError::failed)?;
-    let (samples, queries) = push_series(&client, &args.prometheus, &fixture.observations, &name, shift)
-        .await
-        .map_err(CliError::failed)?;
-    let access_lines = push_access_logs(dir, &args.access_log_dir, shift).map_err(CliError::failed)?;
+    let (samples, queries) = push_series(
+        &client,
+        &args.prometheus,
+        &fixture.observations,
+        &name,
+        shift,
+    )
+    .await
+    .map_err(CliError::failed)?;
+    let access_lines =
+        push_access_logs(dir, &args.access_log_dir, shift).map_err(CliError::failed)?;
 
     let mut shifted = serde_json::to_value(&webhook).map_err(CliError::failed)?;
     if let Some(alerts) = shifted.get_mut("alerts").and_then(|a| a.as_array_mut()) {
         for a in alerts {
             for key in ["startsAt", "endsAt"] {
-                if let Some(t) = a.get(key).and_then(|v| v.as_str()).and_then(|s| shift_rfc3339(s, shift)) {
+                if let Some(t) = a
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| shift_rfc3339(s, shift))
+                {
                     a[key] = serde_json::Value::String(t);
                 }
             }
@@ -139,7 +154,9 @@ async fn push(args: &PushArgs) -> CliResult<Pushed> {
         write_config(path, &queries, &args.access_log_dir).map_err(CliError::failed)?;
     }
     if let Some(am) = &args.alertmanager {
-        fire(&client, am, &shifted).await.map_err(CliError::failed)?;
+        fire(&client, am, &shifted)
+            .await
+            .map_err(CliError::failed)?;
     }
     Ok(Pushed {
         shift_seconds: shift,
@@ -164,7 +181,12 @@ fn shift_rfc3339(s: &str, shift: i64) -> Option<String> {
 
 /// `traces.json` (OTLP JSON, also wrapped as `{"result": ..}`) to an OTLP/HTTP
 /// receiver, shifted. Returns the spans sent.
-async fn push_traces(client: &reqwest::Client, otlp: &str, dir: &Path, shift: i64) -> anyhow::Result<usize> {
+async fn push_traces(
+    client: &reqwest::Client,
+    otlp: &str,
+    dir: &Path,
+    shift: i64,
+) -> anyhow::Result<usize> {
     let path = dir.join("traces.json");
     if !path.is_file() {
         return Ok(0);
@@ -178,7 +200,10 @@ async fn push_traces(client: &reqwest::Client, otlp: &str, dir: &Path, shift: i6
         match serde_json::from_slice::<Wrapped>(&bytes) {
             Ok(w) => w.result,
             Err(_) => serde_json::from_slice(&bytes).with_context(|| {
-                format!("{}: not OTLP JSON (Jaeger JSON traces cannot be pushed)", path.display())
+                format!(
+                    "{}: not OTLP JSON (Jaeger JSON traces cannot be pushed)",
+                    path.display()
+                )
             })?,
         }
     };
@@ -223,7 +248,11 @@ async fn push_traces(client: &reqwest::Client, otlp: &str, dir: &Path, shift: i6
     Ok(total)
 }
 
-async fn send_spans(client: &reqwest::Client, url: &str, batch: Vec<ResourceSpans>) -> anyhow::Result<()> {
+async fn send_spans(
+    client: &reqwest::Client,
+    url: &str,
+    batch: Vec<ResourceSpans>,
+) -> anyhow::Result<()> {
     let body = ExportTraceServiceRequest {
         resource_spans: batch,
     }
@@ -278,7 +307,13 @@ mod remote {
 pub fn metric_name(signal: &str) -> String {
     let clean: String = signal
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("rca_fixture_{clean}")
 }
@@ -301,14 +336,16 @@ async fn push_series(
         let signal = s.signal.as_str().to_string();
         let name = metric_name(&signal);
         let component_label = component_label_of(s, obs);
-        queries.entry(signal.clone()).or_insert_with(|| SignalQuery {
-            signal: signal.clone(),
-            promql: format!(
-                "last_over_time({name}{{fixture=\"{fixture}\"}}[{}s])",
-                STEP as i64 - 1
-            ),
-            component_label: Some(component_label.clone()),
-        });
+        queries
+            .entry(signal.clone())
+            .or_insert_with(|| SignalQuery {
+                signal: signal.clone(),
+                promql: format!(
+                    "last_over_time({name}{{fixture=\"{fixture}\"}}[{}s])",
+                    STEP as i64 - 1
+                ),
+                component_label: Some(component_label.clone()),
+            });
         let mut labels: BTreeMap<String, String> = s
             .labels
             .iter()
@@ -355,13 +392,23 @@ fn component_label_of(s: &ingest::Series, obs: &ingest::Observations) -> String 
     let component = obs.names.name(s.component);
     ingest::COMPONENT_LABELS
         .iter()
-        .chain(s.labels.keys().map(String::as_str).collect::<Vec<_>>().iter())
+        .chain(
+            s.labels
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
         .find(|l| s.labels.get(**l).map(String::as_str) == Some(component))
         .map(|l| l.to_string())
         .unwrap_or_else(|| "service".into())
 }
 
-async fn remote_write(client: &reqwest::Client, url: &str, req: remote::WriteRequest) -> anyhow::Result<()> {
+async fn remote_write(
+    client: &reqwest::Client,
+    url: &str,
+    req: remote::WriteRequest,
+) -> anyhow::Result<()> {
     let raw = req.encode_to_vec();
     let body = snap::raw::Encoder::new()
         .compress_vec(&raw)
@@ -390,9 +437,9 @@ fn push_access_logs(dir: &Path, out: &Path, shift: i64) -> anyhow::Result<usize>
         .with_context(|| format!("listing {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n == "access.log" || (n.starts_with("access-") && n.ends_with(".log")))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n == "access.log" || (n.starts_with("access-") && n.ends_with(".log"))
+            })
         })
         .collect();
     files.sort();
@@ -401,10 +448,12 @@ fn push_access_logs(dir: &Path, out: &Path, shift: i64) -> anyhow::Result<usize>
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for path in files {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let target = out.join(path.file_name().unwrap_or_default());
         let mut w = std::io::BufWriter::new(
-            std::fs::File::create(&target).with_context(|| format!("creating {}", target.display()))?,
+            std::fs::File::create(&target)
+                .with_context(|| format!("creating {}", target.display()))?,
         );
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -438,7 +487,9 @@ pub fn shift_access_line(line: &str, shift: i64) -> Option<String> {
     }
     let open = line.find(" [")? + 2;
     let len = line[open..].find(']')?;
-    let t = DateTime::<FixedOffset>::parse_from_str(&line[open..open + len], "%d/%b/%Y:%H:%M:%S %z").ok()?;
+    let t =
+        DateTime::<FixedOffset>::parse_from_str(&line[open..open + len], "%d/%b/%Y:%H:%M:%S %z")
+            .ok()?;
     let moved = (t + delta).format("%d/%b/%Y:%H:%M:%S %z").to_string();
     Some(format!("{}{}{}", &line[..open], moved, &line[open + len..]))
 }
@@ -468,12 +519,19 @@ fn write_config(path: &Path, queries: &[SignalQuery], logs: &Path) -> anyhow::Re
             dir: logs.display().to_string(),
         },
     })?;
-    std::fs::write(path, format!("# Written by `rca fixtures push`: reads the pushed fixture back.\n{text}"))
-        .with_context(|| format!("writing {}", path.display()))
+    std::fs::write(
+        path,
+        format!("# Written by `rca fixtures push`: reads the pushed fixture back.\n{text}"),
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Fires the webhook's alerts at Alertmanager's API.
-async fn fire(client: &reqwest::Client, alertmanager: &str, webhook: &serde_json::Value) -> anyhow::Result<()> {
+async fn fire(
+    client: &reqwest::Client,
+    alertmanager: &str,
+    webhook: &serde_json::Value,
+) -> anyhow::Result<()> {
     let alerts: Vec<serde_json::Value> = webhook
         .get("alerts")
         .and_then(|a| a.as_array())
@@ -497,7 +555,10 @@ async fn fire(client: &reqwest::Client, alertmanager: &str, webhook: &serde_json
         .with_context(|| format!("posting alerts to {url}"))?;
     if !resp.status().is_success() {
         let status = resp.status();
-        bail!("{url} answered {status}: {}", resp.text().await.unwrap_or_default());
+        bail!(
+            "{url} answered {status}: {}",
+            resp.text().await.unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -512,7 +573,7 @@ mod tests {
         let json = r#"{"start_time":"2026-03-03T23:00:01.054Z","method":"POST"}"#;
         assert_eq!(
             shift_access_line(json, shift).unwrap(),
-            r#"{"start_time":"2026-03-05T00:10:01.054Z","method":"POST"}"#
+            r#"{"start_time":"2026-03-04T23:10:01.054Z","method":"POST"}"#
         );
         let text = r#"[2026-03-03T19:00:05.111Z] "POST /api/rating HTTP/2" 200 -"#;
         assert_eq!(

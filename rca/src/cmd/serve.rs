@@ -22,11 +22,8 @@ pub fn load_config(args: &ServeArgs, env: &BTreeMap<String, String>) -> CliResul
         )),
         None => None,
     };
-    let mut cfg = Config::load(
-        file.as_ref().map(|(p, b)| (p.as_path(), b.as_slice())),
-        env,
-    )
-    .map_err(CliError::bad)?;
+    let mut cfg = Config::load(file.as_ref().map(|(p, b)| (p.as_path(), b.as_slice())), env)
+        .map_err(CliError::bad)?;
     if let Some(listen) = args.listen {
         cfg.listen = listen;
     }
@@ -76,7 +73,10 @@ pub fn run(args: &ServeArgs) -> CliResult<()> {
             sources,
         };
         serve::run(listener, serve::shutdown_signal(), service, |h| {
-            eprintln!("rca serve: listening, incidents at {}/incidents/<id>", h.base_url);
+            eprintln!(
+                "rca serve: listening, incidents at {}/incidents/<id>",
+                h.base_url
+            );
         })
         .await
         .map_err(CliError::failed)

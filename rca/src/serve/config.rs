@@ -350,32 +350,107 @@ pub fn reference() -> String {
             .unwrap_or_default()
     };
     let rows: Vec<(&str, String, &str)> = vec![
-        ("listen", d.listen.to_string(), "address to listen on (--listen wins)"),
-        ("public_url", "\"\" (http://<listen>)".into(), "base of incident URLs in webhook answers"),
-        ("data_dir", d.data_dir.display().to_string(), "where incidents are stored (--data-dir wins)"),
-        ("body_limit_bytes", d.body_limit_bytes.to_string(), "largest webhook body; larger ones get 413"),
-        ("queue_capacity", d.queue_capacity.to_string(), "alerts waiting at most; beyond, webhooks get 429"),
+        (
+            "listen",
+            d.listen.to_string(),
+            "address to listen on (--listen wins)",
+        ),
+        (
+            "public_url",
+            "\"\" (http://<listen>)".into(),
+            "base of incident URLs in webhook answers",
+        ),
+        (
+            "data_dir",
+            d.data_dir.display().to_string(),
+            "where incidents are stored (--data-dir wins)",
+        ),
+        (
+            "body_limit_bytes",
+            d.body_limit_bytes.to_string(),
+            "largest webhook body; larger ones get 413",
+        ),
+        (
+            "queue_capacity",
+            d.queue_capacity.to_string(),
+            "alerts waiting at most; beyond, webhooks get 429",
+        ),
         ("workers", d.workers.to_string(), "alerts worked on at once"),
-        ("window.lookback_seconds", d.window.lookback_seconds.to_string(), "data before startsAt to analyse"),
-        ("window.settle_seconds", d.window.settle_seconds.to_string(), "data after startsAt to analyse"),
-        ("window.wait_for_settle", d.window.wait_for_settle.to_string(), "wait for startsAt + settle before collecting"),
-        ("collect.timeout_seconds", d.collect.timeout_seconds.to_string(), "per collector; then its modality is missing"),
-        ("jaeger.url", d.jaeger.url.clone(), "Jaeger query API; \"\" disables traces"),
+        (
+            "window.lookback_seconds",
+            d.window.lookback_seconds.to_string(),
+            "data before startsAt to analyse",
+        ),
+        (
+            "window.settle_seconds",
+            d.window.settle_seconds.to_string(),
+            "data after startsAt to analyse",
+        ),
+        (
+            "window.wait_for_settle",
+            d.window.wait_for_settle.to_string(),
+            "wait for startsAt + settle before collecting",
+        ),
+        (
+            "collect.timeout_seconds",
+            d.collect.timeout_seconds.to_string(),
+            "per collector; then its modality is missing",
+        ),
+        (
+            "jaeger.url",
+            d.jaeger.url.clone(),
+            "Jaeger query API; \"\" disables traces",
+        ),
         ("jaeger.services", "[] (all)".into(), "services to search"),
-        ("jaeger.exclude_services", format!("{:?}", d.jaeger.exclude_services), "never searched (+ telemetry.service_name)"),
-        ("jaeger.max_traces", d.jaeger.max_traces.to_string(), "traces asked for per service"),
-        ("prometheus.url", d.prometheus.url.clone(), "Prometheus; \"\" disables metrics"),
-        ("prometheus.step_seconds", d.prometheus.step_seconds.to_string(), "query_range resolution"),
-        ("prometheus.queries", format!("{} built in", d.prometheus.queries.len()), "[[prometheus.queries]] signal, promql, component_label"),
-        ("access_logs.dir", d.access_logs.dir.clone(), "access.log / access-<proxy>.log (+ .N rotations); \"\" disables"),
-        ("telemetry.otlp_endpoint", "\"\" (off)".into(), "OTLP/HTTP endpoint for rca's own spans"),
-        ("telemetry.service_name", d.telemetry.service_name.clone(), "service.name of rca's own spans"),
+        (
+            "jaeger.exclude_services",
+            format!("{:?}", d.jaeger.exclude_services),
+            "never searched (+ telemetry.service_name)",
+        ),
+        (
+            "jaeger.max_traces",
+            d.jaeger.max_traces.to_string(),
+            "traces asked for per service",
+        ),
+        (
+            "prometheus.url",
+            d.prometheus.url.clone(),
+            "Prometheus; \"\" disables metrics",
+        ),
+        (
+            "prometheus.step_seconds",
+            d.prometheus.step_seconds.to_string(),
+            "query_range resolution",
+        ),
+        (
+            "prometheus.queries",
+            format!("{} built in", d.prometheus.queries.len()),
+            "[[prometheus.queries]] signal, promql, component_label",
+        ),
+        (
+            "access_logs.dir",
+            d.access_logs.dir.clone(),
+            "access.log / access-<proxy>.log (+ .N rotations); \"\" disables",
+        ),
+        (
+            "telemetry.otlp_endpoint",
+            "\"\" (off)".into(),
+            "OTLP/HTTP endpoint for rca's own spans",
+        ),
+        (
+            "telemetry.service_name",
+            d.telemetry.service_name.clone(),
+            "service.name of rca's own spans",
+        ),
     ];
     let mut s = String::from(
         "Configuration (TOML, unknown keys are errors; environment overrides the file, flags override both):\n",
     );
     for (key, default, what) in rows {
-        s.push_str(&format!("  {key:<26} {what} (default {default}){}\n", env(key)));
+        s.push_str(&format!(
+            "  {key:<26} {what} (default {default}){}\n",
+            env(key)
+        ));
     }
     s
 }
@@ -412,14 +487,20 @@ mod tests {
         "#;
         let cfg = Config::load(
             Some((std::path::Path::new("rca.toml"), toml)),
-            &env(&[("RCA_JAEGER_URL", "http://other:16686"), ("RCA_WORKERS", "3")]),
+            &env(&[
+                ("RCA_JAEGER_URL", "http://other:16686"),
+                ("RCA_WORKERS", "3"),
+            ]),
         )
         .unwrap();
         assert_eq!(cfg.listen.port(), 9999);
         assert_eq!(cfg.jaeger.url, "http://other:16686");
         assert_eq!(cfg.workers, 3);
         assert_eq!(cfg.prometheus.queries.len(), 1);
-        assert_eq!(cfg.prometheus.queries[0].component_label.as_deref(), Some("pod"));
+        assert_eq!(
+            cfg.prometheus.queries[0].component_label.as_deref(),
+            Some("pod")
+        );
     }
 
     #[test]
@@ -433,7 +514,10 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("unknown field `surprise`"), "{text}");
         assert!(text.contains("RCA_WORKERS"), "{text}");
-        assert!(text.contains("queue_capacity: must be at least 1"), "{text}");
+        assert!(
+            text.contains("queue_capacity: must be at least 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -26,14 +26,19 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let buckets = vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
+        let buckets = vec![
+            0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+        ];
         let webhooks = IntCounterVec::new(
-            Opts::new("rca_webhook_requests_total", "Webhook requests by answer status."),
+            Opts::new(
+                "rca_webhook_requests_total",
+                "Webhook requests by answer status.",
+            ),
             &["code"],
         )
         .expect("valid metric");
-        let queue_depth =
-            IntGauge::new("rca_queue_depth", "Alerts waiting to be worked on.").expect("valid metric");
+        let queue_depth = IntGauge::new("rca_queue_depth", "Alerts waiting to be worked on.")
+            .expect("valid metric");
         let incidents = IntCounterVec::new(
             Opts::new("rca_incidents_total", "Incidents finished, by outcome."),
             &["outcome"],

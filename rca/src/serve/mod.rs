@@ -55,8 +55,8 @@ pub struct Service {
 /// that modality out (and so reported missing).
 pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
     let timeout = cfg.collect_timeout();
-    let traces: Option<Arc<dyn ingest::collect::TraceSource>> = (!cfg.jaeger.url.is_empty())
-        .then(|| {
+    let traces: Option<Arc<dyn ingest::collect::TraceSource>> =
+        (!cfg.jaeger.url.is_empty()).then(|| {
             let mut exclude = cfg.jaeger.exclude_services.clone();
             exclude.push(cfg.telemetry.service_name.clone());
             Arc::new(JaegerSource::new(
@@ -67,19 +67,19 @@ pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
                 timeout,
             )) as _
         });
-    let metrics: Option<Arc<dyn ingest::collect::MetricSource>> =
-        if cfg.prometheus.url.is_empty() {
-            None
-        } else {
-            Some(Arc::new(PrometheusSource::new(
-                &cfg.prometheus.url,
-                cfg.prometheus.queries.clone(),
-                Duration::from_secs_f64(cfg.prometheus.step_seconds),
-                timeout,
-            )?))
-        };
-    let access: Option<Arc<dyn ingest::collect::AccessLogSource>> = (!cfg.access_logs.dir.is_empty())
-        .then(|| Arc::new(AccessLogDir::new(&cfg.access_logs.dir)) as _);
+    let metrics: Option<Arc<dyn ingest::collect::MetricSource>> = if cfg.prometheus.url.is_empty() {
+        None
+    } else {
+        Some(Arc::new(PrometheusSource::new(
+            &cfg.prometheus.url,
+            cfg.prometheus.queries.clone(),
+            Duration::from_secs_f64(cfg.prometheus.step_seconds),
+            timeout,
+        )?))
+    };
+    let access: Option<Arc<dyn ingest::collect::AccessLogSource>> =
+        (!cfg.access_logs.dir.is_empty())
+            .then(|| Arc::new(AccessLogDir::new(&cfg.access_logs.dir)) as _);
     Ok(Sources {
         traces,
         metrics,
@@ -120,7 +120,8 @@ pub async fn run(
     let state = Arc::new(webhook::AppState {
         base_url: base_url.clone(),
         body_limit: service.config.body_limit_bytes,
-        jaeger_ui: (!service.config.jaeger.url.is_empty()).then(|| service.config.jaeger.url.clone()),
+        jaeger_ui: (!service.config.jaeger.url.is_empty())
+            .then(|| service.config.jaeger.url.clone()),
         store: service.store,
         queue,
         incidents: incidents.clone(),
@@ -142,7 +143,10 @@ pub async fn run(
     cancel.cancel();
     tracker.close();
     if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
-        warn!(drain_s = DRAIN.as_secs(), "incidents still running at shutdown were abandoned");
+        warn!(
+            drain_s = DRAIN.as_secs(),
+            "incidents still running at shutdown were abandoned"
+        );
     }
     Ok(())
 }

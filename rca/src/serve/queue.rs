@@ -32,8 +32,12 @@ pub enum IncidentState {
     Queued,
     Running,
     /// Stored; `seconds` from webhook to stored.
-    Done { seconds: f64 },
-    Failed { reason: String },
+    Done {
+        seconds: f64,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Incidents seen since start, by id: what makes a re-delivery cheap and
@@ -180,7 +184,8 @@ impl Worker {
             Err(reason) => {
                 self.metrics.incidents.with_label_values(&["failed"]).inc();
                 error!(%reason, "incident failed");
-                self.incidents.set(&job.id, IncidentState::Failed { reason });
+                self.incidents
+                    .set(&job.id, IncidentState::Failed { reason });
             }
         }
     }
@@ -223,7 +228,12 @@ impl Worker {
                 ..WindowConfig::default()
             },
         };
-        let span = tracing::info_span!("correlate", spans = obs.spans.len(), series = obs.series.len(), access = obs.access.len());
+        let span = tracing::info_span!(
+            "correlate",
+            spans = obs.spans.len(),
+            series = obs.series.len(),
+            access = obs.access.len()
+        );
         let localisation = tokio::task::spawn_blocking(move || {
             let _g = span.enter();
             match graph::localise(&obs, &cfg) {
@@ -264,7 +274,9 @@ pub fn incident_id_of(alert: &Alert) -> String {
 /// it names the alert and lists every modality missing, with why.
 fn empty_localisation(obs: &ingest::Observations, window: &CollectWindow) -> Localisation {
     let alert = obs.alerts.first();
-    let starts_at = alert.map(|a| rfc3339(a.starts_at_micros())).unwrap_or_default();
+    let starts_at = alert
+        .map(|a| rfc3339(a.starts_at_micros()))
+        .unwrap_or_default();
     let fingerprint = alert.map(|a| a.fingerprint.clone()).unwrap_or_default();
     let mut missing: Vec<Missing> = obs
         .sources
@@ -293,6 +305,7 @@ fn empty_localisation(obs: &ingest::Observations, window: &CollectWindow) -> Loc
             window_end: rfc3339(window.end),
             baseline_end: rfc3339(window.start),
             bucket_seconds: 0.0,
+            annotations: alert.map(|a| a.annotations.clone()).unwrap_or_default(),
         },
         ranking: Vec::new(),
         path: Vec::new(),

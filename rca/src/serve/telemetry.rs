@@ -38,7 +38,10 @@ pub fn init(
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     if otlp_endpoint.is_empty() {
-        tracing_subscriber::registry().with(filter).with(fmt).try_init()?;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt)
+            .try_init()?;
         return Ok(TelemetryGuard { provider: None });
     }
     let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -49,7 +52,11 @@ pub fn init(
         .build()?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(Resource::builder().with_service_name(service_name.to_string()).build())
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service_name.to_string())
+                .build(),
+        )
         .build();
     let tracer = provider.tracer("rca");
     tracing_subscriber::registry()

@@ -64,7 +64,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut resp = (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response();
+        let mut resp = (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
         if status == StatusCode::TOO_MANY_REQUESTS {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
@@ -191,7 +195,11 @@ async fn accept(
             }
         }
     }
-    info!(alerts = ids.len(), queued = new_ids.len(), "webhook accepted");
+    info!(
+        alerts = ids.len(),
+        queued = new_ids.len(),
+        "webhook accepted"
+    );
     let mut seen = std::collections::HashSet::new();
     Ok(AlertsAnswer {
         incidents: ids
@@ -221,12 +229,10 @@ pub fn firing_alerts(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
         match status {
             "firing" => {}
             "resolved" => continue,
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "webhook body: alert {}: status {other:?} is neither \"firing\" nor \"resolved\"",
-                    i + 1
-                )))
-            }
+            other => return Err(ApiError::BadRequest(format!(
+                "webhook body: alert {}: status {other:?} is neither \"firing\" nor \"resolved\"",
+                i + 1
+            ))),
         }
         if alert.starts_at.timestamp() <= 0 {
             return Err(ApiError::BadRequest(format!(
@@ -354,7 +360,10 @@ mod tests {
 
     #[test]
     fn same_alert_same_id_and_a_fingerprint_when_none_is_sent() {
-        let body = ALERTMANAGER.replace("\"fingerprint\":\"4bc1ede3025b1c5a\"", "\"fingerprint\":\"\"");
+        let body = ALERTMANAGER.replace(
+            "\"fingerprint\":\"4bc1ede3025b1c5a\"",
+            "\"fingerprint\":\"\"",
+        );
         let a = firing_alerts(body.as_bytes()).unwrap();
         let b = firing_alerts(body.as_bytes()).unwrap();
         assert_eq!(a[0].fingerprint.len(), 16);
