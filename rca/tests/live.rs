@@ -119,6 +119,28 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
     let alert = pushed["webhook"]["alerts"][0].clone();
     let starts_at: DateTime<Utc> = alert["startsAt"].as_str().unwrap().parse().unwrap();
 
+    // Jaeger stores what its OTLP receiver took a moment later: wait until
+    // every pushed span can be found, as an alert's settle period would.
+    let window = ingest::collect::CollectWindow {
+        start: starts_at.timestamp_micros() - 30 * 60_000_000,
+        end: starts_at.timestamp_micros() + 10 * 60_000_000,
+    };
+    let jaeger_source = ingest::collect::JaegerSource::new(
+        &jaeger_url(),
+        Vec::new(),
+        vec!["jaeger".into(), "rca".into()],
+        100_000,
+        Duration::from_secs(10),
+    );
+    let want = pushed["spans"].as_u64().unwrap() as usize;
+    loop_until(Duration::from_secs(30), || async {
+        use ingest::collect::TraceSource;
+        let got = jaeger_source.traces(&window).await.ok()?.obs.spans.len();
+        (got >= want).then_some(())
+    })
+    .await
+    .expect("jaeger holds every pushed span within 30 s");
+
     // rca serve, reading what was pushed, where Alertmanager posts.
     let toml = std::fs::read_to_string(&config_path).unwrap();
     let cfg = common::config(
@@ -207,6 +229,18 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
         );
     }
     assert!(live.missing.is_empty(), "{:?}", live.missing);
+    if top5(live) != top5(&expected) {
+        // Both localisations, for whoever has to find out why.
+        let dump = std::env::temp_dir().join(format!("rca-live-{id}.json"));
+        let _ = std::fs::write(
+            &dump,
+            serde_json::to_vec_pretty(&(live, &expected)).unwrap_or_default(),
+        );
+        eprintln!(
+            "live and offline localisations written to {}",
+            dump.display()
+        );
+    }
     assert_eq!(
         top5(live),
         top5(&expected),

@@ -229,10 +229,12 @@ pub fn firing_alerts(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
         match status {
             "firing" => {}
             "resolved" => continue,
-            other => return Err(ApiError::BadRequest(format!(
+            other => {
+                return Err(ApiError::BadRequest(format!(
                 "webhook body: alert {}: status {other:?} is neither \"firing\" nor \"resolved\"",
                 i + 1
-            ))),
+            )))
+            }
         }
         if alert.starts_at.timestamp() <= 0 {
             return Err(ApiError::BadRequest(format!(
