@@ -15,8 +15,8 @@
 //!
 //! The shift is a whole number of hours, so buckets and metric steps fall on
 //! the same round times as in the fixture; pushing the same fixture twice
-//! within the hour writes the same data again (Jaeger's query drops the
-//! duplicate spans, Prometheus the duplicate samples), and pushes in
+//! within the hour writes the same data again (rca's Jaeger collector drops
+//! the duplicate spans, Prometheus the duplicate samples), and pushes in
 //! different hours land in windows that do not overlap. The alert so starts
 //! between 11 and 71 minutes ago.
 //! Prints a JSON summary: the shift, the shifted alert webhook body, where
