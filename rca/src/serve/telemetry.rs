@@ -1,7 +1,9 @@
 //! Tracing for `rca serve`: log lines to stderr (filter `RCA_LOG`, default
 //! `info`), and when an OTLP endpoint is configured, rca's own spans
 //! (webhook, each collector, correlation, store) exported over OTLP/HTTP so
-//! its work shows up in Jaeger beside the services it watches.
+//! its work shows up in Jaeger beside the services it watches. `RCA_LOG`
+//! filters both: below `info` (e.g. `RCA_LOG=warn`) the pipeline's spans are
+//! not exported either.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
