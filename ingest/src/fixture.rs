@@ -581,8 +581,13 @@ fn load_whole(
 /// The component whose spans are marked `proxy`, when exactly one is.
 fn trace_proxy(loaded: &[Loaded]) -> Option<String> {
     let traces = loaded.iter().find(|l| l.part == Part::Traces)?;
+    proxy_of(&traces.obs)
+}
+
+/// The one component whose spans carry `component=proxy`, if exactly one
+/// does: the proxy an unnamed `access.log` belongs to.
+pub(crate) fn proxy_of(obs: &Observations) -> Option<String> {
     let mut found: Option<crate::model::Sym> = None;
-    let obs = &traces.obs;
     for span in obs.spans.iter().filter(|s| s.proxy) {
         match found {
             None => found = Some(span.component),

@@ -19,6 +19,8 @@
 //! - `logs`: OTLP JSON logs, [`read_otlp_logs`], and message templates, [`template_of`].
 //! - `metrics`: Prometheus `query_range` answers, [`read_metrics`], [`parse_query_range`].
 //! - `access`: Envoy (JSON and default text) and ingress-nginx access logs, [`read_access_log`].
+//! - `collect`: pulling an alert's window from live backends (Jaeger, Prometheus, access-log
+//!   files), one trait per modality with the fixture as the other implementation, [`collect::collect`].
 //! - `nezha`: the Nezha dataset's layout (per-minute trace and log CSVs, per-pod metrics),
 //!   [`nezha_cases`], [`load_nezha_case`].
 //! - `goroutines`: Go goroutine dumps in the three formats of `/debug/pprof/goroutine`,
@@ -32,6 +34,7 @@
 
 mod access;
 mod alert;
+pub mod collect;
 mod error;
 mod files;
 mod fixture;

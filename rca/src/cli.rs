@@ -31,6 +31,9 @@ pub enum Command {
     Graph(cmd::graph::GraphCommand),
     /// Analyse goroutine dumps alone: leaking sites, their creators, growth and pattern.
     Goroutines(GoroutinesArgs),
+    /// Run the live service: alert webhooks in, incidents out.
+    #[command(after_long_help = crate::serve::config::reference())]
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +45,19 @@ pub struct GoroutinesArgs {
     /// What to print: a readable summary, or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: the config's `listen`, 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// TOML configuration file; without one, the defaults serve the local stack.
+    #[arg(long, env = "RCA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where incidents are stored [default: the config's `data_dir`, ./rca-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,6 +94,38 @@ pub struct ReplayArgs {
 pub enum FixturesCommand {
     /// Simulate an incident and write it as a fixture directory.
     Generate(GenerateArgs),
+    /// Load a fixture into real backends, shifted to the present, and print
+    /// the alert to fire.
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The fixture directory.
+    pub fixture: PathBuf,
+    /// Jaeger's OTLP/HTTP receiver.
+    #[arg(long, env = "RCA_PUSH_OTLP", default_value = "http://127.0.0.1:4318")]
+    pub otlp: String,
+    /// Prometheus (its remote-write receiver must be on, with an
+    /// out-of-order window of at least an hour).
+    #[arg(
+        long,
+        env = "RCA_PROMETHEUS_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
+    pub prometheus: String,
+    /// Directory to write the shifted access logs to (rca's access_logs.dir).
+    #[arg(long, env = "RCA_ACCESS_LOG_DIR", default_value = "access-logs")]
+    pub access_log_dir: PathBuf,
+    /// Where to write the rca configuration that reads the pushed series back.
+    #[arg(long)]
+    pub write_config: Option<PathBuf>,
+    /// Alertmanager to fire the shifted alert at (POST /api/v2/alerts); none: print it only.
+    #[arg(long)]
+    pub alertmanager: Option<String>,
+    /// Minutes the alert's settle period has passed by when pushed.
+    #[arg(long, default_value_t = 1)]
+    pub margin_minutes: u32,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +182,8 @@ pub fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Replay(a) => cmd::replay::run(&a),
         Command::Fixtures(FixturesCommand::Generate(a)) => cmd::fixtures::generate(&a),
+        Command::Fixtures(FixturesCommand::Push(a)) => cmd::push::run(&a),
+        Command::Serve(a) => cmd::serve::run(&a),
         Command::Eval(a) => cmd::eval::run(&a),
         Command::Graph(c) => cmd::graph::run(&c),
         Command::Goroutines(a) => cmd::goroutines::run(&a),

@@ -7,6 +7,7 @@
 //! - `cli`: argument types (clap) and dispatch.
 //! - `cmd`: one module per subcommand (`replay`, `fixtures`, `eval`).
 //! - `error`: [`CliError`] and its exit codes (2 bad input, 1 anything else).
+//! - `serve`: `rca serve`, the live service (webhook, queue, workers, config, telemetry).
 //! - `generate`: the fixture generator (simulated incidents in real wire formats).
 #![forbid(unsafe_code)]
 
@@ -14,5 +15,6 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod generate;
+pub mod serve;
 
 pub use error::{CliError, CliResult};

@@ -1,6 +1,18 @@
 use clap::Parser;
 
 fn main() {
+    let cli = rca::cli::Cli::parse();
+    // `rca serve` sets up its own tracing (it may export spans by OTLP).
+    if !matches!(cli.command, rca::cli::Command::Serve(_)) {
+        init_logging();
+    }
+    if let Err(e) = rca::cli::run(cli) {
+        eprintln!("rca: {e}");
+        std::process::exit(e.exit_code());
+    }
+}
+
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RCA_LOG")
@@ -8,9 +20,4 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = rca::cli::Cli::parse();
-    if let Err(e) = rca::cli::run(cli) {
-        eprintln!("rca: {e}");
-        std::process::exit(e.exit_code());
-    }
 }

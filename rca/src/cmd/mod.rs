@@ -5,7 +5,9 @@ pub mod fixtures;
 pub mod goroutines;
 pub mod graph;
 pub mod nezha;
+pub mod push;
 pub mod replay;
+pub mod serve;
 
 use std::path::Path;
 

@@ -1,0 +1,173 @@
+//! Prometheus: one `query_range` per configured signal (through
+//! `prometheus-http-query`), each answer's series credited to the component
+//! named by the query's label.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prometheus_http_query::Client;
+use serde::{Deserialize, Serialize};
+use tracing::{instrument, warn};
+
+use super::{http_client, CollectError, CollectWindow, MetricSource, Pulled};
+use crate::model::{Observations, Series, Signal, COMPONENT_LABELS};
+
+/// One PromQL query and the signal its series are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalQuery {
+    /// `cpu`, `memory`, `http_4xx_rate`, `http_5xx_rate`, `latency_p99`,
+    /// `goroutines`, ... (see `Signal`); other names are kept as they are.
+    pub signal: String,
+    pub promql: String,
+    /// The label naming a series' component; when absent or empty on a
+    /// series, the first of `service`, `service_name`, `component`, `app`,
+    /// `job`, `container`, `pod`.
+    #[serde(default)]
+    pub component_label: Option<String>,
+}
+
+/// Metric series from a Prometheus server.
+pub struct PrometheusSource {
+    base: String,
+    client: Client,
+    queries: Vec<SignalQuery>,
+    /// The query resolution.
+    step: Duration,
+}
+
+impl PrometheusSource {
+    pub fn new(
+        base: &str,
+        queries: Vec<SignalQuery>,
+        step: Duration,
+        timeout: Duration,
+    ) -> Result<PrometheusSource, CollectError> {
+        let client = Client::from(http_client(timeout), base).map_err(|e| {
+            CollectError::NotConfigured(format!("prometheus url {base:?} is not usable: {e}"))
+        })?;
+        Ok(PrometheusSource {
+            base: base.to_string(),
+            client,
+            queries,
+            step,
+        })
+    }
+
+    async fn one(
+        &self,
+        q: &SignalQuery,
+        window: &CollectWindow,
+    ) -> Result<Vec<(BTreeMap<String, String>, Vec<(i64, f64)>)>, String> {
+        // Steps fall on whole multiples of the step (as Grafana aligns
+        // them), so that they meet samples written at round times; the
+        // range is widened to whole steps and the window cuts what is outside.
+        let step = (self.step.as_secs().max(1)) as i64;
+        let start = window.start.div_euclid(1_000_000).div_euclid(step) * step;
+        let end = ((window.end + 999_999).div_euclid(1_000_000) + step - 1).div_euclid(step) * step;
+        let answer = self
+            .client
+            .query_range(&q.promql, start, end, self.step.as_secs_f64())
+            .get()
+            .await
+            .map_err(|e| {
+                use std::error::Error as _;
+                let mut s = e.to_string();
+                let mut src = e.source();
+                while let Some(x) = src {
+                    s = format!("{s}: {x}");
+                    src = x.source();
+                }
+                s
+            })?;
+        let Some(matrix) = answer.data().as_matrix() else {
+            return Err("answer is not a matrix".into());
+        };
+        Ok(matrix
+            .iter()
+            .map(|rv| {
+                let labels: BTreeMap<String, String> = rv
+                    .metric()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let samples = rv
+                    .samples()
+                    .iter()
+                    .filter(|s| s.value().is_finite())
+                    .map(|s| ((s.timestamp() * 1e6).round() as i64, s.value()))
+                    .filter(|(t, _)| window.contains(*t))
+                    .collect();
+                (labels, samples)
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl MetricSource for PrometheusSource {
+    fn name(&self) -> &str {
+        "prometheus"
+    }
+
+    #[instrument(skip_all, fields(collector = "prometheus", base = %self.base, queries = self.queries.len()))]
+    async fn metrics(&self, window: &CollectWindow) -> Result<Pulled, CollectError> {
+        if self.queries.is_empty() {
+            return Err(CollectError::NotConfigured(
+                "no PromQL queries configured".into(),
+            ));
+        }
+        let answers =
+            super::join_all(self.queries.iter().map(|q| self.one(q, window)).collect()).await;
+        let mut obs = Observations::default();
+        let mut failed = Vec::new();
+        for (q, answer) in self.queries.iter().zip(answers) {
+            let series = match answer {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(collector = "prometheus", signal = %q.signal, error = %e, "query failed");
+                    failed.push(format!("{} ({e})", q.signal));
+                    continue;
+                }
+            };
+            let signal: Signal = match q.signal.parse() {
+                Ok(s) => s,
+                Err(never) => match never {},
+            };
+            for (labels, samples) in series {
+                let component = q
+                    .component_label
+                    .as_deref()
+                    .and_then(|l| labels.get(l))
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| {
+                        COMPONENT_LABELS
+                            .iter()
+                            .find_map(|l| labels.get(*l).filter(|v| !v.is_empty()))
+                    });
+                let Some(component) = component else { continue };
+                if samples.is_empty() {
+                    continue;
+                }
+                let component = obs.names.intern(component);
+                obs.series.push(Series {
+                    component,
+                    signal: signal.clone(),
+                    labels,
+                    samples,
+                });
+            }
+        }
+        if failed.len() == self.queries.len() {
+            return Err(CollectError::Unreachable {
+                backend: "prometheus",
+                url: self.base.clone(),
+                reason: format!("every query failed: {}", failed.join("; ")),
+            });
+        }
+        let partial =
+            (!failed.is_empty()).then(|| format!("queries failed: {}", failed.join("; ")));
+        Ok(Pulled { obs, partial })
+    }
+}

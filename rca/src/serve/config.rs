@@ -1,0 +1,531 @@
+//! `rca serve`'s configuration: a TOML file (unknown keys are errors), then
+//! environment overrides, then command-line flags. Parsed from what the
+//! caller passes in (file bytes, an env map), never from the process.
+//!
+//! With no file at all the defaults serve the local stack of
+//! `scripts/stack up`: Jaeger on 16686, Prometheus on 9090, access logs in
+//! `./access-logs`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ingest::collect::SignalQuery;
+use serde::{Deserialize, Serialize};
+
+/// Every option of `rca serve`, as in the TOML file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base URL of this service as people reach it; incident URLs start with it.
+    pub public_url: String,
+    /// Where incidents are stored.
+    pub data_dir: PathBuf,
+    /// Largest webhook body accepted, in bytes (413 above).
+    pub body_limit_bytes: usize,
+    /// Alerts waiting to be worked on at most (429 above).
+    pub queue_capacity: usize,
+    /// Alerts worked on at once.
+    pub workers: usize,
+    pub window: WindowSection,
+    pub collect: CollectSection,
+    pub jaeger: JaegerSection,
+    pub prometheus: PrometheusSection,
+    pub access_logs: AccessLogsSection,
+    pub telemetry: TelemetrySection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowSection {
+    /// Seconds of data before the alert's start to analyse.
+    pub lookback_seconds: u64,
+    /// Seconds of data after the alert's start to analyse.
+    pub settle_seconds: u64,
+    /// Wait until `startsAt + settle` has passed before collecting.
+    pub wait_for_settle: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectSection {
+    /// Seconds each collector may take; after that its modality is missing.
+    pub timeout_seconds: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JaegerSection {
+    /// Jaeger query service (API and UI); empty: no trace collection.
+    pub url: String,
+    /// Services to search; empty: every service Jaeger knows.
+    pub services: Vec<String>,
+    /// Services never searched: tracing backends' and rca's own spans are
+    /// no part of an incident (`telemetry.service_name` is always added).
+    pub exclude_services: Vec<String>,
+    /// Traces asked for per service.
+    pub max_traces: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusSection {
+    /// Prometheus server; empty: no metric collection.
+    pub url: String,
+    /// Query resolution in seconds.
+    pub step_seconds: f64,
+    /// One query per signal.
+    pub queries: Vec<SignalQuery>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessLogsSection {
+    /// Directory of `access.log` / `access-<proxy>.log` (and rotations);
+    /// empty: no access-log collection.
+    pub dir: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// OTLP/HTTP endpoint for rca's own spans (e.g. `http://127.0.0.1:4318`);
+    /// empty: spans are not exported.
+    pub otlp_endpoint: String,
+    /// `service.name` of rca's own spans.
+    pub service_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            data_dir: PathBuf::from("rca-data"),
+            body_limit_bytes: 4 << 20,
+            queue_capacity: 64,
+            workers: 1,
+            window: WindowSection::default(),
+            collect: CollectSection::default(),
+            jaeger: JaegerSection::default(),
+            prometheus: PrometheusSection::default(),
+            access_logs: AccessLogsSection::default(),
+            telemetry: TelemetrySection::default(),
+        }
+    }
+}
+
+impl Default for WindowSection {
+    fn default() -> Self {
+        WindowSection {
+            lookback_seconds: 30 * 60,
+            settle_seconds: 10 * 60,
+            wait_for_settle: true,
+        }
+    }
+}
+
+impl Default for CollectSection {
+    fn default() -> Self {
+        CollectSection {
+            timeout_seconds: 10.0,
+        }
+    }
+}
+
+impl Default for JaegerSection {
+    fn default() -> Self {
+        JaegerSection {
+            url: "http://127.0.0.1:16686".into(),
+            services: Vec::new(),
+            exclude_services: vec!["jaeger".into(), "jaeger-all-in-one".into(), "rca".into()],
+            max_traces: 100_000,
+        }
+    }
+}
+
+impl Default for PrometheusSection {
+    fn default() -> Self {
+        PrometheusSection {
+            url: "http://127.0.0.1:9090".into(),
+            step_seconds: 15.0,
+            queries: default_queries(),
+        }
+    }
+}
+
+impl Default for AccessLogsSection {
+    fn default() -> Self {
+        AccessLogsSection {
+            dir: "access-logs".into(),
+        }
+    }
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        TelemetrySection {
+            otlp_endpoint: String::new(),
+            service_name: "rca".into(),
+        }
+    }
+}
+
+/// The usual signals of an OpenTelemetry-instrumented, Kubernetes-hosted
+/// service, each summed by its `service` label.
+pub fn default_queries() -> Vec<SignalQuery> {
+    let q = |signal: &str, promql: &str| SignalQuery {
+        signal: signal.into(),
+        promql: promql.into(),
+        component_label: Some("service".into()),
+    };
+    let quantile = |p: &str| {
+        format!(
+            "histogram_quantile({p}, sum by (service, le) (rate(http_server_request_duration_seconds_bucket[1m])))"
+        )
+    };
+    vec![
+        q("cpu", "sum by (service) (rate(container_cpu_usage_seconds_total[1m]))"),
+        q("memory", "sum by (service) (container_memory_working_set_bytes)"),
+        q(
+            "http_4xx_rate",
+            "sum by (service) (rate(http_server_request_duration_seconds_count{http_response_status_code=~\"4..\"}[1m]))",
+        ),
+        q(
+            "http_5xx_rate",
+            "sum by (service) (rate(http_server_request_duration_seconds_count{http_response_status_code=~\"5..\"}[1m]))",
+        ),
+        q("latency_p50", &quantile("0.5")),
+        q("latency_p99", &quantile("0.99")),
+        q("goroutines", "sum by (service) (go_goroutines)"),
+    ]
+}
+
+/// The environment variables that override the file, each with its key.
+pub const ENV_KEYS: [(&str, &str); 12] = [
+    ("RCA_LISTEN", "listen"),
+    ("RCA_PUBLIC_URL", "public_url"),
+    ("RCA_DATA_DIR", "data_dir"),
+    ("RCA_BODY_LIMIT_BYTES", "body_limit_bytes"),
+    ("RCA_QUEUE_CAPACITY", "queue_capacity"),
+    ("RCA_WORKERS", "workers"),
+    ("RCA_COLLECT_TIMEOUT_SECONDS", "collect.timeout_seconds"),
+    ("RCA_JAEGER_URL", "jaeger.url"),
+    ("RCA_PROMETHEUS_URL", "prometheus.url"),
+    ("RCA_ACCESS_LOG_DIR", "access_logs.dir"),
+    ("RCA_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
+    ("RCA_WAIT_FOR_SETTLE", "window.wait_for_settle"),
+];
+
+/// All that was wrong with a configuration, one problem a line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Config {
+    /// The configuration from a TOML file's bytes (`None`: defaults only),
+    /// then overrides from `env` (see [`ENV_KEYS`]). Every problem is
+    /// reported, not just the first.
+    pub fn load(
+        file: Option<(&std::path::Path, &[u8])>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut cfg = match file {
+            None => Config::default(),
+            Some((path, bytes)) => match std::str::from_utf8(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|text| toml::from_str::<Config>(text).map_err(|e| e.to_string()))
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(format!("{}: {}", path.display(), e.trim_end()));
+                    Config::default()
+                }
+            },
+        };
+        for (var, key) in ENV_KEYS {
+            let Some(value) = env.get(var) else { continue };
+            if let Err(e) = cfg.set(key, value) {
+                errors.push(format!("{var}={value:?}: {e}"));
+            }
+        }
+        errors.extend(cfg.check());
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim().parse::<T>().map_err(|e| e.to_string())
+        }
+        match key {
+            "listen" => self.listen = num(value)?,
+            "public_url" => self.public_url = value.to_string(),
+            "data_dir" => self.data_dir = PathBuf::from(value),
+            "body_limit_bytes" => self.body_limit_bytes = num(value)?,
+            "queue_capacity" => self.queue_capacity = num(value)?,
+            "workers" => self.workers = num(value)?,
+            "collect.timeout_seconds" => self.collect.timeout_seconds = num(value)?,
+            "jaeger.url" => self.jaeger.url = value.to_string(),
+            "prometheus.url" => self.prometheus.url = value.to_string(),
+            "access_logs.dir" => self.access_logs.dir = value.to_string(),
+            "telemetry.otlp_endpoint" => self.telemetry.otlp_endpoint = value.to_string(),
+            "window.wait_for_settle" => self.window.wait_for_settle = num(value)?,
+            other => return Err(format!("unknown key {other}")),
+        }
+        Ok(())
+    }
+
+    /// Values that parse but make no sense.
+    fn check(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if self.body_limit_bytes == 0 {
+            errors.push("body_limit_bytes: must be at least 1".into());
+        }
+        if self.queue_capacity == 0 {
+            errors.push("queue_capacity: must be at least 1".into());
+        }
+        if self.workers == 0 {
+            errors.push("workers: must be at least 1".into());
+        }
+        if !(self.collect.timeout_seconds > 0.0 && self.collect.timeout_seconds <= 3600.0) {
+            errors.push("collect.timeout_seconds: must be in (0, 3600]".into());
+        }
+        if !(self.prometheus.step_seconds >= 1.0) {
+            errors.push("prometheus.step_seconds: must be at least 1".into());
+        }
+        for (key, url) in [
+            ("public_url", &self.public_url),
+            ("jaeger.url", &self.jaeger.url),
+            ("prometheus.url", &self.prometheus.url),
+            ("telemetry.otlp_endpoint", &self.telemetry.otlp_endpoint),
+        ] {
+            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+                errors.push(format!("{key}: {url:?} is not an http(s) URL"));
+            }
+        }
+        for (i, q) in self.prometheus.queries.iter().enumerate() {
+            if q.signal.trim().is_empty() || q.promql.trim().is_empty() {
+                errors.push(format!(
+                    "prometheus.queries[{i}]: signal and promql must not be empty"
+                ));
+            }
+        }
+        errors
+    }
+
+    /// The base of incident URLs: `public_url`, else `http://<listen>`.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    pub fn collect_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.collect.timeout_seconds)
+    }
+}
+
+/// The reference printed by `rca serve --help`: every key, its default and
+/// its environment variable.
+pub fn reference() -> String {
+    let d = Config::default();
+    let env = |key: &str| {
+        ENV_KEYS
+            .iter()
+            .find(|(_, k)| *k == key)
+            .map(|(v, _)| format!(" [env {v}]"))
+            .unwrap_or_default()
+    };
+    let rows: Vec<(&str, String, &str)> = vec![
+        (
+            "listen",
+            d.listen.to_string(),
+            "address to listen on (--listen wins)",
+        ),
+        (
+            "public_url",
+            "\"\" (http://<listen>)".into(),
+            "base of incident URLs in webhook answers",
+        ),
+        (
+            "data_dir",
+            d.data_dir.display().to_string(),
+            "where incidents are stored (--data-dir wins)",
+        ),
+        (
+            "body_limit_bytes",
+            d.body_limit_bytes.to_string(),
+            "largest webhook body; larger ones get 413",
+        ),
+        (
+            "queue_capacity",
+            d.queue_capacity.to_string(),
+            "alerts waiting at most; beyond, webhooks get 429",
+        ),
+        ("workers", d.workers.to_string(), "alerts worked on at once"),
+        (
+            "window.lookback_seconds",
+            d.window.lookback_seconds.to_string(),
+            "data before startsAt to analyse",
+        ),
+        (
+            "window.settle_seconds",
+            d.window.settle_seconds.to_string(),
+            "data after startsAt to analyse",
+        ),
+        (
+            "window.wait_for_settle",
+            d.window.wait_for_settle.to_string(),
+            "wait for startsAt + settle before collecting",
+        ),
+        (
+            "collect.timeout_seconds",
+            d.collect.timeout_seconds.to_string(),
+            "per collector; then its modality is missing",
+        ),
+        (
+            "jaeger.url",
+            d.jaeger.url.clone(),
+            "Jaeger query API; \"\" disables traces",
+        ),
+        ("jaeger.services", "[] (all)".into(), "services to search"),
+        (
+            "jaeger.exclude_services",
+            format!("{:?}", d.jaeger.exclude_services),
+            "never searched (+ telemetry.service_name)",
+        ),
+        (
+            "jaeger.max_traces",
+            d.jaeger.max_traces.to_string(),
+            "traces asked for per service",
+        ),
+        (
+            "prometheus.url",
+            d.prometheus.url.clone(),
+            "Prometheus; \"\" disables metrics",
+        ),
+        (
+            "prometheus.step_seconds",
+            d.prometheus.step_seconds.to_string(),
+            "query_range resolution",
+        ),
+        (
+            "prometheus.queries",
+            format!("{} built in", d.prometheus.queries.len()),
+            "[[prometheus.queries]] signal, promql, component_label",
+        ),
+        (
+            "access_logs.dir",
+            d.access_logs.dir.clone(),
+            "access.log / access-<proxy>.log (+ .N rotations); \"\" disables",
+        ),
+        (
+            "telemetry.otlp_endpoint",
+            "\"\" (off)".into(),
+            "OTLP/HTTP endpoint for rca's own spans",
+        ),
+        (
+            "telemetry.service_name",
+            d.telemetry.service_name.clone(),
+            "service.name of rca's own spans",
+        ),
+    ];
+    let mut s = String::from(
+        "Configuration (TOML, unknown keys are errors; environment overrides the file, flags override both):\n",
+    );
+    for (key, default, what) in rows {
+        s.push_str(&format!(
+            "  {key:<26} {what} (default {default}){}\n",
+            env(key)
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn no_file_gives_the_local_stack_defaults() {
+        let cfg = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(cfg, Config::default());
+        assert_eq!(cfg.jaeger.url, "http://127.0.0.1:16686");
+        assert_eq!(cfg.prometheus.queries.len(), 7);
+    }
+
+    #[test]
+    fn the_file_then_the_environment() {
+        let toml = br#"
+            listen = "127.0.0.1:9999"
+            [jaeger]
+            url = "http://jaeger:16686"
+            [[prometheus.queries]]
+            signal = "cpu"
+            promql = "rate(x[1m])"
+            component_label = "pod"
+        "#;
+        let cfg = Config::load(
+            Some((std::path::Path::new("rca.toml"), toml)),
+            &env(&[
+                ("RCA_JAEGER_URL", "http://other:16686"),
+                ("RCA_WORKERS", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.listen.port(), 9999);
+        assert_eq!(cfg.jaeger.url, "http://other:16686");
+        assert_eq!(cfg.workers, 3);
+        assert_eq!(cfg.prometheus.queries.len(), 1);
+        assert_eq!(
+            cfg.prometheus.queries[0].component_label.as_deref(),
+            Some("pod")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_all_reported() {
+        let toml = b"listen = \"127.0.0.1:1\"\n[jaeger]\nurl = \"x\"\nsurprise = 1\n";
+        let err = Config::load(
+            Some((std::path::Path::new("rca.toml"), toml)),
+            &env(&[("RCA_WORKERS", "many"), ("RCA_QUEUE_CAPACITY", "0")]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("unknown field `surprise`"), "{text}");
+        assert!(text.contains("RCA_WORKERS"), "{text}");
+        assert!(
+            text.contains("queue_capacity: must be at least 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_reference_names_every_env_override() {
+        let r = reference();
+        for (var, key) in ENV_KEYS {
+            assert!(r.contains(var), "{var} missing");
+            assert!(r.contains(key), "{key} missing");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `rca serve`: alerts in by webhook, incidents out.
+//!
+//! A webhook (`POST /api/v1/alerts`, Alertmanager v4 or Grafana unified
+//! alerting) is checked and answered at once with `202` and the id and URL
+//! of one incident per firing alert; the work is queued. Workers take each
+//! alert, wait (if configured) until its settle period has passed, collect the
+//! window from every source at once (`ingest::collect`), localise it on a
+//! blocking thread (`graph::localise`, the same engine as `rca replay`) and
+//! store the result (`graph::store::GraphStore`). The queue is bounded: when
+//! it is full the webhook answers `429` and Alertmanager retries later.
+//!
+//! An alert is one incident: the id is derived from its fingerprint and start
+//! (`graph::incident_id`), so a re-delivered alert is answered with the id it
+//! already has and queued no second time.
+//!
+//! # Layout
+//! - `config`: the TOML file, environment overrides, the `--help` reference.
+//! - `webhook`: reading a webhook body into jobs; the HTTP handlers and the
+//!   error-to-status mapping.
+//! - `queue`: the bounded queue, the incident table and the workers.
+//! - `metrics`: the service's own Prometheus metrics (`GET /metrics`).
+//! - `telemetry`: tracing, with OTLP export of rca's own spans.
+
+pub mod config;
+pub mod metrics;
+pub mod queue;
+pub mod telemetry;
+pub mod webhook;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use graph::store::GraphStore;
+use ingest::collect::{AccessLogDir, JaegerSource, PrometheusSource, Sources};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+pub use config::Config;
+pub use queue::{IncidentState, Incidents};
+
+/// How long in-flight incidents may take to finish after shutdown is asked.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// What the server needs besides its listener.
+pub struct Service {
+    pub config: Config,
+    pub store: Arc<dyn GraphStore>,
+    pub sources: Sources,
+}
+
+/// The live sources a configuration names; an empty URL or directory leaves
+/// that modality out (and so reported missing).
+pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
+    let timeout = cfg.collect_timeout();
+    let traces: Option<Arc<dyn ingest::collect::TraceSource>> =
+        (!cfg.jaeger.url.is_empty()).then(|| {
+            let mut exclude = cfg.jaeger.exclude_services.clone();
+            exclude.push(cfg.telemetry.service_name.clone());
+            Arc::new(JaegerSource::new(
+                &cfg.jaeger.url,
+                cfg.jaeger.services.clone(),
+                exclude,
+                cfg.jaeger.max_traces,
+                timeout,
+            )) as _
+        });
+    let metrics: Option<Arc<dyn ingest::collect::MetricSource>> = if cfg.prometheus.url.is_empty() {
+        None
+    } else {
+        Some(Arc::new(PrometheusSource::new(
+            &cfg.prometheus.url,
+            cfg.prometheus.queries.clone(),
+            Duration::from_secs_f64(cfg.prometheus.step_seconds),
+            timeout,
+        )?))
+    };
+    let access: Option<Arc<dyn ingest::collect::AccessLogSource>> =
+        (!cfg.access_logs.dir.is_empty())
+            .then(|| Arc::new(AccessLogDir::new(&cfg.access_logs.dir)) as _);
+    Ok(Sources {
+        traces,
+        metrics,
+        access,
+        timeout,
+    })
+}
+
+/// A running service's handle for tests and benchmarks: its incident table.
+#[derive(Clone)]
+pub struct Handle {
+    pub incidents: Arc<Incidents>,
+    pub base_url: String,
+}
+
+/// Serves on `listener` until `shutdown` completes, then stops taking
+/// webhooks, lets in-flight incidents finish (at most 10 s) and returns.
+/// `on_ready` gets the handle once the server accepts requests.
+pub async fn run(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    service: Service,
+    on_ready: impl FnOnce(Handle),
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let base_url = service.config.base_url(addr);
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let metrics = Arc::new(metrics::Metrics::new());
+    let (queue, incidents) = queue::start(
+        &service.config,
+        service.store.clone(),
+        service.sources,
+        metrics.clone(),
+        &tracker,
+        cancel.clone(),
+    );
+    let state = Arc::new(webhook::AppState {
+        base_url: base_url.clone(),
+        body_limit: service.config.body_limit_bytes,
+        jaeger_ui: (!service.config.jaeger.url.is_empty())
+            .then(|| service.config.jaeger.url.clone()),
+        store: service.store,
+        queue,
+        incidents: incidents.clone(),
+        metrics,
+    });
+    let app = webhook::router(state);
+    info!(%addr, %base_url, "rca serve listening");
+    on_ready(Handle {
+        incidents,
+        base_url,
+    });
+    let stop = cancel.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop.cancel();
+        })
+        .await?;
+    cancel.cancel();
+    tracker.close();
+    if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
+        warn!(
+            drain_s = DRAIN.as_secs(),
+            "incidents still running at shutdown were abandoned"
+        );
+    }
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

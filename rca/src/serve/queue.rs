@@ -1,0 +1,318 @@
+//! The bounded queue of alerts, the table of incidents this process knows,
+//! and the workers that turn an alert into a stored incident.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use graph::store::{GraphStore, IncidentRecord};
+use graph::{EngineConfig, Heatmap, IncidentInfo, Localisation, Missing, WindowConfig};
+use ingest::collect::{collect, CollectWindow, Sources};
+use ingest::Alert;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, instrument, Instrument};
+
+use super::metrics::Metrics;
+use super::Config;
+
+/// One alert to work on.
+#[derive(Debug)]
+pub struct Job {
+    pub id: String,
+    pub alert: Alert,
+    pub received: Instant,
+}
+
+/// Where an incident this process has seen stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IncidentState {
+    Queued,
+    Running,
+    /// Stored; `seconds` from webhook to stored.
+    Done {
+        seconds: f64,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+/// Incidents seen since start, by id: what makes a re-delivery cheap and
+/// lets a page say "in progress".
+#[derive(Default)]
+pub struct Incidents {
+    states: Mutex<HashMap<String, IncidentState>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Incidents {
+    pub fn get(&self, id: &str) -> Option<IncidentState> {
+        self.lock().get(id).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, IncidentState>> {
+        // A panic elsewhere while holding the lock leaves a map that is
+        // still consistent (each write is one insert).
+        self.states.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set(&self, id: &str, state: IncidentState) {
+        self.lock().insert(id.to_string(), state);
+        self.changed.notify_waiters();
+    }
+
+    /// Marks the ids not yet known (or failed before) as queued, all at
+    /// once; returns which ones were new.
+    pub(crate) fn claim(&self, ids: &[String]) -> Vec<bool> {
+        let mut map = self.lock();
+        ids.iter()
+            .map(|id| match map.get(id) {
+                None | Some(IncidentState::Failed { .. }) => {
+                    map.insert(id.clone(), IncidentState::Queued);
+                    true
+                }
+                Some(_) => false,
+            })
+            .collect()
+    }
+
+    pub(crate) fn forget(&self, ids: &[String]) {
+        let mut map = self.lock();
+        for id in ids {
+            map.remove(id);
+        }
+    }
+
+    /// Waits until `id` is done or failed, at most `timeout`.
+    pub async fn wait_finished(&self, id: &str, timeout: Duration) -> Option<IncidentState> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            match self.get(id) {
+                Some(s @ (IncidentState::Done { .. } | IncidentState::Failed { .. })) => {
+                    return Some(s)
+                }
+                _ => {}
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.get(id);
+            }
+        }
+    }
+
+    /// Queued or running.
+    pub fn pending(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|s| matches!(s, IncidentState::Queued | IncidentState::Running))
+            .count()
+    }
+}
+
+/// Everything a worker needs.
+struct Worker {
+    store: Arc<dyn GraphStore>,
+    sources: Sources,
+    incidents: Arc<Incidents>,
+    metrics: Arc<Metrics>,
+    lookback: i64,
+    settle: i64,
+    wait_for_settle: bool,
+    cancel: CancellationToken,
+}
+
+/// Starts the workers; returns the queue's sending side and the incident table.
+pub(crate) fn start(
+    cfg: &Config,
+    store: Arc<dyn GraphStore>,
+    sources: Sources,
+    metrics: Arc<Metrics>,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) -> (mpsc::Sender<Job>, Arc<Incidents>) {
+    let (tx, rx) = mpsc::channel::<Job>(cfg.queue_capacity);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let incidents = Arc::new(Incidents::default());
+    let worker = Arc::new(Worker {
+        store,
+        sources,
+        incidents: incidents.clone(),
+        metrics,
+        lookback: (cfg.window.lookback_seconds as i64) * 1_000_000,
+        settle: (cfg.window.settle_seconds as i64) * 1_000_000,
+        wait_for_settle: cfg.window.wait_for_settle,
+        cancel: cancel.clone(),
+    });
+    for n in 0..cfg.workers {
+        let rx = rx.clone();
+        let worker = worker.clone();
+        let cancel = cancel.clone();
+        tracker.spawn(async move {
+            loop {
+                let job = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    job = async { rx.lock().await.recv().await } => match job {
+                        Some(j) => j,
+                        None => break,
+                    },
+                };
+                worker.metrics.queue_depth.dec();
+                worker.run(job).await;
+            }
+            tracing::debug!(worker = n, "worker stopped");
+        });
+    }
+    (tx, incidents)
+}
+
+impl Worker {
+    #[instrument(name = "incident", skip_all, fields(id = %job.id, alert = %job.alert.name()))]
+    async fn run(&self, job: Job) {
+        self.incidents.set(&job.id, IncidentState::Running);
+        let outcome = self.localise(&job).await;
+        let seconds = job.received.elapsed().as_secs_f64();
+        match outcome {
+            Ok(()) => {
+                self.metrics.incidents.with_label_values(&["stored"]).inc();
+                self.metrics.incident_seconds.observe(seconds);
+                info!(seconds, "incident stored");
+                self.incidents.set(&job.id, IncidentState::Done { seconds });
+            }
+            Err(reason) => {
+                self.metrics.incidents.with_label_values(&["failed"]).inc();
+                error!(%reason, "incident failed");
+                self.incidents
+                    .set(&job.id, IncidentState::Failed { reason });
+            }
+        }
+    }
+
+    async fn localise(&self, job: &Job) -> Result<(), String> {
+        let start = job.alert.starts_at_micros();
+        if self.wait_for_settle {
+            let until = start + self.settle;
+            let now = Utc::now().timestamp_micros();
+            if until > now {
+                let wait = Duration::from_micros((until - now) as u64);
+                info!(wait_s = wait.as_secs(), "waiting for the settle period");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {},
+                    _ = self.cancel.cancelled() => return Err("shut down while waiting for the settle period".into()),
+                }
+            }
+        }
+        let window = CollectWindow {
+            start: start - self.lookback,
+            end: start + self.settle,
+        };
+        let (obs, reports) = collect(&self.sources, &window, &job.alert).await;
+        for r in &reports {
+            self.metrics
+                .collector_seconds
+                .with_label_values(&[r.modality.as_str()])
+                .observe(r.seconds);
+            if r.missing.is_some() {
+                self.metrics
+                    .collector_missing
+                    .with_label_values(&[r.modality.as_str()])
+                    .inc();
+            }
+        }
+        let cfg = EngineConfig {
+            window: WindowConfig {
+                lookback: self.lookback,
+                settle: self.settle,
+                ..WindowConfig::default()
+            },
+        };
+        let span = tracing::info_span!(
+            "correlate",
+            spans = obs.spans.len(),
+            series = obs.series.len(),
+            access = obs.access.len()
+        );
+        let localisation = tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            match graph::localise(&obs, &cfg) {
+                Ok(l) => l,
+                // Nothing came back (every backend down, or an empty
+                // window): still an incident, one that says what is missing.
+                Err(graph::GraphError::NoData) => empty_localisation(&obs, &window),
+            }
+        })
+        .await
+        .map_err(|e| format!("localisation stopped: {e}"))?;
+        debug_assert_eq!(localisation.incident.id, job.id);
+        let record = IncidentRecord {
+            localisation,
+            created_at: Utc::now(),
+            actions: Vec::new(),
+        };
+        self.store
+            .put(&record)
+            .instrument(tracing::info_span!("store"))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(t)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The id the engine gives the incident of `alert` (whose fingerprint is set).
+pub fn incident_id_of(alert: &Alert) -> String {
+    graph::incident_id(&alert.fingerprint, &rfc3339(alert.starts_at_micros()))
+}
+
+/// An incident with no ranking, for a window where nothing was observed:
+/// it names the alert and lists every modality missing, with why.
+fn empty_localisation(obs: &ingest::Observations, window: &CollectWindow) -> Localisation {
+    let alert = obs.alerts.first();
+    let starts_at = alert
+        .map(|a| rfc3339(a.starts_at_micros()))
+        .unwrap_or_default();
+    let fingerprint = alert.map(|a| a.fingerprint.clone()).unwrap_or_default();
+    let mut missing: Vec<Missing> = obs
+        .sources
+        .iter()
+        .filter_map(|s| {
+            s.missing.as_ref().map(|r| Missing {
+                modality: s.modality.to_string(),
+                reason: r.clone(),
+            })
+        })
+        .collect();
+    if missing.is_empty() {
+        missing.push(Missing {
+            modality: "all".into(),
+            reason: "no observations inside the window".into(),
+        });
+    }
+    Localisation {
+        incident: IncidentInfo {
+            id: graph::incident_id(&fingerprint, &starts_at),
+            alert_name: alert.map(|a| a.name().to_string()).unwrap_or_default(),
+            alert_component: alert.and_then(|a| a.component()).map(str::to_string),
+            fingerprint,
+            starts_at,
+            window_start: rfc3339(window.start),
+            window_end: rfc3339(window.end),
+            baseline_end: rfc3339(window.start),
+            bucket_seconds: 0.0,
+            annotations: alert.map(|a| a.annotations.clone()).unwrap_or_default(),
+        },
+        ranking: Vec::new(),
+        path: Vec::new(),
+        modalities: Vec::new(),
+        missing,
+        heatmap: Heatmap::default(),
+        edges: Vec::new(),
+        detail: Default::default(),
+    }
+}

@@ -1,0 +1,395 @@
+//! The HTTP side: the webhook, health, metrics and the incident page, and
+//! the one mapping from errors to statuses.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use graph::store::GraphStore;
+use ingest::Alert;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tracing::{info, instrument, warn};
+
+use super::metrics::Metrics;
+use super::queue::{incident_id_of, IncidentState, Incidents, Job};
+
+/// What the handlers share.
+pub struct AppState {
+    pub base_url: String,
+    pub body_limit: usize,
+    pub jaeger_ui: Option<String>,
+    pub store: Arc<dyn GraphStore>,
+    pub queue: mpsc::Sender<Job>,
+    pub incidents: Arc<Incidents>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Every way a request can fail, and so its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("queue full ({0} alerts waiting): try again later")]
+    QueueFull(usize),
+    #[error("no incident {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut resp = (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+        }
+        resp
+    }
+}
+
+/// The routes of `rca serve`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/api/v1/alerts", post(alerts))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/incidents/{id}", get(incident_page))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// One entry of the webhook's answer.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: String,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize)]
+struct AlertsAnswer {
+    incidents: Vec<Accepted>,
+}
+
+#[instrument(name = "webhook", skip_all, fields(bytes))]
+async fn alerts(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let answer = accept(&state, body).await;
+    let code = match &answer {
+        Ok(_) => StatusCode::ACCEPTED,
+        Err(e) => e.status(),
+    };
+    state
+        .metrics
+        .webhooks
+        .with_label_values(&[code.as_str()])
+        .inc();
+    match answer {
+        Ok(a) => (StatusCode::ACCEPTED, Json(a)).into_response(),
+        Err(e) => {
+            warn!(status = code.as_u16(), error = %e, "webhook refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn accept(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<AlertsAnswer, ApiError> {
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(state.body_limit)
+        } else {
+            ApiError::BadRequest(format!("reading the body: {}", r.body_text()))
+        }
+    })?;
+    tracing::Span::current().record("bytes", body.len());
+    let alerts = firing_alerts(&body)?;
+    let ids: Vec<String> = alerts.iter().map(incident_id_of).collect();
+
+    // Ids already stored by an earlier run of the service count as known.
+    let mut stored = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let known = state.incidents.get(id).is_some();
+        stored.push(
+            !known
+                && state
+                    .store
+                    .get(id)
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?
+                    .is_some(),
+        );
+    }
+    let fresh: Vec<String> = ids
+        .iter()
+        .zip(&stored)
+        .filter(|(_, s)| !**s)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let claimed = state.incidents.claim(&fresh);
+    let new_ids: Vec<String> = fresh
+        .iter()
+        .zip(&claimed)
+        .filter(|(_, c)| **c)
+        .map(|(id, _)| id.clone())
+        .collect();
+
+    // All the new alerts of one webhook are queued, or none.
+    if !new_ids.is_empty() {
+        let permits = match state.queue.try_reserve_many(new_ids.len()) {
+            Ok(p) => p,
+            Err(_) => {
+                state.incidents.forget(&new_ids);
+                return Err(ApiError::QueueFull(
+                    state.queue.max_capacity() - state.queue.capacity(),
+                ));
+            }
+        };
+        let received = Instant::now();
+        let mut permits = permits;
+        for (alert, id) in alerts.iter().zip(&ids) {
+            if !new_ids.contains(id) {
+                continue;
+            }
+            if let Some(p) = permits.next() {
+                state.metrics.queue_depth.inc();
+                p.send(Job {
+                    id: id.clone(),
+                    alert: alert.clone(),
+                    received,
+                });
+            }
+        }
+    }
+    info!(
+        alerts = ids.len(),
+        queued = new_ids.len(),
+        "webhook accepted"
+    );
+    let mut seen = std::collections::HashSet::new();
+    Ok(AlertsAnswer {
+        incidents: ids
+            .into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .map(|id| Accepted {
+                url: format!("{}/incidents/{id}", state.base_url),
+                id,
+            })
+            .collect(),
+    })
+}
+
+/// The firing alerts of an Alertmanager (v4) or Grafana webhook body, each
+/// with a fingerprint (from its labels when the sender gave none).
+pub fn firing_alerts(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
+    let webhook = ingest::read_webhook(Path::new("webhook body"), body)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut out = Vec::new();
+    for (i, mut alert) in webhook.alerts.into_iter().enumerate() {
+        // An alert without a status takes the webhook's.
+        let status = if alert.status.is_empty() {
+            webhook.status.as_str()
+        } else {
+            alert.status.as_str()
+        };
+        match status {
+            "firing" => {}
+            "resolved" => continue,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                "webhook body: alert {}: status {other:?} is neither \"firing\" nor \"resolved\"",
+                i + 1
+            )))
+            }
+        }
+        if alert.starts_at.timestamp() <= 0 {
+            return Err(ApiError::BadRequest(format!(
+                "webhook body: alert {}: startsAt is not set",
+                i + 1
+            )));
+        }
+        if alert.fingerprint.is_empty() {
+            alert.fingerprint = fingerprint_of(&alert.labels);
+        }
+        out.push(alert);
+    }
+    Ok(out)
+}
+
+/// A stable fingerprint of a label set, for senders that send none.
+fn fingerprint_of(labels: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in labels {
+        h.update(k.as_bytes());
+        h.update([0xff]);
+        h.update(v.as_bytes());
+        h.update([0xff]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    Json(serde_json::json!({
+        "status": "ok",
+        "pending": state.incidents.pending(),
+    }))
+    .into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The incident's report page (the static renderer until the interactive
+/// page replaces it); "in progress" while it is being localised.
+async fn incident_page(
+    State(state): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    if let Some(record) = state
+        .store
+        .get(&id)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+    {
+        let opts = web::ReportOptions {
+            jaeger_base_url: state.jaeger_ui.clone(),
+            ..web::ReportOptions::default()
+        };
+        let html = web::render_report(&record.localisation, &opts)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        return Ok(Html(html).into_response());
+    }
+    match state.incidents.get(&id) {
+        Some(IncidentState::Queued | IncidentState::Running) => Ok((
+            StatusCode::ACCEPTED,
+            [(header::REFRESH, "5")],
+            Html(format!(
+                "<!doctype html><title>rca: incident {}</title><p>Incident {} is being localised; this page refreshes.</p>",
+                escape(&id),
+                escape(&id)
+            )),
+        )
+            .into_response()),
+        Some(IncidentState::Failed { reason }) => Err(ApiError::Internal(format!(
+            "incident {id} could not be localised: {reason}"
+        ))),
+        _ => Err(ApiError::NotFound(id)),
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '&' => "&amp;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#39;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALERTMANAGER: &str = r#"{"version":"4","status":"firing","receiver":"rca","groupKey":"{}","alerts":[
+        {"status":"firing","labels":{"alertname":"HighErrorRate","service":"checkout"},"annotations":{},
+         "startsAt":"2026-03-03T19:20:35.591Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"4bc1ede3025b1c5a"},
+        {"status":"resolved","labels":{"alertname":"Old","service":"cart"},"startsAt":"2026-03-03T18:00:00Z",
+         "endsAt":"2026-03-03T18:30:00Z","fingerprint":"aaaa"}]}"#;
+
+    // Grafana unified alerting's webhook: version 1, extra fields everywhere.
+    const GRAFANA: &str = r#"{"receiver":"rca","status":"firing","orgId":1,"alerts":[{"status":"firing",
+        "labels":{"alertname":"Latency","grafana_folder":"svc","service":"payment"},"annotations":{"summary":"slow"},
+        "startsAt":"2026-03-03T19:20:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://grafana/alerting/grafana/x/view",
+        "fingerprint":"57c6d9296de2ad39","silenceURL":"http://grafana/alerting/silence/new","dashboardURL":"","panelURL":"",
+        "values":{"B":0.9,"C":1},"valueString":"[ var='B' labels={} value=0.9 ]"}],
+        "groupLabels":{"alertname":"Latency"},"commonLabels":{"alertname":"Latency"},"commonAnnotations":{},
+        "externalURL":"http://grafana/","version":"1","groupKey":"{}:{alertname=\"Latency\"}","truncatedAlerts":0,
+        "title":"[FIRING:1] Latency","state":"alerting","message":"**Firing**"}"#;
+
+    #[test]
+    fn firing_alerts_of_alertmanager_and_grafana() {
+        let a = firing_alerts(ALERTMANAGER.as_bytes()).unwrap();
+        assert_eq!(a.len(), 1, "the resolved alert is no incident");
+        assert_eq!(a[0].component(), Some("checkout"));
+        let g = firing_alerts(GRAFANA.as_bytes()).unwrap();
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].fingerprint, "57c6d9296de2ad39");
+        assert_eq!(g[0].component(), Some("payment"));
+    }
+
+    #[test]
+    fn same_alert_same_id_and_a_fingerprint_when_none_is_sent() {
+        let body = ALERTMANAGER.replace(
+            "\"fingerprint\":\"4bc1ede3025b1c5a\"",
+            "\"fingerprint\":\"\"",
+        );
+        let a = firing_alerts(body.as_bytes()).unwrap();
+        let b = firing_alerts(body.as_bytes()).unwrap();
+        assert_eq!(a[0].fingerprint.len(), 16);
+        assert_eq!(incident_id_of(&a[0]), incident_id_of(&b[0]));
+        let other = body.replace("checkout", "cart");
+        let c = firing_alerts(other.as_bytes()).unwrap();
+        assert_ne!(incident_id_of(&a[0]), incident_id_of(&c[0]));
+    }
+
+    #[test]
+    fn malformed_bodies_say_what_is_wrong() {
+        let cases = [
+            ("{", "invalid JSON"),
+            (r#"{"version":"4"}"#, "missing field `alerts`"),
+            (r#"{"version":"4","alerts":[{"labels":{}}]}"#, "startsAt"),
+            (
+                r#"{"version":"4","alerts":[{"status":"odd","startsAt":"2026-03-03T19:20:00Z"}]}"#,
+                "neither",
+            ),
+        ];
+        for (body, says) in cases {
+            let e = firing_alerts(body.as_bytes()).unwrap_err();
+            assert!(matches!(e, ApiError::BadRequest(_)), "{body}");
+            assert!(e.to_string().contains(says), "{body}: {e}");
+        }
+    }
+}

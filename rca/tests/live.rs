@@ -1,0 +1,379 @@
+//! End to end against real servers: a fixture pushed into Jaeger, Prometheus
+//! and an access-log directory, its alert fired through Alertmanager into
+//! `rca serve`, and the stored incident's ranking compared with the offline
+//! replay of the same fixture. And Jaeger going away between the webhook and
+//! the collection.
+//!
+//! The servers' addresses come from the environment (the defaults are
+//! `scripts/stack`'s); a server that does not answer fails the test with
+//! how to start it. Start them all with
+//! `scripts/stack up jaeger prometheus alertmanager`.
+//!
+//! Alertmanager posts to `RCA_SERVE_ADDR` (default 127.0.0.1:8080, the
+//! address `scripts/stack.d/alertmanager.sh` points it at), so the test
+//! server binds that address.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use graph::{EngineConfig, Localisation};
+use rca::serve::IncidentState;
+
+fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_string())
+}
+
+fn jaeger_url() -> String {
+    env_or("RCA_JAEGER_URL", "http://127.0.0.1:16686")
+}
+fn otlp_url() -> String {
+    env_or("RCA_PUSH_OTLP", "http://127.0.0.1:4318")
+}
+fn prometheus_url() -> String {
+    env_or("RCA_PROMETHEUS_URL", "http://127.0.0.1:9090")
+}
+fn alertmanager_url() -> String {
+    env_or("RCA_ALERTMANAGER_URL", "http://127.0.0.1:9093")
+}
+
+/// Fails (never skips) when `service` does not answer at `url`.
+async fn require(service: &str, url: &str) {
+    let ok = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map(|r| r.status().is_success());
+    match ok {
+        Ok(true) => {}
+        Ok(false) => panic!(
+            "{service} at {url} answers with an error; restart it with scripts/stack up {service}"
+        ),
+        Err(e) => panic!(
+            "{service} is not reachable at {url} ({e}); start it with scripts/stack up {service}"
+        ),
+    }
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/cpu_saturation-23")
+}
+
+/// The fixture without what no live collector reads (application logs, the
+/// truth), localised offline as `rca replay` does.
+fn offline(fixture: &Path, scratch: &Path) -> Localisation {
+    std::fs::create_dir_all(scratch).unwrap();
+    for entry in std::fs::read_dir(fixture).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name == "logs.json" || name == "truth.json" {
+            continue;
+        }
+        std::fs::copy(&path, scratch.join(&name)).unwrap();
+    }
+    let f = ingest::load_fixture(scratch).unwrap();
+    graph::localise(&f.observations, &EngineConfig::default()).unwrap()
+}
+
+fn top5(l: &Localisation) -> Vec<String> {
+    l.ranking
+        .iter()
+        .take(5)
+        .map(|c| c.component.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
+    require("jaeger", &format!("{}/api/v3/services", jaeger_url())).await;
+    require("prometheus", &format!("{}/-/ready", prometheus_url())).await;
+    require("alertmanager", &format!("{}/-/ready", alertmanager_url())).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = offline(&fixture(), &tmp.path().join("offline"));
+
+    // Push the fixture, shifted to the present.
+    let logs = tmp.path().join("access-logs");
+    let config_path = tmp.path().join("rca.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_rca"))
+        .args(["fixtures", "push"])
+        .arg(fixture())
+        .args(["--otlp", &otlp_url(), "--prometheus", &prometheus_url()])
+        .arg("--access-log-dir")
+        .arg(&logs)
+        .arg("--write-config")
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "push failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(pushed["spans"].as_u64().unwrap() > 1000, "{pushed}");
+    assert!(pushed["samples"].as_u64().unwrap() > 100, "{pushed}");
+    let alert = pushed["webhook"]["alerts"][0].clone();
+    let starts_at: DateTime<Utc> = alert["startsAt"].as_str().unwrap().parse().unwrap();
+
+    // Jaeger stores what its OTLP receiver took a moment later: wait until
+    // every pushed span can be found, as an alert's settle period would.
+    let window = ingest::collect::CollectWindow {
+        start: starts_at.timestamp_micros() - 30 * 60_000_000,
+        end: starts_at.timestamp_micros() + 10 * 60_000_000,
+    };
+    let jaeger_source = ingest::collect::JaegerSource::new(
+        &jaeger_url(),
+        Vec::new(),
+        vec!["jaeger".into(), "rca".into()],
+        100_000,
+        Duration::from_secs(10),
+    );
+    let want = pushed["spans"].as_u64().unwrap() as usize;
+    loop_until(Duration::from_secs(30), || async {
+        use ingest::collect::TraceSource;
+        let got = jaeger_source.traces(&window).await.ok()?.obs.spans.len();
+        (got >= want).then_some(())
+    })
+    .await
+    .expect("jaeger holds every pushed span within 30 s");
+
+    // rca serve, reading what was pushed, where Alertmanager posts.
+    let toml = std::fs::read_to_string(&config_path).unwrap();
+    let cfg = common::config(
+        &toml,
+        &[
+            ("RCA_JAEGER_URL", &jaeger_url()),
+            ("RCA_PROMETHEUS_URL", &prometheus_url()),
+        ],
+    );
+    let listen = env_or("RCA_SERVE_ADDR", "127.0.0.1:8080");
+    let server = common::start(cfg, &listen, &tmp.path().join("data")).await;
+
+    // Fire the alert through Alertmanager; a label of this run makes it a
+    // new alert however often the test runs.
+    let run = Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or_default()
+        .to_string();
+    let mut labels = alert["labels"].clone();
+    labels["rca_test_run"] = serde_json::Value::String(run.clone());
+    let am = reqwest::Client::new();
+    let resp = am
+        .post(format!("{}/api/v2/alerts", alertmanager_url()))
+        .json(&serde_json::json!([{
+            "labels": labels,
+            "annotations": alert["annotations"],
+            "startsAt": alert["startsAt"],
+        }]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success(),
+        "alertmanager: {}",
+        resp.status()
+    );
+    let fingerprint = loop_until(Duration::from_secs(20), || async {
+        let alerts: serde_json::Value = am
+            .get(format!("{}/api/v2/alerts", alertmanager_url()))
+            .query(&[("filter", format!("rca_test_run=\"{run}\""))])
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        alerts[0]["fingerprint"].as_str().map(str::to_string)
+    })
+    .await
+    .expect("alertmanager lists the alert");
+    let id = graph::incident_id(
+        &fingerprint,
+        &starts_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    );
+
+    // Alertmanager delivers after its group_wait; then the worker runs.
+    loop_until(Duration::from_secs(30), || async {
+        server.handle.incidents.get(&id).map(|_| ())
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!("no webhook from alertmanager for incident {id}; is it pointed at {listen}?")
+    });
+    let state = server
+        .handle
+        .incidents
+        .wait_finished(&id, Duration::from_secs(120))
+        .await;
+    assert!(
+        matches!(state, Some(IncidentState::Done { .. })),
+        "{state:?}"
+    );
+    let record = server
+        .store
+        .get(&id)
+        .await
+        .unwrap()
+        .expect("incident stored");
+    let live = &record.localisation;
+    for m in ["traces", "metrics", "access_logs"] {
+        assert!(
+            live.modalities.iter().any(|x| x == m),
+            "{m} not used: {:?} missing {:?}",
+            live.modalities,
+            live.missing
+        );
+    }
+    assert!(live.missing.is_empty(), "{:?}", live.missing);
+    if top5(live) != top5(&expected) {
+        // Both localisations, for whoever has to find out why.
+        let dump = std::env::temp_dir().join(format!("rca-live-{id}.json"));
+        let _ = std::fs::write(
+            &dump,
+            serde_json::to_vec_pretty(&(live, &expected)).unwrap_or_default(),
+        );
+        eprintln!(
+            "live and offline localisations written to {}",
+            dump.display()
+        );
+    }
+    assert_eq!(
+        top5(live),
+        top5(&expected),
+        "live ranking differs from the offline replay"
+    );
+    assert_eq!(live.path, expected.path);
+    assert_eq!(live.ranking[0].fault, expected.ranking[0].fault);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jaeger_gone_between_webhook_and_collection_leaves_a_partial_incident_that_says_so() {
+    let jaeger = jaeger_url();
+    require("jaeger", &format!("{jaeger}/api/v3/services")).await;
+    require("prometheus", &format!("{}/-/ready", prometheus_url())).await;
+    let tmp = tempfile::tempdir().unwrap();
+    // rca reaches Jaeger through a relay this test can stop: to rca, Jaeger
+    // is up when the webhook arrives and gone when the window is collected.
+    let relay = Relay::start(jaeger.trim_start_matches("http://")).await;
+    let cfg = common::config(
+        "[window]\nsettle_seconds = 2\n",
+        &[
+            ("RCA_JAEGER_URL", &format!("http://{}", relay.addr)),
+            ("RCA_PROMETHEUS_URL", &prometheus_url()),
+            (
+                "RCA_ACCESS_LOG_DIR",
+                tmp.path().join("none").to_str().unwrap(),
+            ),
+            ("RCA_COLLECT_TIMEOUT_SECONDS", "5"),
+        ],
+    );
+    let server = common::start(cfg, "127.0.0.1:0", &tmp.path().join("data")).await;
+    let relayed = reqwest::get(format!("http://{}/api/v3/services", relay.addr))
+        .await
+        .unwrap();
+    assert!(relayed.status().is_success(), "relay works before the stop");
+
+    let starts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let resp = reqwest::Client::new()
+        .post(server.url("/api/v1/alerts"))
+        .body(common::webhook("checkout", &starts, "de1e7ed0000000aa"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    relay.stop().await;
+
+    let state = server
+        .handle
+        .incidents
+        .wait_finished(&id, Duration::from_secs(30))
+        .await;
+    assert!(
+        matches!(state, Some(IncidentState::Done { .. })),
+        "{state:?}"
+    );
+    let record = server.store.get(&id).await.unwrap().expect("stored");
+    let traces = record
+        .localisation
+        .missing
+        .iter()
+        .find(|m| m.modality == "traces")
+        .unwrap_or_else(|| panic!("traces not missing: {:?}", record.localisation.missing));
+    assert!(
+        traces.reason.starts_with("jaeger: ") && traces.reason.contains("unreachable"),
+        "{}",
+        traces.reason
+    );
+    server.stop().await;
+}
+
+async fn loop_until<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A TCP relay to a real server that can be stopped: its listener closes
+/// and every relayed connection is cut.
+struct Relay {
+    addr: std::net::SocketAddr,
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target: &str) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let target = target.to_string();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let tracker = tokio_util::task::TaskTracker::new();
+            loop {
+                let (mut inbound, _) = tokio::select! {
+                    _ = token.cancelled() => break,
+                    c = listener.accept() => match c { Ok(c) => c, Err(_) => break },
+                };
+                let target = target.clone();
+                let token = token.clone();
+                tracker.spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {},
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {},
+                    }
+                });
+            }
+            drop(listener);
+            tracker.close();
+            tracker.wait().await;
+        });
+        Relay { addr, stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
