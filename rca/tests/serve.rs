@@ -237,3 +237,117 @@ async fn a_full_queue_answers_429_and_the_service_stays_up() {
         .await
         .expect("stops promptly");
 }
+
+/// The pages and the bot API are served beside the webhook: the incident a
+/// webhook made is listed, has its page and its JSON, and the alert link
+/// leads to it.
+#[tokio::test]
+async fn the_incident_of_a_webhook_has_its_page_its_json_and_its_alert_link() {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = NOWHERE.to_vec();
+    env.push(("RCA_WAIT_FOR_SETTLE", "false"));
+    let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
+    let fp = "f00dfeed000000aa";
+    let resp = client()
+        .post(server.url("/api/v1/alerts"))
+        .body(common::webhook("checkout", &minutes_ago(20), fp))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    let state = server
+        .handle
+        .incidents
+        .wait_finished(&id, Duration::from_secs(20))
+        .await;
+    assert!(
+        matches!(state, Some(IncidentState::Done { .. })),
+        "{state:?}"
+    );
+
+    let page = client()
+        .get(server.url(&format!("/incidents/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&id), "the page names its incident");
+
+    let list: serde_json::Value = client()
+        .get(server.url("/api/v1/incidents"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list.to_string().contains(&id),
+        "the list holds the incident: {list}"
+    );
+    let one: serde_json::Value = client()
+        .get(server.url(&format!("/api/v1/incidents/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["incident"]["id"], id.as_str());
+
+    let link = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(server.url(&format!("/alerts/{fp}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(link.status().is_redirection(), "{}", link.status());
+    let to = link.headers()["location"].to_str().unwrap();
+    assert!(to.ends_with(&format!("/incidents/{id}")), "{to}");
+
+    let spec = client()
+        .get(server.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spec.status(), 200);
+}
+
+/// With a token, the webhook, the pages and the API ask for it; health and
+/// metrics do not.
+#[tokio::test]
+async fn a_configured_token_guards_webhook_pages_and_api_but_not_health() {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = NOWHERE.to_vec();
+    env.push(("RCA_TOKEN", "s3cret"));
+    let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
+    let body = common::webhook("checkout", &minutes_ago(20), "f00dfeed000000bb");
+    let denied = client()
+        .post(server.url("/api/v1/alerts"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    for path in ["/", "/api/v1/incidents"] {
+        let r = client().get(server.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    for path in ["/healthz", "/metrics"] {
+        let r = client().get(server.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let allowed = client()
+        .post(server.url("/api/v1/alerts"))
+        .bearer_auth("s3cret")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 202);
+}

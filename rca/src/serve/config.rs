@@ -24,6 +24,9 @@ pub struct Config {
     pub public_url: String,
     /// Where incidents are stored.
     pub data_dir: PathBuf,
+    /// When not empty, pages, the API and the webhook ask for
+    /// `Authorization: Bearer <token>` (health and metrics do not).
+    pub token: String,
     /// Largest webhook body accepted, in bytes (413 above).
     pub body_limit_bytes: usize,
     /// Alerts waiting to be worked on at most (429 above).
@@ -105,6 +108,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: String::new(),
             data_dir: PathBuf::from("rca-data"),
+            token: String::new(),
             body_limit_bytes: 4 << 20,
             queue_capacity: 64,
             workers: 1,
@@ -205,7 +209,8 @@ pub fn default_queries() -> Vec<SignalQuery> {
 }
 
 /// The environment variables that override the file, each with its key.
-pub const ENV_KEYS: [(&str, &str); 12] = [
+pub const ENV_KEYS: [(&str, &str); 13] = [
+    ("RCA_TOKEN", "token"),
     ("RCA_LISTEN", "listen"),
     ("RCA_PUBLIC_URL", "public_url"),
     ("RCA_DATA_DIR", "data_dir"),
@@ -272,6 +277,7 @@ impl Config {
             "listen" => self.listen = num(value)?,
             "public_url" => self.public_url = value.to_string(),
             "data_dir" => self.data_dir = PathBuf::from(value),
+            "token" => self.token = value.to_string(),
             "body_limit_bytes" => self.body_limit_bytes = num(value)?,
             "queue_capacity" => self.queue_capacity = num(value)?,
             "workers" => self.workers = num(value)?,
@@ -364,6 +370,11 @@ pub fn reference() -> String {
             "data_dir",
             d.data_dir.display().to_string(),
             "where incidents are stored (--data-dir wins)",
+        ),
+        (
+            "token",
+            "\"\" (none)".into(),
+            "bearer token pages, API and webhook ask for; health and metrics do not",
         ),
         (
             "body_limit_bytes",

@@ -21,6 +21,7 @@
 //! - `metrics`: the service's own Prometheus metrics (`GET /metrics`).
 //! - `telemetry`: tracing, with OTLP export of rca's own spans.
 
+pub mod adhoc;
 pub mod config;
 pub mod metrics;
 pub mod queue;
@@ -112,22 +113,37 @@ pub async fn run(
     let (queue, incidents) = queue::start(
         &service.config,
         service.store.clone(),
-        service.sources,
+        service.sources.clone(),
         metrics.clone(),
         &tracker,
         cancel.clone(),
     );
+    let jaeger_ui =
+        (!service.config.jaeger.url.is_empty()).then(|| service.config.jaeger.url.clone());
+    let token = (!service.config.token.is_empty()).then(|| service.config.token.clone());
+    let pages = web::AppState::new(
+        service.store.clone(),
+        Some(Arc::new(adhoc::ServeLocaliser {
+            sources: service.sources.clone(),
+            incidents: incidents.clone(),
+        })),
+        web::PageOptions {
+            jaeger_base_url: jaeger_ui.clone(),
+            base_url: Some(base_url.clone()),
+            token: token.clone(),
+            ..web::PageOptions::default()
+        },
+    )?;
     let state = Arc::new(webhook::AppState {
         base_url: base_url.clone(),
         body_limit: service.config.body_limit_bytes,
-        jaeger_ui: (!service.config.jaeger.url.is_empty())
-            .then(|| service.config.jaeger.url.clone()),
+        jaeger_ui,
         store: service.store,
         queue,
         incidents: incidents.clone(),
         metrics,
     });
-    let app = webhook::router(state);
+    let app = webhook::router(state, token).merge(web::router(pages));
     info!(%addr, %base_url, "rca serve listening");
     on_ready(Handle {
         incidents,

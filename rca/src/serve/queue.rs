@@ -45,6 +45,8 @@ pub enum IncidentState {
 #[derive(Default)]
 pub struct Incidents {
     states: Mutex<HashMap<String, IncidentState>>,
+    /// The alert fingerprint of each incident id, for the alert links.
+    fingerprints: Mutex<HashMap<String, String>>,
     changed: tokio::sync::Notify,
 }
 
@@ -101,6 +103,33 @@ impl Incidents {
                 return self.get(id);
             }
         }
+    }
+
+    pub(crate) fn note_fingerprint(&self, id: &str, fingerprint: &str) {
+        self.fingerprints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), fingerprint.to_string());
+    }
+
+    /// Whether an incident of the alert with this fingerprint is queued or
+    /// running.
+    pub fn pending_fingerprint(&self, fingerprint: &str) -> bool {
+        let ids: Vec<String> = self
+            .fingerprints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, fp)| fp.as_str() == fingerprint)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let states = self.lock();
+        ids.iter().any(|id| {
+            matches!(
+                states.get(id),
+                Some(IncidentState::Queued | IncidentState::Running)
+            )
+        })
     }
 
     /// Queued or running.

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use graph::store::GraphStore;
@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tracing::{info, instrument, warn};
 
 use super::metrics::Metrics;
-use super::queue::{incident_id_of, IncidentState, Incidents, Job};
+use super::queue::{incident_id_of, Incidents, Job};
 
 /// What the handlers share.
 pub struct AppState {
@@ -77,14 +77,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The routes of `rca serve`.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The routes of `rca serve` besides the pages and the bot API (those are
+/// `web::router`'s): the webhook (behind the bearer token when one is set),
+/// health and the service's own metrics (never behind it).
+pub fn router(state: Arc<AppState>, token: Option<String>) -> Router {
     let limit = state.body_limit;
+    let webhook = web::require_bearer(Router::new().route("/api/v1/alerts", post(alerts)), token);
     Router::new()
-        .route("/api/v1/alerts", post(alerts))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/incidents/{id}", get(incident_page))
+        .merge(webhook)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -186,6 +188,7 @@ async fn accept(
                 continue;
             }
             if let Some(p) = permits.next() {
+                state.incidents.note_fingerprint(id, &alert.fingerprint);
                 state.metrics.queue_depth.inc();
                 p.send(Job {
                     id: id.clone(),
@@ -276,57 +279,6 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-/// The incident's report page (the static renderer until the interactive
-/// page replaces it); "in progress" while it is being localised.
-async fn incident_page(
-    State(state): State<Arc<AppState>>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, ApiError> {
-    if let Some(record) = state
-        .store
-        .get(&id)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-    {
-        let opts = web::ReportOptions {
-            jaeger_base_url: state.jaeger_ui.clone(),
-            ..web::ReportOptions::default()
-        };
-        let html = web::render_report(&record.localisation, &opts)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        return Ok(Html(html).into_response());
-    }
-    match state.incidents.get(&id) {
-        Some(IncidentState::Queued | IncidentState::Running) => Ok((
-            StatusCode::ACCEPTED,
-            [(header::REFRESH, "5")],
-            Html(format!(
-                "<!doctype html><title>rca: incident {}</title><p>Incident {} is being localised; this page refreshes.</p>",
-                escape(&id),
-                escape(&id)
-            )),
-        )
-            .into_response()),
-        Some(IncidentState::Failed { reason }) => Err(ApiError::Internal(format!(
-            "incident {id} could not be localised: {reason}"
-        ))),
-        _ => Err(ApiError::NotFound(id)),
-    }
-}
-
-fn escape(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '&' => "&amp;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&#39;".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 #[cfg(test)]
