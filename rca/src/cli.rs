@@ -55,9 +55,20 @@ pub struct ServeArgs {
     /// TOML configuration file; without one, the defaults serve the local stack.
     #[arg(long, env = "RCA_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Where incidents are stored [default: the config's `data_dir`, ./rca-data].
+    /// Where incidents are stored [default: the config's `data_dir`, ./rca-data]; with
+    /// Neo4j, the local copy of incidents and the outbox of writes waiting for it.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Neo4j's Bolt URI (bolt://host:7687): keep incidents in Neo4j instead of the
+    /// embedded store.
+    #[arg(long, env = "RCA_NEO4J_URI")]
+    pub neo4j_uri: Option<String>,
+    /// Neo4j user [default: neo4j].
+    #[arg(long, env = "RCA_NEO4J_USER")]
+    pub neo4j_user: Option<String>,
+    /// Neo4j password [default: none, for a server without authentication].
+    #[arg(long, env = "RCA_NEO4J_PASSWORD", hide_env_values = true)]
+    pub neo4j_password: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

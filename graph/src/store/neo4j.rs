@@ -461,7 +461,7 @@ impl GraphStore for Neo4jStore {
                 return Ok(Some(r));
             }
         }
-        let json: Option<String> = self
+        let answer = self
             .shared
             .in_txn(|txn| {
                 let q = neo4rs::query("MATCH (i:Incident {id: $id}) RETURN i.record AS record")
@@ -471,7 +471,17 @@ impl GraphStore for Neo4jStore {
                     Ok(rows.first().and_then(|r| r.get::<String>("record").ok()))
                 })
             })
-            .await?;
+            .await;
+        let json: Option<String> = match answer {
+            Ok(j) => j,
+            // Down, with a local copy: what this instance stored is in it,
+            // and nothing else can be known now.
+            Err(StoreError::Unavailable(reason)) if self.shared.local.is_some() => {
+                tracing::warn!(query = "get", %reason, "neo4j down: answering from the local copy");
+                None
+            }
+            Err(e) => return Err(e),
+        };
         json.map(|j| {
             serde_json::from_str(&j).map_err(|e| StoreError::Corrupt {
                 what: "incident record in neo4j".into(),

@@ -60,8 +60,32 @@ pub fn run(args: &ServeArgs) -> CliResult<()> {
             &cfg.telemetry.service_name,
         )
         .map_err(CliError::failed)?;
-        let store = open_store(&cfg).map_err(CliError::failed)?;
-        store.ensure_schema().await.map_err(CliError::failed)?;
+        let store = match &args.neo4j_uri {
+            // Neo4j, with the local copy and the outbox under the data
+            // directory: incidents are served even while Neo4j is down.
+            Some(uri) => graph::store::open(graph::store::StoreConfig {
+                data_dir: cfg.data_dir.clone(),
+                neo4j: Some(graph::store::Neo4jConfig::new(
+                    uri.clone(),
+                    args.neo4j_user.clone(),
+                    args.neo4j_password.clone(),
+                )),
+            })
+            .await
+            .with_context(|| format!("opening the Neo4j store at {uri}"))
+            .map_err(CliError::failed)?,
+            None => open_store(&cfg).map_err(CliError::failed)?,
+        };
+        match store.ensure_schema().await {
+            Ok(()) => {}
+            // Neo4j down at start-up: incidents are still made and served
+            // from the local copy; the outbox writes them once it is back
+            // (and the schema with them).
+            Err(e @ graph::store::StoreError::Unavailable(_)) => {
+                tracing::warn!(error = %e, "graph store unavailable at start-up; writes wait in the outbox");
+            }
+            Err(e) => return Err(CliError::failed(e)),
+        }
         let sources = serve::sources_from(&cfg).map_err(CliError::bad)?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
