@@ -39,6 +39,23 @@ pub fn read_metrics(path: &Path, bytes: &[u8], obs: &mut Observations) -> Result
     read_metrics_detailed(path, bytes, obs).map(|r| r.samples)
 }
 
+/// The component a series belongs to: the query's own component label when
+/// it names one and the series carries it, else the first of
+/// [`COMPONENT_LABELS`] the series carries.
+pub(crate) fn component_of<'a>(
+    labels: &'a std::collections::BTreeMap<String, String>,
+    component_label: Option<&str>,
+) -> Option<&'a String> {
+    component_label
+        .and_then(|l| labels.get(l))
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            COMPONENT_LABELS
+                .iter()
+                .find_map(|l| labels.get(*l).filter(|v| !v.is_empty()))
+        })
+}
+
 /// As [`read_metrics`], also counting series kept and skipped.
 pub fn read_metrics_detailed(
     path: &Path,
@@ -61,17 +78,7 @@ pub fn read_metrics_detailed(
             Err(never) => match never {},
         };
         for (labels, samples) in series {
-            let component = query
-                .component_label
-                .as_deref()
-                .and_then(|l| labels.get(l))
-                .filter(|v| !v.is_empty())
-                .or_else(|| {
-                    COMPONENT_LABELS
-                        .iter()
-                        .find_map(|l| labels.get(*l).filter(|v| !v.is_empty()))
-                });
-            let Some(component) = component else {
+            let Some(component) = component_of(&labels, query.component_label.as_deref()) else {
                 read.skipped_series += 1;
                 continue;
             };

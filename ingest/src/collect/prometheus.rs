@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{instrument, warn};
 
 use super::{http_client, CollectError, CollectWindow, MetricSource, Pulled};
-use crate::model::{Observations, Series, Signal, COMPONENT_LABELS};
+use crate::model::{Observations, Series, Signal};
 
 /// One PromQL query and the signal its series are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,17 +136,11 @@ impl MetricSource for PrometheusSource {
                 Err(never) => match never {},
             };
             for (labels, samples) in series {
-                let component = q
-                    .component_label
-                    .as_deref()
-                    .and_then(|l| labels.get(l))
-                    .filter(|v| !v.is_empty())
-                    .or_else(|| {
-                        COMPONENT_LABELS
-                            .iter()
-                            .find_map(|l| labels.get(*l).filter(|v| !v.is_empty()))
-                    });
-                let Some(component) = component else { continue };
+                let Some(component) =
+                    crate::metrics::component_of(&labels, q.component_label.as_deref())
+                else {
+                    continue;
+                };
                 if samples.is_empty() {
                     continue;
                 }
