@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use graph::{EngineConfig, Localisation};
-use rca::serve::IncidentState;
 
 fn env_or(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_string())
@@ -204,15 +203,7 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
     .unwrap_or_else(|| {
         panic!("no webhook from alertmanager for incident {id}; is it pointed at {listen}?")
     });
-    let state = server
-        .handle
-        .incidents
-        .wait_finished(&id, Duration::from_secs(120))
-        .await;
-    assert!(
-        matches!(state, Some(IncidentState::Done { .. })),
-        "{state:?}"
-    );
+    server.wait_done(&id, Duration::from_secs(120)).await;
     let record = server
         .store
         .get(&id)
@@ -290,15 +281,7 @@ async fn jaeger_gone_between_webhook_and_collection_leaves_a_partial_incident_th
     let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
     relay.stop().await;
 
-    let state = server
-        .handle
-        .incidents
-        .wait_finished(&id, Duration::from_secs(30))
-        .await;
-    assert!(
-        matches!(state, Some(IncidentState::Done { .. })),
-        "{state:?}"
-    );
+    server.wait_done(&id, Duration::from_secs(30)).await;
     let record = server.store.get(&id).await.unwrap().expect("stored");
     let traces = record
         .localisation

@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use rca::serve::IncidentState;
 
 /// Backends on a port nothing listens on: collectors fail at once.
 const NOWHERE: [(&str, &str); 3] = [
@@ -51,15 +50,7 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
         format!("http://{}/incidents/{id}", server.addr)
     );
 
-    let state = server
-        .handle
-        .incidents
-        .wait_finished(&id, Duration::from_secs(20))
-        .await;
-    assert!(
-        matches!(state, Some(IncidentState::Done { .. })),
-        "{state:?}"
-    );
+    server.wait_done(&id, Duration::from_secs(20)).await;
     assert!(
         t0.elapsed() < Duration::from_secs(10),
         "took {:?}",
@@ -257,15 +248,7 @@ async fn the_incident_of_a_webhook_has_its_page_its_json_and_its_alert_link() {
     assert_eq!(resp.status(), 202);
     let answer: serde_json::Value = resp.json().await.unwrap();
     let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
-    let state = server
-        .handle
-        .incidents
-        .wait_finished(&id, Duration::from_secs(20))
-        .await;
-    assert!(
-        matches!(state, Some(IncidentState::Done { .. })),
-        "{state:?}"
-    );
+    server.wait_done(&id, Duration::from_secs(20)).await;
 
     let page = client()
         .get(server.url(&format!("/incidents/{id}")))

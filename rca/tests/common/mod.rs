@@ -24,6 +24,16 @@ impl Running {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Waits (at most `timeout`) until incident `id` is stored, and fails
+    /// the test with its state if it is not.
+    pub async fn wait_done(&self, id: &str, timeout: std::time::Duration) {
+        let state = self.handle.incidents.wait_finished(id, timeout).await;
+        assert!(
+            matches!(state, Some(rca::serve::IncidentState::Done { .. })),
+            "incident {id}: {state:?}"
+        );
+    }
+
     /// Asks the server to stop and waits until it has.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
