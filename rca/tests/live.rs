@@ -360,3 +360,135 @@ impl Relay {
         let _ = self.task.await;
     }
 }
+
+/// OTLP JSON for one span of `service`.
+fn otlp_span(
+    service: &str,
+    trace: u128,
+    span: u64,
+    parent: u64,
+    name: &str,
+    start: DateTime<Utc>,
+) -> serde_json::Value {
+    let start_ns = start.timestamp_nanos_opt().unwrap();
+    serde_json::json!({
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"scope": {"name": "rca-test"}, "spans": [{
+            "traceId": format!("{trace:032x}"),
+            "spanId": format!("{span:016x}"),
+            "parentSpanId": if parent == 0 { String::new() } else { format!("{parent:016x}") },
+            "name": name,
+            "kind": 2,
+            "startTimeUnixNano": start_ns.to_string(),
+            "endTimeUnixNano": (start_ns + 5_000_000).to_string(),
+        }]}]
+    })
+}
+
+async fn push_otlp(resource_spans: Vec<serde_json::Value>) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/traces", otlp_url()))
+        .json(&serde_json::json!({ "resourceSpans": resource_spans }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "OTLP push: {}", resp.status());
+}
+
+/// The covering search finds what searching every service finds: traces
+/// through the entry service, and a background job's traces that start at a
+/// called service and never pass the entry (older than any sample of it, so
+/// found through its operation no trace in hand has). And a search that hits
+/// `max_traces` says traces may be missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_covering_trace_search_finds_every_trace_and_says_when_it_was_cut_short() {
+    use ingest::collect::{CollectWindow, JaegerSource, TraceSearch, TraceSource};
+    require("jaeger", &format!("{}/api/v3/services", jaeger_url())).await;
+    let run = Utc::now().timestamp_nanos_opt().unwrap() as u64;
+    let front = format!("front-{run}");
+    let back = format!("back-{run}");
+    let now = Utc::now();
+    let t0 = now - chrono::Duration::minutes(5);
+    let trace_base = u128::from(run) << 32;
+
+    // First the back service's own job, five traces of one span.
+    let jobs: Vec<_> = (0..5u64)
+        .map(|i| {
+            let start = t0 + chrono::Duration::seconds(i as i64);
+            otlp_span(
+                &back,
+                trace_base + 1000 + u128::from(i),
+                9000 + i,
+                0,
+                "cleanup",
+                start,
+            )
+        })
+        .collect();
+    push_otlp(jobs).await;
+    let source = |search, max| {
+        JaegerSource::new(
+            &jaeger_url(),
+            vec![front.clone(), back.clone()],
+            Vec::new(),
+            max,
+            Duration::from_secs(10),
+        )
+        .with_search(search)
+    };
+    let window = CollectWindow {
+        start: (now - chrono::Duration::minutes(10)).timestamp_micros(),
+        end: (now + chrono::Duration::minutes(1)).timestamp_micros(),
+    };
+    let count = |search, max| {
+        let source = source(search, max);
+        let window = window.clone();
+        async move {
+            let pulled = source.traces(&window).await.ok()?;
+            Some((pulled.obs.spans.len(), pulled.partial))
+        }
+    };
+    loop_until(Duration::from_secs(30), || async {
+        (count(TraceSearch::EveryService, 100_000).await?.0 == 5).then_some(())
+    })
+    .await
+    .expect("jaeger holds the job's spans within 30 s");
+
+    // Then 100 requests through the front, each calling the back.
+    let mut requests = Vec::new();
+    for i in 0..100u64 {
+        let trace = trace_base + u128::from(i);
+        let start = t0 + chrono::Duration::seconds(10 + i as i64);
+        requests.push(otlp_span(&front, trace, 2 * i + 1, 0, "GET /x", start));
+        requests.push(otlp_span(
+            &back,
+            trace,
+            2 * i + 2,
+            2 * i + 1,
+            "GET /back",
+            start,
+        ));
+    }
+    push_otlp(requests).await;
+    let every = loop_until(Duration::from_secs(30), || async {
+        count(TraceSearch::EveryService, 100_000)
+            .await
+            .filter(|(n, _)| *n == 205)
+    })
+    .await
+    .expect("jaeger holds every pushed span within 30 s");
+    assert_eq!(every.1, None);
+
+    let covering = count(TraceSearch::Covering, 100_000)
+        .await
+        .expect("covering search");
+    assert_eq!(covering, (205, None), "the covering search misses spans");
+
+    let (spans, partial) = count(TraceSearch::Covering, 10)
+        .await
+        .expect("capped search");
+    assert!(spans < 205, "{spans} spans with 10 traces a search");
+    let partial = partial.expect("a capped search says so");
+    assert!(partial.contains("jaeger.max_traces"), "{partial}");
+    assert!(partial.contains(&front), "{partial}");
+}

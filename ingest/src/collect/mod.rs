@@ -28,7 +28,7 @@ use crate::fixture::Fixture;
 use crate::model::{Alert, Micros, Modality, Observations, SourceStatus};
 
 pub use access::AccessLogDir;
-pub use jaeger::JaegerSource;
+pub use jaeger::{JaegerSource, TraceSearch};
 pub use prometheus::{PrometheusSource, SignalQuery};
 
 /// What to collect: the window (microseconds since the epoch, end

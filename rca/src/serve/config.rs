@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ingest::collect::SignalQuery;
+use ingest::collect::{SignalQuery, TraceSearch};
 use serde::{Deserialize, Serialize};
 
 /// Every option of `rca serve`, as in the TOML file.
@@ -69,8 +69,14 @@ pub struct JaegerSection {
     /// Services never searched: tracing backends' and rca's own spans are
     /// no part of an incident (`telemetry.service_name` is always added).
     pub exclude_services: Vec<String>,
-    /// Traces asked for per service.
+    /// Traces asked for per search (one service, one slice of the window);
+    /// a search that reaches it makes the incident say traces may be missing.
     pub max_traces: u32,
+    /// `covering`: sample every service and search in full only what the
+    /// samples show is not yet in hand (entry services, operations no trace
+    /// in hand has); `every_service`: search every service in full, several
+    /// times slower on deep call graphs.
+    pub search: TraceSearch,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -147,6 +153,7 @@ impl Default for JaegerSection {
             services: Vec::new(),
             exclude_services: vec!["jaeger".into(), "jaeger-all-in-one".into(), "rca".into()],
             max_traces: 100_000,
+            search: TraceSearch::Covering,
         }
     }
 }
@@ -209,7 +216,7 @@ pub fn default_queries() -> Vec<SignalQuery> {
 }
 
 /// The environment variables that override the file, each with its key.
-pub const ENV_KEYS: [(&str, &str); 13] = [
+pub const ENV_KEYS: [(&str, &str); 14] = [
     ("RCA_TOKEN", "token"),
     ("RCA_LISTEN", "listen"),
     ("RCA_PUBLIC_URL", "public_url"),
@@ -219,6 +226,7 @@ pub const ENV_KEYS: [(&str, &str); 13] = [
     ("RCA_WORKERS", "workers"),
     ("RCA_COLLECT_TIMEOUT_SECONDS", "collect.timeout_seconds"),
     ("RCA_JAEGER_URL", "jaeger.url"),
+    ("RCA_JAEGER_SEARCH", "jaeger.search"),
     ("RCA_PROMETHEUS_URL", "prometheus.url"),
     ("RCA_ACCESS_LOG_DIR", "access_logs.dir"),
     ("RCA_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
@@ -283,6 +291,13 @@ impl Config {
             "workers" => self.workers = num(value)?,
             "collect.timeout_seconds" => self.collect.timeout_seconds = num(value)?,
             "jaeger.url" => self.jaeger.url = value.to_string(),
+            "jaeger.search" => {
+                self.jaeger.search = match value.trim() {
+                    "covering" => TraceSearch::Covering,
+                    "every_service" => TraceSearch::EveryService,
+                    other => return Err(format!("{other:?}: expected covering or every_service")),
+                }
+            }
             "prometheus.url" => self.prometheus.url = value.to_string(),
             "access_logs.dir" => self.access_logs.dir = value.to_string(),
             "telemetry.otlp_endpoint" => self.telemetry.otlp_endpoint = value.to_string(),
@@ -421,7 +436,12 @@ pub fn reference() -> String {
         (
             "jaeger.max_traces",
             d.jaeger.max_traces.to_string(),
-            "traces asked for per service",
+            "traces asked for per search",
+        ),
+        (
+            "jaeger.search",
+            "covering".into(),
+            "covering (entry services, unseen operations) | every_service",
         ),
         (
             "prometheus.url",

@@ -60,13 +60,16 @@ pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
         (!cfg.jaeger.url.is_empty()).then(|| {
             let mut exclude = cfg.jaeger.exclude_services.clone();
             exclude.push(cfg.telemetry.service_name.clone());
-            Arc::new(JaegerSource::new(
-                &cfg.jaeger.url,
-                cfg.jaeger.services.clone(),
-                exclude,
-                cfg.jaeger.max_traces,
-                timeout,
-            )) as _
+            Arc::new(
+                JaegerSource::new(
+                    &cfg.jaeger.url,
+                    cfg.jaeger.services.clone(),
+                    exclude,
+                    cfg.jaeger.max_traces,
+                    timeout,
+                )
+                .with_search(cfg.jaeger.search),
+            ) as _
         });
     let metrics: Option<Arc<dyn ingest::collect::MetricSource>> = if cfg.prometheus.url.is_empty() {
         None
