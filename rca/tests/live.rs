@@ -492,3 +492,110 @@ async fn the_covering_trace_search_finds_every_trace_and_says_when_it_was_cut_sh
     assert!(partial.contains("jaeger.max_traces"), "{partial}");
     assert!(partial.contains(&front), "{partial}");
 }
+
+/// `rca serve` (the binary, as users run it) exports its own pipeline's
+/// spans to Jaeger over OTLP, even with its log lines turned down to
+/// warnings: the webhook, the incident, each collector, the correlation and
+/// the store show up as traces of its `telemetry.service_name`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rca_serve_exports_its_own_spans_to_jaeger() {
+    require("jaeger", &format!("{}/api/v3/services", jaeger_url())).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let run = Utc::now().timestamp_nanos_opt().unwrap();
+    let service = format!("rca-selftest-{run}");
+    let config = tmp.path().join("rca.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[window]\nwait_for_settle = false\n[prometheus]\nurl = \"http://127.0.0.1:9\"\n\
+             [access_logs]\ndir = \"/nonexistent/rca\"\n\
+             [telemetry]\notlp_endpoint = \"{}\"\nservice_name = \"{service}\"\n",
+            otlp_url()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rca"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .env("RCA_LOG", "warn")
+        .env("RCA_JAEGER_URL", jaeger_url())
+        .stderr(std::fs::File::create(tmp.path().join("serve.log")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    loop_until(Duration::from_secs(20), || async {
+        http.get(format!("{base}/healthz")).send().await.ok()?;
+        Some(())
+    })
+    .await
+    .expect("rca serve answers /healthz within 20 s");
+    let starts =
+        (Utc::now() - chrono::Duration::minutes(2)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let resp = http
+        .post(format!("{base}/api/v1/alerts"))
+        .body(common::webhook("checkout", &starts, "5e1f0000000000a1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    loop_until(Duration::from_secs(30), || async {
+        let r = http
+            .get(format!("{base}/api/v1/incidents/{id}"))
+            .send()
+            .await
+            .ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await
+    .expect("the incident is stored within 30 s");
+    // SIGTERM: the service stops and flushes what it has not exported yet.
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("rca serve stops within 20 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "rca serve exited with {status}");
+
+    let window = ingest::collect::CollectWindow {
+        start: (Utc::now() - chrono::Duration::minutes(5)).timestamp_micros(),
+        end: (Utc::now() + chrono::Duration::minutes(1)).timestamp_micros(),
+    };
+    let source = ingest::collect::JaegerSource::new(
+        &jaeger_url(),
+        vec![service.clone()],
+        Vec::new(),
+        1000,
+        Duration::from_secs(10),
+    );
+    let wanted = ["webhook", "incident", "collect", "correlate", "store"];
+    let names = loop_until(Duration::from_secs(20), || async {
+        use ingest::collect::TraceSource;
+        let obs = source.traces(&window).await.ok()?.obs;
+        let names: std::collections::BTreeSet<String> = obs
+            .spans
+            .iter()
+            .map(|s| obs.names.name(s.operation).to_string())
+            .collect();
+        wanted.iter().all(|w| names.contains(*w)).then_some(names)
+    })
+    .await;
+    assert!(
+        names.is_some(),
+        "Jaeger has no spans {wanted:?} of service {service} within 20 s; rca serve's log:\n{}",
+        std::fs::read_to_string(tmp.path().join("serve.log")).unwrap_or_default()
+    );
+}

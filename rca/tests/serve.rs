@@ -334,3 +334,51 @@ async fn a_configured_token_guards_webhook_pages_and_api_but_not_health() {
         .unwrap();
     assert_eq!(allowed.status(), 202);
 }
+
+/// An alert answered 202 is not lost when the service stops before its
+/// incident is stored (here: during the settle wait); the next start on the
+/// same data directory takes it up and stores it.
+#[tokio::test]
+async fn an_accepted_alert_survives_a_restart_before_its_incident_is_stored() {
+    let data = tempfile::tempdir().unwrap();
+    let waiting = common::config("[window]\nsettle_seconds = 3600\n", &NOWHERE);
+    assert!(waiting.window.wait_for_settle);
+    let server = common::start(waiting, "127.0.0.1:0", data.path()).await;
+    let resp = client()
+        .post(server.url("/api/v1/alerts"))
+        .body(common::webhook(
+            "checkout",
+            &minutes_ago(1),
+            "f00dfeed000000d1",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    let pending = data.path().join("pending").join(format!("{id}.json"));
+    assert!(pending.exists(), "{} not written", pending.display());
+    server.stop().await;
+    assert!(pending.exists(), "the stop forgot the accepted alert");
+    assert!(server_store_lacks(data.path(), &id).await);
+
+    let mut env = NOWHERE.to_vec();
+    env.push(("RCA_WAIT_FOR_SETTLE", "false"));
+    let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
+    server.wait_done(&id, Duration::from_secs(20)).await;
+    let record = server.store.get(&id).await.unwrap().expect("stored");
+    assert_eq!(
+        record.localisation.incident.alert_component.as_deref(),
+        Some("checkout")
+    );
+    assert!(
+        !pending.exists(),
+        "a stored incident's alert is still pending"
+    );
+    server.stop().await;
+}
+
+async fn server_store_lacks(data: &std::path::Path, id: &str) -> bool {
+    common::open_store(data).get(id).await.unwrap().is_none()
+}

@@ -23,6 +23,7 @@
 
 pub mod adhoc;
 pub mod config;
+pub mod journal;
 pub mod metrics;
 pub mod queue;
 pub mod telemetry;
@@ -113,11 +114,16 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let metrics = Arc::new(metrics::Metrics::new());
+    let journal = Arc::new(
+        journal::Journal::open(&service.config.data_dir)
+            .map_err(|e| anyhow::anyhow!("pending alerts: {e}"))?,
+    );
     let (queue, incidents) = queue::start(
         &service.config,
         service.store.clone(),
         service.sources.clone(),
         metrics.clone(),
+        journal.clone(),
         &tracker,
         cancel.clone(),
     );
@@ -145,6 +151,7 @@ pub async fn run(
         queue,
         incidents: incidents.clone(),
         metrics,
+        journal,
     });
     let app = webhook::router(state, token).merge(web::router(pages));
     info!(%addr, %base_url, "rca serve listening");

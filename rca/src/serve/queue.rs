@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, instrument, Instrument};
 
+use super::journal::Journal;
 use super::metrics::Metrics;
 use super::Config;
 
@@ -151,6 +152,7 @@ struct Worker {
     settle: i64,
     wait_for_settle: bool,
     cancel: CancellationToken,
+    journal: Arc<Journal>,
 }
 
 /// Starts the workers; returns the queue's sending side and the incident table.
@@ -159,6 +161,7 @@ pub(crate) fn start(
     store: Arc<dyn GraphStore>,
     sources: Sources,
     metrics: Arc<Metrics>,
+    journal: Arc<Journal>,
     tracker: &TaskTracker,
     cancel: CancellationToken,
 ) -> (mpsc::Sender<Job>, Arc<Incidents>) {
@@ -174,6 +177,7 @@ pub(crate) fn start(
         settle: (cfg.window.settle_seconds as i64) * 1_000_000,
         wait_for_settle: cfg.window.wait_for_settle,
         cancel: cancel.clone(),
+        journal: journal.clone(),
     });
     for n in 0..cfg.workers {
         let rx = rx.clone();
@@ -194,7 +198,44 @@ pub(crate) fn start(
             tracing::debug!(worker = n, "worker stopped");
         });
     }
+    restore(&worker, tx.clone(), tracker);
     (tx, incidents)
+}
+
+/// Queues again the alerts accepted before the last stop and not stored
+/// then (their incidents, when stored after all, are only forgotten).
+fn restore(worker: &Arc<Worker>, tx: mpsc::Sender<Job>, tracker: &TaskTracker) {
+    let pending = worker.journal.pending();
+    if pending.is_empty() {
+        return;
+    }
+    info!(
+        alerts = pending.len(),
+        "queueing again the alerts accepted before the last stop"
+    );
+    let ids: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
+    worker.incidents.claim(&ids);
+    let worker = worker.clone();
+    tracker.spawn(async move {
+        for (id, alert) in pending {
+            if let Ok(Some(_)) = worker.store.get(&id).await {
+                worker.journal.done(&id);
+                worker.incidents.forget(std::slice::from_ref(&id));
+                continue;
+            }
+            worker.incidents.note_fingerprint(&id, &alert.fingerprint);
+            worker.metrics.queue_depth.inc();
+            let job = Job {
+                id,
+                alert,
+                received: Instant::now(),
+            };
+            tokio::select! {
+                _ = worker.cancel.cancelled() => break,
+                sent = tx.send(job) => if sent.is_err() { break },
+            }
+        }
+    });
 }
 
 impl Worker {
@@ -208,11 +249,16 @@ impl Worker {
                 self.metrics.incidents.with_label_values(&["stored"]).inc();
                 self.metrics.incident_seconds.observe(seconds);
                 info!(seconds, "incident stored");
+                self.journal.done(&job.id);
                 self.incidents.set(&job.id, IncidentState::Done { seconds });
             }
             Err(reason) => {
                 self.metrics.incidents.with_label_values(&["failed"]).inc();
                 error!(%reason, "incident failed");
+                // Cut short by a shutdown: the next start takes it up again.
+                if !self.cancel.is_cancelled() {
+                    self.journal.done(&job.id);
+                }
                 self.incidents
                     .set(&job.id, IncidentState::Failed { reason });
             }

@@ -2,14 +2,15 @@
 //! `info`), and when an OTLP endpoint is configured, rca's own spans
 //! (webhook, each collector, correlation, store) exported over OTLP/HTTP so
 //! its work shows up in Jaeger beside the services it watches. `RCA_LOG`
-//! filters both: below `info` (e.g. `RCA_LOG=warn`) the pipeline's spans are
-//! not exported either.
+//! filters the log lines only: the exported spans are always rca's own at
+//! `info` and above (the HTTP clients' own spans left out), so quieter logs
+//! (`RCA_LOG=warn`) do not empty the traces.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
@@ -41,8 +42,7 @@ pub fn init(
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     if otlp_endpoint.is_empty() {
         tracing_subscriber::registry()
-            .with(filter)
-            .with(fmt)
+            .with(fmt.with_filter(filter))
             .try_init()?;
         return Ok(TelemetryGuard { provider: None });
     }
@@ -61,10 +61,15 @@ pub fn init(
         )
         .build();
     let tracer = provider.tracer("rca");
+    let exported =
+        EnvFilter::new("info,hyper=warn,reqwest=warn,h2=warn,tower=warn,opentelemetry=warn");
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(fmt.with_filter(filter))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(exported),
+        )
         .try_init()?;
     Ok(TelemetryGuard {
         provider: Some(provider),

@@ -32,6 +32,8 @@ pub struct AppState {
     pub queue: mpsc::Sender<Job>,
     pub incidents: Arc<Incidents>,
     pub metrics: Arc<Metrics>,
+    /// Where accepted alerts wait, on disk, until their incident is stored.
+    pub journal: Arc<super::journal::Journal>,
 }
 
 /// Every way a request can fail, and so its status.
@@ -181,6 +183,21 @@ async fn accept(
                 ));
             }
         };
+        // On disk before the 202: a restart must not lose an accepted alert.
+        for (alert, id) in alerts.iter().zip(&ids) {
+            if !new_ids.contains(id) {
+                continue;
+            }
+            if let Err(e) = state.journal.record(id, alert) {
+                for id in &new_ids {
+                    state.journal.done(id);
+                }
+                state.incidents.forget(&new_ids);
+                return Err(ApiError::Internal(format!(
+                    "the alert could not be recorded: {e}"
+                )));
+            }
+        }
         let received = Instant::now();
         let mut permits = permits;
         for (alert, id) in alerts.iter().zip(&ids) {

@@ -67,7 +67,8 @@ pub fn open_store(dir: &Path) -> Arc<dyn GraphStore> {
 }
 
 /// Starts a server on `listen` (`127.0.0.1:0` for any port).
-pub async fn start(cfg: Config, listen: &str, data: &Path) -> Running {
+pub async fn start(mut cfg: Config, listen: &str, data: &Path) -> Running {
+    cfg.data_dir = data.to_path_buf();
     let store = open_store(data);
     store.ensure_schema().await.expect("schema");
     let sources = serve::sources_from(&cfg).expect("sources");
