@@ -77,6 +77,14 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
             .any(|(_, r)| r.contains("jaeger at http://127.0.0.1:9")),
         "{missing:?}"
     );
+    // One reason for every query that failed alike, not one URL a query.
+    let (_, metrics_why) = missing.iter().find(|(m, _)| m == "metrics").unwrap();
+    assert!(
+        metrics_why.contains("every query failed: cpu, memory")
+            && metrics_why.contains("connection failed")
+            && !metrics_why.contains("query_range"),
+        "{metrics_why}"
+    );
     assert!(record.localisation.ranking.is_empty());
 
     // The page of the stored incident renders.

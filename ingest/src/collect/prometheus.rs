@@ -72,7 +72,16 @@ impl PrometheusSource {
             .get()
             .await
             .map_err(|e| {
+                // A transport failure says why without the query's URL
+                // (the same for every query); anything else says it all.
                 use std::error::Error as _;
+                let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+                while let Some(x) = src {
+                    if let Some(r) = x.downcast_ref::<reqwest::Error>() {
+                        return super::reqwest_reason(r);
+                    }
+                    src = x.source();
+                }
                 let mut s = e.to_string();
                 let mut src = e.source();
                 while let Some(x) = src {
@@ -121,13 +130,16 @@ impl MetricSource for PrometheusSource {
         let answers =
             super::join_all(self.queries.iter().map(|q| self.one(q, window)).collect()).await;
         let mut obs = Observations::default();
-        let mut failed = Vec::new();
+        // Why -> the signals whose queries failed so: one line per reason.
+        let mut failed: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let mut failures = 0;
         for (q, answer) in self.queries.iter().zip(answers) {
             let series = match answer {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(collector = "prometheus", signal = %q.signal, error = %e, "query failed");
-                    failed.push(format!("{} ({e})", q.signal));
+                    failed.entry(e).or_default().push(&q.signal);
+                    failures += 1;
                     continue;
                 }
             };
@@ -153,7 +165,11 @@ impl MetricSource for PrometheusSource {
                 });
             }
         }
-        if failed.len() == self.queries.len() {
+        let failed: Vec<String> = failed
+            .into_iter()
+            .map(|(why, signals)| format!("{} ({why})", signals.join(", ")))
+            .collect();
+        if failures == self.queries.len() {
             return Err(CollectError::Unreachable {
                 backend: "prometheus",
                 url: self.base.clone(),
