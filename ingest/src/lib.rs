@@ -20,12 +20,13 @@
 //! - `metrics`: Prometheus `query_range` answers, [`read_metrics`], [`parse_query_range`].
 //! - `access`: Envoy (JSON and default text) and ingress-nginx access logs, [`read_access_log`].
 //! - `collect`: pulling an alert's window from live backends (Jaeger, Prometheus, access-log
-//!   files), one trait per modality with the fixture as the other implementation, [`collect::collect`].
+//!   files, pprof endpoints), one trait per modality with the fixture as the other
+//!   implementation, [`collect::collect`].
 //! - `nezha`: the Nezha dataset's layout (per-minute trace and log CSVs, per-pod metrics),
 //!   [`nezha_cases`], [`load_nezha_case`].
 //! - `goroutines`: Go goroutine dumps in the three formats of `/debug/pprof/goroutine`,
-//!   [`read_goroutine_dump`], and where they come from, [`GoroutineSource`]
-//!   (a directory of recorded dumps, or each component's pprof endpoint).
+//!   [`read_goroutine_dump`], and recorded ones, [`GoroutineSource`] (a directory of
+//!   dumps; live ones come from `collect::PprofSource`).
 //! - `fixture`: fixture incident directories, [`load_fixture`], and their [`Truth`].
 //! - `files`: reading big files fast: whole by several threads at once, or in chunks cut
 //!   at newlines, for `load_fixture`; private.
@@ -51,8 +52,8 @@ pub use alert::read_webhook;
 pub use error::IngestError;
 pub use fixture::{load_fixture, read_truth, Fixture, Truth, DEFAULT_PROXY};
 pub use goroutines::{
-    fetch_goroutine_dump, read_dump_dir, read_goroutine_dump, DirGoroutineSource, Dump, DumpFormat,
-    Frame, Goroutine, GoroutineSource, HttpGoroutineSource, TimedDump,
+    read_dump_dir, read_goroutine_dump, DirGoroutineSource, Dump, DumpFormat, Frame, Goroutine,
+    GoroutineSource, TimedDump,
 };
 pub use logs::{exception_in, level_of, read_otlp_logs, template_of};
 pub use metrics::{

@@ -613,6 +613,11 @@ impl Observations {
         for l in &self.logs {
             see(l.time);
         }
+        for d in self.goroutines.iter().flat_map(|c| &c.dumps) {
+            if let Some(t) = d.at {
+                see(t);
+            }
+        }
         (lo <= hi).then_some(TimeWindow {
             start: lo,
             end: hi + 1,

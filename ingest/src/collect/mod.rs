@@ -8,6 +8,7 @@
 //! | [`TraceSource`] | [`JaegerSource`]: `/api/v3/traces` (OTLP JSON), `/api/traces` as fallback | [`FixtureSource`] |
 //! | [`MetricSource`] | [`PrometheusSource`]: `query_range`, one PromQL query per signal | [`FixtureSource`] |
 //! | [`AccessLogSource`] | [`AccessLogDir`]: Envoy / ingress-nginx files, rotated ones included | [`FixtureSource`] |
+//! | [`GoroutineDumpSource`] | [`PprofSource`]: each Go component's `/debug/pprof/goroutine` | [`FixtureSource`] |
 //!
 //! [`collect`] asks all of them at once, each under its own timeout, and
 //! merges what came back. A source that fails or times out does not fail
@@ -16,6 +17,7 @@
 
 mod access;
 mod jaeger;
+mod pprof;
 mod prometheus;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use crate::model::{Alert, Micros, Modality, Observations, SourceStatus};
 
 pub use access::AccessLogDir;
 pub use jaeger::{JaegerSource, TraceSearch};
+pub use pprof::PprofSource;
 pub use prometheus::{PrometheusSource, SignalQuery};
 
 /// What to collect: the window (microseconds since the epoch, end
@@ -106,12 +109,22 @@ pub trait AccessLogSource: Send + Sync {
     ) -> Result<Pulled, CollectError>;
 }
 
+/// Goroutine dumps of the Go components, for a window.
+#[async_trait]
+pub trait GoroutineDumpSource: Send + Sync {
+    fn name(&self) -> &str;
+    async fn goroutines(&self, window: &CollectWindow) -> Result<Pulled, CollectError>;
+}
+
 /// The sources of one deployment and how long each may take.
 #[derive(Clone)]
 pub struct Sources {
     pub traces: Option<Arc<dyn TraceSource>>,
     pub metrics: Option<Arc<dyn MetricSource>>,
     pub access: Option<Arc<dyn AccessLogSource>>,
+    /// Go components are not the rule: none configured is no missing
+    /// modality.
+    pub goroutines: Option<Arc<dyn GoroutineDumpSource>>,
     pub timeout: Duration,
 }
 
@@ -159,7 +172,26 @@ pub async fn collect(
             None => not_configured(Modality::Metrics, "no metric source configured"),
         }
     };
-    let (traces, metrics) = tokio::join!(traces, metrics);
+    let goroutines = async {
+        match &sources.goroutines {
+            Some(s) => {
+                let span =
+                    tracing::info_span!("collect", collector = s.name(), modality = "goroutines");
+                Some(
+                    timed(
+                        Modality::Goroutines,
+                        s.name(),
+                        timeout,
+                        s.goroutines(window),
+                    )
+                    .instrument(span)
+                    .await,
+                )
+            }
+            None => None,
+        }
+    };
+    let (traces, metrics, goroutines) = tokio::join!(traces, metrics, goroutines);
     // The access logs wait for the traces: an unnamed `access.log` belongs to
     // the proxy the traces show, as in `load_fixture`.
     let proxy = crate::fixture::proxy_of(&traces.0.obs)
@@ -182,13 +214,13 @@ pub async fn collect(
 
     let mut obs = Observations::default();
     let mut reports = Vec::new();
-    for (pulled, report) in [traces, metrics, access] {
+    for (pulled, report) in [traces, metrics, access].into_iter().chain(goroutines) {
         let records = match report.modality {
             Modality::Traces => pulled.obs.spans.len(),
             Modality::Metrics => pulled.obs.series.iter().map(|s| s.samples.len()).sum(),
             Modality::AccessLogs => pulled.obs.access.len(),
             Modality::Logs => pulled.obs.logs.len(),
-            Modality::Goroutines => 0,
+            Modality::Goroutines => pulled.obs.goroutines.iter().map(|c| c.dumps.len()).sum(),
         } as u64;
         let missing = match (&report.missing, records) {
             (Some(why), _) => Some(why.clone()),
@@ -311,7 +343,23 @@ impl FixtureSource {
                     .cloned()
                     .collect()
             }
-            Modality::Logs | Modality::Goroutines => {}
+            Modality::Goroutines => {
+                obs.goroutines = all
+                    .goroutines
+                    .iter()
+                    .map(|c| crate::model::ComponentDumps {
+                        component: c.component.clone(),
+                        dumps: c
+                            .dumps
+                            .iter()
+                            .filter(|d| d.at.is_none_or(|t| window.contains(t)))
+                            .cloned()
+                            .collect(),
+                    })
+                    .filter(|c| !c.dumps.is_empty())
+                    .collect()
+            }
+            Modality::Logs => {}
         }
         Pulled { obs, partial: None }
     }
@@ -349,6 +397,16 @@ impl AccessLogSource for FixtureSource {
         _proxy: &str,
     ) -> Result<Pulled, CollectError> {
         Ok(self.part(window, Modality::AccessLogs))
+    }
+}
+
+#[async_trait]
+impl GoroutineDumpSource for FixtureSource {
+    fn name(&self) -> &str {
+        "fixture"
+    }
+    async fn goroutines(&self, window: &CollectWindow) -> Result<Pulled, CollectError> {
+        Ok(self.part(window, Modality::Goroutines))
     }
 }
 
@@ -452,6 +510,7 @@ mod tests {
             traces: Some(Arc::new(Slow)),
             metrics: Some(Arc::new(Broken)),
             access: None,
+            goroutines: None,
             timeout: Duration::from_secs(5),
         };
         let w = CollectWindow { start: 0, end: 10 };

@@ -12,8 +12,8 @@
 //! up: the analysis says what is known.
 //!
 //! A [`GoroutineSource`] gives the dumps of a component: [`DirGoroutineSource`]
-//! from a fixture directory, [`HttpGoroutineSource`] from each component's
-//! pprof endpoint ([`fetch_goroutine_dump`]).
+//! from a fixture directory. Live dumps come from each component's pprof
+//! endpoint through [`crate::collect::PprofSource`].
 
 mod pprof;
 mod source;
@@ -23,10 +23,7 @@ use std::path::Path;
 
 use crate::error::IngestError;
 
-pub use source::{
-    fetch_goroutine_dump, read_dump_dir, DirGoroutineSource, GoroutineSource, HttpGoroutineSource,
-    TimedDump,
-};
+pub use source::{read_dump_dir, DirGoroutineSource, GoroutineSource, TimedDump};
 
 /// One stack frame.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -38,6 +38,7 @@ pub struct Config {
     pub jaeger: JaegerSection,
     pub prometheus: PrometheusSection,
     pub access_logs: AccessLogsSection,
+    pub goroutines: GoroutinesSection,
     pub telemetry: TelemetrySection,
 }
 
@@ -98,6 +99,15 @@ pub struct AccessLogsSection {
     pub dir: String,
 }
 
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GoroutinesSection {
+    /// Go component -> its pprof goroutine endpoint
+    /// (`http://orders:6060/debug/pprof/goroutine?debug=2`); one dump of
+    /// each is taken per incident. Empty: no goroutine dumps.
+    pub endpoints: BTreeMap<String, String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetrySection {
@@ -123,6 +133,7 @@ impl Default for Config {
             jaeger: JaegerSection::default(),
             prometheus: PrometheusSection::default(),
             access_logs: AccessLogsSection::default(),
+            goroutines: GoroutinesSection::default(),
             telemetry: TelemetrySection::default(),
         }
     }
@@ -335,6 +346,13 @@ impl Config {
                 errors.push(format!("{key}: {url:?} is not an http(s) URL"));
             }
         }
+        for (component, url) in &self.goroutines.endpoints {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                errors.push(format!(
+                    "goroutines.endpoints.{component}: {url:?} is not an http(s) URL"
+                ));
+            }
+        }
         for (i, q) in self.prometheus.queries.iter().enumerate() {
             if q.signal.trim().is_empty() || q.promql.trim().is_empty() {
                 errors.push(format!(
@@ -462,6 +480,11 @@ pub fn reference() -> String {
             "access_logs.dir",
             d.access_logs.dir.clone(),
             "access.log / access-<proxy>.log (+ .N rotations); \"\" disables",
+        ),
+        (
+            "goroutines.endpoints",
+            "{} (none)".into(),
+            "{ component = \"http://host:6060/debug/pprof/goroutine?debug=2\" }",
         ),
         (
             "telemetry.otlp_endpoint",

@@ -85,10 +85,18 @@ pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
     let access: Option<Arc<dyn ingest::collect::AccessLogSource>> =
         (!cfg.access_logs.dir.is_empty())
             .then(|| Arc::new(AccessLogDir::new(&cfg.access_logs.dir)) as _);
+    let goroutines: Option<Arc<dyn ingest::collect::GoroutineDumpSource>> =
+        (!cfg.goroutines.endpoints.is_empty()).then(|| {
+            Arc::new(ingest::collect::PprofSource::new(
+                cfg.goroutines.endpoints.clone(),
+                timeout,
+            )) as _
+        });
     Ok(Sources {
         traces,
         metrics,
         access,
+        goroutines,
         timeout,
     })
 }

@@ -1,0 +1,130 @@
+//! Goroutine dumps from each Go component's pprof endpoint
+//! (`/debug/pprof/goroutine?debug=2`, or `debug=1` / `debug=0`: the reader
+//! tells the formats apart), one dump per component, taken when the window
+//! is collected.
+//!
+//! A dump taken after the window (the usual case: collection waits for the
+//! settle period) is placed in the window's last moment: goroutines that
+//! leaked during the window are still there when it is taken, and the
+//! minutes each has waited, which `debug=2` prints, say since when.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::{instrument, warn};
+
+use super::{
+    http_client, reqwest_reason, CollectError, CollectWindow, GoroutineDumpSource, Pulled,
+};
+use crate::goroutines::{read_goroutine_dump, TimedDump};
+use crate::model::{ComponentDumps, Observations};
+
+/// Largest dump read, in bytes (a `debug=2` dump of 100k goroutines is
+/// about 60 MB).
+const MAX_DUMP: usize = 512 << 20;
+
+/// Each component's pprof goroutine endpoint.
+pub struct PprofSource {
+    /// Component -> URL.
+    endpoints: BTreeMap<String, String>,
+    client: reqwest::Client,
+}
+
+impl PprofSource {
+    pub fn new(endpoints: BTreeMap<String, String>, timeout: Duration) -> PprofSource {
+        PprofSource {
+            endpoints,
+            client: http_client(timeout),
+        }
+    }
+
+    /// One dump of `url`, read.
+    async fn take(&self, url: &str) -> Result<crate::goroutines::Dump, CollectError> {
+        let unreachable = |e: &reqwest::Error| CollectError::Unreachable {
+            backend: "pprof",
+            url: url.to_string(),
+            reason: reqwest_reason(e),
+        };
+        let mut resp = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| unreachable(&e))? {
+            if body.len() + chunk.len() > MAX_DUMP {
+                return Err(crate::IngestError::malformed(
+                    PathBuf::from(url),
+                    format!("dump larger than {MAX_DUMP} bytes"),
+                )
+                .into());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status != 200 {
+            return Err(CollectError::Status {
+                backend: "pprof",
+                url: url.to_string(),
+                status,
+                body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+            });
+        }
+        let path = PathBuf::from(url);
+        tokio::task::spawn_blocking(move || read_goroutine_dump(&path, &body))
+            .await
+            .map_err(|e| CollectError::NotConfigured(format!("dump reader stopped: {e}")))?
+            .map_err(CollectError::from)
+    }
+}
+
+#[async_trait]
+impl GoroutineDumpSource for PprofSource {
+    fn name(&self) -> &str {
+        "pprof"
+    }
+
+    #[instrument(skip_all, fields(collector = "pprof", endpoints = self.endpoints.len()))]
+    async fn goroutines(&self, window: &CollectWindow) -> Result<Pulled, CollectError> {
+        if self.endpoints.is_empty() {
+            return Err(CollectError::NotConfigured(
+                "no pprof endpoints configured".into(),
+            ));
+        }
+        let answers =
+            super::join_all(self.endpoints.values().map(|url| self.take(url)).collect()).await;
+        let at = chrono::Utc::now()
+            .timestamp_micros()
+            .min(window.end - 1)
+            .max(window.start);
+        let mut obs = Observations::default();
+        let mut failed = Vec::new();
+        for ((component, url), answer) in self.endpoints.iter().zip(answers) {
+            match answer {
+                Ok(dump) => obs.goroutines.push(ComponentDumps {
+                    component: component.clone(),
+                    dumps: vec![TimedDump {
+                        at: Some(at),
+                        from: PathBuf::from(url),
+                        dump,
+                    }],
+                }),
+                Err(e) => {
+                    warn!(collector = "pprof", component = %component, error = %e, "dump failed");
+                    failed.push(format!("{component}: {e}"));
+                }
+            }
+        }
+        if obs.goroutines.is_empty() {
+            return Err(CollectError::NotConfigured(format!(
+                "every dump failed: {}",
+                failed.join("; ")
+            )));
+        }
+        let partial = (!failed.is_empty()).then(|| format!("dumps failed: {}", failed.join("; ")));
+        Ok(Pulled { obs, partial })
+    }
+}
