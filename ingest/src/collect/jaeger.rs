@@ -405,17 +405,14 @@ impl JaegerSource {
         api: Api,
     ) -> Vec<Result<Found, CollectError>> {
         let gate = Arc::new(Semaphore::new(PARALLEL));
-        let tasks = queries
-            .iter()
-            .map(|q| {
-                let gate = gate.clone();
-                async move {
-                    let _permit = gate.acquire().await;
-                    self.search(*q, api).await
-                }
-            })
-            .collect();
-        super::join_all(tasks).await
+        let tasks = queries.iter().map(|q| {
+            let gate = gate.clone();
+            async move {
+                let _permit = gate.acquire().await;
+                self.search(*q, api).await
+            }
+        });
+        futures::future::join_all(tasks).await
     }
 
     /// Full searches, their answers taken in the order given.

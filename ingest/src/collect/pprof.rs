@@ -95,7 +95,7 @@ impl GoroutineDumpSource for PprofSource {
             ));
         }
         let answers =
-            super::join_all(self.endpoints.values().map(|url| self.take(url)).collect()).await;
+            futures::future::join_all(self.endpoints.values().map(|url| self.take(url))).await;
         let at = chrono::Utc::now()
             .timestamp_micros()
             .min(window.end - 1)

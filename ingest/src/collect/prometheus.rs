@@ -128,7 +128,7 @@ impl MetricSource for PrometheusSource {
             ));
         }
         let answers =
-            super::join_all(self.queries.iter().map(|q| self.one(q, window)).collect()).await;
+            futures::future::join_all(self.queries.iter().map(|q| self.one(q, window))).await;
         let mut obs = Observations::default();
         // Why -> the signals whose queries failed so: one line per reason.
         let mut failed: BTreeMap<String, Vec<&str>> = BTreeMap::new();
