@@ -224,7 +224,7 @@ mod tests {
         assert_eq!(sig4(f64::NAN), None);
         assert_eq!(sig4(123456.0), Some(123500.0));
         assert_eq!(sig4(0.000123456), Some(0.0001235));
-        assert_eq!(sig4(-2.71828), Some(-2.718));
+        assert_eq!(sig4(-1.23456), Some(-1.235));
         assert_eq!(sig4(931_412_345.0), Some(931_400_000.0));
     }
 }

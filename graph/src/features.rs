@@ -341,7 +341,7 @@ fn traces(
     let mut base_own: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
     let mut base_lat: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
     for (i, s) in spans.iter().enumerate() {
-        if !b.index(s.start).is_some_and(|bi| bi < b.baseline_end) {
+        if b.index(s.start).is_none_or(|bi| bi >= b.baseline_end) {
             continue;
         }
         if let Some(own) = own_of(i) {
@@ -549,6 +549,7 @@ fn traces(
                 })
             };
         // (signal, role, direction, weight, per-request values, baseline samples)
+        #[allow(clippy::type_complexity)]
         let per_request: [(
             &str,
             Role,
@@ -599,6 +600,7 @@ fn traces(
         }
         // Shares of the requests received: errors it originated (its own),
         // errors it answered with (also inherited), exceptions it recorded.
+        #[allow(clippy::type_complexity)]
         let rates: [(&str, Role, fn(&Cell) -> f64); 3] = [
             ("error_rate", Role::Own, |x| x.origin_err),
             ("errors", Role::Symptom, |x| x.entry_err),
@@ -1173,6 +1175,7 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
     // other branch of an `if` taken more often. A line missing while another
     // of its requests' lines gains as much is a change in what requests
     // ask, not a broken code path.
+    #[allow(clippy::type_complexity)]
     let mut gained: FxHashMap<(Sym, Op, Option<Sym>), Vec<(Sym, f64)>> = FxHashMap::default();
     for (&(comp, op, after, line), &[base, now]) in &with {
         let [base_req, now_req] = totals(comp, op, after);
@@ -1233,7 +1236,7 @@ fn missing_lines(obs: &Observations, b: &Buckets, reg: &mut Registry, set: &mut 
         .into_iter()
         .map(|(c, (z, note))| (reg.id(c), z, note))
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|a| a.0);
     set.missing_lines = out;
 }
 

@@ -492,7 +492,7 @@ fn classify(key: &Key, members: &[&Goroutine], cx: &Context) -> (Pattern, String
         }
     }
     let in_dependency = is_dependency_file(&site.file)
-        && !creator.is_some_and(|c| package_of(&c.function) != package_of(&site.function));
+        && creator.is_none_or(|c| package_of(&c.function) == package_of(&site.function));
     if in_dependency {
         return (
             Pattern::SdkCallback,

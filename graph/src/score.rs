@@ -128,7 +128,11 @@ pub fn pooled_rate_z(
         den[from..].iter().sum(),
     ];
     let (z, _) = rate_z(&pooled_num, &pooled_den, 1, floor, dir);
-    z[1].is_finite().then_some(z[1]).unwrap_or(0.0)
+    if z[1].is_finite() {
+        z[1]
+    } else {
+        0.0
+    }
 }
 
 /// The centre and spread of per-request values (log ratios) in the baseline.

@@ -55,7 +55,7 @@ fn day(root: &Path) {
         &format!("rca_data/{DAY}/{DAY}-fault_list.json"),
         r#"{"08": [{"inject_time": "2023-01-29 08:43:04", "inject_timestamp": "1674953044", "inject_pod": "ts-b-service-7c8-y2", "inject_type": "exception"}]}"#,
     );
-    let minute = |m: i128| (1_674_981_720 + (m - 42) * 60) as i128 * 1_000_000_000; // 08:42:00 + ...
+    let minute = |m: i128| (1_674_981_720 + (m - 42) * 60) * 1_000_000_000; // 08:42:00 + ...
     for (i, name) in ["08_43", "08_44", "08_45"].iter().enumerate() {
         let t0 = minute(42 + i as i128) + 10_000_000_000;
         write(

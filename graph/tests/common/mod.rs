@@ -299,6 +299,7 @@ pub async fn incidents_by_component_and_time(store: &dyn GraphStore, ns: &str) {
 pub async fn recurring_root_causes(store: &dyn GraphStore, ns: &str) {
     store.ensure_schema().await.unwrap();
     use FaultKind::*;
+    #[allow(clippy::type_complexity)]
     let specs: [(u32, u32, &[(&str, FaultKind)]); 6] = [
         (1, 1, &[("db", CpuSaturation)]),
         (2, 2, &[("db", MemoryLeak)]),

@@ -333,7 +333,7 @@ impl Config {
         if !(self.collect.timeout_seconds > 0.0 && self.collect.timeout_seconds <= 3600.0) {
             errors.push("collect.timeout_seconds: must be in (0, 3600]".into());
         }
-        if !(self.prometheus.step_seconds >= 1.0) {
+        if self.prometheus.step_seconds.is_nan() || self.prometheus.step_seconds < 1.0 {
             errors.push("prometheus.step_seconds: must be at least 1".into());
         }
         for (key, url) in [
@@ -342,7 +342,7 @@ impl Config {
             ("prometheus.url", &self.prometheus.url),
             ("telemetry.otlp_endpoint", &self.telemetry.otlp_endpoint),
         ] {
-            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
                 errors.push(format!("{key}: {url:?} is not an http(s) URL"));
             }
         }

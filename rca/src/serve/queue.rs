@@ -94,11 +94,10 @@ impl Incidents {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.changed.notified();
-            match self.get(id) {
-                Some(s @ (IncidentState::Done { .. } | IncidentState::Failed { .. })) => {
-                    return Some(s)
-                }
-                _ => {}
+            if let Some(s @ (IncidentState::Done { .. } | IncidentState::Failed { .. })) =
+                self.get(id)
+            {
+                return Some(s);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return self.get(id);
