@@ -210,17 +210,7 @@ async fn rca_serve_takes_a_dump_per_incident_and_names_the_leak() {
         ],
     );
     let server = common::start(cfg, "127.0.0.1:0", &tmp.path().join("data")).await;
-    let starts = (chrono::Utc::now() - chrono::Duration::minutes(2))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let resp = reqwest::Client::new()
-        .post(server.url("/api/v1/alerts"))
-        .body(common::webhook("prices", &starts, "90a1eac000000001"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    let answer: serde_json::Value = resp.json().await.unwrap();
-    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    let id = common::post_alert(&server.base(), "prices", 2, "90a1eac000000001").await;
     server.wait_done(&id, Duration::from_secs(30)).await;
     let l = server
         .store

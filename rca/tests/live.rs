@@ -269,16 +269,7 @@ async fn jaeger_gone_between_webhook_and_collection_leaves_a_partial_incident_th
         .unwrap();
     assert!(relayed.status().is_success(), "relay works before the stop");
 
-    let starts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let resp = reqwest::Client::new()
-        .post(server.url("/api/v1/alerts"))
-        .body(common::webhook("checkout", &starts, "de1e7ed0000000aa"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    let answer: serde_json::Value = resp.json().await.unwrap();
-    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    let id = common::post_alert(&server.base(), "checkout", 0, "de1e7ed0000000aa").await;
     relay.stop().await;
 
     server.wait_done(&id, Duration::from_secs(30)).await;
@@ -539,17 +530,7 @@ async fn rca_serve_exports_its_own_spans_to_jaeger() {
     })
     .await
     .expect("rca serve answers /healthz within 20 s");
-    let starts =
-        (Utc::now() - chrono::Duration::minutes(2)).to_rfc3339_opts(SecondsFormat::Millis, true);
-    let resp = http
-        .post(format!("{base}/api/v1/alerts"))
-        .body(common::webhook("checkout", &starts, "5e1f0000000000a1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    let answer: serde_json::Value = resp.json().await.unwrap();
-    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    let id = common::post_alert(&base, "checkout", 2, "5e1f0000000000a1").await;
     loop_until(Duration::from_secs(30), || async {
         let r = http
             .get(format!("{base}/api/v1/incidents/{id}"))

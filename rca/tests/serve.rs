@@ -247,15 +247,7 @@ async fn the_incident_of_a_webhook_has_its_page_its_json_and_its_alert_link() {
     env.push(("RCA_WAIT_FOR_SETTLE", "false"));
     let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
     let fp = "f00dfeed000000aa";
-    let resp = client()
-        .post(server.url("/api/v1/alerts"))
-        .body(common::webhook("checkout", &minutes_ago(20), fp))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    let answer: serde_json::Value = resp.json().await.unwrap();
-    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    let id = common::post_alert(&server.base(), "checkout", 20, fp).await;
     server.wait_done(&id, Duration::from_secs(20)).await;
 
     let page = client()
@@ -352,19 +344,7 @@ async fn an_accepted_alert_survives_a_restart_before_its_incident_is_stored() {
     let waiting = common::config("[window]\nsettle_seconds = 3600\n", &NOWHERE);
     assert!(waiting.window.wait_for_settle);
     let server = common::start(waiting, "127.0.0.1:0", data.path()).await;
-    let resp = client()
-        .post(server.url("/api/v1/alerts"))
-        .body(common::webhook(
-            "checkout",
-            &minutes_ago(1),
-            "f00dfeed000000d1",
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    let answer: serde_json::Value = resp.json().await.unwrap();
-    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    let id = common::post_alert(&server.base(), "checkout", 1, "f00dfeed000000d1").await;
     let pending = data.path().join("pending").join(format!("{id}.json"));
     assert!(pending.exists(), "{} not written", pending.display());
     server.stop().await;

@@ -281,50 +281,35 @@ impl JaegerSource {
         Ok((names, api))
     }
 
-    /// The operations Jaeger knows for `service`, each name once.
+    /// The operations Jaeger knows for `service`, each name once. Both
+    /// APIs answer a list of `{"name": .., "spanKind": ..}`, under
+    /// `operations` (v3) or `data` (legacy).
     async fn operations(&self, service: &str, api: Api) -> Result<Vec<String>, CollectError> {
-        let mut names = match api {
-            Api::V3 => {
-                let url = format!("{}/api/v3/operations", self.base);
-                let (status, body) = self.get(&url, &[("service", service.to_string())]).await?;
-                if status != 200 {
-                    return Err(Self::status(&url, status, &body));
-                }
-                #[derive(Deserialize)]
-                struct Op {
-                    name: String,
-                }
-                #[derive(Deserialize)]
-                struct V3 {
-                    #[serde(default)]
-                    operations: Vec<Op>,
-                }
-                let v: V3 = Self::json(&url, &body)?;
-                v.operations.into_iter().map(|o| o.name).collect::<Vec<_>>()
-            }
-            Api::Legacy => {
-                let url = format!("{}/api/operations", self.base);
-                let (status, body) = self.get(&url, &[("service", service.to_string())]).await?;
-                if status != 200 {
-                    return Err(Self::status(&url, status, &body));
-                }
-                #[derive(Deserialize)]
-                struct Op {
-                    name: String,
-                }
-                #[derive(Deserialize)]
-                struct Legacy {
-                    #[serde(default)]
-                    data: Option<Vec<Op>>,
-                }
-                let v: Legacy = Self::json(&url, &body)?;
-                v.data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|o| o.name)
-                    .collect()
-            }
+        #[derive(Deserialize)]
+        struct Op {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default, alias = "data")]
+            operations: Option<Vec<Op>>,
+        }
+        let path = match api {
+            Api::V3 => "/api/v3/operations",
+            Api::Legacy => "/api/operations",
         };
+        let url = format!("{}{path}", self.base);
+        let (status, body) = self.get(&url, &[("service", service.to_string())]).await?;
+        if status != 200 {
+            return Err(Self::status(&url, status, &body));
+        }
+        let answer: Answer = Self::json(&url, &body)?;
+        let mut names: Vec<String> = answer
+            .operations
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
         names.sort();
         names.dedup();
         Ok(names)

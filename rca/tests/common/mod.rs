@@ -24,6 +24,11 @@ impl Running {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The server's base URL.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Waits (at most `timeout`) until incident `id` is stored, and fails
     /// the test with its state if it is not.
     pub async fn wait_done(&self, id: &str, timeout: std::time::Duration) {
@@ -117,4 +122,20 @@ pub fn webhook(service: &str, starts_at: &str, fingerprint: &str) -> String {
         }]
     })
     .to_string()
+}
+
+/// Posts a one-alert webhook for `service` (alert started `minutes_ago`)
+/// to the server at `base`; asserts the 202 and returns the incident id.
+pub async fn post_alert(base: &str, service: &str, minutes_ago: i64, fingerprint: &str) -> String {
+    let starts = (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/alerts"))
+        .body(webhook(service, &starts, fingerprint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "webhook to {base}");
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    answer["incidents"][0]["id"].as_str().unwrap().to_string()
 }
