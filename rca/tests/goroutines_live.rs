@@ -31,8 +31,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Builds and starts `fixtures/goleaks/<case>` on `port`.
-fn start(case: &str, port: u16, out: &Path) -> Program {
+/// Builds and starts `fixtures/goleaks/<case>` on `port`, calling the leaky
+/// code `cap` times, one every `every` (a Go duration).
+fn start(case: &str, port: u16, out: &Path, cap: u32, every: &str) -> Program {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/goleaks");
     let bin: PathBuf = out.join(case);
     let built = Command::new("go")
@@ -51,7 +52,14 @@ fn start(case: &str, port: u16, out: &Path) -> Program {
         String::from_utf8_lossy(&built.stderr)
     );
     let child = Command::new(&bin)
-        .args(["-port", &port.to_string(), "-cap", "300", "-every", "2ms"])
+        .args([
+            "-port",
+            &port.to_string(),
+            "-cap",
+            &cap.to_string(),
+            "-every",
+            every,
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -75,7 +83,7 @@ fn blocked_in_send(d: &ingest::Dump) -> u64 {
 async fn dumps_of_a_leaking_go_program_come_through_pprof_and_a_dead_endpoint_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _program = start("chan_send", port, tmp.path());
+    let _program = start("chan_send", port, tmp.path(), 300, "2ms");
     let base = format!("http://127.0.0.1:{port}/debug/pprof/goroutine");
     let dead = format!(
         "http://127.0.0.1:{}/debug/pprof/goroutine?debug=2",
@@ -153,11 +161,14 @@ async fn dumps_of_a_leaking_go_program_come_through_pprof_and_a_dead_endpoint_is
     );
 }
 
-/// Waits until the program's pprof endpoint shows `n` stuck senders that
-/// have waited a minute (the runtime prints waits from one minute on): from
-/// one dump, goroutines blocked that long are what tells a leak from work in
-/// flight.
-async fn until_stuck_a_minute(url: &str, n: usize) {
+/// Waits (at most `within`) until a `debug=2` dump of `url` satisfies
+/// `ready`, which `what` describes for the failure.
+async fn until_dump(
+    url: &str,
+    within: Duration,
+    what: &str,
+    ready: impl Fn(&ingest::Dump) -> bool,
+) {
     let source = PprofSource::new(
         [("p".to_string(), url.to_string())].into(),
         Duration::from_secs(5),
@@ -170,37 +181,35 @@ async fn until_stuck_a_minute(url: &str, n: usize) {
     let started = Instant::now();
     loop {
         if let Ok(p) = source.goroutines(&window).await {
-            let stuck = p.obs.goroutines[0].dumps[0]
-                .dump
-                .goroutines
-                .iter()
-                .filter(|g| g.state == "chan send" && g.wait_minutes.unwrap_or(0) >= 1)
-                .count();
-            if stuck >= n {
+            if ready(&p.obs.goroutines[0].dumps[0].dump) {
                 return;
             }
         }
         assert!(
-            started.elapsed() < Duration::from_secs(150),
-            "{url} did not show {n} senders stuck a minute within 150 s"
+            started.elapsed() < within,
+            "{url} did not show {what} within {within:?}"
         );
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-/// `rca serve` with the program's endpoint configured: the incident of an
-/// alert on it uses the goroutine dump and puts the leaking component first,
-/// naming where its goroutines are stuck.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rca_serve_takes_a_dump_per_incident_and_names_the_leak() {
-    let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _program = start("chan_send", port, tmp.path());
-    let url = format!("http://127.0.0.1:{port}/debug/pprof/goroutine?debug=2");
-    until_stuck_a_minute(&url, 250).await;
+/// Senders stuck a minute or more (the runtime prints waits from one
+/// minute on): from one dump, goroutines blocked that long are what tells a
+/// leak from work in flight.
+fn stuck_a_minute(d: &ingest::Dump) -> usize {
+    d.goroutines
+        .iter()
+        .filter(|g| g.state == "chan send" && g.wait_minutes.unwrap_or(0) >= 1)
+        .count()
+}
 
-    let toml =
-        format!("[window]\nwait_for_settle = false\n[goroutines.endpoints]\nprices = \"{url}\"\n");
+/// The incident `rca serve` makes of an alert on `prices`, whose goroutines
+/// are at `url`, with `goroutines` settings beside the endpoint; every
+/// other backend is down.
+async fn incident_of_prices(url: &str, settings: &str, data: &Path) -> graph::Localisation {
+    let toml = format!(
+        "[window]\nwait_for_settle = false\n[goroutines]\n{settings}\n[goroutines.endpoints]\nprices = \"{url}\"\n"
+    );
     let cfg = common::config(
         &toml,
         &[
@@ -209,7 +218,7 @@ async fn rca_serve_takes_a_dump_per_incident_and_names_the_leak() {
             ("RCA_ACCESS_LOG_DIR", "/nonexistent/rca-access-logs"),
         ],
     );
-    let server = common::start(cfg, "127.0.0.1:0", &tmp.path().join("data")).await;
+    let server = common::start(cfg, "127.0.0.1:0", data).await;
     let id = common::post_alert(&server.base(), "prices", 2, "90a1eac000000001").await;
     server.wait_done(&id, Duration::from_secs(30)).await;
     let l = server
@@ -219,6 +228,7 @@ async fn rca_serve_takes_a_dump_per_incident_and_names_the_leak() {
         .unwrap()
         .expect("stored")
         .localisation;
+    server.stop().await;
     assert!(
         l.modalities.iter().any(|m| m == "goroutines"),
         "{:?} missing {:?}",
@@ -230,9 +240,56 @@ async fn rca_serve_takes_a_dump_per_incident_and_names_the_leak() {
         "{:?}",
         l.missing
     );
+    l
+}
+
+/// The evidence of the first suspect, which must be `prices`.
+fn first_is_prices(l: &graph::Localisation) -> String {
     let first = l.ranking.first().expect("a ranking");
     assert_eq!(first.component, "prices", "{:?}", l.ranking);
-    let evidence = serde_json::to_string(&first).unwrap();
+    serde_json::to_string(&first).unwrap()
+}
+
+/// `rca serve` with the program's endpoint configured (the default: one
+/// dump per incident): the incident of an alert on it uses the dump and
+/// puts the leaking component first, naming where its goroutines are stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rca_serve_takes_a_dump_per_incident_and_names_the_leak() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _program = start("chan_send", port, tmp.path(), 300, "2ms");
+    let url = format!("http://127.0.0.1:{port}/debug/pprof/goroutine?debug=2");
+    until_dump(
+        &url,
+        Duration::from_secs(150),
+        "250 senders stuck a minute",
+        |d| stuck_a_minute(d) >= 250,
+    )
+    .await;
+    let l = incident_of_prices(&url, "", &tmp.path().join("data")).await;
+    let evidence = first_is_prices(&l);
     assert!(evidence.contains("main.lookup.func1"), "{evidence}");
-    server.stop().await;
+}
+
+/// With a second dump configured, a leak seconds old (nothing has waited
+/// a minute yet, so one dump would show no leak at all) shows as growth
+/// between the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_dump_shows_a_young_leak_by_its_growth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // About 50 stuck senders a second, for longer than the test runs.
+    let _program = start("chan_send", port, tmp.path(), 100_000, "20ms");
+    let url = format!("http://127.0.0.1:{port}/debug/pprof/goroutine?debug=2");
+    until_dump(&url, Duration::from_secs(30), "20 stuck senders", |d| {
+        blocked_in_send(d) >= 20
+    })
+    .await;
+    let l = incident_of_prices(&url, "second_dump_seconds = 3", &tmp.path().join("data")).await;
+    let evidence = first_is_prices(&l);
+    assert!(evidence.contains("main.lookup.func1"), "{evidence}");
+    let grew = evidence
+        .match_indices("goroutines (+")
+        .any(|(i, m)| evidence[i + m.len()..].starts_with(|c: char| ('1'..='9').contains(&c)));
+    assert!(grew, "no growth in {evidence}");
 }

@@ -1,11 +1,13 @@
 //! Goroutine dumps from each Go component's pprof endpoint
 //! (`/debug/pprof/goroutine?debug=2`, or `debug=1` / `debug=0`: the reader
-//! tells the formats apart), one dump per component, taken when the window
-//! is collected.
+//! tells the formats apart), taken when the window is collected: one dump
+//! per component, or two some seconds apart when configured, so that a leak
+//! shows as growth and not only as goroutines stuck a minute or more.
 //!
-//! A dump taken after the window (the usual case: collection waits for the
-//! settle period) is placed in the window's last moment: goroutines that
-//! leaked during the window are still there when it is taken, and the
+//! Dumps taken after the window (the usual case: collection waits for the
+//! settle period) are moved back together so that the last sits at the
+//! window's last moment, the gap between them kept: goroutines that leaked
+//! during the window are still there when the dumps are taken, and the
 //! minutes each has waited, which `debug=2` prints, say since when.
 
 use std::collections::BTreeMap;
@@ -19,7 +21,7 @@ use super::{
     http_client, reqwest_reason, CollectError, CollectWindow, GoroutineDumpSource, Pulled,
 };
 use crate::goroutines::{read_goroutine_dump, TimedDump};
-use crate::model::{ComponentDumps, Observations};
+use crate::model::{ComponentDumps, Micros, Observations};
 
 /// Largest dump read, in bytes (a `debug=2` dump of 100k goroutines is
 /// about 60 MB).
@@ -30,6 +32,8 @@ pub struct PprofSource {
     /// Component -> URL.
     endpoints: BTreeMap<String, String>,
     client: reqwest::Client,
+    /// When set, a second round of dumps this long after the first.
+    second: Option<Duration>,
 }
 
 impl PprofSource {
@@ -37,7 +41,23 @@ impl PprofSource {
         PprofSource {
             endpoints,
             client: http_client(timeout),
+            second: None,
         }
+    }
+
+    /// Takes a second dump of every endpoint `after` the first (none when
+    /// zero).
+    pub fn with_second_dump(mut self, after: Duration) -> PprofSource {
+        self.second = (!after.is_zero()).then_some(after);
+        self
+    }
+
+    /// One dump of every endpoint, at once; when they were asked for.
+    async fn round(&self) -> (Micros, Vec<Result<crate::goroutines::Dump, CollectError>>) {
+        let at = chrono::Utc::now().timestamp_micros();
+        let dumps =
+            futures::future::join_all(self.endpoints.values().map(|url| self.take(url))).await;
+        (at, dumps)
     }
 
     /// One dump of `url`, read.
@@ -94,30 +114,45 @@ impl GoroutineDumpSource for PprofSource {
                 "no pprof endpoints configured".into(),
             ));
         }
-        let answers =
-            futures::future::join_all(self.endpoints.values().map(|url| self.take(url))).await;
-        let at = chrono::Utc::now()
-            .timestamp_micros()
-            .min(window.end - 1)
-            .max(window.start);
+        let mut rounds = vec![self.round().await];
+        if let Some(after) = self.second {
+            tokio::time::sleep(after).await;
+            rounds.push(self.round().await);
+        }
+        // Moved back together so the last round sits in the window.
+        let last = rounds.last().map_or(window.end, |r| r.0);
+        let shift = (last - (window.end - 1)).max(0);
         let mut obs = Observations::default();
         let mut failed = Vec::new();
-        for ((component, url), answer) in self.endpoints.iter().zip(answers) {
-            match answer {
-                Ok(dump) => obs.goroutines.push(ComponentDumps {
-                    component: component.clone(),
-                    dumps: vec![TimedDump {
+        let mut by_component: Vec<Vec<TimedDump>> = vec![Vec::new(); self.endpoints.len()];
+        for (at, answers) in rounds {
+            let at = (at - shift).max(window.start);
+            for (((component, url), answer), dumps) in
+                self.endpoints.iter().zip(answers).zip(&mut by_component)
+            {
+                match answer {
+                    Ok(dump) => dumps.push(TimedDump {
                         at: Some(at),
                         from: PathBuf::from(url),
                         dump,
-                    }],
-                }),
-                Err(e) => {
-                    warn!(collector = "pprof", component = %component, error = %e, "dump failed");
-                    failed.push(format!("{component}: {e}"));
+                    }),
+                    Err(e) => {
+                        warn!(collector = "pprof", component = %component, error = %e, "dump failed");
+                        failed.push(format!("{component}: {e}"));
+                    }
                 }
             }
         }
+        for (component, dumps) in self.endpoints.keys().zip(by_component) {
+            if !dumps.is_empty() {
+                obs.goroutines.push(ComponentDumps {
+                    component: component.clone(),
+                    dumps,
+                });
+            }
+        }
+        failed.sort();
+        failed.dedup();
         if obs.goroutines.is_empty() {
             return Err(CollectError::NotConfigured(format!(
                 "every dump failed: {}",

@@ -106,6 +106,10 @@ pub struct GoroutinesSection {
     /// (`http://orders:6060/debug/pprof/goroutine?debug=2`); one dump of
     /// each is taken per incident. Empty: no goroutine dumps.
     pub endpoints: BTreeMap<String, String>,
+    /// When above 0, a second dump of each this many seconds after the
+    /// first, so a leak also shows as growth (must stay under
+    /// `collect.timeout_seconds`).
+    pub second_dump_seconds: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -346,6 +350,13 @@ impl Config {
                 errors.push(format!("{key}: {url:?} is not an http(s) URL"));
             }
         }
+        let second = self.goroutines.second_dump_seconds;
+        if !(0.0..self.collect.timeout_seconds).contains(&second) {
+            errors.push(format!(
+                "goroutines.second_dump_seconds: must be at least 0 and under collect.timeout_seconds ({})",
+                self.collect.timeout_seconds
+            ));
+        }
         for (component, url) in &self.goroutines.endpoints {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 errors.push(format!(
@@ -485,6 +496,11 @@ pub fn reference() -> String {
             "goroutines.endpoints",
             "{} (none)".into(),
             "{ component = \"http://host:6060/debug/pprof/goroutine?debug=2\" }",
+        ),
+        (
+            "goroutines.second_dump_seconds",
+            "0 (one dump)".into(),
+            "a second dump this long after the first (< collect.timeout_seconds)",
         ),
         (
             "telemetry.otlp_endpoint",

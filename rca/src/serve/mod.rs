@@ -87,10 +87,10 @@ pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
             .then(|| Arc::new(AccessLogDir::new(&cfg.access_logs.dir)) as _);
     let goroutines: Option<Arc<dyn ingest::collect::GoroutineDumpSource>> =
         (!cfg.goroutines.endpoints.is_empty()).then(|| {
-            Arc::new(ingest::collect::PprofSource::new(
-                cfg.goroutines.endpoints.clone(),
-                timeout,
-            )) as _
+            Arc::new(
+                ingest::collect::PprofSource::new(cfg.goroutines.endpoints.clone(), timeout)
+                    .with_second_dump(Duration::from_secs_f64(cfg.goroutines.second_dump_seconds)),
+            ) as _
         });
     Ok(Sources {
         traces,
