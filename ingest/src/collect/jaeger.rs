@@ -230,15 +230,6 @@ impl JaegerSource {
         }
     }
 
-    fn status(url: &str, status: u16, body: &[u8]) -> CollectError {
-        CollectError::Status {
-            backend: "jaeger",
-            url: url.to_string(),
-            status,
-            body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
-        }
-    }
-
     fn json<T: serde::de::DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, CollectError> {
         serde_json::from_slice(body)
             .map_err(|e| crate::IngestError::json(PathBuf::from(url), e).into())
@@ -251,7 +242,7 @@ impl JaegerSource {
         let api = match status {
             200 => Api::V3,
             404 => Api::Legacy,
-            _ => return Err(Self::status(&url, status, &body)),
+            _ => return Err(CollectError::status("jaeger", &url, status, &body)),
         };
         let mut names = if !self.services.is_empty() {
             self.services.clone()
@@ -266,7 +257,7 @@ impl JaegerSource {
             let url = format!("{}/api/services", self.base);
             let (status, body) = self.get(&url, &[]).await?;
             if status != 200 {
-                return Err(Self::status(&url, status, &body));
+                return Err(CollectError::status("jaeger", &url, status, &body));
             }
             #[derive(Deserialize)]
             struct Legacy {
@@ -301,7 +292,7 @@ impl JaegerSource {
         let url = format!("{}{path}", self.base);
         let (status, body) = self.get(&url, &[("service", service.to_string())]).await?;
         if status != 200 {
-            return Err(Self::status(&url, status, &body));
+            return Err(CollectError::status("jaeger", &url, status, &body));
         }
         let answer: Answer = Self::json(&url, &body)?;
         let mut names: Vec<String> = answer
@@ -352,7 +343,7 @@ impl JaegerSource {
             return Ok(Found::new(Observations::default()));
         }
         if status != 200 {
-            return Err(Self::status(&url, status, &body));
+            return Err(CollectError::status("jaeger", &url, status, &body));
         }
         let name = PathBuf::from(format!("{url}?service={}", q.describe()));
         tokio::task::spawn_blocking(move || {

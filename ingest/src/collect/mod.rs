@@ -74,6 +74,18 @@ pub enum CollectError {
     NotConfigured(String),
 }
 
+impl CollectError {
+    /// `backend` at `url` answered `status`; the start of its `body` says why.
+    pub(crate) fn status(backend: &'static str, url: &str, status: u16, body: &[u8]) -> Self {
+        CollectError::Status {
+            backend,
+            url: url.to_string(),
+            status,
+            body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+        }
+    }
+}
+
 /// What a source returns: the records it read and, when it read only part
 /// of what it was asked for, why (one query of several failed, say).
 #[derive(Debug, Default)]
@@ -150,44 +162,27 @@ pub async fn collect(
     let timeout = sources.timeout;
     let traces = async {
         match &sources.traces {
-            Some(s) => {
-                let span =
-                    tracing::info_span!("collect", collector = s.name(), modality = "traces");
-                timed(Modality::Traces, s.name(), timeout, s.traces(window))
-                    .instrument(span)
-                    .await
-            }
+            Some(s) => timed(Modality::Traces, s.name(), timeout, s.traces(window)).await,
             None => not_configured(Modality::Traces, "no trace source configured"),
         }
     };
     let metrics = async {
         match &sources.metrics {
-            Some(s) => {
-                let span =
-                    tracing::info_span!("collect", collector = s.name(), modality = "metrics");
-                timed(Modality::Metrics, s.name(), timeout, s.metrics(window))
-                    .instrument(span)
-                    .await
-            }
+            Some(s) => timed(Modality::Metrics, s.name(), timeout, s.metrics(window)).await,
             None => not_configured(Modality::Metrics, "no metric source configured"),
         }
     };
     let goroutines = async {
         match &sources.goroutines {
-            Some(s) => {
-                let span =
-                    tracing::info_span!("collect", collector = s.name(), modality = "goroutines");
-                Some(
-                    timed(
-                        Modality::Goroutines,
-                        s.name(),
-                        timeout,
-                        s.goroutines(window),
-                    )
-                    .instrument(span)
-                    .await,
+            Some(s) => Some(
+                timed(
+                    Modality::Goroutines,
+                    s.name(),
+                    timeout,
+                    s.goroutines(window),
                 )
-            }
+                .await,
+            ),
             None => None,
         }
     };
@@ -198,16 +193,8 @@ pub async fn collect(
         .unwrap_or_else(|| crate::fixture::DEFAULT_PROXY.to_string());
     let access = match &sources.access {
         Some(s) => {
-            let span =
-                tracing::info_span!("collect", collector = s.name(), modality = "access_logs");
-            timed(
-                Modality::AccessLogs,
-                s.name(),
-                timeout,
-                s.access_logs(window, &proxy),
-            )
-            .instrument(span)
-            .await
+            let work = s.access_logs(window, &proxy);
+            timed(Modality::AccessLogs, s.name(), timeout, work).await
         }
         None => not_configured(Modality::AccessLogs, "no access-log source configured"),
     };
@@ -254,14 +241,16 @@ fn not_configured(modality: Modality, why: &str) -> (Pulled, SourceReport) {
     )
 }
 
+/// Runs one source's `work` in its own `collect` span, under `timeout`.
 async fn timed(
     modality: Modality,
     name: &str,
     timeout: Duration,
     work: impl std::future::Future<Output = Result<Pulled, CollectError>>,
 ) -> (Pulled, SourceReport) {
+    let span = tracing::info_span!("collect", collector = name, modality = %modality);
     let t0 = Instant::now();
-    let result = tokio::time::timeout(timeout, work).await;
+    let result = tokio::time::timeout(timeout, work).instrument(span).await;
     let seconds = t0.elapsed().as_secs_f64();
     let (pulled, missing) = match result {
         Ok(Ok(p)) => {

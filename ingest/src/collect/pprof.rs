@@ -86,12 +86,7 @@ impl PprofSource {
             body.extend_from_slice(&chunk);
         }
         if status != 200 {
-            return Err(CollectError::Status {
-                backend: "pprof",
-                url: url.to_string(),
-                status,
-                body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
-            });
+            return Err(CollectError::status("pprof", url, status, &body));
         }
         let path = PathBuf::from(url);
         tokio::task::spawn_blocking(move || read_goroutine_dump(&path, &body))
