@@ -50,6 +50,19 @@ pub fn incident_id(fingerprint: &str, starts_at: &str) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
+/// The modalities `obs` lacks, each with why, as its sources reported them.
+pub fn missing_of(obs: &Observations) -> Vec<Missing> {
+    obs.sources
+        .iter()
+        .filter_map(|s| {
+            s.missing.as_ref().map(|r| Missing {
+                modality: s.modality.to_string(),
+                reason: r.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Localises the incident in `obs`: its first alert (if any) sets the window.
 pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, GraphError> {
     let alert = obs.alerts.first();
@@ -112,16 +125,7 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
     };
 
     let modalities = obs.modalities().iter().map(|m| m.to_string()).collect();
-    let missing = obs
-        .sources
-        .iter()
-        .filter_map(|s| {
-            s.missing.as_ref().map(|r| Missing {
-                modality: s.modality.to_string(),
-                reason: r.clone(),
-            })
-        })
-        .collect();
+    let missing = missing_of(obs);
 
     let heatmap = heatmap(&set, &ranked, &buckets);
     let detail = crate::detail::build(&set, &ranked, &buckets, obs, &heatmap.components);

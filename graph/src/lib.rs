@@ -29,6 +29,6 @@ mod score;
 pub mod store;
 mod window;
 
-pub use engine::{incident_id, localise, EngineConfig, GraphError};
+pub use engine::{incident_id, localise, missing_of, EngineConfig, GraphError};
 pub use localisation::*;
 pub use window::WindowConfig;

@@ -352,16 +352,7 @@ fn empty_localisation(obs: &ingest::Observations, window: &CollectWindow) -> Loc
         .map(|a| rfc3339(a.starts_at_micros()))
         .unwrap_or_default();
     let fingerprint = alert.map(|a| a.fingerprint.clone()).unwrap_or_default();
-    let mut missing: Vec<Missing> = obs
-        .sources
-        .iter()
-        .filter_map(|s| {
-            s.missing.as_ref().map(|r| Missing {
-                modality: s.modality.to_string(),
-                reason: r.clone(),
-            })
-        })
-        .collect();
+    let mut missing = graph::missing_of(obs);
     if missing.is_empty() {
         missing.push(Missing {
             modality: "all".into(),
