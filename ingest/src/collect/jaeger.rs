@@ -46,7 +46,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, instrument};
 
 use super::{http_client, reqwest_reason, CollectError, CollectWindow, Pulled, TraceSource};
-use crate::model::{Micros, Observations};
+use crate::model::{Micros, Observations, Sym};
 use crate::traces::read_traces;
 
 /// How many searches run at once.
@@ -127,8 +127,8 @@ struct Gathered {
     out: Observations,
     spans: HashSet<(u128, u64)>,
     traces: HashSet<u128>,
-    /// Service -> the operations its spans in hand have.
-    operations: HashMap<String, HashSet<String>>,
+    /// (service, operation) of the spans in hand, in `out`'s names.
+    operations: HashSet<(Sym, Sym)>,
     /// Searches that failed, and searches that may have been cut short.
     failed: Vec<String>,
     truncated: Vec<String>,
@@ -140,23 +140,20 @@ impl Gathered {
     fn add(&mut self, mut obs: Observations) {
         obs.spans
             .retain(|s| self.spans.insert((s.trace_id, s.span_id)));
-        for s in &obs.spans {
-            self.traces.insert(s.trace_id);
-            let service = obs.names.name(s.component);
-            let op = obs.names.name(s.operation);
-            match self.operations.get_mut(service) {
-                Some(ops) => {
-                    if !ops.contains(op) {
-                        ops.insert(op.to_string());
-                    }
-                }
-                None => {
-                    self.operations
-                        .insert(service.to_string(), HashSet::from([op.to_string()]));
-                }
-            }
-        }
+        let from = self.out.spans.len();
         self.out.merge(obs);
+        for s in &self.out.spans[from..] {
+            self.traces.insert(s.trace_id);
+            self.operations.insert((s.component, s.operation));
+        }
+    }
+
+    /// Whether a span in hand is `service`'s `operation`.
+    fn has_operation(&self, service: &str, operation: &str) -> bool {
+        match (self.out.names.get(service), self.out.names.get(operation)) {
+            (Some(c), Some(o)) => self.operations.contains(&(c, o)),
+            _ => false,
+        }
     }
 
     /// Takes one search's answer. A full search that found as many traces
@@ -475,11 +472,10 @@ impl JaegerSource {
             // Covered, but for operations no span in hand has.
             match self.operations(service, api).await {
                 Ok(ops) => {
-                    let seen = g.operations.get(service);
                     let missing: Vec<&str> = ops
                         .iter()
                         .map(String::as_str)
-                        .filter(|op| !seen.is_some_and(|s| s.contains(*op)))
+                        .filter(|op| !g.has_operation(service, op))
                         .collect();
                     let queries: Vec<Query> = missing
                         .iter()
