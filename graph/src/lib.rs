@@ -21,14 +21,18 @@
 
 mod detail;
 mod engine;
+mod explain;
 mod features;
 pub mod goroutines;
 mod localisation;
+mod params;
 mod rank;
 mod score;
+pub mod signal;
 pub mod store;
 mod window;
 
 pub use engine::{incident_id, localise, missing_of, EngineConfig, GraphError};
+pub use params::{Floor, LevelFloors, Params};
 pub use localisation::*;
 pub use window::WindowConfig;

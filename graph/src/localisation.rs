@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 pub enum FaultKind {
     CpuSaturation,
     MemoryLeak,
+    /// Slower in its own processing (self time), no resource to blame.
     Latency,
+    /// Time lost on the wire of its calls in or out.
+    NetworkDelay,
     ErrorReturn,
     Exception,
     GoroutineLeak,
@@ -21,10 +24,11 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::CpuSaturation,
         FaultKind::MemoryLeak,
         FaultKind::Latency,
+        FaultKind::NetworkDelay,
         FaultKind::ErrorReturn,
         FaultKind::Exception,
         FaultKind::GoroutineLeak,
@@ -37,6 +41,7 @@ impl FaultKind {
             FaultKind::CpuSaturation => "cpu_saturation",
             FaultKind::MemoryLeak => "memory_leak",
             FaultKind::Latency => "latency",
+            FaultKind::NetworkDelay => "network_delay",
             FaultKind::ErrorReturn => "error_return",
             FaultKind::Exception => "exception",
             FaultKind::GoroutineLeak => "goroutine_leak",

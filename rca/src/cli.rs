@@ -183,6 +183,10 @@ pub struct EvalArgs {
     /// Only the cases whose name contains this text (for --format nezha).
     #[arg(long)]
     pub case: Option<String>,
+    /// Engine parameters to use instead of the defaults: a TOML or JSON file
+    /// naming the fields to change (see `graph::Params`).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
     /// Print a readable table or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

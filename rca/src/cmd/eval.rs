@@ -138,14 +138,40 @@ impl EvalReport {
     }
 }
 
+/// Reads `--params FILE`: TOML, or JSON when the file ends in `.json`.
+pub fn read_params(path: Option<&Path>) -> CliResult<graph::Params> {
+    let Some(path) = path else {
+        return Ok(graph::Params::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading parameters {}", path.display()))
+        .map_err(CliError::bad)?;
+    let params = if path.extension().is_some_and(|e| e == "json") {
+        graph::Params::from_json(&text)
+    } else {
+        toml::from_str::<graph::Params>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|p| p.validate().map(|()| p))
+    };
+    params
+        .map_err(|e| CliError::bad(anyhow::anyhow!("{}: {e}", path.display())))
+}
+
 pub fn run(args: &EvalArgs) -> CliResult<()> {
+    let params = read_params(args.params.as_deref())?;
     let report = match args.format {
-        DatasetFormat::Fixtures => eval_fixtures(&args.dataset, &EngineConfig::default())?,
+        DatasetFormat::Fixtures => eval_fixtures(
+            &args.dataset,
+            &EngineConfig {
+                params,
+                ..EngineConfig::default()
+            },
+        )?,
         DatasetFormat::Nezha => {
             let day = args.day.as_deref().ok_or_else(|| {
                 CliError::bad(anyhow::anyhow!("--format nezha needs --day YYYY-MM-DD"))
             })?;
-            super::nezha::eval(&args.dataset, day, args.case.as_deref())?
+            super::nezha::eval(&args.dataset, day, args.case.as_deref(), &params)?
         }
     };
     let text = match args.output {

@@ -17,7 +17,12 @@ use ingest::{Alert, NezhaWindow};
 use super::eval::{CaseResult, EvalReport};
 use crate::error::{CliError, CliResult};
 
-pub fn eval(root: &Path, day: &str, only: Option<&str>) -> CliResult<EvalReport> {
+pub fn eval(
+    root: &Path,
+    day: &str,
+    only: Option<&str>,
+    params: &graph::Params,
+) -> CliResult<EvalReport> {
     let mut cases = ingest::nezha_cases(root, day)?;
     if let Some(only) = only {
         cases.retain(|c| c.id.contains(only));
@@ -57,6 +62,7 @@ pub fn eval(root: &Path, day: &str, only: Option<&str>) -> CliResult<EvalReport>
                 target_buckets: 100,
                 baseline_end: Some(input.baseline_end),
             },
+            params: params.clone(),
         };
         let loc = graph::localise(&obs, &cfg)
             .with_context(|| format!("localising case {}", case.id))

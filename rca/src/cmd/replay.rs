@@ -16,6 +16,7 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
             settle: i64::from(args.settle_minutes) * 60_000_000,
             ..WindowConfig::default()
         },
+        ..EngineConfig::default()
     };
     // The store is opened first: a bad setting or a locked data directory
     // fails before the work, not after.

@@ -52,6 +52,7 @@ impl Localiser for ServeLocaliser {
                 settle: window_micros(req.end - alert_at),
                 ..WindowConfig::default()
             },
+            ..EngineConfig::default()
         };
         tokio::task::spawn_blocking(move || graph::localise(&obs, &cfg))
             .await

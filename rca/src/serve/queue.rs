@@ -301,6 +301,7 @@ impl Worker {
                 settle: self.settle,
                 ..WindowConfig::default()
             },
+            ..EngineConfig::default()
         };
         let span = tracing::info_span!(
             "correlate",

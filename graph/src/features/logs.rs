@@ -1,0 +1,307 @@
+//! Application-log features: warnings and errors of a kind a component never
+//! wrote in the baseline, the exceptions it reports, and the flow lines its
+//! requests used to print and now skip.
+//!
+//! A line is the component's *own* evidence only when it is about the
+//! component itself: a line whose message names another component ("No
+//! instances available for ts-basic-service") reports that component's
+//! trouble, and an error written in a request whose call into another
+//! component failed ("call to X returned 500") is the callee's. Both still
+//! count as the logger's symptom.
+
+use ingest::{LogLevel, Observations, Sym};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{Feature, FeatureSet, MissingLines, Registry, Values};
+use crate::params::Params;
+use crate::signal::SignalKind;
+use crate::window::Buckets;
+
+pub(super) fn build(
+    obs: &Observations,
+    b: &Buckets,
+    p: &Params,
+    about_other: &FxHashSet<(Sym, Sym)>,
+    inherited_spans: &FxHashSet<u64>,
+    reg: &mut Registry,
+    set: &mut FeatureSet,
+) {
+    if obs.logs.is_empty() {
+        return;
+    }
+    struct Acc {
+        n: Vec<f64>,
+        err: Vec<f64>,
+        exc: Vec<f64>,
+        new_err: Vec<f64>,
+    }
+    // The warnings and errors each component printed in the baseline, by template.
+    let mut known: FxHashSet<(Sym, Sym)> = FxHashSet::default();
+    for l in &obs.logs {
+        if b.index(l.time).is_some_and(|i| i < b.baseline_end) {
+            known.insert((l.component, l.template));
+        }
+    }
+    let mut by_comp: FxHashMap<Sym, Acc> = FxHashMap::default();
+    for l in &obs.logs {
+        let Some(i) = b.index(l.time) else { continue };
+        let acc = by_comp.entry(l.component).or_insert_with(|| Acc {
+            n: vec![0.0; b.count],
+            err: vec![0.0; b.count],
+            exc: vec![0.0; b.count],
+            new_err: vec![0.0; b.count],
+        });
+        acc.n[i] += 1.0;
+        let own = !about_other.contains(&(l.component, l.message))
+            && !l.span_id.is_some_and(|s| inherited_spans.contains(&s));
+        if own && l.level >= LogLevel::Warn && !known.contains(&(l.component, l.template)) {
+            acc.new_err[i] += 1.0;
+        }
+        if l.level >= LogLevel::Error {
+            acc.err[i] += 1.0;
+            if own && l.exception.is_some() {
+                acc.exc[i] += 1.0;
+            }
+        }
+    }
+    let mut names: Vec<Sym> = by_comp.keys().copied().collect();
+    names.sort_unstable();
+    for s in names {
+        let acc = &by_comp[&s];
+        let c = reg.id(s);
+        let rate = |kind: SignalKind, num: &Vec<f64>| Feature {
+            component: c,
+            kind,
+            label: None,
+            values: Values::Rate {
+                num: num.clone(),
+                den: acc.n.clone(),
+                floor: p.log_share_floor,
+            },
+        };
+        set.features
+            .push(rate(SignalKind::ExceptionLogs, &acc.exc));
+        set.features.push(rate(SignalKind::ErrorLogs, &acc.err));
+        set.features
+            .push(rate(SignalKind::NewErrorTemplates, &acc.new_err));
+    }
+}
+
+/// The (component, masked message) pairs of warnings and errors whose text
+/// names another component of the system, as a whole word.
+pub(super) fn templates_naming_others(obs: &Observations) -> FxHashSet<(Sym, Sym)> {
+    let mut comps: Vec<Sym> = obs
+        .spans
+        .iter()
+        .map(|s| s.component)
+        .chain(obs.logs.iter().map(|l| l.component))
+        .chain(obs.series.iter().map(|s| s.component))
+        .collect();
+    comps.sort_unstable();
+    comps.dedup();
+    let mut pairs: Vec<(Sym, Sym)> = obs
+        .logs
+        .iter()
+        .filter(|l| l.level >= LogLevel::Warn)
+        .map(|l| (l.component, l.message))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
+    pairs
+        .into_iter()
+        .filter(|&(logger, message)| {
+            let text = obs.names.name(message).as_bytes();
+            comps.iter().filter(|&&c| c != logger).any(|&c| {
+                let name = obs.names.name(c).as_bytes();
+                memchr::memmem::find_iter(text, name).any(|at| {
+                    let before = at.checked_sub(1).map(|i| text[i]);
+                    let after = text.get(at + name.len()).copied();
+                    !before.is_some_and(word) && !after.is_some_and(word)
+                })
+            })
+        })
+        .collect()
+}
+
+/// Lines an operation used to print and now prints less: each log line is
+/// tied to the operation of the span it was written in, and the share of the
+/// operation's requests that print it is compared with the baseline's. An
+/// early return or an exception thrown before the line leaves it unwritten.
+/// The same test also runs on pairs of lines: a line that followed another
+/// in nearly every baseline request and now is missing after it marks where
+/// the code path broke off, even when the line was printed by few requests.
+pub(super) fn missing_lines(
+    obs: &Observations,
+    b: &Buckets,
+    p: &Params,
+    inherited_spans: &FxHashSet<u64>,
+    reg: &mut Registry,
+    set: &mut FeatureSet,
+) {
+    if !obs.logs.iter().any(|l| l.span_id.is_some()) || obs.spans.is_empty() {
+        return;
+    }
+    // Requests per (component, operation), baseline and analysed. A handler
+    // shared by several endpoints of the component (one controller method
+    // behind two routes) is told apart by the span that called it there:
+    // each route has its own path through the code.
+    let parent_op: FxHashMap<u64, (Sym, Sym)> = obs
+        .spans
+        .iter()
+        .map(|s| (s.span_id, (s.component, s.operation)))
+        .collect();
+    // An operation: (the calling operation in the same component, if any,
+    // the span's own operation).
+    type Op = (Option<Sym>, Sym);
+    let mut op_of: FxHashMap<u64, (Sym, Op, usize)> = FxHashMap::default();
+    let mut requests: FxHashMap<(Sym, Op), [f64; 2]> = FxHashMap::default();
+    for s in &obs.spans {
+        let Some(i) = b.index(s.start) else { continue };
+        // A request whose call failed is judged by that callee, not by
+        // where its own flow stopped.
+        if inherited_spans.contains(&s.span_id) {
+            continue;
+        }
+        let half = usize::from(i >= b.baseline_end);
+        let via = parent_op
+            .get(&s.parent_id)
+            .filter(|(pc, _)| *pc == s.component)
+            .map(|(_, pop)| *pop);
+        let op = (via, s.operation);
+        op_of.insert(s.span_id, (s.component, op, half));
+        requests.entry((s.component, op)).or_default()[half] += 1.0;
+    }
+    // The flow lines each request printed, each template once: shares of
+    // requests, so a line printed in a loop does not weigh more. Error lines
+    // are left out: an error line that stops is recovery, not a fault.
+    let mut printed: FxHashMap<u64, Vec<Sym>> = FxHashMap::default();
+    for l in &obs.logs {
+        let Some(span) = l.span_id else { continue };
+        if l.level >= LogLevel::Warn
+            || op_of
+                .get(&span)
+                .is_none_or(|&(comp, _, _)| comp != l.component)
+        {
+            continue;
+        }
+        let t = printed.entry(span).or_default();
+        if !t.contains(&l.template) {
+            t.push(l.template);
+        }
+    }
+    // (component, operation, condition, line): requests that printed the
+    // condition line (or, for `None`, every request) and, of those, the
+    // requests that also printed the line.
+    type Key = (Sym, Op, Option<Sym>, Sym);
+    let mut with: FxHashMap<Key, [f64; 2]> = FxHashMap::default();
+    let mut cond: FxHashMap<(Sym, Op, Sym), [f64; 2]> = FxHashMap::default();
+    let mut spans: Vec<&u64> = printed.keys().collect();
+    spans.sort_unstable();
+    for span in spans {
+        let (comp, op, half) = op_of[span];
+        let t = &printed[span];
+        for &a in t {
+            cond.entry((comp, op, a)).or_default()[half] += 1.0;
+            with.entry((comp, op, None, a)).or_default()[half] += 1.0;
+            for &l in t.iter().filter(|&&l| l != a) {
+                with.entry((comp, op, Some(a), l)).or_default()[half] += 1.0;
+            }
+        }
+    }
+    let totals = |comp: Sym, op: Op, after: Option<Sym>| match after {
+        None => requests[&(comp, op)],
+        Some(a) => cond[&(comp, op, a)],
+    };
+    // Lines printed by more requests than before, in the same requests: the
+    // other branch of an `if` taken more often. A line missing while another
+    // of its requests' lines gains as much is a change in what requests
+    // ask, not a broken code path.
+    #[allow(clippy::type_complexity)]
+    let mut gained: FxHashMap<(Sym, Op, Option<Sym>), Vec<(Sym, f64)>> = FxHashMap::default();
+    for (&(comp, op, after, line), &[base, now]) in &with {
+        let [base_req, now_req] = totals(comp, op, after);
+        if base_req > 0.0 {
+            gained
+                .entry((comp, op, after))
+                .or_default()
+                .push((line, now - base / base_req * now_req));
+        }
+    }
+    let mut best: FxHashMap<Sym, MissingLines> = FxHashMap::default();
+    let mut keys: Vec<&Key> = with.keys().collect();
+    keys.sort_unstable();
+    for key in keys {
+        let [base, now] = with[key];
+        let (comp, op, after, line) = *key;
+        let [base_req, now_req] = totals(comp, op, after);
+        // Only lines printed reliably, on enough requests: a pair must have
+        // held in nearly every baseline request.
+        let least = if after.is_some() {
+            p.flow_pair_share
+        } else {
+            p.flow_line_share
+        };
+        if base_req < p.min_baseline_requests as f64 || base / base_req < least {
+            continue;
+        }
+        let expected = base / base_req * now_req;
+        if expected < p.flow_min_expected {
+            continue;
+        }
+        // Two-sample test of the share: binomial spread over the requests
+        // now and over the baseline's (whose share is itself an estimate),
+        // plus the drift of what requests ask.
+        let share = (base / base_req).min(1.0);
+        let spread = (share * (1.0 - share)).max(0.5 / base_req);
+        let var =
+            spread * now_req * (1.0 + now_req / base_req) + (p.flow_drift * expected).powi(2);
+        let z = (expected - now) / var.sqrt();
+        let switched = gained[&(comp, op, after)]
+            .iter()
+            .any(|&(other, gain)| other != line && gain >= 0.5 * (expected - now));
+        if switched || z <= best.get(&comp).map_or(0.0, |m| m.z) {
+            continue;
+        }
+        let op_name = match op.0 {
+            Some(via) => format!("{} (via {})", obs.names.name(op.1), obs.names.name(via)),
+            None => obs.names.name(op.1).to_string(),
+        };
+        let (note, region) = match after {
+            None => (
+                format!(
+                    "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\"",
+                    obs.names.name(line),
+                ),
+                obs.names.name(line).to_string(),
+            ),
+            Some(a) => (
+                format!(
+                    "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\" after \"{}\"",
+                    obs.names.name(line),
+                    obs.names.name(a),
+                ),
+                format!("{}_{}", obs.names.name(a), obs.names.name(line)),
+            ),
+        };
+        best.insert(
+            comp,
+            MissingLines {
+                component: 0,
+                z,
+                note,
+                operation: op_name,
+                region,
+            },
+        );
+    }
+    let mut out: Vec<MissingLines> = best
+        .into_iter()
+        .map(|(c, mut m)| {
+            m.component = reg.id(c);
+            m
+        })
+        .collect();
+    out.sort_by_key(|m| m.component);
+    set.missing_lines = out;
+}

@@ -1,0 +1,785 @@
+//! Trace features: each request split into what every component did itself
+//! and what it waited for.
+//!
+//! - A span's kind is read from the data where it is missing: a span whose
+//!   parent is in another component serves a request; a span of unknown kind
+//!   whose children are all in other components is the caller's side of a
+//!   call (its time is the wire's and the callee's, not its own).
+//! - *Own time*: a span's duration minus its children's. A call's client
+//!   span has none; the call's *wire time* (client span minus the callee's
+//!   server span, or the whole client span for an uninstrumented peer)
+//!   belongs to the edge.
+//! - A span *fails* when it has error status, a 5xx, or its component wrote
+//!   an error line about itself in it; an error *originates* at a failing
+//!   span none of whose descendants fail.
+//! - *Call structure*: how many calls into other components each request
+//!   makes; a request whose call failed is judged by that callee, not by
+//!   its shape (a failed call ends the flow early).
+
+use ingest::{Micros, Observations, Span, SpanKind, Sym};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{Attribution, Context, EdgeSource, EdgeStats, Feature, FeatureSet, Registry, Values};
+use crate::score::sample_stats;
+use crate::signal::SignalKind;
+use crate::window::Buckets;
+
+/// `ln((x + soft) / (typical + soft))`: 0 for a typical request, ln 2 for one
+/// twice as slow.
+pub fn log_ratio(x: f64, typical: f64, soft: f64) -> f64 {
+    ((x.max(0.0) + soft) / (typical.max(0.0) + soft)).ln()
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Per (component, bucket) trace aggregates.
+#[derive(Clone, Copy, Default)]
+struct Cell {
+    entry: f64,
+    entry_err: f64,
+    origin_err: f64,
+    exceptions: f64,
+
+    /// Requests judged for their calls, and those that made fewer calls than
+    /// their operation's baseline typical.
+    calls_n: f64,
+    calls_short: f64,
+
+    slowest: (Micros, u128),
+    first_error: Option<u128>,
+}
+
+/// The structure of the spans: parents, children, kinds, failures.
+struct Tree {
+    parents: Vec<u32>,
+    /// Children of span `i`: `kids[kid_start[i]..kid_start[i + 1]]`.
+    kid_start: Vec<u32>,
+    kids: Vec<u32>,
+    /// Sum of children's durations.
+    child_sum: Vec<Micros>,
+    /// The longest child in another component, for a call's wire time.
+    remote_child: Vec<Option<Micros>>,
+    /// The caller's side of a call (client span, or one of unknown kind
+    /// whose children are all remote).
+    client: Vec<bool>,
+    /// Serves a request: kind server or consumer, a root, or a parent elsewhere.
+    entry: Vec<bool>,
+    fails: Vec<bool>,
+    /// Fails, but its own error line names another component as the cause.
+    blamed: Vec<bool>,
+    /// Some descendant fails.
+    fails_below: Vec<bool>,
+}
+
+impl Tree {
+    fn children(&self, i: usize) -> &[u32] {
+        &self.kids[self.kid_start[i] as usize..self.kid_start[i + 1] as usize]
+    }
+
+    /// A client span with no child naming a peer elsewhere: a call to an
+    /// uninstrumented component (a database, a cache, a third party).
+    fn uninstrumented_peer(&self, spans: &[Span], i: usize) -> Option<Sym> {
+        let s = &spans[i];
+        let client = matches!(s.kind, SpanKind::Client | SpanKind::Producer);
+        match (client, self.child_sum[i] == 0 && self.children(i).is_empty(), s.peer) {
+            (true, true, Some(peer)) if peer != s.component => Some(peer),
+            _ => None,
+        }
+    }
+
+    /// Own work of a span: not the wire time of a call, nor a call to an
+    /// uninstrumented peer.
+    fn own(&self, spans: &[Span], i: usize) -> Option<Micros> {
+        if (self.client[i] && self.remote_child[i].is_some())
+            || self.uninstrumented_peer(spans, i).is_some()
+        {
+            return None;
+        }
+        let d = spans[i].duration;
+        Some((d - self.child_sum[i].min(d)).max(0))
+    }
+
+    /// The call's time on the wire, for a span whose parent is the caller's
+    /// client span in another component.
+    fn wire_into(&self, spans: &[Span], i: usize) -> Option<Micros> {
+        let p = self.parents[i];
+        if p == NONE {
+            return None;
+        }
+        let p = p as usize;
+        (spans[p].component != spans[i].component && self.client[p])
+            .then(|| (spans[p].duration - spans[i].duration).max(0))
+    }
+}
+
+/// Error lines by the span they were written in.
+#[derive(Default)]
+pub(super) struct LoggedErrors {
+    /// About the writing component itself.
+    pub own: FxHashSet<u64>,
+    /// Naming another component: a call to it failed.
+    pub about_other: FxHashSet<u64>,
+}
+
+fn is_error_status(s: &Span) -> bool {
+    s.error || s.http_status >= 500
+}
+
+fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
+    let n = spans.len();
+    let mut by_id: FxHashMap<u64, u32> = FxHashMap::default();
+    by_id.reserve(n);
+    for (i, s) in spans.iter().enumerate() {
+        by_id.insert(s.span_id, i as u32);
+    }
+    let mut parents = vec![NONE; n];
+    let mut kid_count = vec![0u32; n + 1];
+    for (i, s) in spans.iter().enumerate() {
+        if s.parent_id == 0 {
+            continue;
+        }
+        if let Some(&p) = by_id.get(&s.parent_id) {
+            // A parent must share the trace (ids may repeat across traces).
+            if spans[p as usize].trace_id == s.trace_id && p as usize != i {
+                parents[i] = p;
+                kid_count[p as usize] += 1;
+            }
+        }
+    }
+    let mut kid_start = vec![0u32; n + 1];
+    for i in 0..n {
+        kid_start[i + 1] = kid_start[i] + kid_count[i];
+    }
+    let mut fill = kid_start.clone();
+    let mut kids = vec![0u32; kid_start[n] as usize];
+    let mut child_sum = vec![0 as Micros; n];
+    let mut remote_child: Vec<Option<Micros>> = vec![None; n];
+    let mut local_child = vec![false; n];
+    for (i, s) in spans.iter().enumerate() {
+        let p = parents[i];
+        if p == NONE {
+            continue;
+        }
+        let p = p as usize;
+        kids[fill[p] as usize] = i as u32;
+        fill[p] += 1;
+        child_sum[p] += s.duration.max(0);
+        if spans[p].component != s.component {
+            remote_child[p] = Some(remote_child[p].unwrap_or(0).max(s.duration));
+        } else {
+            local_child[p] = true;
+        }
+    }
+    let client: Vec<bool> = (0..n)
+        .map(|i| match spans[i].kind {
+            SpanKind::Client | SpanKind::Producer => true,
+            SpanKind::Unspecified => remote_child[i].is_some() && !local_child[i],
+            _ => false,
+        })
+        .collect();
+    let entry: Vec<bool> = (0..n)
+        .map(|i| {
+            let s = &spans[i];
+            !client[i]
+                && (matches!(s.kind, SpanKind::Server | SpanKind::Consumer)
+                    || match parents[i] {
+                        NONE => true,
+                        p => spans[p as usize].component != s.component,
+                    })
+        })
+        .collect();
+    let blamed: Vec<bool> = spans
+        .iter()
+        .map(|s| logged.about_other.contains(&s.span_id) && !logged.own.contains(&s.span_id))
+        .collect();
+    let fails: Vec<bool> = spans
+        .iter()
+        .zip(&blamed)
+        .map(|(s, &b)| b || is_error_status(s) || logged.own.contains(&s.span_id))
+        .collect();
+    // Depth of each span, to carry failures up from the deepest first.
+    let mut depth = vec![u32::MAX; n];
+    let mut chain = Vec::new();
+    for i in 0..n {
+        let mut j = i;
+        while depth[j] == u32::MAX {
+            chain.push(j);
+            match parents[j] {
+                // A cycle in broken data ends the walk where it started.
+                p if p == NONE || chain.len() > n => break,
+                p => j = p as usize,
+            }
+        }
+        let mut d = if depth[j] == u32::MAX { 0 } else { depth[j] + 1 };
+        while let Some(k) = chain.pop() {
+            if depth[k] == u32::MAX {
+                depth[k] = d;
+                d += 1;
+            }
+        }
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by_key(|&i| std::cmp::Reverse(depth[i as usize]));
+    let mut fails_below = vec![false; n];
+    for &i in &order {
+        let i = i as usize;
+        let p = parents[i];
+        if p != NONE && (fails[i] || fails_below[i]) {
+            fails_below[p as usize] = true;
+        }
+    }
+    Tree {
+        parents,
+        kid_start,
+        kids,
+        child_sum,
+        remote_child,
+        client,
+        entry,
+        fails,
+        blamed,
+        fails_below,
+    }
+}
+
+/// The typical value per key of the baseline's samples, for keys seen at
+/// least `min` times.
+fn typicals<K: std::hash::Hash + Eq>(m: FxHashMap<K, Vec<f64>>, min: usize) -> FxHashMap<K, f64> {
+    m.into_iter()
+        .filter(|(_, v)| v.len() >= min)
+        .filter_map(|(k, mut v)| crate::score::median(&mut v).map(|med| (k, med)))
+        .collect()
+}
+
+pub(super) fn build(
+    obs: &Observations,
+    b: &Buckets,
+    ctx: &Context,
+    logged: &LoggedErrors,
+    reg: &mut Registry,
+    set: &mut FeatureSet,
+    proxies: &mut Vec<u32>,
+) {
+    let spans = &obs.spans;
+    if spans.is_empty() {
+        return;
+    }
+    let p = ctx.params;
+    let t = tree(spans, logged);
+    let n = spans.len();
+    let in_baseline = |s: &Span| b.index(s.start).is_some_and(|bi| bi < b.baseline_end);
+
+    // Data is cut where the baseline ends and where the window ends: a span
+    // still running at the last span start of its part may have lost its
+    // children to the cut, so its own time and its calls are not judged.
+    let (mut last_base, mut last_now) = (Micros::MIN, Micros::MIN);
+    for s in spans {
+        match b.index(s.start) {
+            Some(bi) if bi < b.baseline_end => last_base = last_base.max(s.start),
+            Some(_) => last_now = last_now.max(s.start),
+            None => {}
+        }
+    }
+    let complete = |s: &Span| -> bool {
+        let cut = if in_baseline(s) { last_base } else { last_now };
+        s.start + s.duration <= cut
+    };
+
+    // The entry span each span's work belongs to (its request in its component).
+    let mut entry_of = vec![NONE; n];
+    for i in 0..n {
+        let mut j = i;
+        let mut hops = 0;
+        while !t.entry[j] && entry_of[j] == NONE && t.parents[j] != NONE && hops < 256 {
+            j = t.parents[j] as usize;
+            hops += 1;
+        }
+        entry_of[i] = if entry_of[j] != NONE {
+            entry_of[j]
+        } else {
+            j as u32
+        };
+    }
+    // Calls into other components each request made, and whether one failed.
+    let mut calls_out = vec![0u32; n];
+    let mut call_failed = vec![false; n];
+    for (i, s) in spans.iter().enumerate() {
+        if t.blamed[i] {
+            call_failed[entry_of[i] as usize] = true;
+        }
+        let pi = t.parents[i];
+        let remote = pi != NONE && spans[pi as usize].component != s.component;
+        if remote {
+            let e = entry_of[pi as usize] as usize;
+            calls_out[e] += 1;
+            if t.fails[i] || t.fails_below[i] {
+                call_failed[e] = true;
+            }
+        } else if t.uninstrumented_peer(spans, i).is_some() {
+            let e = entry_of[i] as usize;
+            calls_out[e] += 1;
+            if t.fails[i] {
+                call_failed[e] = true;
+            }
+        }
+    }
+
+    // Each operation's typical own time, latency and calls in the baseline,
+    // and each edge's typical wire time: spans are compared with their own
+    // operation, so a change in the mix of requests is not a slowdown.
+    let mut base_own: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut base_lat: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut base_calls: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut base_wire: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut ops_seen: FxHashMap<(Sym, Sym), usize> = FxHashMap::default();
+    for (i, s) in spans.iter().enumerate() {
+        if !in_baseline(s) {
+            continue;
+        }
+        let key = (s.component, s.operation);
+        let whole = complete(s);
+        if let (Some(own), true) = (t.own(spans, i), whole) {
+            base_own.entry(key).or_default().push(own as f64);
+        }
+        if t.entry[i] {
+            *ops_seen.entry(key).or_default() += 1;
+            base_lat.entry(key).or_default().push(s.duration as f64);
+            if !call_failed[i] && whole {
+                base_calls
+                    .entry(key)
+                    .or_default()
+                    .push(f64::from(calls_out[i]));
+            }
+        }
+        if let (Some(w), false) = (t.wire_into(spans, i), t.fails[i]) {
+            let pc = spans[t.parents[i] as usize].component;
+            base_wire.entry((pc, s.component)).or_default().push(w as f64);
+        } else if let Some(peer) = t.uninstrumented_peer(spans, i) {
+            base_wire
+                .entry((s.component, peer))
+                .or_default()
+                .push(s.duration as f64);
+        }
+    }
+    let min = p.min_baseline_requests;
+    let base_own = typicals(base_own, min);
+    let base_lat = typicals(base_lat, min);
+    let base_calls = typicals(base_calls, min);
+    // Wire times are judged from one baseline call on (see `explain`); their
+    // spread is pooled over the edges.
+    let base_wire = typicals(base_wire, 1);
+
+    let nb = b.count;
+    let mut cells: FxHashMap<u32, Vec<Cell>> = FxHashMap::default();
+    // Per component and bucket, each request's log(own time / its operation's
+    // typical) and log(latency / typical).
+    let mut own_v: FxHashMap<u32, Vec<Vec<f32>>> = FxHashMap::default();
+    let mut lat_v: FxHashMap<u32, Vec<Vec<f32>>> = FxHashMap::default();
+    let mut base_own_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
+    let mut base_lat_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
+    let mut edges: FxHashMap<(u32, u32), EdgeStats> = FxHashMap::default();
+    let new_edge = |caller: u32, callee: u32| EdgeStats {
+        caller,
+        callee,
+        calls: 0,
+        errors: 0,
+        waits: Vec::new(),
+        durations: Vec::new(),
+        source: EdgeSource::Traces,
+    };
+
+    for (i, s) in spans.iter().enumerate() {
+        let c = reg.id(s.component);
+        if s.proxy && !proxies.contains(&c) {
+            proxies.push(c);
+        }
+        let Some(bi) = b.index(s.start) else { continue };
+        let base = bi < b.baseline_end;
+        let failing = t.fails[i];
+        let peer = t.uninstrumented_peer(spans, i).map(|d| reg.id(d));
+        let key = (s.component, s.operation);
+        {
+            let row = cells.entry(c).or_insert_with(|| vec![Cell::default(); nb]);
+            let cell = &mut row[bi];
+            let whole = complete(s);
+            if t.entry[i] {
+                cell.entry += 1.0;
+                if !call_failed[i] && whole {
+                    if let Some(&typ) = base_calls.get(&key) {
+                        cell.calls_n += 1.0;
+                        // At least one whole call fewer than the typical.
+                        if f64::from(calls_out[i]) <= typ - 1.0 {
+                            cell.calls_short += 1.0;
+                        }
+                    }
+                }
+                if let Some(&typ) = base_lat.get(&key) {
+                    let v = log_ratio(s.duration as f64, typ, p.latency_soft_us);
+                    lat_v.entry(c).or_insert_with(|| vec![Vec::new(); nb])[bi].push(v as f32);
+                    if base {
+                        base_lat_v.entry(c).or_default().push(v);
+                    }
+                }
+                if failing || t.fails_below[i] {
+                    cell.entry_err += 1.0;
+                }
+                if s.duration > cell.slowest.0 {
+                    cell.slowest = (s.duration, s.trace_id);
+                }
+            }
+            if s.exception.is_some() {
+                cell.exceptions += 1.0;
+            }
+            if let (Some(own), true) = (t.own(spans, i), whole) {
+                if let Some(&typ) = base_own.get(&key) {
+                    let v = log_ratio(own as f64, typ, p.own_soft_us);
+                    own_v.entry(c).or_insert_with(|| vec![Vec::new(); nb])[bi].push(v as f32);
+                    if base {
+                        base_own_v.entry(c).or_default().push(v);
+                    }
+                }
+            }
+            // An error on a call into an uninstrumented peer is the peer's.
+            if failing && !t.fails_below[i] && !t.blamed[i] && peer.is_none() {
+                cell.origin_err += 1.0;
+                cell.first_error.get_or_insert(s.trace_id);
+            }
+        }
+
+        // Calls between components.
+        let pi = t.parents[i];
+        if pi != NONE && spans[pi as usize].component != s.component {
+            let pc = &spans[pi as usize];
+            let caller = reg.id(pc.component);
+            let e = edges
+                .entry((caller, c))
+                .or_insert_with(|| new_edge(caller, c));
+            e.calls += 1;
+            e.errors += u64::from(failing || t.fails_below[i]);
+            match t.wire_into(spans, i) {
+                Some(w) => {
+                    // A call the callee answered with an error is judged by
+                    // that error: its time after the callee's span (the error
+                    // written out, a reset) is not the wire's.
+                    if !failing {
+                        e.waits.push((bi as u32, w as f32));
+                    }
+                    e.durations
+                        .push(pc.duration.clamp(0, u32::MAX as Micros) as u32);
+                }
+                None => e
+                    .durations
+                    .push(s.duration.clamp(0, u32::MAX as Micros) as u32),
+            }
+        }
+        if let Some(d) = peer {
+            let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d));
+            e.calls += 1;
+            e.errors += u64::from(failing);
+            e.waits.push((bi as u32, s.duration as f32));
+            e.durations
+                .push(s.duration.clamp(0, u32::MAX as Micros) as u32);
+            let row = cells.entry(d).or_insert_with(|| vec![Cell::default(); nb]);
+            row[bi].entry += 1.0;
+            if failing {
+                row[bi].entry_err += 1.0;
+                row[bi].origin_err += 1.0;
+                row[bi].first_error.get_or_insert(s.trace_id);
+            }
+        }
+    }
+
+    // Operations too rarely seen in the baseline to judge, per component.
+    let mut unjudged: FxHashMap<u32, usize> = FxHashMap::default();
+    for (&(comp, _), &k) in &ops_seen {
+        if k < min {
+            *unjudged.entry(reg.id(comp)).or_default() += 1;
+        }
+    }
+    let mut unjudged: Vec<(u32, usize)> = unjudged.into_iter().collect();
+    unjudged.sort_unstable();
+    set.unjudged_operations = unjudged;
+
+    let mut comps: Vec<u32> = cells.keys().copied().collect();
+    comps.sort_unstable();
+    for c in comps {
+        let row = &cells[&c];
+        let col = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> { row.iter().map(f).collect() };
+        let entry = col(&|x| x.entry);
+        for (kind, values, base) in [
+            (SignalKind::SelfTime, &mut own_v, &mut base_own_v),
+            (SignalKind::Latency, &mut lat_v, &mut base_lat_v),
+        ] {
+            let Some(stats) = base
+                .get_mut(&c)
+                .and_then(|v| sample_stats(v, min, p.min_request_spread))
+            else {
+                continue;
+            };
+            let Some(values) = values.remove(&c) else {
+                continue;
+            };
+            set.features.push(Feature {
+                component: c,
+                kind,
+                label: None,
+                values: Values::PerRequest {
+                    values,
+                    stats,
+                    floor: p.per_request_floor,
+                },
+            });
+        }
+        #[allow(clippy::type_complexity)]
+        let rates: [(SignalKind, fn(&Cell) -> f64); 3] = [
+            (SignalKind::ErrorOrigin, |x| x.origin_err),
+            (SignalKind::ErrorsAnswered, |x| x.entry_err),
+            (SignalKind::Exceptions, |x| x.exceptions),
+        ];
+        for (kind, num) in rates {
+            if row.iter().all(|x| num(x) == 0.0) {
+                continue;
+            }
+            set.features.push(Feature {
+                component: c,
+                kind,
+                label: None,
+                values: Values::Rate {
+                    num: col(&num),
+                    den: entry.clone(),
+                    floor: p.rate_floor,
+                },
+            });
+        }
+        if row.iter().any(|x| x.calls_short > 0.0) {
+            set.features.push(Feature {
+                component: c,
+                kind: SignalKind::CallStructure,
+                label: None,
+                values: Values::Rate {
+                    num: col(&|x| x.calls_short),
+                    den: col(&|x| x.calls_n),
+                    floor: p.rate_floor,
+                },
+            });
+        }
+        for (bi, cell) in row.iter().enumerate() {
+            let mut ids = Vec::with_capacity(2);
+            if let Some(t) = cell.first_error {
+                ids.push(t);
+            }
+            if cell.slowest.0 > 0 && !ids.contains(&cell.slowest.1) {
+                ids.push(cell.slowest.1);
+            }
+            if !ids.is_empty() {
+                set.examples.insert((c, bi), ids);
+            }
+        }
+    }
+    let mut edges: Vec<EdgeStats> = edges.into_values().collect();
+    edges.sort_by_key(|e| (e.caller, e.callee));
+    set.inherited_spans = (0..n)
+        .filter(|&i| call_failed[entry_of[i] as usize])
+        .map(|i| spans[i].span_id)
+        .collect();
+
+    set.attribution = attribution(
+        obs, b, ctx, &t, &base_own, &base_lat, &base_wire, reg, &edges,
+    );
+    set.edges = edges;
+}
+
+/// The counterfactual split of the analysed entry requests' slowdown and
+/// new failures (see [`Attribution`]).
+#[allow(clippy::too_many_arguments)]
+fn attribution(
+    obs: &Observations,
+    b: &Buckets,
+    ctx: &Context,
+    t: &Tree,
+    base_own: &FxHashMap<(Sym, Sym), f64>,
+    base_lat: &FxHashMap<(Sym, Sym), f64>,
+    base_wire: &FxHashMap<(Sym, Sym), f64>,
+    reg: &mut Registry,
+    edges: &[EdgeStats],
+) -> Attribution {
+    let spans = &obs.spans;
+    let n = spans.len();
+    // The requests judged: the alerting component's entry spans when it has
+    // any, else every trace's root.
+    let alert_traced = ctx
+        .alert
+        .is_some_and(|a| (0..n).any(|i| t.entry[i] && spans[i].component == a));
+    let is_top = |i: usize| -> bool {
+        if alert_traced {
+            t.entry[i]
+                && Some(spans[i].component) == ctx.alert
+                && !ancestor_in(t, spans, i, ctx.alert)
+        } else {
+            t.parents[i] == NONE
+        }
+    };
+    // The top request each span belongs to.
+    let mut top = vec![NONE; n];
+    for i in 0..n {
+        if top[i] != NONE {
+            continue;
+        }
+        let mut chain = vec![i];
+        let mut j = i;
+        let found = loop {
+            if is_top(j) {
+                break j as u32;
+            }
+            if top[j] != NONE {
+                break top[j];
+            }
+            // Broken data may hold a cycle: a walk longer than any real
+            // trace's depth ends without a top.
+            if t.parents[j] == NONE || chain.len() > 256 {
+                break NONE;
+            }
+            j = t.parents[j] as usize;
+            chain.push(j);
+        };
+        for k in chain {
+            if top[k] == NONE {
+                top[k] = found;
+            }
+        }
+    }
+    let edge_index: FxHashMap<(u32, u32), usize> = edges
+        .iter()
+        .enumerate()
+        .map(|(k, e)| ((e.caller, e.callee), k))
+        .collect();
+    let mut a = Attribution {
+        own_us: Vec::new(),
+        wire_us: vec![0.0; edges.len()],
+        ..Attribution::default()
+    };
+    let mut own_us: FxHashMap<u32, f64> = FxHashMap::default();
+    let mut origins_now: FxHashMap<u32, f64> = FxHashMap::default();
+    let mut origins_base: FxHashMap<u32, f64> = FxHashMap::default();
+    let (mut failed_now, mut failed_base, mut tops_base) = (0.0, 0.0, 0.0);
+    // Per top request: whether it failed, and the components its errors started in.
+    let mut origin_of_top: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for i in 0..n {
+        let tp = top[i];
+        if tp == NONE {
+            continue;
+        }
+        let Some(bi) = b.index(spans[tp as usize].start) else {
+            continue;
+        };
+        let analysed = bi >= b.baseline_end;
+        let s = &spans[i];
+        if t.fails[i] && !t.fails_below[i] && !t.blamed[i] {
+            let c = match t.uninstrumented_peer(spans, i) {
+                Some(peer) => reg.id(peer),
+                None => reg.id(s.component),
+            };
+            let v = origin_of_top.entry(tp).or_default();
+            if !v.contains(&c) {
+                v.push(c);
+            }
+        }
+        if !analysed {
+            continue;
+        }
+        if let Some(own) = t.own(spans, i) {
+            if let Some(&typ) = base_own.get(&(s.component, s.operation)) {
+                *own_us.entry(reg.id(s.component)).or_default() += own as f64 - typ;
+            }
+        }
+        let wire = match t.wire_into(spans, i) {
+            Some(_) if t.fails[i] => None,
+            Some(w) => Some((spans[t.parents[i] as usize].component, s.component, w)),
+            None => t
+                .uninstrumented_peer(spans, i)
+                .map(|peer| (s.component, peer, s.duration)),
+        };
+        if let Some((from, to, w)) = wire {
+            if let Some(&typ) = base_wire.get(&(from, to)) {
+                let k = (reg.id(from), reg.id(to));
+                if let Some(&ei) = edge_index.get(&k) {
+                    a.wire_us[ei] += w as f64 - typ;
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        if top[i] != i as u32 {
+            continue;
+        }
+        let s = &spans[i];
+        let Some(bi) = b.index(s.start) else { continue };
+        let failed = t.fails[i] || t.fails_below[i];
+        let origins = origin_of_top.get(&(i as u32));
+        if bi < b.baseline_end {
+            tops_base += 1.0;
+            if failed {
+                failed_base += 1.0;
+                for &c in origins.into_iter().flatten() {
+                    *origins_base.entry(c).or_default() += 1.0;
+                }
+            }
+            continue;
+        }
+        a.requests += 1.0;
+        if let Some(&typ) = base_lat.get(&(s.component, s.operation)) {
+            a.excess_us += s.duration as f64 - typ;
+        }
+        if failed {
+            failed_now += 1.0;
+            for &c in origins.into_iter().flatten() {
+                *origins_now.entry(c).or_default() += 1.0;
+            }
+        }
+    }
+    // Failures beyond what the baseline's share of failing requests predicts.
+    let expect = |base: f64| {
+        if tops_base > 0.0 {
+            base / tops_base * a.requests
+        } else {
+            0.0
+        }
+    };
+    a.new_failures = (failed_now - expect(failed_base)).max(0.0);
+    let mut origin_failures: Vec<(u32, f64)> = origins_now
+        .iter()
+        .map(|(&c, &now)| {
+            let base = origins_base.get(&c).copied().unwrap_or(0.0);
+            (c, (now - expect(base)).max(0.0))
+        })
+        .collect();
+    origin_failures.sort_unstable_by_key(|x| x.0);
+    let nc = reg.names.len();
+    a.origin_failures = vec![0.0; nc];
+    for (c, v) in origin_failures {
+        a.origin_failures[c as usize] = v;
+    }
+    a.own_us = vec![0.0; nc];
+    for (c, v) in own_us {
+        a.own_us[c as usize] = v.max(0.0);
+    }
+    for w in &mut a.wire_us {
+        *w = w.max(0.0);
+    }
+    a
+}
+
+/// Whether a span above `i` belongs to component `c` (so `i` is not its
+/// outermost entry).
+fn ancestor_in(t: &Tree, spans: &[Span], i: usize, c: Option<Sym>) -> bool {
+    let mut j = t.parents[i];
+    let mut hops = 0;
+    while j != NONE && hops < 256 {
+        if Some(spans[j as usize].component) == c {
+            return true;
+        }
+        j = t.parents[j as usize];
+        hops += 1;
+    }
+    false
+}
