@@ -18,12 +18,28 @@ use ingest::{Micros, Observations};
 
 use crate::error::{CliError, CliResult};
 
-/// Reads a fixture directory and localises its incident.
+/// Reads a fixture directory and localises its incident. A fixture whose
+/// alert finds nothing observed in its window (only `alert.json`, or files
+/// holding no records) is an incident with no ranking that says what was
+/// missing, as `rca serve` makes of such an alert; without an alert there is
+/// nothing to localise.
 pub fn localise_fixture(dir: &Path, cfg: &EngineConfig) -> CliResult<Localisation> {
     let fixture = ingest::load_fixture(dir)?;
-    ::graph::localise(&fixture.observations, cfg)
-        .with_context(|| format!("localising {}", dir.display()))
-        .map_err(CliError::bad)
+    let obs = &fixture.observations;
+    match ::graph::localise(obs, cfg) {
+        Ok(loc) => Ok(loc),
+        Err(::graph::GraphError::NoData) if !obs.alerts.is_empty() => {
+            let at = obs.alerts[0].starts_at_micros();
+            Ok(empty_localisation(
+                obs,
+                at - cfg.window.lookback,
+                at + cfg.window.settle,
+            ))
+        }
+        Err(e) => Err(e)
+            .with_context(|| format!("localising {}", dir.display()))
+            .map_err(CliError::bad),
+    }
 }
 
 fn rfc3339(t: Micros) -> String {
