@@ -5,11 +5,15 @@
 //! injection to two after), preceded by the day's fault-free minute of traces
 //! and logs as their baseline, and by fifteen minutes of each pod's metrics as
 //! theirs. Buckets are ten seconds. The alert names no component.
+//!
+//! Absent data never stops the evaluation: a case is localised from what its
+//! files hold (without fault-free traces or logs, against the earliest part of
+//! its own window), and a case with nothing at all in its window is still
+//! reported, unranked, with everything it lacked. Broken files are errors.
 
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Context;
 use chrono::TimeZone;
 use graph::{EngineConfig, WindowConfig};
 use ingest::{Alert, NezhaWindow};
@@ -64,17 +68,29 @@ pub fn eval(
             },
             params: params.clone(),
         };
-        let loc = graph::localise(&obs, &cfg)
-            .with_context(|| format!("localising case {}", case.id))
-            .map_err(CliError::bad)?;
-        let seconds = t0.elapsed().as_secs_f64();
-        out.push(CaseResult::new(
-            case.id.clone(),
-            case.service.clone(),
-            Some(case.fault.clone()),
-            &loc,
-            seconds,
-        ));
+        let result = match graph::localise(&obs, &cfg) {
+            Ok(loc) => CaseResult::new(
+                case.id.clone(),
+                case.service.clone(),
+                Some(case.fault.clone()),
+                &loc,
+                t0.elapsed().as_secs_f64(),
+            ),
+            // Nothing of the case was there: a miss that says why, not the
+            // end of the evaluation.
+            Err(graph::GraphError::NoData) => CaseResult::new(
+                case.id.clone(),
+                case.service.clone(),
+                Some(case.fault.clone()),
+                &super::empty_localisation(
+                    &obs,
+                    start - cfg.window.lookback,
+                    start + cfg.window.settle,
+                ),
+                t0.elapsed().as_secs_f64(),
+            ),
+        };
+        out.push(result);
     }
     Ok(EvalReport::from_cases(out))
 }
