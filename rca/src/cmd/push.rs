@@ -350,16 +350,13 @@ async fn push_series(
         let signal = s.signal.as_str().to_string();
         let name = metric_name(&signal);
         let component_label = component_label_of(s, obs);
-        queries
-            .entry(signal.clone())
-            .or_insert_with(|| SignalQuery {
-                signal: signal.clone(),
-                promql: format!(
-                    "last_over_time({name}{{fixture=\"{fixture}\"}}[{}s])",
-                    STEP as i64 - 1
-                ),
-                component_label: Some(component_label.clone()),
-            });
+        queries.entry(signal.clone()).or_insert_with(|| {
+            let promql = format!(
+                "last_over_time({name}{{fixture=\"{fixture}\"}}[{}s])",
+                STEP as i64 - 1
+            );
+            SignalQuery::component(&signal, &promql, Some(&component_label))
+        });
         let mut labels: BTreeMap<String, String> = s
             .labels
             .iter()

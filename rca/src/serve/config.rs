@@ -203,11 +203,7 @@ impl Default for TelemetrySection {
 /// The usual signals of an OpenTelemetry-instrumented, Kubernetes-hosted
 /// service, each summed by its `service` label.
 pub fn default_queries() -> Vec<SignalQuery> {
-    let q = |signal: &str, promql: &str| SignalQuery {
-        signal: signal.into(),
-        promql: promql.into(),
-        component_label: Some("service".into()),
-    };
+    let q = |signal: &str, promql: &str| SignalQuery::component(signal, promql, Some("service"));
     let quantile = |p: &str| {
         format!(
             "histogram_quantile({p}, sum by (service, le) (rate(http_server_request_duration_seconds_bucket[1m])))"
