@@ -226,6 +226,20 @@ pub fn build(obs: &Observations, buckets: &Buckets) -> FeatureSet {
     set.missing_lines.sort_by_key(|m| m.0);
     proxies.extend(rest.proxies.into_iter().map(|c| remap[c as usize]));
     set.goroutine_leaks = goroutine_leaks(obs, buckets, &mut names);
+    // Edges service-graph metrics show and the traces do not (traces win).
+    let traced: FxHashSet<(u32, u32)> = set.edges.iter().map(|e| (e.caller, e.callee)).collect();
+    for m in crate::callgraph::metric_edges(obs, buckets, &mut names) {
+        if !traced.contains(&(m.caller, m.callee)) {
+            set.edges.push(EdgeStats {
+                caller: m.caller,
+                callee: m.callee,
+                calls: m.calls.round() as u64,
+                errors: m.failed.round() as u64,
+                waits: Vec::new(),
+                durations: Vec::new(),
+            });
+        }
+    }
     set.is_proxy = vec![false; names.len()];
     for p in proxies {
         set.is_proxy[p as usize] = true;
