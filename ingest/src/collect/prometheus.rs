@@ -51,6 +51,23 @@ impl SignalQuery {
         }
     }
 
+    /// A `calls` or `calls_failed` query, its series' caller and callee named by
+    /// `client_label` and `server_label` (`None`: `client` and `server`).
+    pub fn edge(
+        signal: &str,
+        promql: &str,
+        client_label: Option<&str>,
+        server_label: Option<&str>,
+    ) -> SignalQuery {
+        SignalQuery {
+            signal: signal.into(),
+            promql: promql.into(),
+            component_label: None,
+            client_label: client_label.map(str::to_string),
+            server_label: server_label.map(str::to_string),
+        }
+    }
+
     /// Why this query's labels do not fit its signal, if they do not
     /// (`client_label` on a `cpu` query, `component_label` on a `calls` one).
     pub fn labels_problem(&self) -> Option<String> {
