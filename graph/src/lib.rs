@@ -10,6 +10,8 @@
 //! - `localisation`: the output types ([`Localisation`], [`Candidate`], [`Evidence`], [`Heatmap`]).
 //! - `window`: the analysed window, its buckets and the baseline's end.
 //! - `features`: bucketed signals per component and the call edges, from traces, metrics, access logs and logs.
+//! - `callgraph`: caller→callee edges from service-graph metrics (calls and failed calls per
+//!   edge over the window and per bucket), where traces are missing.
 //! - `score`: robust z-scores of levels and rates, sustained scores, onsets.
 //! - `goroutines`: goroutine dumps analysed: leaking groups by blocking and creating site, their
 //!   growth and pattern ([`goroutines::analyse`]).
@@ -19,6 +21,7 @@
 //! - `store`: the [`GraphStore`](store::GraphStore) trait: where incidents and their attack paths are kept.
 #![forbid(unsafe_code)]
 
+mod callgraph;
 mod detail;
 mod engine;
 mod explain;

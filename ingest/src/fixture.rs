@@ -578,7 +578,7 @@ fn load_whole(
             let read = read_metrics_detailed(path, bytes, &mut obs)?;
             if read.skipped_series > 0 {
                 partial = Some(format!(
-                    "{} series in {} name no component and were skipped",
+                    "{} series in {} name no component (or no client or server) and were skipped",
                     read.skipped_series,
                     path.display()
                 ));

@@ -840,3 +840,69 @@ fn larger_runs_scale_traffic_and_keep_every_access_line() {
     // Topology does not depend on size.
     assert_eq!(s.components, generate::components(8));
 }
+
+/// The `calls` and `calls_failed` series are the simulated calls per caller→callee edge,
+/// labelled `client` and `server` at the step of the other series: every edge the traces
+/// show is there, whole calls per window, failed ones never more than calls, and the
+/// traces hold the traced share of them.
+#[test]
+fn call_rates_per_edge_agree_with_the_traces() {
+    let (dir, summary) = run(&opts(31, FaultKindName::ErrorReturn));
+    let obs = ingest::load_fixture(dir.path()).unwrap().observations;
+    let name = |s: ingest::Sym| obs.names.name(s).to_string();
+    let steps: BTreeSet<i64> = obs.series[0].samples.iter().map(|s| s.0).collect();
+    let mut metric: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for e in &obs.edges {
+        assert_eq!(e.labels["client"], name(e.client));
+        assert_eq!(e.labels["server"], name(e.server));
+        assert!(e.samples.iter().all(|s| steps.contains(&s.0)), "same step");
+        let total: f64 = e.samples.iter().map(|s| s.1 * 15.0).sum();
+        let m = metric.entry((name(e.client), name(e.server))).or_default();
+        match e.signal {
+            ingest::EdgeSignal::Calls => m.0 += total,
+            ingest::EdgeSignal::CallsFailed => m.1 += total,
+        }
+    }
+    let mut traced: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for s in obs
+        .spans
+        .iter()
+        .filter(|s| s.kind == ingest::SpanKind::Client)
+    {
+        let peer = s.peer.expect("client spans name their peer");
+        *traced.entry((name(s.component), name(peer))).or_default() += 1;
+    }
+    assert!(!metric.is_empty());
+    for (edge, (calls, failed)) in &metric {
+        assert!(
+            (calls - calls.round()).abs() < 0.05,
+            "{edge:?}: {calls} calls"
+        );
+        assert!((failed - failed.round()).abs() < 0.05, "{edge:?}: {failed}");
+        assert!(failed <= calls, "{edge:?}: {failed} of {calls} failed");
+    }
+    for (edge, n) in &traced {
+        let (calls, _) = metric
+            .get(edge)
+            .unwrap_or_else(|| panic!("{edge:?} is traced but has no calls series"));
+        assert!(*n as f64 <= *calls, "{edge:?}: {n} traced of {calls}");
+    }
+    let all: f64 = metric.values().map(|m| m.0).sum();
+    let sampled: u64 = traced.values().sum();
+    let share = summary.traces as f64 / summary.requests as f64;
+    let seen = sampled as f64 / all;
+    assert!(
+        (seen / share - 1.0).abs() < 0.2,
+        "traces hold {seen:.3} of the calls, {share:.3} of the requests"
+    );
+    let into_target: f64 = metric
+        .iter()
+        .filter(|(e, _)| e.1 == summary.target)
+        .map(|(_, m)| m.1)
+        .sum();
+    assert!(
+        into_target > 0.0,
+        "calls into {} fail under error_return",
+        summary.target
+    );
+}

@@ -5,7 +5,7 @@
 //! a rate that starts at zero is judged by its volume like any other.
 
 use ingest::{Micros, Observations, Signal, Sym};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{EdgeStats, Feature, FeatureSet, Registry, Values};
 use crate::params::{Floor, Params};
@@ -149,5 +149,18 @@ pub(super) fn edges(
     names: &mut Vec<String>,
     edges: &mut Vec<EdgeStats>,
 ) {
-    let _ = (obs, b, names, edges);
+    let traced: FxHashSet<(u32, u32)> = edges.iter().map(|e| (e.caller, e.callee)).collect();
+    for m in crate::callgraph::metric_edges(obs, b, names) {
+        if !traced.contains(&(m.caller, m.callee)) {
+            edges.push(EdgeStats {
+                caller: m.caller,
+                callee: m.callee,
+                calls: m.calls.round() as u64,
+                errors: m.failed.round() as u64,
+                waits: Vec::new(),
+                durations: Vec::new(),
+                source: super::EdgeSource::Metrics,
+            });
+        }
+    }
 }
