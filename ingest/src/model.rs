@@ -641,6 +641,7 @@ impl Observations {
                 for l in &mut logs {
                     map(&mut l.component);
                     map(&mut l.template);
+                    map(&mut l.message);
                     map_opt(&mut l.logger);
                     map_opt(&mut l.exception);
                 }
@@ -735,5 +736,34 @@ mod tests {
                 end: 16_000_001
             })
         );
+    }
+
+    #[test]
+    fn merged_logs_keep_every_name() {
+        let mut a = Observations::default();
+        a.names.intern("unrelated");
+        a.names.intern("more");
+        let mut b = Observations::default();
+        let component = b.names.intern("shipping");
+        let template = b.names.intern("call to <*> failed");
+        let message = b.names.intern("call to catalog failed: <*>");
+        let logger = b.names.intern("s.Client#12");
+        b.logs.push(LogRecord {
+            time: 1,
+            component,
+            level: LogLevel::Error,
+            template,
+            message,
+            logger: Some(logger),
+            trace_id: None,
+            span_id: None,
+            exception: None,
+        });
+        a.merge(b);
+        let l = &a.logs[0];
+        assert_eq!(a.names.name(l.component), "shipping");
+        assert_eq!(a.names.name(l.template), "call to <*> failed");
+        assert_eq!(a.names.name(l.message), "call to catalog failed: <*>");
+        assert_eq!(l.logger.map(|s| a.names.name(s)), Some("s.Client#12"));
     }
 }
