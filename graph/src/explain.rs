@@ -114,7 +114,7 @@ pub fn score_edges(edges: &[EdgeStats], b: &Buckets, p: &Params) -> Vec<EdgeScor
             let onset = score::onset(&z[b.analysed()], p.significant_z).map(|i| i + b.baseline_end);
             let pooled = score::pooled_median_z(
                 &values,
-                onset.unwrap_or(b.baseline_end),
+                score::pool_from(onset, b.baseline_end, b.count, p.sustained_share),
                 stats,
                 p.per_request_floor,
                 Direction::Up,
@@ -409,7 +409,7 @@ fn pooled_charge(
     let onset = score::onset(&z[b.analysed()], p.significant_z).map(|i| i + b.baseline_end);
     let pooled = score::pooled_median_z(
         &values,
-        onset.unwrap_or(b.baseline_end),
+        score::pool_from(onset, b.baseline_end, b.count, p.sustained_share),
         stats,
         p.per_request_floor,
         Direction::Up,

@@ -121,7 +121,7 @@ fn score_feature(i: usize, f: &Feature, b: &Buckets, p: &Params) -> Option<Score
         } => {
             let z = score::median_z(values, *stats, *floor, dir);
             let mut scored = finish(i, z, stats.center.exp(), false, true, b, p);
-            let from = scored.onset.unwrap_or(b.baseline_end);
+            let from = score::pool_from(scored.onset, b.baseline_end, b.count, p.sustained_share);
             let pooled = score::pooled_median_z(values, from, *stats, *floor, dir);
             scored.sustained = scored.sustained.max(pooled);
             Some(scored)
@@ -136,7 +136,7 @@ fn score_feature(i: usize, f: &Feature, b: &Buckets, p: &Params) -> Option<Score
             // A rate is better judged on all the requests since the onset (or
             // the whole analysed period) than bucket by bucket: a quiet
             // component has few requests per bucket.
-            let from = scored.onset.unwrap_or(b.baseline_end);
+            let from = score::pool_from(scored.onset, b.baseline_end, b.count, p.sustained_share);
             let pooled = score::pooled_rate_z(num, den, b.baseline_end, from, prior, *floor, dir);
             scored.sustained = scored.sustained.max(pooled);
             Some(scored)

@@ -411,6 +411,17 @@ pub fn sustained(z: &[f64], share: f64, empty_is_quiet: bool) -> f64 {
     v[k.min(v.len() - 1)]
 }
 
+/// Where a pooled test starts: at the onset, but early enough to cover
+/// `share` of the analysed buckets `[baseline_end, count)`, so that a run
+/// at the very end is judged with the period before it (a cause lasts; see
+/// [`sustained`]).
+pub fn pool_from(onset: Option<usize>, baseline_end: usize, count: usize, share: f64) -> usize {
+    let analysed = count.saturating_sub(baseline_end);
+    let least = (analysed as f64 * share).ceil() as usize;
+    let latest = count.saturating_sub(least).max(baseline_end);
+    onset.unwrap_or(baseline_end).clamp(baseline_end, latest)
+}
+
 /// The first bucket from which the score stays above `threshold` for two
 /// buckets with data running (or the last bucket with data, if only it is above).
 pub fn onset(z: &[f64], threshold: f64) -> Option<usize> {
@@ -562,6 +573,14 @@ mod tests {
         sparse[6] = 9.0;
         assert_eq!(sustained(&sparse, 0.25, true), 0.0);
         assert_eq!(sustained(&sparse, 0.25, false), 9.0);
+    }
+
+    #[test]
+    fn pools_cover_a_quarter_at_least() {
+        // 20 analysed buckets after 10 of baseline: at least the last 5.
+        assert_eq!(pool_from(Some(29), 10, 30, 0.25), 25);
+        assert_eq!(pool_from(Some(12), 10, 30, 0.25), 12);
+        assert_eq!(pool_from(None, 10, 30, 0.25), 10);
     }
 
     #[test]
