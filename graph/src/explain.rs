@@ -38,30 +38,102 @@ pub struct EdgeScore {
     /// Per bucket.
     pub z: Vec<f64>,
     pub sustained: f64,
-    /// Baseline calls behind the typical (0: not judged).
+    /// Baseline calls behind the edge's own typical (0: none).
     pub base_calls: usize,
-    /// The baseline's typical wire time, µs.
+    /// The reference the edge was judged against, µs: its own baseline
+    /// typical, or the network's when the edge is far slower than that.
     pub typical_us: f64,
     /// The analysed calls' median wire time, µs.
     pub now_us: f64,
-    stats: Option<SampleStats>,
+    /// Judged against the network's typical rather than its own baseline.
+    pub by_network: bool,
 }
 
 impl EdgeScore {
-    /// Calls both in the baseline and after it: the edge can say whether it slowed.
+    /// Calls after the baseline, and a reference to judge them by.
     pub fn judged(&self) -> bool {
-        self.base_calls > 0 && self.now_us.is_finite()
+        self.typical_us.is_finite() && self.now_us.is_finite()
+    }
+
+    fn unjudged(b: &Buckets) -> EdgeScore {
+        EdgeScore {
+            z: vec![f64::NAN; b.count],
+            sustained: 0.0,
+            base_calls: 0,
+            typical_us: f64::NAN,
+            now_us: f64::NAN,
+            by_network: false,
+        }
     }
 }
 
-/// Scores every edge's wire time. Edges with a thin baseline (fewer than
-/// `min_baseline_requests` calls) borrow their spread from all edges
-/// pooled: the network's jitter is the system's, not the edge's.
+/// One reference an edge's calls are scored against.
+fn scored_against(
+    e: &EdgeStats,
+    typical: f64,
+    stats: SampleStats,
+    per_call: bool,
+    b: &Buckets,
+    p: &Params,
+) -> (Vec<f64>, f64) {
+    let values = bucket_values(e, typical, b, p);
+    let z: Vec<f64> = if per_call {
+        score::median_z(&values, stats, p.per_request_floor, Direction::Up)
+    } else {
+        // Against the network: the uncertainty is how much edges differ,
+        // which more calls of one edge do not shrink.
+        values
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                let m = score::median_f32(&mut v);
+                if m.is_nan() {
+                    return f64::NAN;
+                }
+                score::floored(m - stats.center, stats.spread, p.per_request_floor).max(0.0)
+            })
+            .collect()
+    };
+    let onset = score::onset(&z[b.analysed()], p.significant_z).map(|i| i + b.baseline_end);
+    let from = score::pool_from(onset, b.baseline_end, b.count, p.sustained_share);
+    let pooled = if per_call {
+        score::pooled_median_z(&values, from, stats, p.per_request_floor, Direction::Up)
+    } else {
+        let mut all: Vec<f32> = values[from..].iter().flatten().copied().collect();
+        let m = score::median_f32(&mut all);
+        if m.is_nan() {
+            0.0
+        } else {
+            score::floored(m - stats.center, stats.spread, p.per_request_floor).max(0.0)
+        }
+    };
+    let sustained = score::sustained(&z[b.analysed()], p.sustained_share, true).max(pooled);
+    (z, sustained)
+}
+
+/// Scores every edge's wire time against two references:
+/// - the edge's own baseline calls (their median; the spread of edges with
+///   a thin baseline, fewer than `min_baseline_requests` calls, is the
+///   network's pooled over all edges, and no edge is taken to jitter less
+///   than that);
+/// - the network's: between instrumented components the wire is one fabric,
+///   so an edge's wire time is also judged against the median over edges of
+///   their median wire time, with the spread between edges as the
+///   uncertainty. This needs no baseline at all, so a delay already under
+///   way when the baseline was taken (or no baseline) still shows as calls
+///   far slower than the network's.
+///
+/// The edge's score is the larger of the two.
 pub fn score_edges(edges: &[EdgeStats], b: &Buckets, p: &Params) -> Vec<EdgeScore> {
     let mut typical = vec![None; edges.len()];
     let mut pooled: Vec<f64> = Vec::new();
     let mut own_stats: Vec<Option<SampleStats>> = vec![None; edges.len()];
+    let mut medians: Vec<f64> = Vec::new();
     for (k, e) in edges.iter().enumerate() {
+        if e.callee_traced {
+            let mut all: Vec<f64> = e.waits.iter().map(|(_, w)| f64::from(*w)).collect();
+            medians.extend(score::median(&mut all));
+        }
         let mut base: Vec<f64> = e
             .waits
             .iter()
@@ -82,61 +154,110 @@ pub fn score_edges(edges: &[EdgeStats], b: &Buckets, p: &Params) -> Vec<EdgeScor
     }
     let pooled_spread = score::sample_stats(&mut pooled, 1, p.min_request_spread)
         .map_or(p.min_request_spread, |s| s.spread);
+    // The network's typical wire time and how edges differ around it; a
+    // cross-section of fewer than three edges says nothing.
+    let network = (medians.len() >= 3).then(|| {
+        let mut m = medians.clone();
+        let typ = score::median(&mut m).unwrap_or(0.0);
+        let mut logs: Vec<f64> = medians
+            .iter()
+            .map(|x| log_ratio(*x, typ, p.wire_soft_us))
+            .collect();
+        let st = score::sample_stats(&mut logs, 3, p.min_request_spread);
+        let spread = st.map_or(p.min_request_spread, |s| s.spread);
+        // The median of the edges' medians is itself an estimate.
+        let n = medians.len() as f64;
+        (typ, spread * (1.0 + std::f64::consts::FRAC_PI_2 / n).sqrt())
+    });
     edges
         .iter()
         .enumerate()
         .map(|(k, e)| {
-            let Some((t, n)) = typical[k] else {
-                return EdgeScore {
-                    z: vec![f64::NAN; b.count],
-                    sustained: 0.0,
-                    base_calls: 0,
-                    typical_us: f64::NAN,
-                    now_us: f64::NAN,
-                    stats: None,
-                };
-            };
-            // No edge's calls are taken to jitter less than the network's
-            // do in general: a few quiet baseline calls do not make it exact.
-            let stats = match own_stats[k] {
-                Some(st) => SampleStats {
-                    spread: st.spread.max(pooled_spread),
-                    ..st
-                },
-                None => SampleStats {
-                    center: 0.0,
-                    spread: pooled_spread,
-                    n,
-                },
-            };
-            let values = bucket_values(e, t, b, p);
-            let z = score::median_z(&values, stats, p.per_request_floor, Direction::Up);
-            let onset = score::onset(&z[b.analysed()], p.significant_z).map(|i| i + b.baseline_end);
-            let pooled = score::pooled_median_z(
-                &values,
-                score::pool_from(onset, b.baseline_end, b.count, p.sustained_share),
-                stats,
-                p.per_request_floor,
-                Direction::Up,
-            );
-            let sustained = score::sustained(&z[b.analysed()], p.sustained_share, true).max(pooled);
             let mut now: Vec<f64> = e
                 .waits
                 .iter()
                 .filter(|(bi, _)| (*bi as usize) >= b.baseline_end)
                 .map(|(_, w)| f64::from(*w))
                 .collect();
-            tracing::trace!(edge = k, base_calls = n, typical_us = t, now = now.len(), sustained, "edge");
-            EdgeScore {
-                z,
-                sustained,
-                base_calls: n,
-                typical_us: t,
-                now_us: score::median(&mut now).unwrap_or(f64::NAN),
-                stats: Some(stats),
+            let now_us = score::median(&mut now).unwrap_or(f64::NAN);
+            let own = typical[k].map(|(t, n)| {
+                // No edge's calls are taken to jitter less than the network's
+                // do in general: a few quiet baseline calls do not make it exact.
+                let stats = match own_stats[k] {
+                    Some(st) => SampleStats {
+                        spread: st.spread.max(pooled_spread),
+                        ..st
+                    },
+                    None => SampleStats {
+                        center: 0.0,
+                        spread: pooled_spread,
+                        n,
+                    },
+                };
+                let (z, sustained) = scored_against(e, t, stats, true, b, p);
+                (z, sustained, t, n)
+            });
+            let by_network = network.filter(|_| e.callee_traced).map(|(typ, spread)| {
+                let stats = SampleStats {
+                    center: 0.0,
+                    spread,
+                    n: 1,
+                };
+                let (z, sustained) = scored_against(e, typ, stats, false, b, p);
+                (z, sustained, typ)
+            });
+            let mut score = match (own, by_network) {
+                (Some((z, s, t, n)), Some((zn, sn, typ))) if sn > s => EdgeScore {
+                    z: z.iter().zip(&zn).map(|(a, b)| a.max(*b)).collect(),
+                    sustained: sn,
+                    base_calls: n,
+                    typical_us: typ,
+                    now_us,
+                    by_network: true,
+                }
+                .with_own_typical(t),
+                (Some((z, s, t, n)), _) => EdgeScore {
+                    z,
+                    sustained: s,
+                    base_calls: n,
+                    typical_us: t,
+                    now_us,
+                    by_network: false,
+                },
+                (None, Some((zn, sn, typ))) => EdgeScore {
+                    z: zn,
+                    sustained: sn,
+                    base_calls: 0,
+                    typical_us: typ,
+                    now_us,
+                    by_network: true,
+                },
+                (None, None) => EdgeScore::unjudged(b),
+            };
+            if !now_us.is_finite() {
+                score.now_us = f64::NAN;
             }
+            tracing::trace!(
+                edge = k,
+                base_calls = score.base_calls,
+                typical_us = score.typical_us,
+                now_us,
+                by_network = score.by_network,
+                sustained = score.sustained,
+                "edge"
+            );
+            score
         })
         .collect()
+}
+
+impl EdgeScore {
+    /// Keeps the network's verdict but shows the edge's own typical where it
+    /// had one (an SRE compares a call with what it used to take).
+    fn with_own_typical(mut self, own: f64) -> EdgeScore {
+        self.typical_us = own;
+        self
+    }
 }
 
 /// Each call's log(wire time / the edge's typical), per bucket.
@@ -387,34 +508,18 @@ fn pooled_charge(
     kind: SignalKind,
     ks: &[usize],
 ) -> Charge {
-    let mut values = vec![Vec::new(); b.count];
-    let mut spread: f64 = 0.0;
-    let mut base_n = usize::MAX;
+    // The strongest charged edge, bucket by bucket and sustained.
+    let mut z = vec![f64::NAN; b.count];
+    let mut sustained: f64 = 0.0;
     for &k in ks {
-        let v = bucket_values(&set.edges[k], scores[k].typical_us, b, p);
-        for (i, vi) in v.into_iter().enumerate() {
-            values[i].extend(vi);
+        for (zi, ek) in z.iter_mut().zip(&scores[k].z) {
+            if ek.is_finite() {
+                *zi = if zi.is_finite() { zi.max(*ek) } else { *ek };
+            }
         }
-        if let Some(st) = scores[k].stats {
-            spread = spread.max(st.spread);
-            base_n = base_n.min(st.n);
-        }
+        sustained = sustained.max(scores[k].sustained);
     }
-    let stats = SampleStats {
-        center: 0.0,
-        spread: spread.max(p.min_request_spread),
-        n: base_n.clamp(1, usize::MAX),
-    };
-    let z = score::median_z(&values, stats, p.per_request_floor, Direction::Up);
     let onset = score::onset(&z[b.analysed()], p.significant_z).map(|i| i + b.baseline_end);
-    let pooled = score::pooled_median_z(
-        &values,
-        score::pool_from(onset, b.baseline_end, b.count, p.sustained_share),
-        stats,
-        p.per_request_floor,
-        Direction::Up,
-    );
-    let sustained = score::sustained(&z[b.analysed()], p.sustained_share, true).max(pooled);
     let name = |x: u32| set.components[x as usize].as_str();
     let ms = |us: f64| us / 1000.0;
     let describe = |k: usize| {

@@ -423,12 +423,12 @@ pub fn pool_from(onset: Option<usize>, baseline_end: usize, count: usize, share:
 }
 
 /// The first bucket from which the score stays above `threshold` for two
-/// buckets with data running (or the last bucket with data, if only it is above).
+/// buckets with data running. One bucket alone is a spike, even the last.
 pub fn onset(z: &[f64], threshold: f64) -> Option<usize> {
     let finite: Vec<usize> = (0..z.len()).filter(|&i| z[i].is_finite()).collect();
     let above = |j: usize| finite.get(j).is_some_and(|&i| z[i] > threshold);
     (0..finite.len())
-        .find(|&j| above(j) && (j + 1 == finite.len() || above(j + 1)))
+        .find(|&j| above(j) && above(j + 1))
         .map(|j| finite[j])
 }
 
@@ -588,6 +588,7 @@ mod tests {
         assert_eq!(onset(&[0.0, 9.0, 0.0, 9.0, 9.0], 3.0), Some(3));
         assert_eq!(onset(&[0.0, 9.0, f64::NAN, 9.0], 3.0), Some(1));
         assert_eq!(onset(&[0.0, 0.0], 3.0), None);
+        assert_eq!(onset(&[0.0, 0.0, 9.0], 3.0), None, "the last bucket alone is a spike");
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub enum SignalKind {
     ErrorLogs,
     NewErrorTemplates,
     MissingLogLines,
+    NamedInErrors,
     // Goroutine dumps.
     GoroutineLeak,
     // The graph.
@@ -185,7 +186,7 @@ const fn spec(
 }
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 36] = [
+    pub const ALL: [SignalKind; 37] = [
         SignalKind::SelfTime,
         SignalKind::Latency,
         SignalKind::CallStructure,
@@ -220,6 +221,7 @@ impl SignalKind {
         SignalKind::ErrorLogs,
         SignalKind::NewErrorTemplates,
         SignalKind::MissingLogLines,
+        SignalKind::NamedInErrors,
         SignalKind::GoroutineLeak,
         SignalKind::UnexplainedSymptom,
     ];
@@ -266,7 +268,7 @@ impl SignalKind {
                 Rate,
                 Some(F::ErrorReturn),
                 Manifestation,
-                "requests that made fewer calls into other components than their operation typically does",
+                "requests that made fewer calls into other components than any baseline request of their operation",
             ),
             SignalKind::ErrorOrigin => spec(
                 "error_rate",
@@ -608,6 +610,17 @@ impl SignalKind {
                 Some(F::ErrorReturn),
                 Manifestation,
                 "log lines its requests used to print and now skip",
+            ),
+            SignalKind::NamedInErrors => spec(
+                "named_in_errors",
+                Logs,
+                Unit::Share,
+                Up,
+                Own,
+                Rate,
+                Some(F::ErrorReturn),
+                Manifestation,
+                "warnings and errors of other components that name it (\"call to X failed\", \"no instances of X\")",
             ),
             SignalKind::GoroutineLeak => spec(
                 "goroutine_leak",

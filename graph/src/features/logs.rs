@@ -21,7 +21,7 @@ pub(super) fn build(
     obs: &Observations,
     b: &Buckets,
     p: &Params,
-    about_other: &FxHashSet<(Sym, Sym)>,
+    about_other: &NamedOthers,
     inherited_spans: &FxHashSet<u64>,
     reg: &mut Registry,
     set: &mut FeatureSet,
@@ -42,18 +42,28 @@ pub(super) fn build(
             known.insert((l.component, l.template));
         }
     }
+    let zeros = || vec![0.0; b.count];
     let mut by_comp: FxHashMap<Sym, Acc> = FxHashMap::default();
+    // Lines of other components that name a component, per bucket, and who wrote them.
+    let mut named: FxHashMap<Sym, (Vec<f64>, FxHashSet<Sym>)> = FxHashMap::default();
     for l in &obs.logs {
         let Some(i) = b.index(l.time) else { continue };
         let acc = by_comp.entry(l.component).or_insert_with(|| Acc {
-            n: vec![0.0; b.count],
-            err: vec![0.0; b.count],
-            exc: vec![0.0; b.count],
-            new_err: vec![0.0; b.count],
+            n: zeros(),
+            err: zeros(),
+            exc: zeros(),
+            new_err: zeros(),
         });
         acc.n[i] += 1.0;
-        let own = !about_other.contains(&(l.component, l.message))
-            && !l.span_id.is_some_and(|s| inherited_spans.contains(&s));
+        let names = about_other.get(&(l.component, l.message));
+        if let Some(names) = names {
+            for &other in names {
+                let e = named.entry(other).or_insert_with(|| (zeros(), FxHashSet::default()));
+                e.0[i] += 1.0;
+                e.1.insert(l.component);
+            }
+        }
+        let own = names.is_none() && !l.span_id.is_some_and(|s| inherited_spans.contains(&s));
         if own && l.level >= LogLevel::Warn && !known.contains(&(l.component, l.template)) {
             acc.new_err[i] += 1.0;
         }
@@ -85,11 +95,39 @@ pub(super) fn build(
         set.features
             .push(rate(SignalKind::NewErrorTemplates, &acc.new_err));
     }
+    // What others' warnings and errors say of a component: a share of the
+    // lines of the components that name it.
+    let mut targets: Vec<Sym> = named.keys().copied().collect();
+    targets.sort_unstable();
+    for target in targets {
+        let (num, writers) = &named[&target];
+        let mut den = zeros();
+        for w in writers {
+            if let Some(acc) = by_comp.get(w) {
+                for (d, n) in den.iter_mut().zip(&acc.n) {
+                    *d += n;
+                }
+            }
+        }
+        set.features.push(Feature {
+            component: reg.id(target),
+            kind: SignalKind::NamedInErrors,
+            label: None,
+            values: Values::Rate {
+                num: num.clone(),
+                den,
+                floor: p.log_share_floor,
+            },
+        });
+    }
 }
 
-/// The (component, masked message) pairs of warnings and errors whose text
-/// names another component of the system, as a whole word.
-pub(super) fn templates_naming_others(obs: &Observations) -> FxHashSet<(Sym, Sym)> {
+/// Warnings and errors whose message names other components of the system,
+/// as whole words: (writing component, masked message) → the components named.
+pub(super) type NamedOthers = FxHashMap<(Sym, Sym), Vec<Sym>>;
+
+/// The warnings and errors whose message names another component (see [`NamedOthers`]).
+pub(super) fn templates_naming_others(obs: &Observations) -> NamedOthers {
     let mut comps: Vec<Sym> = obs
         .spans
         .iter()
@@ -108,11 +146,14 @@ pub(super) fn templates_naming_others(obs: &Observations) -> FxHashSet<(Sym, Sym
     pairs.sort_unstable();
     pairs.dedup();
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
-    pairs
-        .into_iter()
-        .filter(|&(logger, message)| {
-            let text = obs.names.name(message).as_bytes();
-            comps.iter().filter(|&&c| c != logger).any(|&c| {
+    let mut out = NamedOthers::default();
+    for (logger, message) in pairs {
+        let text = obs.names.name(message).as_bytes();
+        let named: Vec<Sym> = comps
+            .iter()
+            .copied()
+            .filter(|&c| c != logger)
+            .filter(|&c| {
                 let name = obs.names.name(c).as_bytes();
                 memchr::memmem::find_iter(text, name).any(|at| {
                     let before = at.checked_sub(1).map(|i| text[i]);
@@ -120,8 +161,12 @@ pub(super) fn templates_naming_others(obs: &Observations) -> FxHashSet<(Sym, Sym
                     !before.is_some_and(word) && !after.is_some_and(word)
                 })
             })
-        })
-        .collect()
+            .collect();
+        if !named.is_empty() {
+            out.insert((logger, message), named);
+        }
+    }
+    out
 }
 
 /// Lines an operation used to print and now prints less: each log line is

@@ -160,6 +160,7 @@ pub(super) fn edges(
                 waits: Vec::new(),
                 durations: Vec::new(),
                 source: super::EdgeSource::Metrics,
+                callee_traced: false,
             });
         }
     }

@@ -85,6 +85,9 @@ pub struct EdgeStats {
     /// Client-observed durations in µs, for the p99.
     pub durations: Vec<u32>,
     pub source: EdgeSource,
+    /// The callee is instrumented: a wait is the client span minus the
+    /// server span, the network's alone (else it includes the callee's work).
+    pub callee_traced: bool,
 }
 
 /// Per-proxy details kept for evidence.
@@ -249,7 +252,7 @@ pub fn build(obs: &Observations, buckets: &Buckets, ctx: &Context) -> FeatureSet
     let mut logged = traces::LoggedErrors::default();
     for l in obs.logs.iter().filter(|l| l.level >= ingest::LogLevel::Error) {
         let Some(span) = l.span_id else { continue };
-        if about_other.contains(&(l.component, l.message)) {
+        if about_other.contains_key(&(l.component, l.message)) {
             logged.about_other.insert(span);
         } else {
             logged.own.insert(span);

@@ -41,7 +41,7 @@ struct Cell {
     exceptions: f64,
 
     /// Requests judged for their calls, and those that made fewer calls than
-    /// their operation's baseline typical.
+    /// any baseline request of their operation.
     calls_n: f64,
     calls_short: f64,
 
@@ -364,7 +364,14 @@ pub(super) fn build(
     let min = p.min_baseline_requests;
     let base_own = typicals(base_own, min);
     let base_lat = typicals(base_lat, min);
-    let base_calls = typicals(base_calls, min);
+    // The fewest calls a baseline request of the operation made: a request
+    // below that was cut short (an operation may branch, 3 calls or 7, and
+    // its median would call half its requests short).
+    let fewest_calls: FxHashMap<(Sym, Sym), f64> = base_calls
+        .into_iter()
+        .filter(|(_, v)| v.len() >= min)
+        .map(|(k, v)| (k, v.into_iter().fold(f64::INFINITY, f64::min)))
+        .collect();
     // Wire times are judged from one baseline call on (see `explain`); their
     // spread is pooled over the edges.
     let base_wire = typicals(base_wire, 1);
@@ -378,7 +385,7 @@ pub(super) fn build(
     let mut base_own_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
     let mut base_lat_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
     let mut edges: FxHashMap<(u32, u32), EdgeStats> = FxHashMap::default();
-    let new_edge = |caller: u32, callee: u32| EdgeStats {
+    let new_edge = |caller: u32, callee: u32, callee_traced: bool| EdgeStats {
         caller,
         callee,
         calls: 0,
@@ -386,6 +393,7 @@ pub(super) fn build(
         waits: Vec::new(),
         durations: Vec::new(),
         source: EdgeSource::Traces,
+        callee_traced,
     };
 
     for (i, s) in spans.iter().enumerate() {
@@ -405,10 +413,9 @@ pub(super) fn build(
             if t.entry[i] {
                 cell.entry += 1.0;
                 if !call_failed[i] && whole {
-                    if let Some(&typ) = base_calls.get(&key) {
+                    if let Some(&fewest) = fewest_calls.get(&key) {
                         cell.calls_n += 1.0;
-                        // At least one whole call fewer than the typical.
-                        if f64::from(calls_out[i]) <= typ - 1.0 {
+                        if f64::from(calls_out[i]) < fewest {
                             cell.calls_short += 1.0;
                         }
                     }
@@ -453,7 +460,7 @@ pub(super) fn build(
             let caller = reg.id(pc.component);
             let e = edges
                 .entry((caller, c))
-                .or_insert_with(|| new_edge(caller, c));
+                .or_insert_with(|| new_edge(caller, c, true));
             e.calls += 1;
             e.errors += u64::from(failing || t.fails_below[i]);
             match t.wire_into(spans, i) {
@@ -473,7 +480,7 @@ pub(super) fn build(
             }
         }
         if let Some(d) = peer {
-            let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d));
+            let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, false));
             e.calls += 1;
             e.errors += u64::from(failing);
             e.waits.push((bi as u32, s.duration as f32));
