@@ -73,10 +73,11 @@ fn scored_against(
     typical: f64,
     stats: SampleStats,
     per_call: bool,
+    soft: f64,
     b: &Buckets,
     p: &Params,
 ) -> (Vec<f64>, f64) {
-    let values = bucket_values(e, typical, b, p);
+    let values = bucket_values(e, typical, soft, b);
     let z: Vec<f64> = if per_call {
         score::median_z(&values, stats, p.per_request_floor, Direction::Up)
     } else {
@@ -125,15 +126,27 @@ fn scored_against(
 ///
 /// The edge's score is the larger of the two.
 pub fn score_edges(edges: &[EdgeStats], b: &Buckets, p: &Params) -> Vec<EdgeScore> {
+    // Each instrumented edge's median wire time over the whole window, and
+    // the network's typical: the median of those.
+    let medians: Vec<f64> = edges
+        .iter()
+        .filter(|e| e.callee_traced)
+        .filter_map(|e| {
+            let mut all: Vec<f64> = e.waits.iter().map(|(_, w)| f64::from(*w)).collect();
+            score::median(&mut all)
+        })
+        .collect();
+    let network_typical = (medians.len() >= 3)
+        .then(|| score::median(&mut medians.clone()))
+        .flatten();
+    // Wire times are compared in units that include one typical network
+    // hop: a call a millisecond slower on a 3 ms network is jitter, one a
+    // hop slower is not.
+    let soft = p.wire_soft_us.max(network_typical.unwrap_or(0.0));
     let mut typical = vec![None; edges.len()];
     let mut pooled: Vec<f64> = Vec::new();
     let mut own_stats: Vec<Option<SampleStats>> = vec![None; edges.len()];
-    let mut medians: Vec<f64> = Vec::new();
     for (k, e) in edges.iter().enumerate() {
-        if e.callee_traced {
-            let mut all: Vec<f64> = e.waits.iter().map(|(_, w)| f64::from(*w)).collect();
-            medians.extend(score::median(&mut all));
-        }
         let mut base: Vec<f64> = e
             .waits
             .iter()
@@ -145,24 +158,16 @@ pub fn score_edges(edges: &[EdgeStats], b: &Buckets, p: &Params) -> Vec<EdgeScor
             continue;
         };
         typical[k] = Some((t, n));
-        let mut v: Vec<f64> = base
-            .iter()
-            .map(|w| log_ratio(*w, t, p.wire_soft_us))
-            .collect();
+        let mut v: Vec<f64> = base.iter().map(|w| log_ratio(*w, t, soft)).collect();
         pooled.extend_from_slice(&v);
         own_stats[k] = score::sample_stats(&mut v, p.min_baseline_requests, p.min_request_spread);
     }
     let pooled_spread = score::sample_stats(&mut pooled, 1, p.min_request_spread)
         .map_or(p.min_request_spread, |s| s.spread);
-    // The network's typical wire time and how edges differ around it; a
-    // cross-section of fewer than three edges says nothing.
-    let network = (medians.len() >= 3).then(|| {
-        let mut m = medians.clone();
-        let typ = score::median(&mut m).unwrap_or(0.0);
-        let mut logs: Vec<f64> = medians
-            .iter()
-            .map(|x| log_ratio(*x, typ, p.wire_soft_us))
-            .collect();
+    // How edges differ around the network's typical; a cross-section of
+    // fewer than three edges says nothing.
+    let network = network_typical.map(|typ| {
+        let mut logs: Vec<f64> = medians.iter().map(|x| log_ratio(*x, typ, soft)).collect();
         let st = score::sample_stats(&mut logs, 3, p.min_request_spread);
         let spread = st.map_or(p.min_request_spread, |s| s.spread);
         // The median of the edges' medians is itself an estimate.
@@ -194,7 +199,7 @@ pub fn score_edges(edges: &[EdgeStats], b: &Buckets, p: &Params) -> Vec<EdgeScor
                         n,
                     },
                 };
-                let (z, sustained) = scored_against(e, t, stats, true, b, p);
+                let (z, sustained) = scored_against(e, t, stats, true, soft, b, p);
                 (z, sustained, t, n)
             });
             let by_network = network.filter(|_| e.callee_traced).map(|(typ, spread)| {
@@ -203,7 +208,7 @@ pub fn score_edges(edges: &[EdgeStats], b: &Buckets, p: &Params) -> Vec<EdgeScor
                     spread,
                     n: 1,
                 };
-                let (z, sustained) = scored_against(e, typ, stats, false, b, p);
+                let (z, sustained) = scored_against(e, typ, stats, false, soft, b, p);
                 (z, sustained, typ)
             });
             let mut score = match (own, by_network) {
@@ -261,10 +266,10 @@ impl EdgeScore {
 }
 
 /// Each call's log(wire time / the edge's typical), per bucket.
-fn bucket_values(e: &EdgeStats, typical: f64, b: &Buckets, p: &Params) -> Vec<Vec<f32>> {
+fn bucket_values(e: &EdgeStats, typical: f64, soft: f64, b: &Buckets) -> Vec<Vec<f32>> {
     let mut v = vec![Vec::new(); b.count];
     for &(bi, w) in &e.waits {
-        v[bi as usize].push(log_ratio(f64::from(w), typical, p.wire_soft_us) as f32);
+        v[bi as usize].push(log_ratio(f64::from(w), typical, soft) as f32);
     }
     v
 }

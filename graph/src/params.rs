@@ -106,7 +106,9 @@ pub struct Params {
     pub own_soft_us: f64,
     /// Latency below 200 µs is timer noise plus a local hop.
     pub latency_soft_us: f64,
-    /// A millisecond more on the wire is jitter of a cluster network.
+    /// A millisecond more on the wire is jitter of a cluster network; where
+    /// the traces show the network's typical wire time, one such hop is used
+    /// instead when it is longer.
     pub wire_soft_us: f64,
     /// The least change of an error share that matters: half a percent of
     /// requests, the whole budget of a 99.5% availability objective.

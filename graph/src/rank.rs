@@ -64,6 +64,12 @@ impl Contribution {
     pub fn modality(&self) -> Modality {
         self.kind.spec().modality
     }
+
+    /// Independent lines of evidence: each modality, and the component's
+    /// share of the symptom (impact, measured apart from its own change).
+    fn channel(&self) -> Option<Modality> {
+        (self.kind != SignalKind::ExplainsSymptom).then(|| self.modality())
+    }
 }
 
 /// A component's verdict.
@@ -303,6 +309,17 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
         });
     }
 
+    for (c, z, note) in explained(set, &charges, p) {
+        contributions[c as usize].push(Contribution {
+            kind: SignalKind::ExplainsSymptom,
+            scored: None,
+            charge: None,
+            z,
+            onset: None,
+            note: Some(note),
+        });
+    }
+
     let mut suspects: Vec<Suspect> = Vec::new();
     for (c, contribs) in contributions.into_iter().enumerate() {
         let mut contribs: Vec<Contribution> = contribs
@@ -313,11 +330,11 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             continue;
         }
         contribs.sort_by(|a, b| b.z.total_cmp(&a.z).then(a.kind.cmp(&b.kind)));
-        // The strongest evidence per modality, combined as a vector length.
-        let mut best: Vec<(Modality, f64)> = Vec::new();
+        // The strongest evidence per channel, combined as a vector length.
+        let mut best: Vec<(Option<Modality>, f64)> = Vec::new();
         for k in &contribs {
-            if !best.iter().any(|(m, _)| *m == k.modality()) {
-                best.push((k.modality(), k.z));
+            if !best.iter().any(|(m, _)| *m == k.channel()) {
+                best.push((k.channel(), k.z));
             }
         }
         let score = best.iter().map(|(_, z)| z * z).sum::<f64>().sqrt();
@@ -367,6 +384,61 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
         charges,
         graph,
     }
+}
+
+/// How much of the symptom each component's own change accounts for, on
+/// the engine's scale: the symptom's own score (how far the judged entry
+/// requests' latency moved from the baseline) times the component's share
+/// of the time they took beyond their typical, read off the requests
+/// (`features::Attribution`): its own time beyond its operations' typical,
+/// and the wire time of the edges charged to it.
+///
+/// Failures are not split this way: where error status is missing, errors
+/// are read from logs, and a component that fails all day in the analysed
+/// window (and did not in a short baseline) would take them all; a failing
+/// component's own errors already count as its `error_rate`.
+fn explained(set: &FeatureSet, charges: &[Charge], p: &Params) -> Vec<(u32, f64, String)> {
+    let a = &set.attribution;
+    let nc = set.components.len();
+    let mut base = a.base_latency.clone();
+    let latency_z = match score::sample_stats(&mut base, p.min_baseline_requests, p.min_request_spread) {
+        Some(st) if !a.now_latency.is_empty() => {
+            let mut now = a.now_latency.clone();
+            st.z(
+                score::median_f32(&mut now),
+                now.len(),
+                p.per_request_floor,
+                score::Direction::Up,
+            )
+        }
+        _ => 0.0,
+    };
+    if !(latency_z >= p.significant_z) {
+        return Vec::new();
+    }
+    let mut time = a.own_us.clone();
+    time.resize(nc, 0.0);
+    for ch in charges {
+        for &k in &ch.edges {
+            time[ch.component as usize] += a.wire_us.get(k).copied().unwrap_or(0.0);
+        }
+    }
+    let all_time: f64 = a.own_us.iter().sum::<f64>() + a.wire_us.iter().sum::<f64>();
+    if all_time <= 0.0 {
+        return Vec::new();
+    }
+    (0..nc)
+        .filter(|&c| time[c] > 0.0)
+        .map(|c| {
+            let share = time[c] / all_time;
+            let note = format!(
+                "accounts for {:.0}% of the {:.1} s the judged requests took beyond their typical (symptom score {latency_z:.1})",
+                share * 100.0,
+                a.excess_us / 1e6
+            );
+            (c as u32, latency_z * share, note)
+        })
+        .collect()
 }
 
 /// Which fault the strongest evidence describes: the strongest significant

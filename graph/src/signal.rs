@@ -155,6 +155,7 @@ pub enum SignalKind {
     GoroutineLeak,
     // The graph.
     UnexplainedSymptom,
+    ExplainsSymptom,
 }
 
 use Direction::{Both, Down, Up};
@@ -186,7 +187,7 @@ const fn spec(
 }
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 37] = [
+    pub const ALL: [SignalKind; 38] = [
         SignalKind::SelfTime,
         SignalKind::Latency,
         SignalKind::CallStructure,
@@ -224,6 +225,7 @@ impl SignalKind {
         SignalKind::NamedInErrors,
         SignalKind::GoroutineLeak,
         SignalKind::UnexplainedSymptom,
+        SignalKind::ExplainsSymptom,
     ];
 
     /// The table.
@@ -643,6 +645,18 @@ impl SignalKind {
                 Some(F::Latency),
                 Manifestation,
                 "latency or errors that none of its callees show",
+            ),
+            // Impact, not a mechanism: it names no fault of its own.
+            SignalKind::ExplainsSymptom => spec(
+                "explains_symptom",
+                Traces,
+                Unit::Share,
+                Up,
+                Own,
+                Derived,
+                None,
+                Manifestation,
+                "the part of the alert's slowdown or new failures that its own change accounts for",
             ),
         }
     }

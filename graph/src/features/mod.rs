@@ -139,6 +139,14 @@ pub struct Attribution {
     pub own_us: Vec<f64>,
     /// Per edge (as `FeatureSet::edges`): time on the wire beyond the edge's typical (µs).
     pub wire_us: Vec<f64>,
+    /// Each judged entry request's log(latency / its operation's typical),
+    /// in the baseline and after it: how far the symptom itself moved.
+    pub base_latency: Vec<f64>,
+    pub now_latency: Vec<f32>,
+    /// Entry requests and failed ones, in the baseline and after it.
+    pub base_requests: f64,
+    pub base_failed: f64,
+    pub now_failed: f64,
     /// Failed entry requests beyond the baseline's share.
     pub new_failures: f64,
     /// Per component: failed entry requests whose error started there,

@@ -5,10 +5,11 @@
 //!   parent is in another component serves a request; a span of unknown kind
 //!   whose children are all in other components is the caller's side of a
 //!   call (its time is the wire's and the callee's, not its own).
-//! - *Own time*: a span's duration minus its children's. A call's client
-//!   span has none; the call's *wire time* (client span minus the callee's
-//!   server span, or the whole client span for an uninstrumented peer)
-//!   belongs to the edge.
+//! - *Own time* of a request in a component: its entry span's duration less
+//!   the union of the intervals during which the request waited on calls
+//!   into other components. A call's *wire time* (client span minus the
+//!   callee's server span, or the whole client span for an uninstrumented
+//!   peer) belongs to the edge.
 //! - A span *fails* when it has error status, a 5xx, or its component wrote
 //!   an error line about itself in it; an error *originates* at a failing
 //!   span none of whose descendants fail.
@@ -85,18 +86,6 @@ impl Tree {
             (true, true, Some(peer)) if peer != s.component => Some(peer),
             _ => None,
         }
-    }
-
-    /// Own work of a span: not the wire time of a call, nor a call to an
-    /// uninstrumented peer.
-    fn own(&self, spans: &[Span], i: usize) -> Option<Micros> {
-        if (self.client[i] && self.remote_child[i].is_some())
-            || self.uninstrumented_peer(spans, i).is_some()
-        {
-            return None;
-        }
-        let d = spans[i].duration;
-        Some((d - self.child_sum[i].min(d)).max(0))
     }
 
     /// The call's time on the wire, for a span whose parent is the caller's
@@ -242,6 +231,73 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
     }
 }
 
+/// Each request's own time in its component: from its entry span's start
+/// to its end, less the time during which any span of the request in that
+/// component waited on a call into another component (the union of the
+/// calls' intervals). Read per request rather than per span because a
+/// component's spans need not nest: a handler span beside the client span
+/// it waits for would otherwise count the call as its own work. `Some`
+/// only for entry spans.
+fn request_own_times(spans: &[Span], t: &Tree, entry_of: &[u32]) -> Vec<Option<Micros>> {
+    let n = spans.len();
+    // (entry, start, end) of every call out of a request.
+    let mut calls: Vec<(u32, Micros, Micros)> = Vec::new();
+    for j in 0..n {
+        let pj = t.parents[j];
+        if pj != NONE && spans[pj as usize].component != spans[j].component {
+            let p = pj as usize;
+            let (from, to) = if t.client[p] {
+                (spans[p].start, spans[p].start + spans[p].duration.max(0))
+            } else {
+                (spans[j].start, spans[j].start + spans[j].duration.max(0))
+            };
+            calls.push((entry_of[p], from, to));
+        } else if t.uninstrumented_peer(spans, j).is_some() {
+            let s = &spans[j];
+            calls.push((entry_of[j], s.start, s.start + s.duration.max(0)));
+        }
+    }
+    calls.sort_unstable();
+    let mut waited: FxHashMap<u32, Micros> = FxHashMap::default();
+    let mut k = 0;
+    while k < calls.len() {
+        let e = calls[k].0;
+        let (lo, hi) = {
+            let s = &spans[e as usize];
+            (s.start, s.start + s.duration.max(0))
+        };
+        let mut total = 0;
+        let mut cur: Option<(Micros, Micros)> = None;
+        while k < calls.len() && calls[k].0 == e {
+            let (a, b) = (calls[k].1.max(lo), calls[k].2.min(hi));
+            k += 1;
+            if b <= a {
+                continue;
+            }
+            cur = match cur {
+                Some((x, y)) if a <= y => Some((x, y.max(b))),
+                Some((x, y)) => {
+                    total += y - x;
+                    Some((a, b))
+                }
+                None => Some((a, b)),
+            };
+        }
+        if let Some((x, y)) = cur {
+            total += y - x;
+        }
+        waited.insert(e, total);
+    }
+    (0..n)
+        .map(|i| {
+            t.entry[i].then(|| {
+                let d = spans[i].duration.max(0);
+                d - waited.get(&(i as u32)).copied().unwrap_or(0).min(d)
+            })
+        })
+        .collect()
+}
+
 /// The typical value per key of the baseline's samples, for keys seen at
 /// least `min` times.
 fn typicals<K: std::hash::Hash + Eq>(m: FxHashMap<K, Vec<f64>>, min: usize) -> FxHashMap<K, f64> {
@@ -324,6 +380,8 @@ pub(super) fn build(
         }
     }
 
+    let own_time = request_own_times(spans, &t, &entry_of);
+
     // Each operation's typical own time, latency and calls in the baseline,
     // and each edge's typical wire time: spans are compared with their own
     // operation, so a change in the mix of requests is not a slowdown.
@@ -338,7 +396,7 @@ pub(super) fn build(
         }
         let key = (s.component, s.operation);
         let whole = complete(s);
-        if let (Some(own), true) = (t.own(spans, i), whole) {
+        if let (Some(own), true) = (own_time[i], whole) {
             base_own.entry(key).or_default().push(own as f64);
         }
         if t.entry[i] {
@@ -437,7 +495,7 @@ pub(super) fn build(
             if s.exception.is_some() {
                 cell.exceptions += 1.0;
             }
-            if let (Some(own), true) = (t.own(spans, i), whole) {
+            if let (Some(own), true) = (own_time[i], whole) {
                 if let Some(&typ) = base_own.get(&key) {
                     let v = log_ratio(own as f64, typ, p.own_soft_us);
                     own_v.entry(c).or_insert_with(|| vec![Vec::new(); nb])[bi].push(v as f32);
@@ -591,7 +649,7 @@ pub(super) fn build(
         .collect();
 
     set.attribution = attribution(
-        obs, b, ctx, &t, &base_own, &base_lat, &base_wire, reg, &edges,
+        obs, b, ctx, &t, &own_time, &base_own, &base_lat, &base_wire, reg, &edges,
     );
     set.edges = edges;
 }
@@ -604,6 +662,7 @@ fn attribution(
     b: &Buckets,
     ctx: &Context,
     t: &Tree,
+    own_time: &[Option<Micros>],
     base_own: &FxHashMap<(Sym, Sym), f64>,
     base_lat: &FxHashMap<(Sym, Sym), f64>,
     base_wire: &FxHashMap<(Sym, Sym), f64>,
@@ -694,7 +753,7 @@ fn attribution(
         if !analysed {
             continue;
         }
-        if let Some(own) = t.own(spans, i) {
+        if let Some(own) = own_time[i] {
             if let Some(&typ) = base_own.get(&(s.component, s.operation)) {
                 *own_us.entry(reg.id(s.component)).or_default() += own as f64 - typ;
             }
@@ -723,8 +782,14 @@ fn attribution(
         let Some(bi) = b.index(s.start) else { continue };
         let failed = t.fails[i] || t.fails_below[i];
         let origins = origin_of_top.get(&(i as u32));
+        let ratio = base_lat
+            .get(&(s.component, s.operation))
+            .map(|&typ| (typ, log_ratio(s.duration as f64, typ, ctx.params.latency_soft_us)));
         if bi < b.baseline_end {
             tops_base += 1.0;
+            if let Some((_, v)) = ratio {
+                a.base_latency.push(v);
+            }
             if failed {
                 failed_base += 1.0;
                 for &c in origins.into_iter().flatten() {
@@ -734,8 +799,9 @@ fn attribution(
             continue;
         }
         a.requests += 1.0;
-        if let Some(&typ) = base_lat.get(&(s.component, s.operation)) {
+        if let Some((typ, v)) = ratio {
             a.excess_us += s.duration as f64 - typ;
+            a.now_latency.push(v as f32);
         }
         if failed {
             failed_now += 1.0;
@@ -753,6 +819,9 @@ fn attribution(
         }
     };
     a.new_failures = (failed_now - expect(failed_base)).max(0.0);
+    a.base_requests = tops_base;
+    a.base_failed = failed_base;
+    a.now_failed = failed_now;
     let mut origin_failures: Vec<(u32, f64)> = origins_now
         .iter()
         .map(|(&c, &now)| {
