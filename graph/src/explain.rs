@@ -349,9 +349,7 @@ impl Graph {
     }
 
     pub fn degree(&self, c: u32) -> usize {
-        self.g
-            .neighbors_undirected(self.node[c as usize])
-            .count()
+        self.g.neighbors_undirected(self.node[c as usize]).count()
     }
 
     /// Whether `to` can be reached from `from` along calls.
@@ -369,7 +367,11 @@ impl Graph {
     /// else up the most symptomatic callers until an entry point.
     pub fn path_up(&self, c: u32, alert: Option<u32>, symptom: &[f64]) -> Vec<u32> {
         let by_symptom = |v: &mut Vec<u32>| {
-            v.sort_by(|p, q| symptom[*q as usize].total_cmp(&symptom[*p as usize]).then(p.cmp(q)));
+            v.sort_by(|p, q| {
+                symptom[*q as usize]
+                    .total_cmp(&symptom[*p as usize])
+                    .then(p.cmp(q))
+            });
         };
         if let Some(a) = alert {
             let n = symptom.len();

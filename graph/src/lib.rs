@@ -36,6 +36,6 @@ pub mod store;
 mod window;
 
 pub use engine::{incident_id, localise, missing_of, EngineConfig, GraphError};
-pub use params::{Floor, LevelFloors, Params};
 pub use localisation::*;
+pub use params::{Floor, LevelFloors, Params};
 pub use window::WindowConfig;

@@ -222,8 +222,10 @@ mod tests {
 
     #[test]
     fn a_partial_file_keeps_the_rest() {
-        let p = Params::from_json(r#"{"significant_z": 4.0, "floors": {"cpu": {"abs": 0.1, "rel": 0.0}}}"#)
-            .unwrap();
+        let p = Params::from_json(
+            r#"{"significant_z": 4.0, "floors": {"cpu": {"abs": 0.1, "rel": 0.0}}}"#,
+        )
+        .unwrap();
         assert_eq!(p.significant_z, 4.0);
         assert_eq!(p.floors.cpu, Floor::new(0.1, 0.0));
         assert_eq!(p.floors.memory, LevelFloors::default().memory);

@@ -15,6 +15,10 @@
 //! 3. A component that took part in no call, while others did, cannot have
 //!    passed its trouble on through calls: it ranks after every component
 //!    that did (a batch job, a cron task, a service nobody called).
+//!    Without any call graph (metrics only, no `calls` series), a symptom
+//!    cannot be told from its victims' symptoms: a component whose only
+//!    evidence is a symptom ranks after every component with evidence of
+//!    its own (so that, with metrics only, resource faults come first).
 //! 4. Ties are broken by evidence, never by name: the earlier onset, then
 //!    more independent modalities.
 //! 5. The fault is what the strongest *mechanism* among its significant
@@ -82,8 +86,11 @@ pub struct Suspect {
     pub onset: Option<usize>,
     /// Modalities with evidence.
     pub modalities: usize,
-    /// Traced, but on no call path while others are.
+    /// On no call path while others are.
     pub isolated: bool,
+    /// Its only evidence is a symptom, and no call graph says whether it
+    /// was inherited.
+    pub symptom_only: bool,
 }
 
 /// Everything the ranking worked out, for evidence, the heatmap and the page.
@@ -291,7 +298,10 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             continue;
         }
         let note = if graph.callees(c).is_empty() {
-            format!("{} rose and it calls nothing that could explain it", f.name())
+            format!(
+                "{} rose and it calls nothing that could explain it",
+                f.name()
+            )
         } else {
             format!(
                 "{} rose; its callees' rises cover {:.0}% of it",
@@ -344,6 +354,10 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             .filter_map(|k| k.onset)
             .min();
         let isolated = graph.has_edges() && graph.degree(c as u32) == 0;
+        let symptom_only = !graph.has_edges()
+            && contribs
+                .iter()
+                .all(|k| k.kind == SignalKind::UnexplainedSymptom);
         let fault = classify(&contribs, set.is_proxy[c], p);
         tracing::debug!(
             component = %set.components[c],
@@ -361,11 +375,12 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             contributions: contribs,
             onset,
             isolated,
+            symptom_only,
         });
     }
     suspects.sort_by(|a, b| {
-        a.isolated
-            .cmp(&b.isolated)
+        (a.isolated, a.symptom_only)
+            .cmp(&(b.isolated, b.symptom_only))
             .then(b.score.total_cmp(&a.score))
             .then(match (a.onset, b.onset) {
                 (Some(x), Some(y)) => x.cmp(&y),
@@ -401,18 +416,19 @@ fn explained(set: &FeatureSet, charges: &[Charge], p: &Params) -> Vec<(u32, f64,
     let a = &set.attribution;
     let nc = set.components.len();
     let mut base = a.base_latency.clone();
-    let latency_z = match score::sample_stats(&mut base, p.min_baseline_requests, p.min_request_spread) {
-        Some(st) if !a.now_latency.is_empty() => {
-            let mut now = a.now_latency.clone();
-            st.z(
-                score::median_f32(&mut now),
-                now.len(),
-                p.per_request_floor,
-                score::Direction::Up,
-            )
-        }
-        _ => 0.0,
-    };
+    let latency_z =
+        match score::sample_stats(&mut base, p.min_baseline_requests, p.min_request_spread) {
+            Some(st) if !a.now_latency.is_empty() => {
+                let mut now = a.now_latency.clone();
+                st.z(
+                    score::median_f32(&mut now),
+                    now.len(),
+                    p.per_request_floor,
+                    score::Direction::Up,
+                )
+            }
+            _ => 0.0,
+        };
     if !(latency_z >= p.significant_z) {
         return Vec::new();
     }

@@ -29,8 +29,8 @@
 
 use statrs::distribution::{ContinuousCDF, Normal};
 
-pub use crate::signal::Direction;
 use crate::params::Floor;
+pub use crate::signal::Direction;
 
 /// The efficiency loss of a median against a mean (π/2): the variance of the
 /// median of `n` values is about `π/2 · σ²/n`.
@@ -236,7 +236,11 @@ pub fn rate_test(
             return 0.0;
         }
         // As `floored` for a statistic known only as a z: 1/z² adds up.
-        let by_floor = if floor > 0.0 { d / floor } else { f64::INFINITY };
+        let by_floor = if floor > 0.0 {
+            d / floor
+        } else {
+            f64::INFINITY
+        };
         1.0 / (1.0 / (stat * stat) + 1.0 / (by_floor * by_floor)).sqrt()
     };
     match dir {
@@ -543,7 +547,11 @@ mod tests {
         }
         let (z, _) = rate_z(&num, &den, 8, PRIOR, 0.02, Direction::Up);
         let pooled = pooled_rate_z(&num, &den, 8, 10, PRIOR, 0.02, Direction::Up);
-        assert!(pooled > 1.5 * z[12], "pooled {pooled} vs one bucket {}", z[12]);
+        assert!(
+            pooled > 1.5 * z[12],
+            "pooled {pooled} vs one bucket {}",
+            z[12]
+        );
     }
 
     #[test]
@@ -588,7 +596,11 @@ mod tests {
         assert_eq!(onset(&[0.0, 9.0, 0.0, 9.0, 9.0], 3.0), Some(3));
         assert_eq!(onset(&[0.0, 9.0, f64::NAN, 9.0], 3.0), Some(1));
         assert_eq!(onset(&[0.0, 0.0], 3.0), None);
-        assert_eq!(onset(&[0.0, 0.0, 9.0], 3.0), None, "the last bucket alone is a spike");
+        assert_eq!(
+            onset(&[0.0, 0.0, 9.0], 3.0),
+            None,
+            "the last bucket alone is a spike"
+        );
     }
 
     #[test]

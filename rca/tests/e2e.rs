@@ -164,3 +164,68 @@ fn eval_over_the_shipped_fixtures_is_perfect() {
             && case["seconds"].is_number()
     );
 }
+
+/// A resource fault's fixture cut down to its metrics (with the service-graph
+/// `calls` queries, or without them, so without any call graph at all) and
+/// its alert: missing modalities lower confidence; the resource still names
+/// the root cause first.
+#[test]
+fn metrics_alone_still_name_a_resource_fault_first() {
+    let resource = ["cpu_saturation", "memory_leak", "goroutine_leak"];
+    let tmp = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for dir in shipped() {
+        let (component, fault) = truth(&dir);
+        if !resource.contains(&fault.as_str()) {
+            continue;
+        }
+        for with_calls in [true, false] {
+            let cut = tmp.path().join(format!(
+                "{}-{with_calls}",
+                dir.file_name().unwrap().to_string_lossy()
+            ));
+            std::fs::create_dir_all(&cut).unwrap();
+            std::fs::copy(dir.join("alert.json"), cut.join("alert.json")).unwrap();
+            let mut metrics: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
+            let queries = metrics["queries"].as_array_mut().unwrap();
+            assert!(
+                queries.iter().any(|q| q["signal"] == "calls"),
+                "{}: generated fixtures carry a calls query",
+                dir.display()
+            );
+            if !with_calls {
+                queries.retain(|q| !q["signal"].as_str().unwrap().starts_with("calls"));
+            }
+            std::fs::write(cut.join("metrics.json"), metrics.to_string()).unwrap();
+            let o = rca()
+                .arg("replay")
+                .arg(&cut)
+                .args(["--format", "json", "--out"])
+                .arg(tmp.path().join("out"))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let loc: graph::Localisation = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(
+                loc.ranking.first().map(|c| c.component.as_str()),
+                Some(component.as_str()),
+                "{} with metrics only (calls: {with_calls}): {:?}",
+                dir.display(),
+                loc.ranking.iter().map(|c| &c.component).collect::<Vec<_>>()
+            );
+            assert!(
+                loc.missing.iter().any(|m| m.modality == "traces"),
+                "{:?}",
+                loc.missing
+            );
+            if with_calls {
+                assert!(!loc.edges.is_empty(), "the calls queries give edges");
+            } else {
+                assert!(loc.edges.is_empty());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "{checked} cut-down fixtures");
+}

@@ -58,7 +58,9 @@ pub(super) fn build(
         let names = about_other.get(&(l.component, l.message));
         if let Some(names) = names {
             for &other in names {
-                let e = named.entry(other).or_insert_with(|| (zeros(), FxHashSet::default()));
+                let e = named
+                    .entry(other)
+                    .or_insert_with(|| (zeros(), FxHashSet::default()));
                 e.0[i] += 1.0;
                 e.1.insert(l.component);
             }
@@ -89,8 +91,7 @@ pub(super) fn build(
                 floor: p.log_share_floor,
             },
         };
-        set.features
-            .push(rate(SignalKind::ExceptionLogs, &acc.exc));
+        set.features.push(rate(SignalKind::ExceptionLogs, &acc.exc));
         set.features.push(rate(SignalKind::ErrorLogs, &acc.err));
         set.features
             .push(rate(SignalKind::NewErrorTemplates, &acc.new_err));
@@ -299,8 +300,7 @@ pub(super) fn missing_lines(
         // plus the drift of what requests ask.
         let share = (base / base_req).min(1.0);
         let spread = (share * (1.0 - share)).max(0.5 / base_req);
-        let var =
-            spread * now_req * (1.0 + now_req / base_req) + (p.flow_drift * expected).powi(2);
+        let var = spread * now_req * (1.0 + now_req / base_req) + (p.flow_drift * expected).powi(2);
         let z = (expected - now) / var.sqrt();
         let switched = gained[&(comp, op, after)]
             .iter()

@@ -258,7 +258,11 @@ pub fn build(obs: &Observations, buckets: &Buckets, ctx: &Context) -> FeatureSet
     // they say a call to it failed.
     let about_other = logs::templates_naming_others(obs);
     let mut logged = traces::LoggedErrors::default();
-    for l in obs.logs.iter().filter(|l| l.level >= ingest::LogLevel::Error) {
+    for l in obs
+        .logs
+        .iter()
+        .filter(|l| l.level >= ingest::LogLevel::Error)
+    {
         let Some(span) = l.span_id else { continue };
         if about_other.contains_key(&(l.component, l.message)) {
             logged.about_other.insert(span);

@@ -82,7 +82,11 @@ impl Tree {
     fn uninstrumented_peer(&self, spans: &[Span], i: usize) -> Option<Sym> {
         let s = &spans[i];
         let client = matches!(s.kind, SpanKind::Client | SpanKind::Producer);
-        match (client, self.child_sum[i] == 0 && self.children(i).is_empty(), s.peer) {
+        match (
+            client,
+            self.child_sum[i] == 0 && self.children(i).is_empty(),
+            s.peer,
+        ) {
             (true, true, Some(peer)) if peer != s.component => Some(peer),
             _ => None,
         }
@@ -199,7 +203,11 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
                 p => j = p as usize,
             }
         }
-        let mut d = if depth[j] == u32::MAX { 0 } else { depth[j] + 1 };
+        let mut d = if depth[j] == u32::MAX {
+            0
+        } else {
+            depth[j] + 1
+        };
         while let Some(k) = chain.pop() {
             if depth[k] == u32::MAX {
                 depth[k] = d;
@@ -411,7 +419,10 @@ pub(super) fn build(
         }
         if let (Some(w), false) = (t.wire_into(spans, i), t.fails[i]) {
             let pc = spans[t.parents[i] as usize].component;
-            base_wire.entry((pc, s.component)).or_default().push(w as f64);
+            base_wire
+                .entry((pc, s.component))
+                .or_default()
+                .push(w as f64);
         } else if let Some(peer) = t.uninstrumented_peer(spans, i) {
             base_wire
                 .entry((s.component, peer))
@@ -782,9 +793,12 @@ fn attribution(
         let Some(bi) = b.index(s.start) else { continue };
         let failed = t.fails[i] || t.fails_below[i];
         let origins = origin_of_top.get(&(i as u32));
-        let ratio = base_lat
-            .get(&(s.component, s.operation))
-            .map(|&typ| (typ, log_ratio(s.duration as f64, typ, ctx.params.latency_soft_us)));
+        let ratio = base_lat.get(&(s.component, s.operation)).map(|&typ| {
+            (
+                typ,
+                log_ratio(s.duration as f64, typ, ctx.params.latency_soft_us),
+            )
+        });
         if bi < b.baseline_end {
             tops_base += 1.0;
             if let Some((_, v)) = ratio {

@@ -153,8 +153,7 @@ pub fn read_params(path: Option<&Path>) -> CliResult<graph::Params> {
             .map_err(|e| e.to_string())
             .and_then(|p| p.validate().map(|()| p))
     };
-    params
-        .map_err(|e| CliError::bad(anyhow::anyhow!("{}: {e}", path.display())))
+    params.map_err(|e| CliError::bad(anyhow::anyhow!("{}: {e}", path.display())))
 }
 
 pub fn run(args: &EvalArgs) -> CliResult<()> {
