@@ -9,8 +9,12 @@ use sha2::{Digest, Sha256};
 use crate::features::{self, FeatureSet};
 use crate::params::Params;
 use crate::rank::{self, Ranked, Suspect};
+use crate::signal::SignalKind;
 use crate::window::{choose_buckets, Buckets, WindowConfig};
-use crate::{Candidate, Count, Edge, Evidence, Heatmap, IncidentInfo, Localisation, Missing};
+use crate::{
+    Candidate, Count, Edge, Evidence, Heatmap, IncidentInfo, InnerCause, InnerKind, Localisation,
+    Missing,
+};
 
 /// Engine settings.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -285,7 +289,82 @@ fn candidate(
         score: round2(s.score),
         fault: s.fault,
         evidence,
+        inner: inner_causes(s, set),
     }
+}
+
+/// How many inner causes a candidate lists.
+const MAX_INNER: usize = 5;
+
+/// Where inside the component: the resources its significant evidence
+/// names, the flow events its requests stopped passing (missing log
+/// lines), and its most frequent new error template, strongest first.
+fn inner_causes(s: &Suspect, set: &FeatureSet) -> Vec<InnerCause> {
+    let mut out: Vec<InnerCause> = Vec::new();
+    let mut resource = |region: &str, z: f64| match out
+        .iter_mut()
+        .find(|c| c.kind == InnerKind::Resource && c.region == region)
+    {
+        Some(c) => c.score = c.score.max(round2(z)),
+        None => out.push(InnerCause {
+            kind: InnerKind::Resource,
+            operation: None,
+            region: region.to_string(),
+            score: round2(z),
+        }),
+    };
+    for k in &s.contributions {
+        match k.kind {
+            SignalKind::Cpu => resource("cpu", k.z),
+            SignalKind::Memory => resource("memory", k.z),
+            SignalKind::WireIn
+            | SignalKind::WireOut
+            | SignalKind::ClientWait
+            | SignalKind::ClientLatency => resource("network", k.z),
+            _ => {}
+        }
+    }
+    for m in set
+        .missing_lines
+        .iter()
+        .filter(|m| m.component == s.component)
+    {
+        out.push(InnerCause {
+            kind: InnerKind::Code,
+            operation: Some(m.operation.clone()),
+            region: m.region.clone(),
+            score: round2(m.z),
+        });
+    }
+    let new_errors = s
+        .contributions
+        .iter()
+        .filter(|k| k.kind == SignalKind::NewErrorTemplates)
+        .map(|k| k.z)
+        .fold(0.0, f64::max);
+    if let Some((_, t, _)) = set.new_templates.iter().find(|(c, _, _)| *c == s.component) {
+        if new_errors > 0.0 {
+            out.push(InnerCause {
+                kind: InnerKind::Code,
+                operation: None,
+                region: t.clone(),
+                score: round2(new_errors),
+            });
+        }
+    }
+    // A resource out of line comes before the network it slows (see
+    // `signal::Specificity`), then the rest by score.
+    // Among code regions, where the flow broke off (a missing line) before
+    // what the component printed instead (a new error).
+    let tier = |c: &InnerCause| match (c.kind, c.region.as_str()) {
+        (InnerKind::Resource, "network") => 1,
+        (InnerKind::Resource, _) => 0,
+        (InnerKind::Code, _) if c.operation.is_some() => 1,
+        (InnerKind::Code, _) => 2,
+    };
+    out.sort_by(|a, b| tier(a).cmp(&tier(b)).then(b.score.total_cmp(&a.score)));
+    out.truncate(MAX_INNER);
+    out
 }
 
 /// The analysed bucket with the largest score.

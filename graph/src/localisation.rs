@@ -129,6 +129,36 @@ pub struct Candidate {
     pub score: f64,
     pub fault: FaultKind,
     pub evidence: Vec<Evidence>,
+    /// Where inside the component, most likely first: a code region (the
+    /// pair of log events where its requests' flow broke off or changed) or
+    /// a resource.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inner: Vec<InnerCause>,
+}
+
+/// What kind of place inside a component an [`InnerCause`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum InnerKind {
+    /// A code region: `before_after`, two flow events (a log template such
+    /// as `c.s.ContactsServiceImpl#31`, or `<operation> start`) the requests
+    /// used to pass one after the other; or one new error template.
+    Code,
+    /// `cpu`, `memory` or `network`.
+    Resource,
+}
+
+/// One place inside a component where the fault may sit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InnerCause {
+    pub kind: InnerKind,
+    /// The operation whose requests show it, when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    pub region: String,
+    pub score: f64,
 }
 
 /// Components by time buckets, each cell an anomaly score (0 = normal).

@@ -22,9 +22,10 @@
 //! 4. Ties are broken by evidence, never by name: the earlier onset, then
 //!    more independent modalities.
 //! 5. The fault is what the strongest *mechanism* among its significant
-//!    signals points at (a resource, an exception, a leak, the wire, an
-//!    abusive client mix), else the strongest manifestation's (self time,
-//!    originated errors, changed call structure, skipped log lines).
+//!    signals points at (a resource, an exception, a leak, an abusive client
+//!    mix), else the wire's (the network), else the strongest
+//!    manifestation's (self time, originated errors, changed call
+//!    structure, skipped log lines); see `signal::Specificity`.
 
 use ingest::Modality;
 
@@ -244,7 +245,12 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
         });
     }
 
-    for m in &set.missing_lines {
+    // The strongest deficit of each component is its evidence (the rest name
+    // inner causes).
+    for (i, m) in set.missing_lines.iter().enumerate() {
+        if i > 0 && set.missing_lines[i - 1].component == m.component {
+            continue;
+        }
         contributions[m.component as usize].push(Contribution {
             kind: SignalKind::MissingLogLines,
             scored: None,
@@ -472,9 +478,14 @@ fn classify(contribs: &[Contribution], is_proxy: bool, p: &Params) -> FaultKind 
             .max_by(|a, b| a.z.total_cmp(&b.z))
             .and_then(|k| k.kind.spec().fault)
     };
-    strongest(Specificity::Mechanism, p.significant_z)
-        .or_else(|| strongest(Specificity::Manifestation, p.significant_z))
-        .or_else(|| strongest(Specificity::Mechanism, 0.0))
-        .or_else(|| strongest(Specificity::Manifestation, 0.0))
+    let tiers = [
+        Specificity::Mechanism,
+        Specificity::Transport,
+        Specificity::Manifestation,
+    ];
+    tiers
+        .iter()
+        .find_map(|&t| strongest(t, p.significant_z))
+        .or_else(|| tiers.iter().find_map(|&t| strongest(t, 0.0)))
         .unwrap_or(FaultKind::Unknown)
 }

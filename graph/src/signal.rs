@@ -84,10 +84,15 @@ impl Unit {
 /// How specific a signal is about the fault behind it. A mechanism (a
 /// resource out of line, an exception, a leak, an abusive client mix) names
 /// the fault before the manifestations it drags along (slower requests,
-/// errors answered, changed call structure, skipped log lines).
+/// errors answered, changed call structure, skipped log lines). Time lost
+/// on the wire sits between: it names the network unless a resource of the
+/// same component is out of line too, because a saturated component is slow
+/// to read and write its connections while a slow network uses none of its
+/// resources.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Specificity {
     Manifestation,
+    Transport,
     Mechanism,
 }
 
@@ -160,7 +165,7 @@ pub enum SignalKind {
 
 use Direction::{Both, Down, Up};
 use Role::{Context, Own, Symptom};
-use Specificity::{Manifestation, Mechanism};
+use Specificity::{Manifestation, Mechanism, Transport};
 
 const fn spec(
     name: &'static str,
@@ -313,7 +318,7 @@ impl SignalKind {
                 Own,
                 Derived,
                 Some(F::NetworkDelay),
-                Mechanism,
+                Transport,
                 "time on the wire of calls into it, slower for its callers alike",
             ),
             SignalKind::WireOut => spec(
@@ -324,7 +329,7 @@ impl SignalKind {
                 Own,
                 Derived,
                 Some(F::NetworkDelay),
-                Mechanism,
+                Transport,
                 "time on the wire of its calls out, while its callees serve others as before",
             ),
             SignalKind::ClientWait => spec(
@@ -335,7 +340,7 @@ impl SignalKind {
                 Own,
                 Derived,
                 Some(F::ConnectionPoolExhaustion),
-                Mechanism,
+                Transport,
                 "its calls to one callee wait longer while that callee serves others as before",
             ),
             SignalKind::Cpu => spec(

@@ -72,6 +72,7 @@ fn incident(
                 top_user_agents: vec![],
                 tls_versions: vec![],
             }],
+            inner: Vec::new(),
         })
         .collect();
     let mut annotations = BTreeMap::new();

@@ -105,6 +105,7 @@ fn fixture() -> Localisation {
                 score: 17.31,
                 fault: FaultKind::CpuSaturation,
                 evidence: vec![cpu, abuse],
+                inner: Vec::new(),
             },
             Candidate {
                 component: "checkout".to_owned(),
@@ -117,12 +118,14 @@ fn fixture() -> Localisation {
                     210.0,
                     40.0,
                 )],
+                inner: Vec::new(),
             },
             Candidate {
                 component: "cart".to_owned(),
                 score: 0.4,
                 fault: FaultKind::Unknown,
                 evidence: vec![],
+                inner: Vec::new(),
             },
         ],
         path: ["payment", "checkout", "frontend"]

@@ -44,6 +44,7 @@ pub(super) fn build(
     }
     let zeros = || vec![0.0; b.count];
     let mut by_comp: FxHashMap<Sym, Acc> = FxHashMap::default();
+    let mut new_templates: FxHashMap<(Sym, Sym), u64> = FxHashMap::default();
     // Lines of other components that name a component, per bucket, and who wrote them.
     let mut named: FxHashMap<Sym, (Vec<f64>, FxHashSet<Sym>)> = FxHashMap::default();
     for l in &obs.logs {
@@ -68,6 +69,7 @@ pub(super) fn build(
         let own = names.is_none() && !l.span_id.is_some_and(|s| inherited_spans.contains(&s));
         if own && l.level >= LogLevel::Warn && !known.contains(&(l.component, l.template)) {
             acc.new_err[i] += 1.0;
+            *new_templates.entry((l.component, l.template)).or_default() += 1;
         }
         if l.level >= LogLevel::Error {
             acc.err[i] += 1.0;
@@ -96,6 +98,20 @@ pub(super) fn build(
         set.features
             .push(rate(SignalKind::NewErrorTemplates, &acc.new_err));
     }
+    // Each component's most frequent new warning or error template.
+    let mut most: FxHashMap<Sym, (Sym, u64)> = FxHashMap::default();
+    for (&(comp, template), &n) in &new_templates {
+        let e = most.entry(comp).or_insert((template, 0));
+        if n > e.1 || (n == e.1 && template < e.0) {
+            *e = (template, n);
+        }
+    }
+    let mut most: Vec<(Sym, (Sym, u64))> = most.into_iter().collect();
+    most.sort_unstable();
+    set.new_templates = most
+        .into_iter()
+        .map(|(c, (t, n))| (reg.id(c), obs.names.name(t).to_string(), n))
+        .collect();
     // What others' warnings and errors say of a component: a share of the
     // lines of the components that name it.
     let mut targets: Vec<Sym> = named.keys().copied().collect();
@@ -170,6 +186,9 @@ pub(super) fn templates_naming_others(obs: &Observations) -> NamedOthers {
     out
 }
 
+/// Deficits kept per component: its inner causes to list.
+const MISSING_KEPT: usize = 5;
+
 /// Lines an operation used to print and now prints less: each log line is
 /// tied to the operation of the span it was written in, and the share of the
 /// operation's requests that print it is compared with the baseline's. An
@@ -221,21 +240,66 @@ pub(super) fn missing_lines(
     // The flow lines each request printed, each template once: shares of
     // requests, so a line printed in a loop does not weigh more. Error lines
     // are left out: an error line that stops is recovery, not a fault.
-    let mut printed: FxHashMap<u64, Vec<Sym>> = FxHashMap::default();
+    // Every line a request printed, warnings included, with its time and
+    // whether it is a flow line.
+    let mut timed: FxHashMap<u64, Vec<(ingest::Micros, Sym, bool)>> = FxHashMap::default();
     for l in &obs.logs {
         let Some(span) = l.span_id else { continue };
-        if l.level >= LogLevel::Warn
-            || op_of
-                .get(&span)
-                .is_none_or(|&(comp, _, _)| comp != l.component)
+        if op_of
+            .get(&span)
+            .is_none_or(|&(comp, _, _)| comp != l.component)
         {
             continue;
         }
-        let t = printed.entry(span).or_default();
-        if !t.contains(&l.template) {
-            t.push(l.template);
+        timed
+            .entry(span)
+            .or_default()
+            .push((l.time, l.template, l.level < LogLevel::Warn));
+    }
+    // In the order the request printed them, each first time only: all its
+    // lines (for where a line sits in the flow) and its flow lines.
+    let mut sequence: FxHashMap<u64, Vec<Sym>> = FxHashMap::default();
+    let mut printed: FxHashMap<u64, Vec<Sym>> = FxHashMap::default();
+    for (span, mut v) in timed {
+        v.sort_by_key(|x| x.0);
+        let (mut all, mut flow): (Vec<Sym>, Vec<Sym>) = (Vec::new(), Vec::new());
+        for (_, l, is_flow) in v {
+            if !all.contains(&l) {
+                all.push(l);
+                if is_flow {
+                    flow.push(l);
+                }
+            }
+        }
+        sequence.insert(span, all);
+        if !flow.is_empty() {
+            printed.insert(span, flow);
         }
     }
+    // What the baseline's requests printed just before each line: where
+    // in the flow a line sits (`None`: first, right after the request began).
+    let mut before: FxHashMap<(Sym, Op, Sym), FxHashMap<Option<Sym>, u32>> = FxHashMap::default();
+    for (span, t) in &sequence {
+        let (comp, op, half) = op_of[span];
+        if half != 0 {
+            continue;
+        }
+        for (k, &l) in t.iter().enumerate() {
+            let prev = k.checked_sub(1).map(|j| t[j]);
+            *before
+                .entry((comp, op, l))
+                .or_default()
+                .entry(prev)
+                .or_default() += 1;
+        }
+    }
+    let predecessor = |comp: Sym, op: Op, line: Sym| -> Option<Sym> {
+        before.get(&(comp, op, line)).and_then(|m| {
+            m.iter()
+                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .and_then(|(p, _)| *p)
+        })
+    };
     // (component, operation, condition, line): requests that printed the
     // condition line (or, for `None`, every request) and, of those, the
     // requests that also printed the line.
@@ -274,7 +338,7 @@ pub(super) fn missing_lines(
                 .push((line, now - base / base_req * now_req));
         }
     }
-    let mut best: FxHashMap<Sym, MissingLines> = FxHashMap::default();
+    let mut best: FxHashMap<Sym, Vec<MissingLines>> = FxHashMap::default();
     let mut keys: Vec<&Key> = with.keys().collect();
     keys.sort_unstable();
     for key in keys {
@@ -305,48 +369,53 @@ pub(super) fn missing_lines(
         let switched = gained[&(comp, op, after)]
             .iter()
             .any(|&(other, gain)| other != line && gain >= 0.5 * (expected - now));
-        if switched || z <= best.get(&comp).map_or(0.0, |m| m.z) {
+        if switched || z <= 0.0 {
             continue;
         }
         let op_name = match op.0 {
             Some(via) => format!("{} (via {})", obs.names.name(op.1), obs.names.name(via)),
             None => obs.names.name(op.1).to_string(),
         };
-        let (note, region) = match after {
-            None => (
-                format!(
-                    "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\"",
-                    obs.names.name(line),
-                ),
-                obs.names.name(line).to_string(),
+        let note = match after {
+            None => format!(
+                "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\"",
+                obs.names.name(line),
             ),
-            Some(a) => (
-                format!(
-                    "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\" after \"{}\"",
-                    obs.names.name(line),
-                    obs.names.name(a),
-                ),
-                format!("{}_{}", obs.names.name(a), obs.names.name(line)),
+            Some(a) => format!(
+                "{now:.0} of an expected {expected:.0} {op_name} requests printed \"{}\" after \"{}\"",
+                obs.names.name(line),
+                obs.names.name(a),
             ),
         };
-        best.insert(
-            comp,
-            MissingLines {
-                component: 0,
-                z,
-                note,
-                operation: op_name,
-                region,
-            },
-        );
+        // The code region: the event the baseline's requests passed just
+        // before the missing line (their own start when it came first), and
+        // the line: where the flow broke off.
+        let region = match predecessor(comp, op, line) {
+            Some(prev) => format!("{}_{}", obs.names.name(prev), obs.names.name(line)),
+            None => format!("{} start_{}", obs.names.name(op.1), obs.names.name(line)),
+        };
+        best.entry(comp).or_default().push(MissingLines {
+            component: 0,
+            z,
+            note,
+            operation: op_name,
+            region,
+        });
     }
-    let mut out: Vec<MissingLines> = best
-        .into_iter()
-        .map(|(c, mut m)| {
-            m.component = reg.id(c);
+    // The strongest few deficits of each component, strongest first.
+    let mut out: Vec<MissingLines> = Vec::new();
+    let mut comps: Vec<Sym> = best.keys().copied().collect();
+    comps.sort_unstable();
+    for c in comps {
+        let mut v = best.remove(&c).unwrap_or_default();
+        v.sort_by(|a, b| b.z.total_cmp(&a.z).then_with(|| a.region.cmp(&b.region)));
+        v.dedup_by(|a, b| a.region == b.region);
+        v.truncate(MISSING_KEPT);
+        let id = reg.id(c);
+        out.extend(v.into_iter().map(|mut m| {
+            m.component = id;
             m
-        })
-        .collect();
-    out.sort_by_key(|m| m.component);
+        }));
+    }
     set.missing_lines = out;
 }

@@ -168,7 +168,11 @@ pub struct FeatureSet {
     pub is_proxy: Vec<bool>,
     /// Components that emitted spans: their place in the call graph is known.
     pub traced: Vec<bool>,
+    /// Per component, the strongest few deficits, strongest first.
     pub missing_lines: Vec<MissingLines>,
+    /// Per component, its most frequent warning or error template that the
+    /// baseline never saw, and how many lines of it.
+    pub new_templates: Vec<(u32, String, u64)>,
     pub goroutine_leaks: Vec<GoroutineLeakSeen>,
     pub attribution: Attribution,
     /// Operations per component seen too rarely in the baseline to judge.
@@ -206,6 +210,7 @@ fn empty_set() -> FeatureSet {
         is_proxy: Vec::new(),
         traced: Vec::new(),
         missing_lines: Vec::new(),
+        new_templates: Vec::new(),
         goroutine_leaks: Vec::new(),
         attribution: Attribution::default(),
         unjudged_operations: Vec::new(),
@@ -331,7 +336,14 @@ pub fn build(obs: &Observations, buckets: &Buckets, ctx: &Context) -> FeatureSet
             m
         })
         .collect();
-    set.missing_lines.sort_by_key(|m| m.component);
+    set.missing_lines
+        .sort_by(|a, b| a.component.cmp(&b.component).then(b.z.total_cmp(&a.z)));
+    set.new_templates = from_logs
+        .set
+        .new_templates
+        .into_iter()
+        .map(|(c, t, n)| (remap_logs[c as usize], t, n))
+        .collect();
     proxies.extend(rest.proxies.into_iter().map(|c| remap[c as usize]));
     set.goroutine_leaks = goroutines::build(obs, buckets, &mut names);
     metrics::edges(obs, buckets, &mut names, &mut set.edges);

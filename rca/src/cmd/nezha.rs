@@ -11,9 +11,11 @@
 //! its own window), and a case with nothing at all in its window is still
 //! reported, unranked, with everything it lacked. Broken files are errors.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use anyhow::Context;
 use chrono::TimeZone;
 use graph::{EngineConfig, WindowConfig};
 use ingest::{Alert, NezhaWindow};
@@ -38,6 +40,7 @@ pub fn eval(
         )));
     }
     let w = NezhaWindow::default();
+    let inner = inner_labels(root)?;
     let mut out = Vec::with_capacity(cases.len());
     for case in &cases {
         let t0 = Instant::now();
@@ -90,7 +93,67 @@ pub fn eval(
                 t0.elapsed().as_secs_f64(),
             ),
         };
+        let result = match inner.get(&case.service).and_then(|f| f.get(&case.fault)) {
+            Some(label) => result.with_inner_truth(region_of_label(label)),
+            None => result,
+        };
         out.push(result);
     }
     Ok(EvalReport::from_cases(out))
+}
+
+/// `construct_data/root_cause_ts.json` (or any `root_cause_*.json` there):
+/// per service and fault type, the labelled inner-service root cause.
+/// Absent: no inner labels (not an error).
+fn inner_labels(root: &Path) -> CliResult<BTreeMap<String, BTreeMap<String, String>>> {
+    let dir = root.join("construct_data");
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("root_cause_") && n.ends_with(".json"))
+        })
+        .collect();
+    files.sort();
+    for f in files {
+        let bytes = std::fs::read(&f)
+            .with_context(|| format!("reading {}", f.display()))
+            .map_err(CliError::bad)?;
+        let labels: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_slice(&bytes)
+            .with_context(|| {
+                format!(
+                    "{}: not a map of service to fault type to label",
+                    f.display()
+                )
+            })
+            .map_err(CliError::bad)?;
+        for (service, faults) in labels {
+            out.entry(service)
+                .or_insert_with(BTreeMap::new)
+                .extend(faults);
+        }
+    }
+    Ok(out)
+}
+
+/// A label in the engine's terms: the dataset names resources by their
+/// metric column (`CpuUsageRate(%)`, `MemoryUsage(Mi)`, `NetworkP90(ms)`)
+/// and code regions as the engine does (`before_after`).
+fn region_of_label(label: &str) -> String {
+    let lower = label.to_ascii_lowercase();
+    if lower.starts_with("cpu") {
+        "cpu".into()
+    } else if lower.starts_with("memory") || lower.starts_with("mem") {
+        "memory".into()
+    } else if lower.starts_with("network") {
+        "network".into()
+    } else {
+        label.to_string()
+    }
 }
