@@ -319,6 +319,7 @@ fn inner_causes(s: &Suspect, set: &FeatureSet) -> Vec<InnerCause> {
             SignalKind::Memory => resource("memory", k.z),
             SignalKind::WireIn
             | SignalKind::WireOut
+            | SignalKind::SlowCallee
             | SignalKind::ClientWait
             | SignalKind::ClientLatency => resource("network", k.z),
             _ => {}

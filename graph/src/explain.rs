@@ -7,13 +7,13 @@
 //! 1. **Where time on the wire is lost.** Each call edge's wire time is
 //!    scored against the edge's own baseline, and a slowed edge is charged
 //!    to the endpoint that the other edges at both ends point at: calls
-//!    into X slow for a majority of X's other callers → X (its network or,
-//!    uninstrumented, itself: `calls_in_latency`); X's calls to Y slow while
-//!    Y serves its other callers as before → X (`calls_out_latency` when
-//!    several of X's calls out slow down, its network's egress; else
-//!    `client_wait`, its pool or client for Y); an edge with no other edge
-//!    to compare at the callee is charged by the endpoint whose other edges
-//!    slowed too, else to the callee.
+//!    into X slow for a majority of X's other callers → X (its network,
+//!    `network_in`; or, when X emits no spans, X itself, `calls_in_latency`);
+//!    X's calls to Y slow while Y serves its other callers as before → X
+//!    (`network_out` when several of X's calls out slow down, its network's
+//!    egress; else `client_wait`, its pool or client for Y); an edge with no
+//!    other edge to compare at the callee is charged by the endpoint whose
+//!    other edges slowed too, else to the callee.
 //! 2. **Which symptoms a callee explains.** Where latency and errors are only
 //!    known from metrics (inclusive of what a component calls), a
 //!    component's rise is its own only for the part its callees' rises do
@@ -481,7 +481,12 @@ pub fn charge_edges(
             "slowed edge"
         );
         if callee_side {
-            charged.entry((c, SignalKind::WireIn)).or_default().push(k);
+            let kind = if e.callee_traced {
+                SignalKind::WireIn
+            } else {
+                SignalKind::SlowCallee
+            };
+            charged.entry((c, kind)).or_default().push(k);
         } else {
             client_side.entry(a).or_default().push(k);
         }
@@ -544,7 +549,7 @@ fn pooled_charge(
         listed.push(format!("and {} more", ks.len() - 3));
     }
     let what = match kind {
-        SignalKind::WireIn => {
+        SignalKind::WireIn | SignalKind::SlowCallee => {
             let callers = set.edges.iter().filter(|e| e.callee == c).count();
             format!(
                 "calls into it slower on the wire for {} of its {} callers",

@@ -125,6 +125,7 @@ pub enum SignalKind {
     // Traces, per call edge, charged to one endpoint.
     WireIn,
     WireOut,
+    SlowCallee,
     ClientWait,
     // Metrics.
     Cpu,
@@ -192,7 +193,7 @@ const fn spec(
 }
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 38] = [
+    pub const ALL: [SignalKind; 39] = [
         SignalKind::SelfTime,
         SignalKind::Latency,
         SignalKind::CallStructure,
@@ -201,6 +202,7 @@ impl SignalKind {
         SignalKind::Exceptions,
         SignalKind::WireIn,
         SignalKind::WireOut,
+        SignalKind::SlowCallee,
         SignalKind::ClientWait,
         SignalKind::Cpu,
         SignalKind::Memory,
@@ -311,7 +313,7 @@ impl SignalKind {
                 "spans that recorded an exception event",
             ),
             SignalKind::WireIn => spec(
-                "calls_in_latency",
+                "network_in",
                 Traces,
                 Unit::TimesTypical,
                 Up,
@@ -322,7 +324,7 @@ impl SignalKind {
                 "time on the wire of calls into it, slower for its callers alike",
             ),
             SignalKind::WireOut => spec(
-                "calls_out_latency",
+                "network_out",
                 Traces,
                 Unit::TimesTypical,
                 Up,
@@ -331,6 +333,19 @@ impl SignalKind {
                 Some(F::NetworkDelay),
                 Transport,
                 "time on the wire of its calls out, while its callees serve others as before",
+            ),
+            // A callee that emits no spans: its work and its network cannot
+            // be told apart, only that it answers its callers more slowly.
+            SignalKind::SlowCallee => spec(
+                "calls_in_latency",
+                Traces,
+                Unit::TimesTypical,
+                Up,
+                Own,
+                Derived,
+                Some(F::Latency),
+                Transport,
+                "calls into it (it emits no spans) slower for its callers alike",
             ),
             SignalKind::ClientWait => spec(
                 "client_wait",
