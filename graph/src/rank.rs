@@ -205,10 +205,16 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
     }
     let mut symptom = vec![0.0f64; nc];
     let mut contributions: Vec<Vec<Contribution>> = vec![Vec::new(); nc];
+    let mut named: Vec<usize> = Vec::new();
     for (si, s) in scored.iter().enumerate() {
         let f = &set.features[s.feature];
         let c = f.component as usize;
         tracing::trace!(component = %set.components[c], signal = %f.name(), sustained = s.sustained, onset = ?s.onset, "scored");
+        if f.kind == SignalKind::NamedInErrors {
+            // Whose side it is depends on how the named component fares.
+            named.push(si);
+            continue;
+        }
         match f.kind.spec().role {
             Role::Own => contributions[c].push(Contribution {
                 kind: f.kind,
@@ -229,6 +235,46 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             }
             Role::Context => {}
         }
+    }
+
+    // Others' errors that name a component are about it, unless it serves
+    // requests in the analysed period and shows nothing wrong of its own
+    // (no significant own signal, no errors answered): then, as with a slow
+    // edge, the writer's side failed (its client, its discovery, its pool).
+    let healthy: Vec<bool> = (0..nc)
+        .map(|c| {
+            let serving = set.features.iter().any(|f| {
+                f.component as usize == c
+                    && f.kind == SignalKind::ErrorsAnswered
+                    && matches!(&f.values, Values::Rate { den, .. } if den[b.baseline_end..].iter().sum::<f64>() > 0.0)
+            });
+            serving
+                && symptom[c] < p.significant_z
+                && contributions[c].iter().all(|k| k.z < p.significant_z)
+        })
+        .collect();
+    for si in named {
+        let f = &set.features[scored[si].feature];
+        let (about, writer) = (f.component as usize, f.peer.map(|w| w as usize));
+        let (c, note) = match writer {
+            Some(w) if healthy[about] => (
+                w,
+                format!(
+                    "its errors name {}, which serves its other callers as before",
+                    set.components[about]
+                ),
+            ),
+            Some(w) => (about, format!("errors of {} name it", set.components[w])),
+            None => (about, String::new()),
+        };
+        contributions[c].push(Contribution {
+            kind: SignalKind::NamedInErrors,
+            scored: Some(si),
+            charge: None,
+            z: scored[si].sustained,
+            onset: scored[si].onset,
+            note: Some(note),
+        });
     }
 
     // The wire, charged to the endpoint the slowed edges share.

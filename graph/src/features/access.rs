@@ -111,6 +111,7 @@ pub(super) fn build(
             component: c,
             kind,
             label: None,
+            peer: None,
             values: Values::Rate {
                 num: num.clone(),
                 den: den.clone(),
@@ -140,6 +141,7 @@ pub(super) fn build(
             component: c,
             kind: SignalKind::ProxyLatency,
             label: None,
+            peer: None,
             values: Values::Level {
                 values: mean_lat,
                 floor: p.floors.proxy_latency,
@@ -149,6 +151,7 @@ pub(super) fn build(
             component: c,
             kind: SignalKind::ProxyRequests,
             label: None,
+            peer: None,
             values: Values::Level {
                 values: acc.n.clone(),
                 floor: p.floors.proxy_requests,

@@ -45,8 +45,8 @@ pub(super) fn build(
     let zeros = || vec![0.0; b.count];
     let mut by_comp: FxHashMap<Sym, Acc> = FxHashMap::default();
     let mut new_templates: FxHashMap<(Sym, Sym), u64> = FxHashMap::default();
-    // Lines of other components that name a component, per bucket, and who wrote them.
-    let mut named: FxHashMap<Sym, (Vec<f64>, FxHashSet<Sym>)> = FxHashMap::default();
+    // Lines of other components that name a component, per (named, writer) and bucket.
+    let mut named: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
     for l in &obs.logs {
         let Some(i) = b.index(l.time) else { continue };
         let acc = by_comp.entry(l.component).or_insert_with(|| Acc {
@@ -59,11 +59,7 @@ pub(super) fn build(
         let names = about_other.get(&(l.component, l.message));
         if let Some(names) = names {
             for &other in names {
-                let e = named
-                    .entry(other)
-                    .or_insert_with(|| (zeros(), FxHashSet::default()));
-                e.0[i] += 1.0;
-                e.1.insert(l.component);
+                named.entry((other, l.component)).or_insert_with(zeros)[i] += 1.0;
             }
         }
         let own = names.is_none() && !l.span_id.is_some_and(|s| inherited_spans.contains(&s));
@@ -87,6 +83,7 @@ pub(super) fn build(
             component: c,
             kind,
             label: None,
+            peer: None,
             values: Values::Rate {
                 num: num.clone(),
                 den: acc.n.clone(),
@@ -112,27 +109,25 @@ pub(super) fn build(
         .into_iter()
         .map(|(c, (t, n))| (reg.id(c), obs.names.name(t).to_string(), n))
         .collect();
-    // What others' warnings and errors say of a component: a share of the
-    // lines of the components that name it.
-    let mut targets: Vec<Sym> = named.keys().copied().collect();
-    targets.sort_unstable();
-    for target in targets {
-        let (num, writers) = &named[&target];
-        let mut den = zeros();
-        for w in writers {
-            if let Some(acc) = by_comp.get(w) {
-                for (d, n) in den.iter_mut().zip(&acc.n) {
-                    *d += n;
-                }
-            }
-        }
+    // What others' warnings and errors say of a component: per writer, a
+    // share of the writer's lines (whose side it is is judged later: a
+    // component that serves its other callers as before is not the one
+    // that failed).
+    let mut pairs: Vec<(Sym, Sym)> = named.keys().copied().collect();
+    pairs.sort_unstable();
+    for (target, writer) in pairs {
+        let Some(acc) = by_comp.get(&writer) else {
+            continue;
+        };
+        let peer = reg.id(writer);
         set.features.push(Feature {
             component: reg.id(target),
             kind: SignalKind::NamedInErrors,
             label: None,
+            peer: Some(peer),
             values: Values::Rate {
-                num: num.clone(),
-                den,
+                num: named[&(target, writer)].clone(),
+                den: acc.n.clone(),
                 floor: p.log_share_floor,
             },
         });

@@ -102,6 +102,7 @@ pub(super) fn build(
             component: c,
             kind,
             label: (kind == SignalKind::OtherMetric).then(|| s.signal.as_str().to_string()),
+            peer: None,
             values: Values::Level {
                 values,
                 floor: floor_of(kind, p),
@@ -136,6 +137,7 @@ pub(super) fn build(
             component: reg.id(comp),
             kind: SignalKind::Http5xxRate,
             label: None,
+            peer: None,
             values: Values::Rate { num, den, floor },
         });
     }

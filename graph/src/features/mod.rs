@@ -53,6 +53,9 @@ pub struct Feature {
     pub kind: SignalKind,
     /// The metric's own name when the table does not know it.
     pub label: Option<String>,
+    /// The other component it is about: for `named_in_errors`, the one whose
+    /// lines name `component`.
+    pub peer: Option<u32>,
     pub values: Values,
 }
 
@@ -322,6 +325,7 @@ pub fn build(obs: &Observations, buckets: &Buckets, ctx: &Context) -> FeatureSet
     }
     for mut f in from_logs.set.features {
         f.component = remap_logs[f.component as usize];
+        f.peer = f.peer.map(|p| remap_logs[p as usize]);
         set.features.push(f);
     }
     for (c, detail) in rest.set.proxies {

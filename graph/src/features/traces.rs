@@ -599,6 +599,7 @@ pub(super) fn build(
                 component: c,
                 kind,
                 label: None,
+                peer: None,
                 values: Values::PerRequest {
                     values,
                     stats,
@@ -620,6 +621,7 @@ pub(super) fn build(
                 component: c,
                 kind,
                 label: None,
+                peer: None,
                 values: Values::Rate {
                     num: col(&num),
                     den: entry.clone(),
@@ -632,6 +634,7 @@ pub(super) fn build(
                 component: c,
                 kind: SignalKind::CallStructure,
                 label: None,
+                peer: None,
                 values: Values::Rate {
                     num: col(&|x| x.calls_short),
                     den: col(&|x| x.calls_n),
