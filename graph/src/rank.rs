@@ -253,9 +253,31 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
                 && contributions[c].iter().all(|k| k.z < p.significant_z)
         })
         .collect();
+    // A component that fails only because its own calls fail (errors
+    // answered, none originated) passes its callers' complaints on: they
+    // are about where its errors start, which counts them as its own.
+    let passes_on: Vec<bool> = (0..nc)
+        .map(|c| {
+            let z = |kind: SignalKind| {
+                scored
+                    .iter()
+                    .filter(|s| {
+                        let f = &set.features[s.feature];
+                        f.component as usize == c && f.kind == kind
+                    })
+                    .map(|s| s.sustained)
+                    .fold(0.0, f64::max)
+            };
+            z(SignalKind::ErrorsAnswered) >= p.significant_z
+                && z(SignalKind::ErrorOrigin) < p.significant_z
+        })
+        .collect();
     for si in named {
         let f = &set.features[scored[si].feature];
         let (about, writer) = (f.component as usize, f.peer.map(|w| w as usize));
+        if passes_on[about] {
+            continue;
+        }
         let (c, note) = match writer {
             Some(w) if healthy[about] => (
                 w,
@@ -517,10 +539,20 @@ fn classify(contribs: &[Contribution], is_proxy: bool, p: &Params) -> FaultKind 
         Some(_) => true,
         None => false,
     };
+    // Leaked goroutines hold memory (their stacks and what they reference);
+    // a leak of memory starts no goroutines: where both are out of line,
+    // the goroutines explain the memory.
+    let goroutines = contribs.iter().any(|k| {
+        matches!(k.kind, SignalKind::Goroutines | SignalKind::GoroutineLeak)
+            && k.z >= p.significant_z
+    });
+    let explained = |k: &Contribution| goroutines && k.kind == SignalKind::Memory;
     let strongest = |spec: Specificity, least: f64| {
         contribs
             .iter()
-            .filter(|k| k.kind.spec().specificity == spec && k.z >= least && applies(k))
+            .filter(|k| {
+                k.kind.spec().specificity == spec && k.z >= least && applies(k) && !explained(k)
+            })
             .max_by(|a, b| a.z.total_cmp(&b.z))
             .and_then(|k| k.kind.spec().fault)
     };

@@ -347,7 +347,7 @@ fn every_kind_generates_a_complete_fixture_under_the_cap() {
 
 #[test]
 fn traces_nest_the_way_calls_do() {
-    let (dir, s) = run(&opts(3, FaultKindName::Latency));
+    let (dir, s) = run(&opts(3, FaultKindName::NetworkDelay));
     let all = spans(dir.path());
     assert_eq!(all.len(), s.spans);
     let by_id: BTreeMap<(&str, &str), &Span> = all
@@ -454,7 +454,7 @@ fn check_signal(kind: FaultKindName, seed: u64) {
             let (b, a) = before_after(&mem, onset, 300.0);
             assert!(a > 1.3 * b, "{ctx}: memory {b} -> {a}");
         }
-        FaultKindName::Latency => {
+        FaultKindName::NetworkDelay => {
             let into = |f: &dyn Fn(&&Span) -> bool| {
                 median(
                     all.iter()
@@ -641,8 +641,8 @@ fn datastore_faults_show_in_calls_into_them() {
     for (seed, kind, role) in [
         (0, FaultKindName::CpuSaturation, "database"),
         (6, FaultKindName::CpuSaturation, "cache"),
-        (2, FaultKindName::Latency, "database"),
-        (9, FaultKindName::Latency, "cache"),
+        (2, FaultKindName::NetworkDelay, "database"),
+        (9, FaultKindName::NetworkDelay, "cache"),
     ] {
         let roles = generate::component_roles(seed);
         let store = roles.iter().find(|r| r.1 == role).unwrap().0.clone();
@@ -686,7 +686,7 @@ fn memory_leak_shows_at_the_culprit() {
 fn latency_shows_in_calls_into_the_culprit() {
     SEEDS
         .iter()
-        .for_each(|&s| check_signal(FaultKindName::Latency, s));
+        .for_each(|&s| check_signal(FaultKindName::NetworkDelay, s));
 }
 
 #[test]
@@ -782,7 +782,7 @@ fn targets_are_checked() {
         generate::generate(
             &GenerateOptions {
                 spans: 10,
-                ..opts(seed, FaultKindName::Latency)
+                ..opts(seed, FaultKindName::NetworkDelay)
             },
             dir.path()
         ),
@@ -796,7 +796,7 @@ fn access_format_can_be_chosen_and_varies_by_seed() {
     for seed in 0..12 {
         let (_d, s) = run(&GenerateOptions {
             spans: 300,
-            ..opts(seed, FaultKindName::Latency)
+            ..opts(seed, FaultKindName::NetworkDelay)
         });
         seen.insert(s.access_format.as_str());
     }

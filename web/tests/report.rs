@@ -295,6 +295,23 @@ fn page_leads_with_the_verdict_and_names_everything() {
 }
 
 #[test]
+fn baseline_notes_are_not_counted_as_missing_modalities() {
+    let mut loc = fixture();
+    loc.missing.push(Missing {
+        modality: "baseline".into(),
+        reason: "2 series have fewer than 3 points before the baseline's end".into(),
+    });
+    let html = render_report(&loc, &opts(None)).unwrap();
+    assert!(
+        html.contains("Incomplete picture: 1 modality could not be used"),
+        "the note is not a modality: {html}"
+    );
+    assert!(html.contains("class=\"note\""));
+    assert!(html.contains("What the baseline could not judge:"));
+    assert!(html.contains("2 series have fewer than 3 points"));
+}
+
+#[test]
 fn heatmap_is_inline_svg_with_every_component_and_a_marked_root() {
     let loc = fixture();
     let html = render_report(&loc, &opts(None)).unwrap();

@@ -41,7 +41,7 @@ use self::util::{chance, rfc3339_millis, rfc3339_secs, Counting, SimRng};
 pub const FAULT_KINDS: [&str; 8] = [
     "cpu_saturation",
     "memory_leak",
-    "latency",
+    "network_delay",
     "error_return",
     "exception",
     "goroutine_leak",
@@ -76,7 +76,9 @@ pub const FILES: [&str; 6] = [
 pub enum FaultKindName {
     CpuSaturation,
     MemoryLeak,
-    Latency,
+    /// Time added on the wire of every call into the target.
+    #[serde(alias = "latency")]
+    NetworkDelay,
     ErrorReturn,
     Exception,
     GoroutineLeak,
@@ -88,7 +90,7 @@ impl FaultKindName {
     pub const ALL: [FaultKindName; 8] = [
         FaultKindName::CpuSaturation,
         FaultKindName::MemoryLeak,
-        FaultKindName::Latency,
+        FaultKindName::NetworkDelay,
         FaultKindName::ErrorReturn,
         FaultKindName::Exception,
         FaultKindName::GoroutineLeak,
@@ -100,7 +102,12 @@ impl FaultKindName {
         FAULT_KINDS[self as usize]
     }
 
+    /// By wire name; `latency`, its name before rca told a slow network from
+    /// slow processing, still means `network_delay`.
     pub fn parse(s: &str) -> Option<FaultKindName> {
+        if s == "latency" {
+            return Some(FaultKindName::NetworkDelay);
+        }
         FaultKindName::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
