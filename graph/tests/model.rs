@@ -179,3 +179,319 @@ fn a_huge_but_finite_score_is_not_printed_as_zero() {
         c.evidence[0].deviation
     );
 }
+
+// ---------------------------------------------------------------------------
+// 2. The network.
+// ---------------------------------------------------------------------------
+
+/// front → a → x and front → b → x; from the fault on, the wire of both
+/// calls into x is 20 ms slower.
+fn calls_into_x_slower() -> Incident {
+    let mut inc = Incident::new();
+    inc.requests(3 * S, |i, on| {
+        let slow = if on { 20_000 } else { 0 };
+        Call::new("front", jit(2_000.0, 0.3, i, 1))
+            .call(
+                Call::new("a", jit(3_000.0, 0.3, i, 2))
+                    .wire(jit(800.0, 0.5, i, 3))
+                    .call(
+                        Call::new("x", jit(4_000.0, 0.3, i, 4)).wire(jit(800.0, 0.5, i, 5) + slow),
+                    ),
+            )
+            .call(
+                Call::new("b", jit(2_500.0, 0.3, i, 6))
+                    .wire(jit(800.0, 0.5, i, 7))
+                    .call(
+                        Call::new("x", jit(4_000.0, 0.3, i, 8)).wire(jit(800.0, 0.5, i, 9) + slow),
+                    ),
+            )
+    });
+    inc.alert("front", ALERT_AT);
+    inc
+}
+
+#[test]
+fn calls_into_x_slower_on_the_wire_for_all_its_callers_is_x_network_in() {
+    let loc = calls_into_x_slower().localise();
+    let c = top(&loc);
+    assert_eq!(c.component, "x", "{}", show(&loc));
+    assert_eq!(c.fault, FaultKind::NetworkDelay, "{}", show(&loc));
+    assert!(
+        signals(&loc, "x").iter().any(|s| s == "network_in"),
+        "{}",
+        show(&loc)
+    );
+    for caller in ["a", "b", "front"] {
+        assert_before(&loc, "x", caller);
+    }
+}
+
+#[test]
+fn x_calls_to_two_callees_slower_while_they_serve_others_as_before_is_x_network_out() {
+    let mut inc = Incident::new();
+    inc.requests(3 * S, |i, on| {
+        let slow = if on { 15_000 } else { 0 };
+        let callee = |name: &str, salt: u64, extra: Micros| {
+            Call::new(name, jit(3_000.0, 0.3, i, salt)).wire(jit(800.0, 0.5, i, salt + 1) + extra)
+        };
+        Call::new("front", jit(2_000.0, 0.3, i, 1))
+            .call(
+                Call::new("x", jit(3_000.0, 0.3, i, 2))
+                    .wire(jit(800.0, 0.5, i, 3))
+                    .calls(vec![callee("p", 10, slow), callee("q", 12, slow)]),
+            )
+            .call(
+                Call::new("y", jit(3_000.0, 0.3, i, 4))
+                    .wire(jit(800.0, 0.5, i, 5))
+                    .calls(vec![callee("p", 14, 0), callee("q", 16, 0)]),
+            )
+    });
+    inc.alert("front", ALERT_AT);
+    let loc = inc.localise();
+    let c = top(&loc);
+    assert_eq!(c.component, "x", "{}", show(&loc));
+    assert_eq!(c.fault, FaultKind::NetworkDelay, "{}", show(&loc));
+    assert!(
+        signals(&loc, "x").iter().any(|s| s == "network_out"),
+        "{}",
+        show(&loc)
+    );
+    for callee in ["p", "q"] {
+        assert!(
+            !signals(&loc, callee).iter().any(|s| s == "network_in"),
+            "{callee} serves y as before:\n{}",
+            show(&loc)
+        );
+    }
+}
+
+#[test]
+fn one_callers_calls_to_y_slower_while_y_serves_others_as_before_is_that_callers_client() {
+    let mut inc = Incident::new();
+    inc.requests(3 * S, |i, on| {
+        let slow = if on { 20_000 } else { 0 };
+        Call::new("front", jit(2_000.0, 0.3, i, 1))
+            .call(
+                Call::new("a", jit(3_000.0, 0.3, i, 2))
+                    .wire(jit(800.0, 0.5, i, 3))
+                    .call(
+                        Call::new("y", jit(4_000.0, 0.3, i, 4)).wire(jit(800.0, 0.5, i, 5) + slow),
+                    ),
+            )
+            .call(
+                Call::new("b", jit(2_500.0, 0.3, i, 6))
+                    .wire(jit(800.0, 0.5, i, 7))
+                    .call(Call::new("y", jit(4_000.0, 0.3, i, 8)).wire(jit(800.0, 0.5, i, 9))),
+            )
+    });
+    inc.alert("front", ALERT_AT);
+    let loc = inc.localise();
+    let c = top(&loc);
+    assert_eq!(c.component, "a", "{}", show(&loc));
+    assert_eq!(
+        c.fault,
+        FaultKind::ConnectionPoolExhaustion,
+        "{}",
+        show(&loc)
+    );
+    assert!(
+        signals(&loc, "a").iter().any(|s| s == "client_wait"),
+        "{}",
+        show(&loc)
+    );
+    assert!(
+        !signals(&loc, "y").iter().any(|s| s == "network_in"),
+        "{}",
+        show(&loc)
+    );
+}
+
+#[test]
+fn a_delay_present_in_the_whole_window_still_names_x_by_the_network_reference() {
+    let mut inc = Incident::new();
+    inc.requests(3 * S, |i, _| {
+        let hop = |salt: u64| jit(800.0, 0.5, i, salt);
+        Call::new("front", jit(2_000.0, 0.3, i, 1))
+            .call(
+                Call::new("a", jit(3_000.0, 0.3, i, 2))
+                    .wire(hop(3))
+                    .call(Call::new("x", jit(4_000.0, 0.3, i, 4)).wire(20_000 + hop(5))),
+            )
+            .call(
+                Call::new("b", jit(2_500.0, 0.3, i, 6))
+                    .wire(hop(7))
+                    .call(Call::new("x", jit(4_000.0, 0.3, i, 8)).wire(20_000 + hop(9))),
+            )
+            .call(
+                Call::new("c", jit(2_000.0, 0.3, i, 10))
+                    .wire(hop(11))
+                    .call(Call::new("e", jit(2_000.0, 0.3, i, 12)).wire(hop(13))),
+            )
+            .call(Call::new("d", jit(2_000.0, 0.3, i, 14)).wire(hop(15)))
+    });
+    inc.alert("front", ALERT_AT);
+    let loc = inc.localise();
+    let c = top(&loc);
+    assert_eq!(c.component, "x", "{}", show(&loc));
+    assert_eq!(c.fault, FaultKind::NetworkDelay, "{}", show(&loc));
+    assert!(
+        signals(&loc, "x").iter().any(|s| s == "network_in"),
+        "{}",
+        show(&loc)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Own time per request.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_handler_span_beside_the_client_span_it_waits_on_is_not_own_time() {
+    // In a: server span S with two children side by side: a handler span H
+    // (internal) covering nearly all of S, and the client span C into y.
+    // y's own work grows by 50 ms; a only waits for it.
+    let mut inc = Incident::new();
+    let mut t = T0;
+    let mut i = 0u64;
+    while t < END {
+        let on = t >= FAULT_AT;
+        let trace = inc.new_trace();
+        let y_dur = jit(4_000.0, 0.3, i, 1) + if on { 50_000 } else { 0 };
+        let wire = jit(800.0, 0.5, i, 2);
+        let (before, after) = (jit(1_500.0, 0.3, i, 3), jit(1_500.0, 0.3, i, 4));
+        let c_dur = y_dur + wire;
+        let a_dur = before + c_dur + after;
+        let fa_wire = jit(800.0, 0.5, i, 5);
+        let front_dur = 1_000 + a_dur + fa_wire + 1_000;
+        let root = inc.span(
+            trace,
+            0,
+            "front",
+            "GET /",
+            SpanKind::Server,
+            t,
+            front_dur,
+            false,
+            None,
+        );
+        let fa = inc.span(
+            trace,
+            root,
+            "front",
+            "call a",
+            SpanKind::Client,
+            t + 1_000,
+            a_dur + fa_wire,
+            false,
+            Some("a"),
+        );
+        let sa_start = t + 1_000 + fa_wire / 2;
+        let sa = inc.span(
+            trace,
+            fa,
+            "a",
+            "a op",
+            SpanKind::Server,
+            sa_start,
+            a_dur,
+            false,
+            None,
+        );
+        inc.span(
+            trace,
+            sa,
+            "a",
+            "handle",
+            SpanKind::Internal,
+            sa_start + 50,
+            a_dur - 100,
+            false,
+            None,
+        );
+        let c = inc.span(
+            trace,
+            sa,
+            "a",
+            "call y",
+            SpanKind::Client,
+            sa_start + before,
+            c_dur,
+            false,
+            Some("y"),
+        );
+        inc.span(
+            trace,
+            c,
+            "y",
+            "y op",
+            SpanKind::Server,
+            sa_start + before + wire / 2,
+            y_dur,
+            false,
+            None,
+        );
+        t += 3 * S;
+        i += 1;
+    }
+    inc.alert("front", ALERT_AT);
+    let loc = inc.localise();
+    let c = top(&loc);
+    assert_eq!(c.component, "y", "{}", show(&loc));
+    assert_eq!(c.fault, FaultKind::Latency, "{}", show(&loc));
+    assert!(
+        !signals(&loc, "a").iter().any(|s| s == "self_time"),
+        "{}",
+        show(&loc)
+    );
+    assert_before(&loc, "y", "a");
+}
+
+#[test]
+fn spans_of_unspecified_kind_calling_only_elsewhere_are_client_spans() {
+    // No span says its kind. a's and b's spans into y have only y's span
+    // below them: they are the callers' side of the call, so the 20 ms more
+    // between them and y's span is the wire's, not a's or b's own time.
+    let mut inc = Incident::new();
+    let u = SpanKind::Unspecified;
+    inc.requests(3 * S, |i, on| {
+        let slow = if on { 20_000 } else { 0 };
+        Call::new("front", jit(2_000.0, 0.3, i, 1))
+            .kinds(u, u)
+            .call(
+                Call::new("a", jit(3_000.0, 0.3, i, 2))
+                    .kinds(u, u)
+                    .wire(jit(800.0, 0.5, i, 3))
+                    .call(
+                        Call::new("y", jit(4_000.0, 0.3, i, 4))
+                            .kinds(u, u)
+                            .wire(jit(800.0, 0.5, i, 5) + slow),
+                    ),
+            )
+            .call(
+                Call::new("b", jit(2_500.0, 0.3, i, 6))
+                    .kinds(u, u)
+                    .wire(jit(800.0, 0.5, i, 7))
+                    .call(
+                        Call::new("y", jit(4_000.0, 0.3, i, 8))
+                            .kinds(u, u)
+                            .wire(jit(800.0, 0.5, i, 9) + slow),
+                    ),
+            )
+    });
+    inc.alert("front", ALERT_AT);
+    let loc = inc.localise();
+    let c = top(&loc);
+    assert_eq!(c.component, "y", "{}", show(&loc));
+    assert!(
+        signals(&loc, "y").iter().any(|s| s == "network_in"),
+        "{}",
+        show(&loc)
+    );
+    for caller in ["a", "b", "front"] {
+        assert!(
+            !signals(&loc, caller).iter().any(|s| s == "self_time"),
+            "{caller}'s own time did not change:\n{}",
+            show(&loc)
+        );
+    }
+}
