@@ -495,3 +495,271 @@ fn spans_of_unspecified_kind_calling_only_elsewhere_are_client_spans() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// 4. Errors.
+// ---------------------------------------------------------------------------
+
+/// frontend → orders → ledger, 30% of requests failing from the fault on;
+/// `build(i, fail)` shapes each request.
+fn errors_incident(build: impl Fn(u64, bool) -> Call) -> Localisation {
+    let mut inc = Incident::new();
+    inc.requests(3 * S, |i, on| build(i, on && unit(i, 40) < 0.3));
+    inc.alert("frontend", ALERT_AT);
+    inc.localise()
+}
+
+#[test]
+fn an_error_status_at_the_deepest_failing_span_ranks_it_above_callers_passing_it_on() {
+    let loc = errors_incident(|i, fail| {
+        Call::new("frontend", jit(2_000.0, 0.3, i, 1))
+            .error(fail)
+            .call(
+                Call::new("orders", jit(3_000.0, 0.3, i, 2))
+                    .wire(jit(800.0, 0.5, i, 3))
+                    .error(fail)
+                    .client_error(fail)
+                    .call(
+                        Call::new("ledger", jit(4_000.0, 0.3, i, 4))
+                            .wire(jit(800.0, 0.5, i, 5))
+                            .error(fail)
+                            .client_error(fail),
+                    ),
+            )
+    });
+    let c = top(&loc);
+    assert_eq!(c.component, "ledger", "{}", show(&loc));
+    assert_eq!(c.fault, FaultKind::ErrorReturn, "{}", show(&loc));
+    assert_eq!(c.evidence[0].signal, "error_rate", "{}", show(&loc));
+    for caller in ["orders", "frontend"] {
+        assert_before(&loc, "ledger", caller);
+        assert!(
+            !signals(&loc, caller).iter().any(|s| s == "error_rate"),
+            "{caller} only passes the error on:\n{}",
+            show(&loc)
+        );
+    }
+}
+
+#[test]
+fn an_error_line_in_the_deepest_span_marks_where_the_error_starts() {
+    // ledger's spans carry no error status; it writes an error line in
+    // the span of each request it fails. Its callers answer 500.
+    let loc = errors_incident(|i, fail| {
+        let mut ledger = Call::new("ledger", jit(4_000.0, 0.3, i, 4))
+            .wire(jit(800.0, 0.5, i, 5))
+            .client_error(fail)
+            .log(LogLevel::Info, "l.Ledger#10", "posting entry <*>");
+        if fail {
+            ledger = ledger.log(
+                LogLevel::Error,
+                "l.Ledger#22",
+                "entry rejected by constraint <*>",
+            );
+        }
+        Call::new("frontend", jit(2_000.0, 0.3, i, 1))
+            .error(fail)
+            .call(
+                Call::new("orders", jit(3_000.0, 0.3, i, 2))
+                    .wire(jit(800.0, 0.5, i, 3))
+                    .error(fail)
+                    .client_error(fail)
+                    .call(ledger),
+            )
+    });
+    let c = top(&loc);
+    assert_eq!(c.component, "ledger", "{}", show(&loc));
+    assert_eq!(c.fault, FaultKind::ErrorReturn, "{}", show(&loc));
+    assert!(
+        signals(&loc, "ledger").iter().any(|s| s == "error_rate"),
+        "{}",
+        show(&loc)
+    );
+    for caller in ["orders", "frontend"] {
+        assert_before(&loc, "ledger", caller);
+        assert!(
+            !signals(&loc, caller).iter().any(|s| s == "error_rate"),
+            "{caller} only passes the error on:\n{}",
+            show(&loc)
+        );
+    }
+}
+
+#[test]
+fn a_callers_error_line_naming_the_callee_counts_for_the_callee() {
+    // ledger's spans look fine (the answer was unusable); orders' client
+    // span fails and orders writes "call to ledger failed" in it.
+    let loc = errors_incident(|i, fail| {
+        let mut ledger = Call::new("ledger", jit(4_000.0, 0.3, i, 4))
+            .wire(jit(800.0, 0.5, i, 5))
+            .client_error(fail);
+        if fail {
+            ledger = ledger.client_log(
+                LogLevel::Error,
+                "o.s.Orders#77",
+                "call to ledger failed: bad response <*>",
+            );
+        }
+        Call::new("frontend", jit(2_000.0, 0.3, i, 1))
+            .error(fail)
+            .call(
+                Call::new("orders", jit(3_000.0, 0.3, i, 2))
+                    .wire(jit(800.0, 0.5, i, 3))
+                    .error(fail)
+                    .client_error(fail)
+                    .log(LogLevel::Info, "o.s.Orders#12", "order received <*>")
+                    .call(ledger),
+            )
+    });
+    let c = top(&loc);
+    assert_eq!(c.component, "ledger", "{}", show(&loc));
+    assert_eq!(c.fault, FaultKind::ErrorReturn, "{}", show(&loc));
+    assert!(
+        signals(&loc, "ledger")
+            .iter()
+            .any(|s| s == "named_in_errors"),
+        "{}",
+        show(&loc)
+    );
+    let orders = signals(&loc, "orders");
+    assert!(
+        !orders
+            .iter()
+            .any(|s| s == "new_error_templates" || s == "error_rate"),
+        "the line is about ledger, not orders' own error:\n{}",
+        show(&loc)
+    );
+    assert_before(&loc, "ledger", "orders");
+}
+
+#[test]
+fn a_callers_error_line_in_its_handler_naming_the_callee_counts_for_the_callee() {
+    // As above, but orders writes the line in its own server span (the
+    // client span had ended when the handler logged).
+    let loc = errors_incident(|i, fail| {
+        let ledger = Call::new("ledger", jit(4_000.0, 0.3, i, 4))
+            .wire(jit(800.0, 0.5, i, 5))
+            .client_error(fail);
+        let mut orders = Call::new("orders", jit(3_000.0, 0.3, i, 2))
+            .wire(jit(800.0, 0.5, i, 3))
+            .error(fail)
+            .client_error(fail)
+            .log(LogLevel::Info, "o.s.Orders#12", "order received <*>");
+        if fail {
+            orders = orders.log(
+                LogLevel::Error,
+                "o.s.Orders#77",
+                "call to ledger failed: bad response <*>",
+            );
+        }
+        Call::new("frontend", jit(2_000.0, 0.3, i, 1))
+            .error(fail)
+            .call(orders.call(ledger))
+    });
+    let c = top(&loc);
+    assert_eq!(c.component, "ledger", "{}", show(&loc));
+    assert!(
+        signals(&loc, "ledger")
+            .iter()
+            .any(|s| s == "named_in_errors"),
+        "{}",
+        show(&loc)
+    );
+    assert!(
+        !signals(&loc, "orders")
+            .iter()
+            .any(|s| s == "new_error_templates" || s == "error_rate"),
+        "the line is about ledger, not orders' own error:\n{}",
+        show(&loc)
+    );
+}
+
+#[test]
+fn a_callers_error_line_naming_an_uninstrumented_callee_counts_for_the_callee() {
+    // ledger-db emits no spans; orders calls it (a client span with its
+    // peer name, no error status) and, in its handler's span, writes
+    // "call to ledger-db failed: connection refused" before answering 500.
+    let loc = errors_incident(|i, fail| {
+        let mut orders = Call::new("orders", jit(3_000.0, 0.3, i, 2))
+            .wire(jit(800.0, 0.5, i, 3))
+            .error(fail)
+            .client_error(fail)
+            .log(LogLevel::Info, "o.s.Orders#12", "order received <*>");
+        if fail {
+            orders = orders.log(
+                LogLevel::Error,
+                "o.s.Orders#80",
+                "call to ledger-db failed: connection refused",
+            );
+        }
+        Call::new("frontend", jit(2_000.0, 0.3, i, 1))
+            .error(fail)
+            .call(orders.call(Call::new("ledger-db", jit(2_000.0, 0.3, i, 4)).uninstrumented()))
+    });
+    let c = top(&loc);
+    assert_eq!(c.component, "ledger-db", "{}", show(&loc));
+    assert!(
+        !signals(&loc, "orders")
+            .iter()
+            .any(|s| s == "new_error_templates" || s == "error_rate"),
+        "the line is about ledger-db, not orders' own error:\n{}",
+        show(&loc)
+    );
+}
+
+/// orders calls ledger, then notify; `cut(i, on)` says whether request `i`
+/// skips notify, `fail(i, on)` whether ledger fails it (orders then stops).
+fn two_calls(cut: impl Fn(u64, bool) -> bool, fail: impl Fn(u64, bool) -> bool) -> Localisation {
+    let mut inc = Incident::new();
+    inc.requests(3 * S, |i, on| {
+        let fail = fail(i, on);
+        let mut calls = vec![Call::new("ledger", jit(4_000.0, 0.3, i, 4))
+            .wire(jit(800.0, 0.5, i, 5))
+            .error(fail)
+            .client_error(fail)];
+        if !fail && !cut(i, on) {
+            calls.push(Call::new("notify", jit(2_000.0, 0.3, i, 6)).wire(jit(800.0, 0.5, i, 7)));
+        }
+        Call::new("frontend", jit(2_000.0, 0.3, i, 1))
+            .error(fail)
+            .call(
+                Call::new("orders", jit(3_000.0, 0.3, i, 2))
+                    .wire(jit(800.0, 0.5, i, 3))
+                    .error(fail)
+                    .client_error(fail)
+                    .calls(calls),
+            )
+    });
+    inc.alert("frontend", ALERT_AT);
+    inc.localise()
+}
+
+#[test]
+fn a_request_whose_call_failed_is_not_cut_short() {
+    let loc = two_calls(|_, _| false, |i, on| on && unit(i, 40) < 0.3);
+    let c = top(&loc);
+    assert_eq!(c.component, "ledger", "{}", show(&loc));
+    assert!(
+        loc.ranking
+            .iter()
+            .all(|c| c.evidence.iter().all(|e| e.signal != "call_structure")),
+        "orders stopped because its call failed:\n{}",
+        show(&loc)
+    );
+}
+
+#[test]
+fn a_request_cut_short_by_its_own_component_is_call_structure() {
+    // The control of the test above: orders skips notify on its own.
+    let loc = two_calls(|i, on| on && unit(i, 40) < 0.3, |_, _| false);
+    let c = top(&loc);
+    assert_eq!(c.component, "orders", "{}", show(&loc));
+    assert_eq!(c.fault, FaultKind::ErrorReturn, "{}", show(&loc));
+    assert!(
+        signals(&loc, "orders")
+            .iter()
+            .any(|s| s == "call_structure"),
+        "{}",
+        show(&loc)
+    );
+}
