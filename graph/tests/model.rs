@@ -763,3 +763,183 @@ fn a_request_cut_short_by_its_own_component_is_call_structure() {
         show(&loc)
     );
 }
+
+// ---------------------------------------------------------------------------
+// 5. Cause and effect.
+// ---------------------------------------------------------------------------
+
+/// front → mid → back; from the fault on, back's own work takes `rise` µs
+/// more; the alert on front.
+fn chain(inc: &mut Incident, every: Micros, rise: Micros) {
+    chain_requests(inc, every, rise);
+    inc.alert("front", ALERT_AT);
+}
+
+fn chain_requests(inc: &mut Incident, every: Micros, rise: Micros) {
+    inc.requests(every, |i, on| {
+        Call::new("front", jit(2_000.0, 0.3, i, 1)).call(
+            Call::new("mid", jit(3_000.0, 0.3, i, 2))
+                .wire(jit(800.0, 0.5, i, 3))
+                .call(
+                    Call::new("back", jit(4_000.0, 0.3, i, 4) + if on { rise } else { 0 })
+                        .wire(jit(800.0, 0.5, i, 5)),
+                ),
+        )
+    });
+}
+
+#[test]
+fn the_component_whose_own_time_accounts_for_the_slowdown_explains_the_symptom() {
+    let mut inc = Incident::new();
+    chain(&mut inc, 3 * S, 40_000);
+    let loc = inc.localise();
+    let c = top(&loc);
+    assert_eq!(c.component, "back", "{}", show(&loc));
+    assert!(
+        signals(&loc, "back")
+            .iter()
+            .any(|s| s == "explains_symptom"),
+        "{}",
+        show(&loc)
+    );
+    for other in ["front", "mid"] {
+        assert!(
+            !signals(&loc, other).iter().any(|s| s == "explains_symptom"),
+            "{}",
+            show(&loc)
+        );
+    }
+}
+
+#[test]
+fn a_component_in_no_call_ranks_after_the_connected_cause() {
+    let mut inc = Incident::new();
+    chain(&mut inc, 3 * S, 40_000);
+    // A batch job nobody calls, with a far larger CPU rise.
+    cpu_step(&mut inc, "batch", 9, FAULT_AT, 8.0);
+    let loc = inc.localise();
+    assert_eq!(top(&loc).component, "back", "{}", show(&loc));
+    let batch = candidate(&loc, "batch")
+        .unwrap_or_else(|| panic!("the batch job's CPU is still listed:\n{}", show(&loc)));
+    let back = candidate(&loc, "back").unwrap();
+    assert!(
+        batch.score > back.score,
+        "the batch job's evidence is stronger, its place is not:\n{}",
+        show(&loc)
+    );
+    assert_before(&loc, "back", "batch");
+}
+
+#[test]
+fn with_metrics_only_a_latency_symptom_alone_ranks_after_a_cpu_rise() {
+    let mut inc = Incident::new();
+    inc.series("web", Signal::LatencyP99, |k, t| {
+        if t >= FAULT_AT {
+            2.0
+        } else {
+            0.10 + 0.005 * unit(k, 1)
+        }
+    });
+    cpu_step(&mut inc, "db", 2, FAULT_AT, 0.9);
+    inc.alert("web", ALERT_AT);
+    let loc = inc.localise();
+    assert_eq!(top(&loc).component, "db", "{}", show(&loc));
+    assert_eq!(top(&loc).fault, FaultKind::CpuSaturation, "{}", show(&loc));
+    let web = candidate(&loc, "web")
+        .unwrap_or_else(|| panic!("web's latency is still listed:\n{}", show(&loc)));
+    assert!(web.score > top(&loc).score, "{}", show(&loc));
+    assert_before(&loc, "db", "web");
+}
+
+#[test]
+fn with_a_calls_graph_a_callers_latency_covered_by_its_callee_does_not_outrank_it() {
+    let mut inc = Incident::new();
+    inc.calls("web", "api", EdgeSignal::Calls, 5.0);
+    // web's latency: api's plus 50 ms of its own, steady. api's baseline
+    // is noisy (its score is the lower), web's quiet.
+    let api = |k: u64, t: Micros| {
+        let base = if k.is_multiple_of(2) { 0.05 } else { 0.15 };
+        if t >= FAULT_AT {
+            base + 1.0
+        } else {
+            base
+        }
+    };
+    inc.series_from("api", Signal::LatencyP99, T0, 30 * S, api);
+    inc.series_from("web", Signal::LatencyP99, T0, 30 * S, move |k, t| {
+        let base = 0.15 + 0.004 * unit(k, 3);
+        if t >= FAULT_AT {
+            base + 1.0
+        } else {
+            base
+        }
+    });
+    inc.alert("web", ALERT_AT);
+    let loc = inc.localise();
+    assert_eq!(top(&loc).component, "api", "{}", show(&loc));
+    assert_before(&loc, "api", "web");
+}
+
+// ---------------------------------------------------------------------------
+// 6. Inner causes.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_missing_line_after_a_fixed_predecessor_is_the_inner_cause() {
+    let mut inc = Incident::new();
+    inc.requests(3 * S, |i, on| {
+        let mut orders = Call::new("orders", jit(3_000.0, 0.3, i, 2))
+            .op("POST /orders")
+            .wire(jit(800.0, 0.5, i, 3))
+            .log(LogLevel::Info, "o.s.OrderService#31", "validated order <*>");
+        if !(on && unit(i, 60) < 0.4) {
+            orders = orders.log(LogLevel::Info, "o.s.OrderService#40", "saved order <*>");
+        }
+        Call::new("frontend", jit(2_000.0, 0.3, i, 1)).call(orders)
+    });
+    inc.alert("frontend", ALERT_AT);
+    let loc = inc.localise();
+    let c = top(&loc);
+    assert_eq!(c.component, "orders", "{}", show(&loc));
+    let inner = c
+        .inner
+        .first()
+        .unwrap_or_else(|| panic!("no inner cause:\n{}", show(&loc)));
+    assert_eq!(inner.kind, InnerKind::Code, "{}", show(&loc));
+    assert_eq!(
+        inner.region,
+        "o.s.OrderService#31_o.s.OrderService#40",
+        "{}",
+        show(&loc)
+    );
+    assert_eq!(
+        inner.operation.as_deref(),
+        Some("POST /orders"),
+        "{}",
+        show(&loc)
+    );
+}
+
+#[test]
+fn a_cpu_rise_is_the_inner_cause_before_the_network() {
+    let mut inc = calls_into_x_slower();
+    // x's CPU rises too, less strongly than its calls slow down.
+    cpu_step(&mut inc, "x", 5, FAULT_AT, 0.6);
+    let loc = inc.localise();
+    let c = top(&loc);
+    assert_eq!(c.component, "x", "{}", show(&loc));
+    assert_eq!(c.fault, FaultKind::CpuSaturation, "{}", show(&loc));
+    let regions: Vec<&str> = c
+        .inner
+        .iter()
+        .filter(|k| k.kind == InnerKind::Resource)
+        .map(|k| k.region.as_str())
+        .collect();
+    assert_eq!(regions, ["cpu", "network"], "{}", show(&loc));
+    let score = |r: &str| c.inner.iter().find(|k| k.region == r).map(|k| k.score);
+    assert!(
+        score("network") > score("cpu"),
+        "the network's score is the larger, its place is not:\n{}",
+        show(&loc)
+    );
+}
