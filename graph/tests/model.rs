@@ -943,3 +943,315 @@ fn a_cpu_rise_is_the_inner_cause_before_the_network() {
         show(&loc)
     );
 }
+
+// ---------------------------------------------------------------------------
+// 7. Properties.
+// ---------------------------------------------------------------------------
+
+/// A healthy component that calls nobody and nobody calls: its own steady
+/// spans (`spans`) or CPU series, every `period` from `T0 + offset`.
+#[derive(Clone, Copy, Debug)]
+struct Lonely {
+    spans: bool,
+    period: Micros,
+    offset: Micros,
+    level: f64,
+    /// Its spans keep inside the chain's requests of each part (the baseline,
+    /// the analysed period): none starts after the last request of a part.
+    inside: bool,
+}
+
+/// The chain of `chain` (alerted on front, or not), with `lonely` beside it.
+fn with_lonely(rise: Micros, every: Micros, alert: bool, lonely: Option<Lonely>) -> Localisation {
+    let mut inc = Incident::new();
+    chain_requests(&mut inc, every, rise);
+    if alert {
+        inc.alert("front", ALERT_AT);
+    }
+    // The chain's last request starts here; nothing else may end the data later.
+    let last = T0 + (END - T0 - 1) / every * every;
+    let last_base = T0 + (15 * MIN - 1) / every * every;
+    if let Some(Lonely {
+        spans,
+        period,
+        offset,
+        level,
+        inside,
+    }) = lonely
+    {
+        if spans {
+            let mut t = T0 + offset;
+            let mut i = 0;
+            while t < last {
+                if inside && t > last_base && t < T0 + 15 * MIN {
+                    t += period;
+                    continue;
+                }
+                let d = jit(level * 1_000.0, 0.3, i, 77);
+                let trace = inc.new_trace();
+                inc.span(
+                    trace,
+                    0,
+                    "lonely",
+                    "lonely op",
+                    SpanKind::Server,
+                    t,
+                    d,
+                    false,
+                    None,
+                );
+                t += period;
+                i += 1;
+            }
+        } else {
+            inc.series_from("lonely", Signal::Cpu, T0 + offset, period, move |k, _| {
+                level + 0.02 * unit(k, 78)
+            });
+        }
+    }
+    inc.localise()
+}
+
+/// `before` and `after` (with a lonely component) agree on the top
+/// candidate and on every other candidate's score and fault.
+fn same_verdict_for_the_others(
+    before: &Localisation,
+    after: &Localisation,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        before.ranking.first().map(|c| &c.component),
+        after.ranking.first().map(|c| &c.component),
+        "before:\n{}after:\n{}",
+        show(before),
+        show(after)
+    );
+    for c in &before.ranking {
+        let now = candidate(after, &c.component);
+        prop_assert_eq!(
+            now.map(|n| (n.score, n.fault)),
+            Some((c.score, c.fault)),
+            "{}: before:\n{}after:\n{}",
+            c.component,
+            show(before),
+            show(after)
+        );
+    }
+    for c in after.ranking.iter().filter(|c| c.component != "lonely") {
+        prop_assert!(
+            candidate(before, &c.component).is_some(),
+            "{} appeared: before:\n{}after:\n{}",
+            c.component,
+            show(before),
+            show(after)
+        );
+    }
+    Ok(())
+}
+
+/// Property runs are reproducible: a fixed seed, no files written.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d6f_64656c),
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    #[test]
+    fn an_unrelated_healthy_component_changes_neither_the_top_nor_the_others_scores(
+        rise_ms in 10i64..80,
+        every_ms in 2_500i64..5_000,
+        spans in any::<bool>(),
+        period_ms in 2_000i64..15_000,
+        offset_ms in 0i64..2_000,
+        level in 0.2f64..4.0,
+    ) {
+        let (rise, every) = (rise_ms * 1_000, every_ms * 1_000);
+        let lonely = Lonely { spans, period: period_ms * 1_000, offset: offset_ms * 1_000, level, inside: false };
+        let before = with_lonely(rise, every, true, None);
+        let after = with_lonely(rise, every, true, Some(lonely));
+        same_verdict_for_the_others(&before, &after)?;
+    }
+
+    #[test]
+    fn without_an_alert_an_unrelated_healthy_component_changes_nothing_else(
+        rise_ms in 10i64..80,
+        every_ms in 2_500i64..5_000,
+        spans in any::<bool>(),
+        period_ms in 1_000i64..15_000,
+        offset_ms in 0i64..1_000,
+        level in 0.2f64..4.0,
+    ) {
+        // No alert names the entry: the engine judges the symptom on every
+        // trace's root. The lonely spans keep inside the chain's parts, so
+        // that only that can differ.
+        let (rise, every) = (rise_ms * 1_000, every_ms * 1_000);
+        let lonely = Lonely { spans, period: period_ms * 1_000, offset: offset_ms * 1_000, level, inside: true };
+        let before = with_lonely(rise, every, false, None);
+        let after = with_lonely(rise, every, false, Some(lonely));
+        same_verdict_for_the_others(&before, &after)?;
+    }
+
+    #[test]
+    fn in_a_chain_the_component_whose_own_time_rises_outranks_those_that_inherit_it(
+        every_ms in 2_000i64..5_000,
+        own in (1_000.0f64..10_000.0, 1_000.0f64..10_000.0, 1_000.0f64..10_000.0),
+        spread in 0.0f64..0.6,
+        wire in 200.0f64..3_000.0,
+        factor in 1.0f64..10.0,
+        salt in 0u64..1_000,
+    ) {
+        let (front, mid, back) = own;
+        // At least the back's own typical again: twice as slow or more.
+        let rise = (back * factor).round() as Micros;
+        let mut inc = Incident::new();
+        inc.requests(every_ms * 1_000, |i, on| {
+            Call::new("front", jit(front, spread, i, salt)).call(
+                Call::new("mid", jit(mid, spread, i, salt + 1))
+                    .wire(jit(wire, spread, i, salt + 2))
+                    .call(
+                        Call::new("back", jit(back, spread, i, salt + 3) + if on { rise } else { 0 })
+                            .wire(jit(wire, spread, i, salt + 4)),
+                    ),
+            )
+        });
+        inc.alert("front", ALERT_AT);
+        let loc = inc.localise();
+        prop_assert_eq!(rank_of(&loc, "back"), Some(0), "{}", show(&loc));
+        for other in ["mid", "front"] {
+            if let Some(r) = rank_of(&loc, other) {
+                prop_assert!(r > 0, "{}", show(&loc));
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_observations_give_the_same_localisation(
+        rise_ms in 0i64..60,
+        every_ms in 2_000i64..6_000,
+        fail_share in 0.0f64..0.5,
+        cpu_to in 0.2f64..3.0,
+        with_calls in any::<bool>(),
+        salt in 0u64..1_000,
+    ) {
+        let mut inc = Incident::new();
+        inc.requests(every_ms * 1_000, |i, on| {
+            let fail = on && unit(i, salt + 9) < fail_share;
+            let mut back = Call::new("back", jit(4_000.0, 0.4, i, salt) + if on { rise_ms * 1_000 } else { 0 })
+                .wire(jit(800.0, 0.5, i, salt + 1))
+                .error(fail)
+                .client_error(fail)
+                .log(LogLevel::Info, "b.Back#3", "read row <*>");
+            if fail {
+                back = back.log(LogLevel::Error, "b.Back#9", "row locked <*>");
+            } else {
+                back = back.log(LogLevel::Info, "b.Back#5", "row written <*>");
+            }
+            Call::new("front", jit(2_000.0, 0.4, i, salt + 2))
+                .error(fail)
+                .call(
+                    Call::new("mid", jit(3_000.0, 0.4, i, salt + 3))
+                        .wire(jit(800.0, 0.5, i, salt + 4))
+                        .error(fail)
+                        .client_error(fail)
+                        .call(back)
+                        .call(Call::new("cache", jit(500.0, 0.4, i, salt + 5)).uninstrumented()),
+                )
+        });
+        cpu_step(&mut inc, "back", salt, FAULT_AT, cpu_to);
+        cpu_step(&mut inc, "batch", salt + 1, T0 + 18 * MIN, cpu_to * 2.0);
+        if with_calls {
+            inc.calls("front", "search", EdgeSignal::Calls, 3.0);
+            inc.series("search", Signal::LatencyP99, move |k, t| {
+                0.2 + 0.01 * unit(k, salt) + if t >= FAULT_AT { cpu_to } else { 0.0 }
+            });
+        }
+        inc.alert("front", ALERT_AT);
+        let cfg = graph::EngineConfig::default();
+        let once = serde_json::to_string(&graph::localise(&inc.obs, &cfg).unwrap()).unwrap();
+        let twice = serde_json::to_string(&graph::localise(&inc.obs, &cfg).unwrap()).unwrap();
+        let copy = serde_json::to_string(&graph::localise(&inc.obs.clone(), &cfg).unwrap()).unwrap();
+        prop_assert!(once == twice, "two runs differ");
+        prop_assert!(once == copy, "a copy of the observations differs");
+    }
+
+    #[test]
+    fn scores_are_finite_and_non_negative_for_random_series(
+        series in proptest::collection::vec(
+            (
+                0usize..4,
+                0usize..SIGNALS.len(),
+                0usize..STEPS.len(),
+                proptest::collection::vec(value(), 1..120),
+            ),
+            1..8,
+        ),
+        alert in proptest::option::of(0usize..4),
+    ) {
+        let mut inc = Incident::new();
+        for (comp, signal, step, values) in &series {
+            let step = STEPS[*step];
+            let samples: Vec<(Micros, f64)> = values
+                .iter()
+                .enumerate()
+                .map(|(k, v)| (T0 + step * k as Micros, *v))
+                .filter(|(t, _)| *t < END)
+                .collect();
+            inc.samples(COMPS[*comp], SIGNALS[*signal].parse().unwrap(), samples);
+        }
+        if let Some(a) = alert {
+            inc.alert(COMPS[a], ALERT_AT);
+        }
+        let Ok(loc) = graph::localise(&inc.obs, &graph::EngineConfig::default()) else {
+            return Ok(());
+        };
+        for c in &loc.ranking {
+            // A listed candidate has evidence of at least candidate_z (2):
+            // a score of 0 would be a non-finite score rounded away.
+            prop_assert!(c.score.is_finite() && c.score >= 2.0, "{}", show(&loc));
+            for e in &c.evidence {
+                prop_assert!(e.deviation.is_finite() && e.deviation >= 0.0, "{}", show(&loc));
+            }
+        }
+        for row in &loc.heatmap.scores {
+            for v in row {
+                prop_assert!(v.is_finite() && *v >= 0.0, "heatmap {v}");
+            }
+        }
+        for cell in &loc.detail.cells {
+            for s in &cell.signals {
+                prop_assert!(s.score.is_finite() && s.score >= 0.0, "cell {} {}", s.signal, s.score);
+            }
+        }
+    }
+}
+
+const COMPS: [&str; 4] = ["svc-a", "svc-b", "svc-c", "svc-d"];
+const SIGNALS: [&str; 10] = [
+    "cpu",
+    "memory",
+    "http_5xx_rate",
+    "request_rate",
+    "latency_p99",
+    "latency_p50",
+    "goroutines",
+    "pool_pending",
+    "tls_session_reuse",
+    "queue_depth",
+];
+const STEPS: [Micros; 5] = [5 * S, 15 * S, 30 * S, 60 * S, 300 * S];
+
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => 0.0f64..2.0,
+        2 => -1e12f64..1e12,
+        1 => Just(0.0),
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(1e300),
+    ]
+}
