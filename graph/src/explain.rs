@@ -352,16 +352,6 @@ impl Graph {
         self.g.neighbors_undirected(self.node[c as usize]).count()
     }
 
-    /// Whether `to` can be reached from `from` along calls.
-    pub fn reaches(&self, from: u32, to: u32) -> bool {
-        petgraph::algo::has_path_connecting(
-            &self.g,
-            self.node[from as usize],
-            self.node[to as usize],
-            None,
-        )
-    }
-
     /// The path from `c` up through its callers: to `alert` by the fewest
     /// hops (ties to the more symptomatic caller) when it can be reached,
     /// else up the most symptomatic callers until an entry point.
@@ -462,12 +452,10 @@ pub fn charge_edges(
                     .chain(graph.into(a))
                     .filter(|&j| j != k)
                     .collect();
-                match (share(&at_caller), share(&at_callee)) {
-                    (Some(sa), sc) if sa >= p.consensus_share && sc.is_none_or(|sc| sa > sc) => {
-                        false
-                    }
-                    _ => true,
-                }
+                !matches!(
+                    (share(&at_caller), share(&at_callee)),
+                    (Some(sa), sc) if sa >= p.consensus_share && sc.is_none_or(|sc| sa > sc)
+                )
             }
         };
         tracing::debug!(

@@ -20,6 +20,9 @@
 //! - `detail`: per-cell evidence and signal series for the interactive page (`Localisation::detail`).
 //! - `store`: the [`GraphStore`](store::GraphStore) trait: where incidents and their attack paths are kept.
 #![forbid(unsafe_code)]
+// `!(x > 0.0)` is how the scoring code says "not a positive number, NaN
+// included"; `partial_cmp` would hide that.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 mod callgraph;
 mod detail;

@@ -63,6 +63,8 @@ pub struct Contribution {
     pub z: f64,
     pub onset: Option<usize>,
     pub note: Option<String>,
+    /// For a derived contribution, the kind of signal it was derived from.
+    pub via: Option<SignalKind>,
 }
 
 impl Contribution {
@@ -223,6 +225,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
                 z: s.sustained,
                 onset: s.onset,
                 note: None,
+                via: None,
             }),
             Role::Symptom => {
                 let mut z = s.sustained;
@@ -296,6 +299,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             z: scored[si].sustained,
             onset: scored[si].onset,
             note: Some(note),
+            via: None,
         });
     }
 
@@ -310,6 +314,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             z: ch.sustained,
             onset: ch.onset,
             note: Some(ch.note.clone()),
+            via: None,
         });
     }
 
@@ -326,6 +331,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             z: m.z,
             onset: None,
             note: Some(m.note.clone()),
+            via: None,
         });
     }
     for g in set.goroutine_leaks.iter().filter(|g| g.score > 0.0) {
@@ -336,6 +342,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             z: g.score,
             onset: None,
             note: Some(g.note.clone()),
+            via: None,
         });
     }
 
@@ -390,6 +397,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             z: s.sustained * share,
             onset: s.onset,
             note: Some(note),
+            via: Some(f.kind),
         });
     }
 
@@ -401,6 +409,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             z,
             onset: None,
             note: Some(note),
+            via: None,
         });
     }
 
@@ -421,7 +430,17 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
                 best.push((k.channel(), k.z));
             }
         }
-        let score = best.iter().map(|(_, z)| z * z).sum::<f64>().sqrt();
+        // √(Σ z²), scaled by the largest so that huge scores do not overflow.
+        let top = best.iter().map(|(_, z)| *z).fold(0.0, f64::max);
+        let score = if top > 0.0 {
+            top * best
+                .iter()
+                .map(|(_, z)| (z / top).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        } else {
+            0.0
+        };
         let onset = contribs
             .iter()
             .filter(|k| k.z >= p.significant_z)
@@ -534,7 +553,13 @@ fn explained(set: &FeatureSet, charges: &[Charge], p: &Params) -> Vec<(u32, f64,
 /// Which fault the strongest evidence describes: the strongest significant
 /// mechanism's, else the strongest manifestation's (rule 5).
 fn classify(contribs: &[Contribution], is_proxy: bool, p: &Params) -> FaultKind {
-    let applies = |k: &Contribution| match k.kind.spec().fault {
+    // An unexplained symptom points at what the symptom is: a latency rise
+    // at latency, a 5xx rise at errors.
+    let fault_of = |k: &Contribution| match (k.kind, k.via) {
+        (SignalKind::UnexplainedSymptom, Some(via)) => via.spec().fault,
+        (kind, _) => kind.spec().fault,
+    };
+    let applies = |k: &Contribution| match fault_of(k) {
         Some(FaultKind::IngressAbuse) => is_proxy,
         Some(_) => true,
         None => false,
@@ -554,7 +579,7 @@ fn classify(contribs: &[Contribution], is_proxy: bool, p: &Params) -> FaultKind 
                 k.kind.spec().specificity == spec && k.z >= least && applies(k) && !explained(k)
             })
             .max_by(|a, b| a.z.total_cmp(&b.z))
-            .and_then(|k| k.kind.spec().fault)
+            .and_then(fault_of)
     };
     let tiers = [
         Specificity::Mechanism,

@@ -188,13 +188,29 @@ fn beta_binomial_upper_z(x: f64, n: f64, a: f64, b: f64) -> f64 {
     let mut tail = 0.0f64;
     let mut k = x;
     let first = ln_pmf;
+    // A thin prior has a tail that falls off like a power of k, so the sum
+    // is bounded: past MAX_TERMS terms (far more than any bucket's count of
+    // requests needs) the rest is taken as geometric at the last ratio.
+    const MAX_TERMS: u32 = 100_000;
+    let mut terms = 0u32;
     loop {
         let term = (ln_pmf - first).exp();
         tail += term;
         if k >= n || term < 1e-17 * tail {
             break;
         }
-        ln_pmf += ((n - k) * (k + a) / ((k + 1.0) * (n - k - 1.0 + b))).ln();
+        let ratio = (n - k) * (k + a) / ((k + 1.0) * (n - k - 1.0 + b));
+        terms += 1;
+        if terms >= MAX_TERMS || !ratio.is_finite() {
+            let r = if ratio.is_nan() {
+                0.0
+            } else {
+                ratio.clamp(0.0, 1.0 - 1e-9)
+            };
+            tail += term * r / (1.0 - r);
+            break;
+        }
+        ln_pmf += ratio.ln();
         k += 1.0;
     }
     let ln_tail = first + tail.ln();

@@ -168,6 +168,7 @@ use Direction::{Both, Down, Up};
 use Role::{Context, Own, Symptom};
 use Specificity::{Manifestation, Mechanism, Transport};
 
+#[allow(clippy::too_many_arguments)] // one row of the table below, field by field
 const fn spec(
     name: &'static str,
     modality: Modality,

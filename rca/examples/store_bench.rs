@@ -124,7 +124,7 @@ fn small(n: usize) -> IncidentRecord {
         20,
         &path,
         &rule,
-        n % 7 == 0,
+        n.is_multiple_of(7),
         n as i64,
     )
 }

@@ -140,12 +140,15 @@ pub(super) type NamedOthers = FxHashMap<(Sym, Sym), Vec<Sym>>;
 
 /// The warnings and errors whose message names another component (see [`NamedOthers`]).
 pub(super) fn templates_naming_others(obs: &Observations) -> NamedOthers {
+    // Every component the data names: those that emit spans, logs or
+    // series, and the peers that spans call without tracing them.
     let mut comps: Vec<Sym> = obs
         .spans
         .iter()
-        .map(|s| s.component)
+        .flat_map(|s| std::iter::once(s.component).chain(s.peer))
         .chain(obs.logs.iter().map(|l| l.component))
         .chain(obs.series.iter().map(|s| s.component))
+        .chain(obs.edges.iter().flat_map(|e| [e.client, e.server]))
         .collect();
     comps.sort_unstable();
     comps.dedup();

@@ -58,8 +58,6 @@ struct Tree {
     kids: Vec<u32>,
     /// Sum of children's durations.
     child_sum: Vec<Micros>,
-    /// The longest child in another component, for a call's wire time.
-    remote_child: Vec<Option<Micros>>,
     /// The caller's side of a call (client span, or one of unknown kind
     /// whose children are all remote).
     client: Vec<bool>,
@@ -230,7 +228,6 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
         kid_start,
         kids,
         child_sum,
-        remote_child,
         client,
         entry,
         fails,
@@ -336,14 +333,14 @@ pub(super) fn build(
     // Data is cut where the baseline ends and where the window ends: a span
     // still running at the last span start of its part may have lost its
     // children to the cut, so its own time and its calls are not judged.
-    let (mut last_base, mut last_now) = (Micros::MIN, Micros::MIN);
-    for s in spans {
-        match b.index(s.start) {
-            Some(bi) if bi < b.baseline_end => last_base = last_base.max(s.start),
-            Some(_) => last_now = last_now.max(s.start),
-            None => {}
-        }
-    }
+    // The baseline is cut where it ends; the window where its data ends.
+    let last_base = b.start_of(b.baseline_end);
+    let last_now = spans
+        .iter()
+        .filter(|s| b.index(s.start).is_some_and(|bi| bi >= b.baseline_end))
+        .map(|s| s.start)
+        .max()
+        .unwrap_or(Micros::MIN);
     let complete = |s: &Span| -> bool {
         let cut = if in_baseline(s) { last_base } else { last_now };
         s.start + s.duration <= cut
@@ -364,6 +361,15 @@ pub(super) fn build(
             j as u32
         };
     }
+    // Requests in which their component wrote an error naming another
+    // component: their failed calls failed for a cause there.
+    let mut blamed_request = vec![false; n];
+    for i in 0..n {
+        if t.blamed[i] {
+            blamed_request[entry_of[i] as usize] = true;
+        }
+    }
+
     // Calls into other components each request made, and whether one failed.
     let mut calls_out = vec![0u32; n];
     let mut call_failed = vec![false; n];
@@ -516,7 +522,8 @@ pub(super) fn build(
                 }
             }
             // An error on a call into an uninstrumented peer is the peer's.
-            if failing && !t.fails_below[i] && !t.blamed[i] && peer.is_none() {
+            let blamed = t.blamed[i] || (t.client[i] && blamed_request[entry_of[i] as usize]);
+            if failing && !t.fails_below[i] && !blamed && peer.is_none() {
                 cell.origin_err += 1.0;
                 cell.first_error.get_or_insert(s.trace_id);
             }
@@ -663,13 +670,28 @@ pub(super) fn build(
         .collect();
 
     set.attribution = attribution(
-        obs, b, ctx, &t, &own_time, &base_own, &base_lat, &base_wire, reg, &edges,
+        obs,
+        b,
+        ctx,
+        &t,
+        &own_time,
+        &blamed_request,
+        &entry_of,
+        &base_own,
+        &base_lat,
+        &base_wire,
+        reg,
+        &edges,
     );
     set.edges = edges;
 }
 
 /// The counterfactual split of the analysed entry requests' slowdown and
-/// new failures (see [`Attribution`]).
+/// new failures (see [`Attribution`]). The requests judged are the alerting
+/// component's when it has traced entries; else the roots of one entry
+/// component: the one whose requests slowed most against their baseline,
+/// so that an unrelated busy entry point, healthy, does not dilute the
+/// symptom of the one that alerted.
 #[allow(clippy::too_many_arguments)]
 fn attribution(
     obs: &Observations,
@@ -677,16 +699,17 @@ fn attribution(
     ctx: &Context,
     t: &Tree,
     own_time: &[Option<Micros>],
+    blamed_request: &[bool],
+    entry_of: &[u32],
     base_own: &FxHashMap<(Sym, Sym), f64>,
     base_lat: &FxHashMap<(Sym, Sym), f64>,
     base_wire: &FxHashMap<(Sym, Sym), f64>,
     reg: &mut Registry,
     edges: &[EdgeStats],
 ) -> Attribution {
+    let p = ctx.params;
     let spans = &obs.spans;
     let n = spans.len();
-    // The requests judged: the alerting component's entry spans when it has
-    // any, else every trace's root.
     let alert_traced = ctx
         .alert
         .is_some_and(|a| (0..n).any(|i| t.entry[i] && spans[i].component == a));
@@ -728,6 +751,52 @@ fn attribution(
             }
         }
     }
+    // Each top request's log latency ratio, by its component.
+    let ratio = |i: usize| {
+        let s = &spans[i];
+        base_lat
+            .get(&(s.component, s.operation))
+            .map(|&typ| (typ, log_ratio(s.duration as f64, typ, p.latency_soft_us)))
+    };
+    let mut by_entry: FxHashMap<Sym, (Vec<f64>, Vec<f32>)> = FxHashMap::default();
+    for i in 0..n {
+        if top[i] != i as u32 {
+            continue;
+        }
+        let (Some(bi), Some((_, v))) = (b.index(spans[i].start), ratio(i)) else {
+            continue;
+        };
+        let e = by_entry.entry(spans[i].component).or_default();
+        if bi < b.baseline_end {
+            e.0.push(v);
+        } else {
+            e.1.push(v as f32);
+        }
+    }
+    let slowdown = |(base, now): &(Vec<f64>, Vec<f32>)| -> f64 {
+        let mut base = base.clone();
+        match crate::score::sample_stats(&mut base, p.min_baseline_requests, p.min_request_spread) {
+            Some(st) if !now.is_empty() => {
+                let mut now = now.clone();
+                st.z(
+                    crate::score::median_f32(&mut now),
+                    now.len(),
+                    p.per_request_floor,
+                    crate::score::Direction::Up,
+                )
+            }
+            _ => 0.0,
+        }
+    };
+    let mut entries: Vec<Sym> = by_entry.keys().copied().collect();
+    entries.sort_unstable();
+    let judged: Option<Sym> = entries
+        .into_iter()
+        .map(|c| (slowdown(&by_entry[&c]), c))
+        .max_by(|x, y| x.0.total_cmp(&y.0).then_with(|| y.1.cmp(&x.1)))
+        .map(|(_, c)| c);
+    let in_judged = |tp: u32| tp != NONE && Some(spans[tp as usize].component) == judged;
+
     let edge_index: FxHashMap<(u32, u32), usize> = edges
         .iter()
         .enumerate()
@@ -742,11 +811,11 @@ fn attribution(
     let mut origins_now: FxHashMap<u32, f64> = FxHashMap::default();
     let mut origins_base: FxHashMap<u32, f64> = FxHashMap::default();
     let (mut failed_now, mut failed_base, mut tops_base) = (0.0, 0.0, 0.0);
-    // Per top request: whether it failed, and the components its errors started in.
+    // Per top request: the components its errors started in.
     let mut origin_of_top: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
     for i in 0..n {
         let tp = top[i];
-        if tp == NONE {
+        if !in_judged(tp) {
             continue;
         }
         let Some(bi) = b.index(spans[tp as usize].start) else {
@@ -754,7 +823,8 @@ fn attribution(
         };
         let analysed = bi >= b.baseline_end;
         let s = &spans[i];
-        if t.fails[i] && !t.fails_below[i] && !t.blamed[i] {
+        let blamed = t.blamed[i] || (t.client[i] && blamed_request[entry_of[i] as usize]);
+        if t.fails[i] && !t.fails_below[i] && !blamed {
             let c = match t.uninstrumented_peer(spans, i) {
                 Some(peer) => reg.id(peer),
                 None => reg.id(s.component),
@@ -789,22 +859,17 @@ fn attribution(
         }
     }
     for i in 0..n {
-        if top[i] != i as u32 {
+        if top[i] != i as u32 || !in_judged(i as u32) {
             continue;
         }
         let s = &spans[i];
         let Some(bi) = b.index(s.start) else { continue };
         let failed = t.fails[i] || t.fails_below[i];
         let origins = origin_of_top.get(&(i as u32));
-        let ratio = base_lat.get(&(s.component, s.operation)).map(|&typ| {
-            (
-                typ,
-                log_ratio(s.duration as f64, typ, ctx.params.latency_soft_us),
-            )
-        });
+        let r = ratio(i);
         if bi < b.baseline_end {
             tops_base += 1.0;
-            if let Some((_, v)) = ratio {
+            if let Some((_, v)) = r {
                 a.base_latency.push(v);
             }
             if failed {
@@ -816,7 +881,7 @@ fn attribution(
             continue;
         }
         a.requests += 1.0;
-        if let Some((typ, v)) = ratio {
+        if let Some((typ, v)) = r {
             a.excess_us += s.duration as f64 - typ;
             a.now_latency.push(v as f32);
         }
