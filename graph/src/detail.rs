@@ -5,7 +5,8 @@ use ingest::{LogLevel, Modality, Observations, Sym};
 use rustc_hash::FxHashMap;
 
 use crate::features::{Feature, FeatureSet, Values};
-use crate::rank::{Ranked, SYMPTOM_Z};
+use crate::params::Params;
+use crate::rank::Ranked;
 use crate::window::Buckets;
 use crate::{Cell, CellSignal, Count, Detail, ProxyMix, SignalSeries};
 
@@ -18,7 +19,9 @@ const CELL_EXAMPLES: usize = 3;
 pub(crate) fn value_at(f: &Feature, i: usize) -> f64 {
     match &f.values {
         Values::Level { values, .. } => values[i],
-        Values::Samples { sum, n, .. } if n[i] > 0.0 => (sum[i] / n[i]).exp(),
+        Values::PerRequest { values, .. } if !values[i].is_empty() => {
+            crate::score::median_f32(&mut values[i].clone()).exp()
+        }
         Values::Rate { num, den, .. } if den[i] > 0.0 => num[i] / den[i],
         _ => f64::NAN,
     }
@@ -54,6 +57,7 @@ pub(crate) fn build(
     b: &Buckets,
     obs: &Observations,
     rows: &[String],
+    p: &Params,
 ) -> Detail {
     let row_of_name: FxHashMap<&str, u32> = rows
         .iter()
@@ -78,34 +82,35 @@ pub(crate) fn build(
     for sc in &ranked.scored {
         let f = &set.features[sc.feature];
         for (i, &z) in sc.z.iter().enumerate() {
-            if z.is_finite() && z >= SYMPTOM_Z {
+            if z.is_finite() && z >= p.significant_z {
                 note(
                     f.component,
                     i,
                     CellSignal {
-                        signal: f.signal.clone(),
-                        modality: f.modality.to_string(),
+                        signal: f.name().to_string(),
+                        modality: f.kind.spec().modality.to_string(),
                         value: sig4(value_at(f, i)),
                         baseline: sig4(sc.baseline),
-                        unit: f.unit.to_owned(),
+                        unit: f.kind.spec().unit.as_str().to_owned(),
                         score: round1(z),
                     },
                 );
             }
         }
     }
-    for (e, zs) in set.edges.iter().zip(&ranked.edge_z) {
-        for (i, &z) in zs.iter().enumerate() {
-            if z.is_finite() && z >= SYMPTOM_Z {
+    for ch in &ranked.charges {
+        let first = ch.edges.first().map(|&e| &ranked.edge_scores[e]);
+        for (i, &z) in ch.z.iter().enumerate() {
+            if z.is_finite() && z >= p.significant_z {
                 note(
-                    e.callee,
+                    ch.component,
                     i,
                     CellSignal {
-                        signal: format!("wait from {}", set.components[e.caller as usize]),
+                        signal: ch.kind.name().to_string(),
                         modality: Modality::Traces.to_string(),
                         value: None,
-                        baseline: None,
-                        unit: String::new(),
+                        baseline: first.and_then(|e| sig4(e.typical_us / 1000.0)),
+                        unit: "ms".into(),
                         score: round1(z),
                     },
                 );
@@ -176,8 +181,8 @@ pub(crate) fn build(
             let values: Vec<Option<f64>> = (0..b.count).map(|i| sig4(value_at(f, i))).collect();
             values.iter().any(Option::is_some).then(|| SignalSeries {
                 row,
-                signal: f.signal.clone(),
-                modality: f.modality.to_string(),
+                signal: f.name().to_string(),
+                modality: f.kind.spec().modality.to_string(),
                 values,
             })
         })

@@ -6,15 +6,21 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use ingest::{Micros, Modality, Observations};
 use sha2::{Digest, Sha256};
 
-use crate::features::{self, FeatureSet, Values};
+use crate::features::{self, FeatureSet};
+use crate::params::Params;
 use crate::rank::{self, Ranked, Suspect};
+use crate::signal::SignalKind;
 use crate::window::{choose_buckets, Buckets, WindowConfig};
-use crate::{Candidate, Count, Edge, Evidence, Heatmap, IncidentInfo, Localisation, Missing};
+use crate::{
+    Candidate, Count, Edge, Evidence, Heatmap, IncidentInfo, InnerCause, InnerKind, Localisation,
+    Missing,
+};
 
 /// Engine settings.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EngineConfig {
     pub window: WindowConfig,
+    pub params: Params,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +74,13 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
     let alert = obs.alerts.first();
     let alert_start = alert.map(|a| a.starts_at_micros());
     let buckets = choose_buckets(obs, alert_start, &cfg.window).ok_or(GraphError::NoData)?;
-    let set = features::build(obs, &buckets);
+    let ctx = features::Context {
+        params: &cfg.params,
+        alert: alert
+            .and_then(|a| a.component())
+            .and_then(|name| obs.names.get(name)),
+    };
+    let set = features::build(obs, &buckets, &ctx);
     if set.components.is_empty() {
         return Err(GraphError::NoData);
     }
@@ -76,7 +88,7 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         .and_then(|a| a.component())
         .and_then(|name| set.components.iter().position(|c| c == name))
         .map(|i| i as u32);
-    let ranked = rank::rank(&set, &buckets, alert_component);
+    let ranked = rank::rank(&set, &buckets, &cfg.params);
 
     let starts_at = alert
         .map(|a| rfc3339(a.starts_at_micros()))
@@ -111,24 +123,28 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         .collect();
 
     let path = match ranked.suspects.first() {
-        Some(top) => {
-            let mut callers = vec![Vec::new(); set.components.len()];
-            for e in &set.edges {
-                callers[e.callee as usize].push(e.caller);
-            }
-            rank::path_up(top.component, alert_component, &callers, &ranked.symptom)
-                .into_iter()
-                .map(|c| set.components[c as usize].clone())
-                .collect()
-        }
+        Some(top) => ranked
+            .graph
+            .path_up(top.component, alert_component, &ranked.symptom)
+            .into_iter()
+            .map(|c| set.components[c as usize].clone())
+            .collect(),
         None => Vec::new(),
     };
 
     let modalities = obs.modalities().iter().map(|m| m.to_string()).collect();
-    let missing = missing_of(obs);
+    let mut missing = missing_of(obs);
+    missing.extend(judged_notes(&set, &ranked, &buckets, &cfg.params));
 
     let heatmap = heatmap(&set, &ranked, &buckets);
-    let detail = crate::detail::build(&set, &ranked, &buckets, obs, &heatmap.components);
+    let detail = crate::detail::build(
+        &set,
+        &ranked,
+        &buckets,
+        obs,
+        &heatmap.components,
+        &cfg.params,
+    );
     Ok(Localisation {
         incident,
         heatmap,
@@ -141,6 +157,73 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
     })
 }
 
+/// What the baseline could not judge, and why a ranking is empty.
+fn judged_notes(set: &FeatureSet, ranked: &Ranked, b: &Buckets, p: &Params) -> Vec<Missing> {
+    let mut out = Vec::new();
+    let thin: Vec<&rank::Scored> = ranked.scored.iter().filter(|s| s.thin).collect();
+    if !thin.is_empty() {
+        let mut names: Vec<String> = thin
+            .iter()
+            .map(|s| set.features[s.feature].name().to_string())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        out.push(Missing {
+            modality: "baseline".into(),
+            reason: format!(
+                "{} series have fewer than 3 points before {} ({}): judged only against the least change that matters, not against their own spread",
+                thin.len(),
+                rfc3339(b.start_of(b.baseline_end)),
+                names.join(", ")
+            ),
+        });
+    }
+    let unjudged: usize = set.unjudged_operations.iter().map(|(_, k)| k).sum();
+    if unjudged > 0 {
+        out.push(Missing {
+            modality: "baseline".into(),
+            reason: format!(
+                "{unjudged} operations of {} components have fewer than {} requests in the baseline: their own time, latency and calls are not judged",
+                set.unjudged_operations.len(),
+                p.min_baseline_requests
+            ),
+        });
+    }
+    let judged = ranked.scored.len() + ranked.edge_scores.iter().filter(|e| e.judged()).count();
+    if ranked.suspects.is_empty() {
+        let reason = if judged == 0 {
+            format!(
+                "nothing to judge: no signal has data both in the baseline (before {}) and after it",
+                rfc3339(b.start_of(b.baseline_end))
+            )
+        } else {
+            let strongest = ranked
+                .scored
+                .iter()
+                .max_by(|x, y| x.sustained.total_cmp(&y.sustained))
+                .map(|s| {
+                    let f = &set.features[s.feature];
+                    format!(
+                        "; the strongest was {} of {} at {:.1}",
+                        f.name(),
+                        set.components[f.component as usize],
+                        s.sustained
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "no component stands out from its baseline: {judged} signals judged, none reached {:.1} standard errors{strongest}",
+                p.candidate_z
+            )
+        };
+        out.push(Missing {
+            modality: "ranking".into(),
+            reason,
+        });
+    }
+    out
+}
+
 fn candidate(
     s: &Suspect,
     set: &FeatureSet,
@@ -151,25 +234,48 @@ fn candidate(
     let component = set.components[s.component as usize].clone();
     let mut evidence: Vec<Evidence> = Vec::new();
     for k in s.contributions.iter().take(MAX_EVIDENCE) {
-        let item = match k.scored {
-            Some(si) => scored_evidence(&ranked.scored[si], set, b, obs),
-            None => Evidence {
-                signal: k.signal.clone(),
-                modality: if k.signal == "goroutine_leak" {
-                    Modality::Goroutines
-                } else {
-                    Modality::Traces
+        let item = match (k.scored, k.charge) {
+            (Some(si), _) => {
+                let mut e = scored_evidence(&ranked.scored[si], set, b, obs);
+                if set.features[ranked.scored[si].feature].kind != k.kind {
+                    // Derived from a scored feature (an unexplained symptom).
+                    e.signal = k.kind.name().to_string();
+                    e.deviation = round2(k.z);
+                    if let Some(note) = &k.note {
+                        e.summary = format!("{}: {note} ({})", k.kind.name(), e.summary);
+                    }
                 }
-                .to_string(),
+                e
+            }
+            (None, Some(ci)) => {
+                let ch = &ranked.charges[ci];
+                let first = ch.edges.first().map(|&e| &ranked.edge_scores[e]);
+                let at = peak(&ch.z, b).unwrap_or(b.baseline_end);
+                Evidence {
+                    signal: k.kind.name().to_string(),
+                    modality: Modality::Traces.to_string(),
+                    at: rfc3339(b.start_of(at)),
+                    value: round4(first.map_or(f64::NAN, |e| e.now_us / 1000.0)),
+                    baseline: round4(first.map_or(f64::NAN, |e| e.typical_us / 1000.0)),
+                    deviation: round2(k.z),
+                    summary: format!("{}: {} (score {:.1})", k.kind.name(), ch.note, k.z),
+                    trace_ids: Vec::new(),
+                    top_user_agents: Vec::new(),
+                    tls_versions: Vec::new(),
+                }
+            }
+            (None, None) => Evidence {
+                signal: k.kind.name().to_string(),
+                modality: k.modality().to_string(),
                 at: rfc3339(b.start_of(b.baseline_end)),
-                value: round2(k.sustained),
+                value: round2(k.z),
                 baseline: 0.0,
-                deviation: round2(k.sustained),
+                deviation: round2(k.z),
                 summary: format!(
-                    "{}: {} (sustained score {:.1})",
-                    k.signal,
+                    "{}: {} (score {:.1})",
+                    k.kind.name(),
                     k.note.as_deref().unwrap_or(""),
-                    k.sustained
+                    k.z
                 ),
                 trace_ids: Vec::new(),
                 top_user_agents: Vec::new(),
@@ -183,7 +289,93 @@ fn candidate(
         score: round2(s.score),
         fault: s.fault,
         evidence,
+        inner: inner_causes(s, set),
     }
+}
+
+/// How many inner causes a candidate lists.
+const MAX_INNER: usize = 5;
+
+/// Where inside the component: the resources its significant evidence
+/// names, the flow events its requests stopped passing (missing log
+/// lines), and its most frequent new error template, strongest first.
+fn inner_causes(s: &Suspect, set: &FeatureSet) -> Vec<InnerCause> {
+    let mut out: Vec<InnerCause> = Vec::new();
+    let mut resource = |region: &str, z: f64| match out
+        .iter_mut()
+        .find(|c| c.kind == InnerKind::Resource && c.region == region)
+    {
+        Some(c) => c.score = c.score.max(round2(z)),
+        None => out.push(InnerCause {
+            kind: InnerKind::Resource,
+            operation: None,
+            region: region.to_string(),
+            score: round2(z),
+        }),
+    };
+    for k in &s.contributions {
+        match k.kind {
+            SignalKind::Cpu => resource("cpu", k.z),
+            SignalKind::Memory => resource("memory", k.z),
+            SignalKind::WireIn
+            | SignalKind::WireOut
+            | SignalKind::SlowCallee
+            | SignalKind::ClientWait
+            | SignalKind::ClientLatency => resource("network", k.z),
+            _ => {}
+        }
+    }
+    for m in set
+        .missing_lines
+        .iter()
+        .filter(|m| m.component == s.component)
+    {
+        out.push(InnerCause {
+            kind: InnerKind::Code,
+            operation: Some(m.operation.clone()),
+            region: m.region.clone(),
+            score: round2(m.z),
+        });
+    }
+    let new_errors = s
+        .contributions
+        .iter()
+        .filter(|k| k.kind == SignalKind::NewErrorTemplates)
+        .map(|k| k.z)
+        .fold(0.0, f64::max);
+    if let Some((_, t, _)) = set.new_templates.iter().find(|(c, _, _)| *c == s.component) {
+        if new_errors > 0.0 {
+            out.push(InnerCause {
+                kind: InnerKind::Code,
+                operation: None,
+                region: t.clone(),
+                score: round2(new_errors),
+            });
+        }
+    }
+    // A resource out of line comes before the network it slows (see
+    // `signal::Specificity`), then the rest by score.
+    // Among code regions, where the flow broke off (a missing line) before
+    // what the component printed instead (a new error).
+    let tier = |c: &InnerCause| match (c.kind, c.region.as_str()) {
+        (InnerKind::Resource, "network") => 1,
+        (InnerKind::Resource, _) => 0,
+        (InnerKind::Code, _) if c.operation.is_some() => 1,
+        (InnerKind::Code, _) => 2,
+    };
+    out.sort_by(|a, b| tier(a).cmp(&tier(b)).then(b.score.total_cmp(&a.score)));
+    out.truncate(MAX_INNER);
+    out
+}
+
+/// The analysed bucket with the largest score.
+fn peak(z: &[f64], b: &Buckets) -> Option<usize> {
+    z[b.analysed()]
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_finite())
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i + b.baseline_end)
 }
 
 fn scored_evidence(
@@ -194,36 +386,23 @@ fn scored_evidence(
 ) -> Evidence {
     let f = &set.features[sc.feature];
     let at = sc.peak.unwrap_or(b.baseline_end);
-    let value = match &f.values {
-        Values::Level { values, .. } => values[at],
-        Values::Samples { sum, n, .. } => {
-            if n[at] > 0.0 {
-                (sum[at] / n[at]).exp()
-            } else {
-                f64::NAN
-            }
-        }
-        Values::Rate { num, den, .. } => {
-            if den[at] > 0.0 {
-                num[at] / den[at]
-            } else {
-                f64::NAN
-            }
-        }
-    };
+    let value = crate::detail::value_at(f, at);
+    let unit = f.kind.spec().unit.as_str();
     let from = sc
         .onset
         .map(|o| format!(", from {}", hhmmss(b.start_of(o))))
         .unwrap_or_default();
+    let thin = if sc.thin { ", thin baseline" } else { "" };
     let summary = format!(
-        "{} {} vs baseline {} (score {:.1}{})",
-        f.signal,
-        fmt_value(value, f.unit),
-        fmt_value(sc.baseline, f.unit),
+        "{} {} vs baseline {} (score {:.1}{}{})",
+        f.name(),
+        fmt_value(value, unit),
+        fmt_value(sc.baseline, unit),
         sc.z[at],
-        from
+        from,
+        thin
     );
-    let trace_ids = if f.modality == Modality::Traces {
+    let trace_ids = if f.kind.spec().modality == Modality::Traces {
         let mut ids: Vec<String> = Vec::new();
         let start = sc.onset.unwrap_or(at);
         for bi in [at, start].into_iter().chain(start..b.count) {
@@ -245,7 +424,7 @@ fn scored_evidence(
         Vec::new()
     };
     let (top_user_agents, tls_versions) = match set.proxies.get(&f.component) {
-        Some(p) if f.modality == Modality::AccessLogs => {
+        Some(p) if f.kind.spec().modality == Modality::AccessLogs => {
             let agents = if p.new_agents.is_empty() {
                 &p.agents
             } else {
@@ -264,8 +443,8 @@ fn scored_evidence(
         _ => (Vec::new(), Vec::new()),
     };
     Evidence {
-        signal: f.signal.clone(),
-        modality: f.modality.to_string(),
+        signal: f.name().to_string(),
+        modality: f.kind.spec().modality.to_string(),
         at: rfc3339(b.start_of(at)),
         value: round4(value),
         baseline: round4(sc.baseline),
@@ -338,10 +517,10 @@ fn heatmap(set: &FeatureSet, ranked: &Ranked, b: &Buckets) -> Heatmap {
     };
     for s in &ranked.scored {
         let f = &set.features[s.feature];
-        put(f.modality, f.component, &s.z);
+        put(f.kind.spec().modality, f.component, &s.z);
     }
-    for (e, z) in set.edges.iter().zip(&ranked.edge_z) {
-        put(Modality::Traces, e.callee, z);
+    for ch in &ranked.charges {
+        put(Modality::Traces, ch.component, &ch.z);
     }
     // A row per component with goroutine dumps, leaking or not.
     for g in &set.goroutine_leaks {

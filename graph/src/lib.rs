@@ -10,6 +10,8 @@
 //! - `localisation`: the output types ([`Localisation`], [`Candidate`], [`Evidence`], [`Heatmap`]).
 //! - `window`: the analysed window, its buckets and the baseline's end.
 //! - `features`: bucketed signals per component and the call edges, from traces, metrics, access logs and logs.
+//! - `callgraph`: caller→callee edges from service-graph metrics (calls and failed calls per
+//!   edge over the window and per bucket), where traces are missing.
 //! - `score`: robust z-scores of levels and rates, sustained scores, onsets.
 //! - `goroutines`: goroutine dumps analysed: leaking groups by blocking and creating site, their
 //!   growth and pattern ([`goroutines::analyse`]).
@@ -18,17 +20,25 @@
 //! - `detail`: per-cell evidence and signal series for the interactive page (`Localisation::detail`).
 //! - `store`: the [`GraphStore`](store::GraphStore) trait: where incidents and their attack paths are kept.
 #![forbid(unsafe_code)]
+// `!(x > 0.0)` is how the scoring code says "not a positive number, NaN
+// included"; `partial_cmp` would hide that.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+mod callgraph;
 mod detail;
 mod engine;
+mod explain;
 mod features;
 pub mod goroutines;
 mod localisation;
+mod params;
 mod rank;
 mod score;
+pub mod signal;
 pub mod store;
 mod window;
 
 pub use engine::{incident_id, localise, missing_of, EngineConfig, GraphError};
 pub use localisation::*;
+pub use params::{Floor, LevelFloors, Params};
 pub use window::WindowConfig;

@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 pub enum FaultKind {
     CpuSaturation,
     MemoryLeak,
+    /// Slower in its own processing (self time), no resource to blame.
     Latency,
+    /// Time lost on the wire of its calls in or out.
+    NetworkDelay,
     ErrorReturn,
     Exception,
     GoroutineLeak,
@@ -21,10 +24,11 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::CpuSaturation,
         FaultKind::MemoryLeak,
         FaultKind::Latency,
+        FaultKind::NetworkDelay,
         FaultKind::ErrorReturn,
         FaultKind::Exception,
         FaultKind::GoroutineLeak,
@@ -37,6 +41,7 @@ impl FaultKind {
             FaultKind::CpuSaturation => "cpu_saturation",
             FaultKind::MemoryLeak => "memory_leak",
             FaultKind::Latency => "latency",
+            FaultKind::NetworkDelay => "network_delay",
             FaultKind::ErrorReturn => "error_return",
             FaultKind::Exception => "exception",
             FaultKind::GoroutineLeak => "goroutine_leak",
@@ -124,6 +129,36 @@ pub struct Candidate {
     pub score: f64,
     pub fault: FaultKind,
     pub evidence: Vec<Evidence>,
+    /// Where inside the component, most likely first: a code region (the
+    /// pair of log events where its requests' flow broke off or changed) or
+    /// a resource.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inner: Vec<InnerCause>,
+}
+
+/// What kind of place inside a component an [`InnerCause`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum InnerKind {
+    /// A code region: `before_after`, two flow events (a log template such
+    /// as `c.s.ContactsServiceImpl#31`, or `<operation> start`) the requests
+    /// used to pass one after the other; or one new error template.
+    Code,
+    /// `cpu`, `memory` or `network`.
+    Resource,
+}
+
+/// One place inside a component where the fault may sit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InnerCause {
+    pub kind: InnerKind,
+    /// The operation whose requests show it, when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    pub region: String,
+    pub score: f64,
 }
 
 /// Components by time buckets, each cell an anomaly score (0 = normal).

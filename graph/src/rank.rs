@@ -1,77 +1,82 @@
-//! Ranking root causes: each component's own anomaly, corrected by its place
-//! in the causal graph.
+//! Ranking root causes: each component's own change, with what its callees
+//! and the wire explain taken out, on one scale.
 //!
-//! The rules, each one an SRE would apply by hand:
-//! 1. A component is suspect for what it does *itself*: its self time, the
-//!    errors it originates, its exceptions, its resources (CPU, memory,
-//!    goroutines, pool waits), and at a proxy the traffic it lets in (unknown
-//!    user agents, old TLS, 4xx). Inherited latency and errors do not count.
-//! 2. Calls *into* a component that slow down for all of its callers point at
-//!    the component (a slow network or a slow uninstrumented database); calls
-//!    that slow down for one caller only, while the others are served as
-//!    before, point at that caller (its own pool or client is the bottleneck).
-//! 3. A symptom (latency, errors) that none of a component's callees shows is
-//!    the component's own, and counts a little toward it.
-//! 4. A real cause spreads: the callers on the way to the alerting component
-//!    show symptoms. A suspect on no call path, or on none that leads to the
-//!    alert, is discounted.
-//! 6. Errors a component logs while one of its callees fails too are most
-//!    likely about that callee ("call to X failed") and count a quarter.
-//! 5. Scores hold over time: a spike shorter than a quarter of the analysed
-//!    period is noise, not a cause (see `score::sustained`).
+//! 1. A component is suspect for what it does *itself* (the signals whose
+//!    role is `Own` in the table): its own time, the errors it originates,
+//!    its exceptions, its resources, its log lines, what its proxy admits,
+//!    and the wire time charged to it (`explain`). Inherited latency and
+//!    errors do not count, except the part of a metric-only symptom that
+//!    none of its callees' rises covers.
+//! 2. Its score is the length of the vector of its strongest evidence per
+//!    modality, `√(Σ_m max_{s∈m} z_s²)`: one modality's strongest signal
+//!    alone, or independent channels agreeing, each on the same scale of
+//!    standard errors (signals of one modality measure the same thing and
+//!    are not added).
+//! 3. A component that took part in no call, while others did, cannot have
+//!    passed its trouble on through calls: it ranks after every component
+//!    that did (a batch job, a cron task, a service nobody called).
+//!    Without any call graph (metrics only, no `calls` series), a symptom
+//!    cannot be told from its victims' symptoms: a component whose only
+//!    evidence is a symptom ranks after every component with evidence of
+//!    its own (so that, with metrics only, resource faults come first).
+//! 4. Ties are broken by evidence, never by name: the earlier onset, then
+//!    more independent modalities.
+//! 5. The fault is what the strongest *mechanism* among its significant
+//!    signals points at (a resource, an exception, a leak, an abusive client
+//!    mix), else the wire's (the network), else the strongest
+//!    manifestation's (self time, originated errors, changed call
+//!    structure, skipped log lines); see `signal::Specificity`.
 
 use ingest::Modality;
-use rustc_hash::FxHashMap;
 
-use crate::features::{EdgeStats, Feature, FeatureSet, Role, Values};
-use crate::score::{self, Direction, MAX_Z};
+use crate::explain::{self, Charge, EdgeScore, Graph};
+use crate::features::{Feature, FeatureSet, Values};
+use crate::params::Params;
+use crate::score;
+use crate::signal::{Role, SignalKind, Specificity};
 use crate::window::Buckets;
 use crate::FaultKind;
-
-/// Signals that say a component answers with errors.
-const ERROR_SIGNALS: [&str; 8] = [
-    "error_rate",
-    "errors",
-    "exceptions",
-    "new_error_templates",
-    "exception_logs",
-    "error_logs",
-    "http_5xx_rate",
-    "http_5xx_share",
-];
-/// Error signals read from a component's own logs.
-const LOGGED_ERRORS: [&str; 3] = ["new_error_templates", "exception_logs", "error_logs"];
-
-/// Rule 3's largest contribution, before its weight.
-const UNEXPLAINED_CAP: f64 = 10.0;
-
-/// Below this sustained score a feature is treated as normal.
-pub const NOISE_Z: f64 = 2.5;
-/// A symptom at least this strong counts as spread to that component.
-pub const SYMPTOM_Z: f64 = 3.0;
 
 /// A feature after scoring.
 pub struct Scored {
     /// Index into `FeatureSet::features`.
     pub feature: usize,
     pub z: Vec<f64>,
-    /// Baseline median (levels) or pooled rate (rates).
+    /// Baseline median (levels), pooled rate (rates), typical ratio (per request).
     pub baseline: f64,
     pub sustained: f64,
     /// Bucket of the largest score in the analysed period.
     pub peak: Option<usize>,
     pub onset: Option<usize>,
+    /// The baseline had too few points to know its spread.
+    pub thin: bool,
 }
 
-/// One contribution to a component's suspicion.
+/// One piece of a component's suspicion.
 #[derive(Clone, Debug)]
 pub struct Contribution {
-    pub signal: String,
-    /// The scored feature behind it, if it is one (edge rules are not).
+    pub kind: SignalKind,
+    /// The scored feature behind it, if it is one.
     pub scored: Option<usize>,
-    pub weight: f64,
-    pub sustained: f64,
+    /// The charged edges behind it, if it is one (index into `Ranked::charges`).
+    pub charge: Option<usize>,
+    pub z: f64,
+    pub onset: Option<usize>,
     pub note: Option<String>,
+    /// For a derived contribution, the kind of signal it was derived from.
+    pub via: Option<SignalKind>,
+}
+
+impl Contribution {
+    pub fn modality(&self) -> Modality {
+        self.kind.spec().modality
+    }
+
+    /// Independent lines of evidence: each modality, and the component's
+    /// share of the symptom (impact, measured apart from its own change).
+    fn channel(&self) -> Option<Modality> {
+        (self.kind != SignalKind::ExplainsSymptom).then(|| self.modality())
+    }
 }
 
 /// A component's verdict.
@@ -79,78 +84,100 @@ pub struct Suspect {
     pub component: u32,
     pub score: f64,
     pub fault: FaultKind,
+    /// Strongest first.
     pub contributions: Vec<Contribution>,
+    pub onset: Option<usize>,
+    /// Modalities with evidence.
+    pub modalities: usize,
+    /// On no call path while others are.
+    pub isolated: bool,
+    /// Its only evidence is a symptom, and no call graph says whether it
+    /// was inherited.
+    pub symptom_only: bool,
 }
 
-/// Everything the ranking worked out, for evidence and the heatmap.
+/// Everything the ranking worked out, for evidence, the heatmap and the page.
 pub struct Ranked {
     pub scored: Vec<Scored>,
     pub suspects: Vec<Suspect>,
     /// Per component: the strongest sustained symptom.
     pub symptom: Vec<f64>,
-    /// Per edge (same order as `FeatureSet::edges`): per-bucket wait scores.
-    pub edge_z: Vec<Vec<f64>>,
+    pub edge_scores: Vec<EdgeScore>,
+    pub charges: Vec<Charge>,
+    pub graph: Graph,
 }
 
-pub fn score_features(set: &FeatureSet, b: &Buckets) -> Vec<Scored> {
+pub fn score_features(set: &FeatureSet, b: &Buckets, p: &Params) -> Vec<Scored> {
     set.features
         .iter()
         .enumerate()
-        .filter_map(|(i, f)| score_feature(i, f, b))
+        .filter_map(|(i, f)| score_feature(i, f, b, p))
         .collect()
 }
 
-fn score_feature(i: usize, f: &Feature, b: &Buckets) -> Option<Scored> {
+fn score_feature(i: usize, f: &Feature, b: &Buckets, p: &Params) -> Option<Scored> {
+    let dir = f.kind.spec().direction;
     match &f.values {
         Values::Level { values, floor } => {
-            let base = score::baseline(&values[..b.baseline_end], *floor)?;
+            let base = score::level_baseline(&values[..b.baseline_end], *floor)?;
             Some(finish(
                 i,
-                score::level_z(values, base, f.dir),
+                score::level_z(values, &base, dir),
                 base.median,
+                base.thin(),
+                false,
                 b,
+                p,
             ))
         }
-        Values::Samples {
-            sum,
-            n,
+        Values::PerRequest {
+            values,
             stats,
             floor,
         } => {
-            let z = score::samples_z(sum, n, *stats, *floor, f.dir);
-            let mut scored = finish(i, z, stats.center.exp(), b);
-            let from = scored.onset.unwrap_or(b.baseline_end);
-            let pooled = score::pooled_samples_z(sum, n, from, *stats, *floor, f.dir);
+            let z = score::median_z(values, *stats, *floor, dir);
+            let mut scored = finish(i, z, stats.center.exp(), false, true, b, p);
+            let from = score::pool_from(scored.onset, b.baseline_end, b.count, p.sustained_share);
+            let pooled = score::pooled_median_z(values, from, *stats, *floor, dir);
             scored.sustained = scored.sustained.max(pooled);
             Some(scored)
         }
         Values::Rate { num, den, floor } => {
-            if den[..b.baseline_end].iter().sum::<f64>() <= 0.0 {
-                return None;
-            }
-            let (z, p0) = score::rate_z(num, den, b.baseline_end, *floor, f.dir);
-            let mut scored = finish(i, z, p0, b);
-            // A rate is better judged on all the requests since the onset (or the
-            // whole analysed period) than bucket by bucket: a quiet component
-            // has few requests per bucket.
-            let from = scored.onset.unwrap_or(b.baseline_end);
-            let pooled = score::pooled_rate_z(num, den, b.baseline_end, from, *floor, f.dir);
+            let prior = score::RatePrior {
+                mean: *floor,
+                trials: p.rate_prior_trials,
+            };
+            let (z, p0) = score::rate_z(num, den, b.baseline_end, prior, *floor, dir);
+            let mut scored = finish(i, z, p0, false, true, b, p);
+            // A rate is better judged on all the requests since the onset (or
+            // the whole analysed period) than bucket by bucket: a quiet
+            // component has few requests per bucket.
+            let from = score::pool_from(scored.onset, b.baseline_end, b.count, p.sustained_share);
+            let pooled = score::pooled_rate_z(num, den, b.baseline_end, from, prior, *floor, dir);
             scored.sustained = scored.sustained.max(pooled);
             Some(scored)
         }
     }
 }
 
-fn finish(feature: usize, z: Vec<f64>, baseline: f64, b: &Buckets) -> Scored {
+fn finish(
+    feature: usize,
+    z: Vec<f64>,
+    baseline: f64,
+    thin: bool,
+    empty_is_quiet: bool,
+    b: &Buckets,
+    p: &Params,
+) -> Scored {
     let analysed = &z[b.analysed()];
-    let sustained = score::sustained(analysed);
+    let sustained = score::sustained(analysed, p.sustained_share, empty_is_quiet);
     let peak = analysed
         .iter()
         .enumerate()
         .filter(|(_, x)| x.is_finite())
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(i, _)| i + b.baseline_end);
-    let onset = score::onset(analysed, SYMPTOM_Z).map(|i| i + b.baseline_end);
+    let onset = score::onset(analysed, p.significant_z).map(|i| i + b.baseline_end);
     Scored {
         feature,
         z,
@@ -158,451 +185,410 @@ fn finish(feature: usize, z: Vec<f64>, baseline: f64, b: &Buckets) -> Scored {
         sustained,
         peak,
         onset,
+        thin,
     }
 }
 
-/// Per-bucket scores of an edge's client-side wait, each call against the
-/// edge's typical wait in the baseline, and the pooled score of the analysed
-/// period.
-fn edge_scores(e: &EdgeStats, b: &Buckets) -> (Vec<f64>, f64) {
-    let nan = (vec![f64::NAN; b.count], 0.0);
-    let mut base: Vec<f64> = e
-        .waits
-        .iter()
-        .filter(|(bi, _)| (*bi as usize) < b.baseline_end)
-        .map(|(_, w)| f64::from(*w))
-        .collect();
-    let Some(typical) = score::median(&mut base) else {
-        return nan;
-    };
-    let mut sum = vec![0.0; b.count];
-    let mut n = vec![0.0; b.count];
-    let mut base_v = Vec::with_capacity(base.len());
-    for &(bi, w) in &e.waits {
-        let v = crate::features::log_ratio(f64::from(w), typical, WAIT_SOFT);
-        sum[bi as usize] += v;
-        n[bi as usize] += 1.0;
-        if (bi as usize) < b.baseline_end {
-            base_v.push(v);
-        }
-    }
-    let Some(st) = score::sample_stats(&mut base_v, 0.05) else {
-        return nan;
-    };
-    let z = score::samples_z(&sum, &n, st, 0.2, Direction::Up);
-    let pooled = score::pooled_samples_z(&sum, &n, b.baseline_end, st, 0.2, Direction::Up);
-    (z, pooled)
-}
-
-/// Softening of wire waits (µs): a millisecond more on the wire is noise.
-const WAIT_SOFT: f64 = 1000.0;
-
-pub fn rank(set: &FeatureSet, b: &Buckets, alert_component: Option<u32>) -> Ranked {
+pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
     let nc = set.components.len();
-    let scored = score_features(set, b);
+    let scored = score_features(set, b, p);
+    let graph = Graph::new(set);
 
-    let mut contributions: Vec<Vec<Contribution>> = vec![Vec::new(); nc];
-    let mut symptom = vec![0.0f64; nc];
-    // How strongly each component shows errors of any kind, its own or inherited.
-    let mut erring = vec![0.0f64; nc];
+    // Symptoms: the strongest inclusive latency or error signal per component.
     // Latency as the traces measure it, request by request, where they do: a
     // metric's per-minute tail quantile of the same component is the tail of
     // a few requests and never says more than the traces.
     let mut traced_latency: Vec<Option<f64>> = vec![None; nc];
     for s in &scored {
         let f = &set.features[s.feature];
-        if f.signal == "latency" && f.modality == Modality::Traces {
+        if f.kind == SignalKind::Latency {
             traced_latency[f.component as usize] = Some(s.sustained);
         }
     }
+    let mut symptom = vec![0.0f64; nc];
+    let mut contributions: Vec<Vec<Contribution>> = vec![Vec::new(); nc];
+    let mut named: Vec<usize> = Vec::new();
     for (si, s) in scored.iter().enumerate() {
         let f = &set.features[s.feature];
         let c = f.component as usize;
-        tracing::trace!(component = %set.components[c], signal = %f.signal, sustained = s.sustained, onset = ?s.onset, "scored");
-        if ERROR_SIGNALS.contains(&f.signal.as_str()) {
-            erring[c] = erring[c].max(s.sustained);
+        tracing::trace!(component = %set.components[c], signal = %f.name(), sustained = s.sustained, onset = ?s.onset, "scored");
+        if f.kind == SignalKind::NamedInErrors {
+            // Whose side it is depends on how the named component fares.
+            named.push(si);
+            continue;
         }
-        match f.role {
+        match f.kind.spec().role {
             Role::Own => contributions[c].push(Contribution {
-                signal: f.signal.clone(),
+                kind: f.kind,
                 scored: Some(si),
-                weight: f.weight,
-                sustained: s.sustained,
+                charge: None,
+                z: s.sustained,
+                onset: s.onset,
                 note: None,
+                via: None,
             }),
             Role::Symptom => {
-                let mut z = s.sustained * f.weight.min(1.0);
-                if f.modality == Modality::Metrics && f.signal.starts_with("latency") {
+                let mut z = s.sustained;
+                if f.kind.is_metric_latency() {
                     if let Some(traced) = traced_latency[c] {
                         z = z.min(traced);
                     }
                 }
                 symptom[c] = symptom[c].max(z);
             }
+            Role::Context => {}
         }
     }
 
-    // Rule 2: calls into a component, judged across its callers.
-    let edge_scored: Vec<(Vec<f64>, f64)> = set.edges.iter().map(|e| edge_scores(e, b)).collect();
-    let mut into: FxHashMap<u32, Vec<(u32, f64)>> = FxHashMap::default();
-    let mut edge_wait: FxHashMap<(u32, u32), f64> = FxHashMap::default();
-    for (e, (z, pooled)) in set.edges.iter().zip(&edge_scored) {
-        let s = score::sustained(&z[b.analysed()]).max(*pooled);
-        edge_wait.insert((e.caller, e.callee), s);
-        into.entry(e.callee).or_default().push((e.caller, s));
-    }
-    let mut callees: Vec<Vec<u32>> = vec![Vec::new(); nc];
-    let mut callers: Vec<Vec<u32>> = vec![Vec::new(); nc];
-    for e in &set.edges {
-        callees[e.caller as usize].push(e.callee);
-        callers[e.callee as usize].push(e.caller);
-    }
-    let mut callees_sorted: Vec<u32> = into.keys().copied().collect();
-    callees_sorted.sort_unstable();
-    for callee in callees_sorted {
-        let mut v = into[&callee].clone();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let (top_caller, top) = v[0];
-        if top < NOISE_Z {
+    // Others' errors that name a component are about it, unless it serves
+    // requests in the analysed period and shows nothing wrong of its own
+    // (no significant own signal, no errors answered): then, as with a slow
+    // edge, the writer's side failed (its client, its discovery, its pool).
+    let healthy: Vec<bool> = (0..nc)
+        .map(|c| {
+            let serving = set.features.iter().any(|f| {
+                f.component as usize == c
+                    && f.kind == SignalKind::ErrorsAnswered
+                    && matches!(&f.values, Values::Rate { den, .. } if den[b.baseline_end..].iter().sum::<f64>() > 0.0)
+            });
+            serving
+                && symptom[c] < p.significant_z
+                && contributions[c].iter().all(|k| k.z < p.significant_z)
+        })
+        .collect();
+    // A component that fails only because its own calls fail (errors
+    // answered, none originated) passes its callers' complaints on: they
+    // are about where its errors start, which counts them as its own.
+    let passes_on: Vec<bool> = (0..nc)
+        .map(|c| {
+            let z = |kind: SignalKind| {
+                scored
+                    .iter()
+                    .filter(|s| {
+                        let f = &set.features[s.feature];
+                        f.component as usize == c && f.kind == kind
+                    })
+                    .map(|s| s.sustained)
+                    .fold(0.0, f64::max)
+            };
+            z(SignalKind::ErrorsAnswered) >= p.significant_z
+                && z(SignalKind::ErrorOrigin) < p.significant_z
+        })
+        .collect();
+    for si in named {
+        let f = &set.features[scored[si].feature];
+        let (about, writer) = (f.component as usize, f.peer.map(|w| w as usize));
+        if passes_on[about] {
             continue;
         }
-        if v.len() == 1 {
-            contributions[callee as usize].push(Contribution {
-                signal: "calls_in_latency".into(),
-                scored: None,
-                weight: 1.0,
-                sustained: top,
-                note: Some(format!(
-                    "calls from {} wait longer",
-                    set.components[top_caller as usize]
-                )),
-            });
-            continue;
-        }
-        let second = v[1].1;
-        if second >= NOISE_Z {
-            // Several callers agree: the component (or its network) is slow.
-            let agreeing = v.iter().filter(|x| x.1 >= NOISE_Z).count();
-            contributions[callee as usize].push(Contribution {
-                signal: "calls_in_latency".into(),
-                scored: None,
-                weight: 1.0,
-                sustained: second,
-                note: Some(format!(
-                    "{agreeing} of {} callers wait longer on calls into it",
-                    v.len()
-                )),
-            });
-        } else {
-            // One caller alone waits: the bottleneck is on its side.
-            contributions[top_caller as usize].push(Contribution {
-                signal: "client_wait".into(),
-                scored: None,
-                weight: 1.0,
-                sustained: top - second,
-                note: Some(format!(
-                    "its calls to {} wait longer while {} other caller(s) are served as before",
-                    set.components[callee as usize],
-                    v.len() - 1
-                )),
-            });
-        }
-    }
-
-    for (c, z, note) in &set.missing_lines {
-        contributions[*c as usize].push(Contribution {
-            signal: "missing_log_lines".into(),
-            scored: None,
-            weight: 1.0,
-            sustained: *z,
-            note: Some(note.clone()),
+        let (c, note) = match writer {
+            Some(w) if healthy[about] => (
+                w,
+                format!(
+                    "its errors name {}, which serves its other callers as before",
+                    set.components[about]
+                ),
+            ),
+            Some(w) => (about, format!("errors of {} name it", set.components[w])),
+            None => (about, String::new()),
+        };
+        contributions[c].push(Contribution {
+            kind: SignalKind::NamedInErrors,
+            scored: Some(si),
+            charge: None,
+            z: scored[si].sustained,
+            onset: scored[si].onset,
+            note: Some(note),
+            via: None,
         });
     }
 
-    // Rule 1, from goroutine dumps: a goroutine leak is the component's own.
+    // The wire, charged to the endpoint the slowed edges share.
+    let edge_scores = explain::score_edges(&set.edges, b, p);
+    let charges = explain::charge_edges(set, &graph, &edge_scores, b, p);
+    for (ci, ch) in charges.iter().enumerate() {
+        contributions[ch.component as usize].push(Contribution {
+            kind: ch.kind,
+            scored: None,
+            charge: Some(ci),
+            z: ch.sustained,
+            onset: ch.onset,
+            note: Some(ch.note.clone()),
+            via: None,
+        });
+    }
+
+    // The strongest deficit of each component is its evidence (the rest name
+    // inner causes).
+    for (i, m) in set.missing_lines.iter().enumerate() {
+        if i > 0 && set.missing_lines[i - 1].component == m.component {
+            continue;
+        }
+        contributions[m.component as usize].push(Contribution {
+            kind: SignalKind::MissingLogLines,
+            scored: None,
+            charge: None,
+            z: m.z,
+            onset: None,
+            note: Some(m.note.clone()),
+            via: None,
+        });
+    }
     for g in set.goroutine_leaks.iter().filter(|g| g.score > 0.0) {
         contributions[g.component as usize].push(Contribution {
-            signal: "goroutine_leak".into(),
+            kind: SignalKind::GoroutineLeak,
             scored: None,
-            weight: 1.0,
-            sustained: g.score,
+            charge: None,
+            z: g.score,
+            onset: None,
             note: Some(g.note.clone()),
+            via: None,
         });
     }
 
-    // Rule 6: errors a component logs while one of its callees fails are
-    // most likely about that callee ("call to X failed"): they count little.
-    for c in 0..nc {
-        let Some(d) = callees[c]
-            .iter()
-            .copied()
-            .filter(|d| erring[*d as usize] >= NOISE_Z)
-            .max_by(|x, y| erring[*x as usize].total_cmp(&erring[*y as usize]))
-        else {
+    // Symptoms known only from metrics: the part no callee's rise covers is
+    // the component's own.
+    for (si, s) in scored.iter().enumerate() {
+        let f = &set.features[s.feature];
+        let c = f.component;
+        if set.traced[c as usize]
+            || f.kind.spec().role != Role::Symptom
+            || s.sustained < p.candidate_z
+        {
+            continue;
+        }
+        let Some(up) = explain::rise(&f.values, b).filter(|r| *r > 0.0) else {
             continue;
         };
-        for k in contributions[c]
-            .iter_mut()
-            .filter(|k| LOGGED_ERRORS.contains(&k.signal.as_str()))
-        {
-            k.weight *= 0.25;
-            k.note = Some(format!(
-                "while its callee {} fails too",
-                set.components[d as usize]
-            ));
-        }
-    }
-
-    // Rule 3: symptoms no callee explains.
-    for c in 0..nc {
-        if symptom[c] < NOISE_Z {
+        let covered = graph
+            .callees(c)
+            .into_iter()
+            .filter_map(|d| {
+                scored
+                    .iter()
+                    .filter(|o| {
+                        let g = &set.features[o.feature];
+                        g.component == d && g.kind == f.kind && o.sustained >= p.candidate_z
+                    })
+                    .filter_map(|o| explain::rise(&set.features[o.feature].values, b))
+                    .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))))
+            })
+            .fold(0.0f64, f64::max);
+        let share = (1.0 - covered / up).clamp(0.0, 1.0);
+        if share <= 0.0 {
             continue;
         }
-        // A callee explains it when the callee shows symptoms itself, or when
-        // the calls into it wait longer (an uninstrumented database has no
-        // symptoms of its own, only slow calls).
-        let below = callees[c]
-            .iter()
-            .map(|d| {
-                symptom[*d as usize].max(edge_wait.get(&(c as u32, *d)).copied().unwrap_or(0.0))
-            })
-            .fold(0.0, f64::max);
-        // Weak evidence on its own: it never outweighs a strong own signal.
-        let unexplained = (symptom[c] - below).min(UNEXPLAINED_CAP);
-        if unexplained >= NOISE_Z {
-            contributions[c].push(Contribution {
-                signal: "unexplained_symptom".into(),
-                scored: None,
-                weight: 0.5,
-                sustained: unexplained,
-                note: Some("latency or errors that none of its callees show".into()),
-            });
-        }
+        let note = if graph.callees(c).is_empty() {
+            format!(
+                "{} rose and it calls nothing that could explain it",
+                f.name()
+            )
+        } else {
+            format!(
+                "{} rose; its callees' rises cover {:.0}% of it",
+                f.name(),
+                (1.0 - share) * 100.0
+            )
+        };
+        contributions[c as usize].push(Contribution {
+            kind: SignalKind::UnexplainedSymptom,
+            scored: Some(si),
+            charge: None,
+            z: s.sustained * share,
+            onset: s.onset,
+            note: Some(note),
+            via: Some(f.kind),
+        });
+    }
+
+    for (c, z, note) in explained(set, &charges, p) {
+        contributions[c as usize].push(Contribution {
+            kind: SignalKind::ExplainsSymptom,
+            scored: None,
+            charge: None,
+            z,
+            onset: None,
+            note: Some(note),
+            via: None,
+        });
     }
 
     let mut suspects: Vec<Suspect> = Vec::new();
     for (c, contribs) in contributions.into_iter().enumerate() {
         let mut contribs: Vec<Contribution> = contribs
             .into_iter()
-            .filter(|k| k.sustained >= NOISE_Z)
+            .filter(|k| k.z >= p.candidate_z)
             .collect();
         if contribs.is_empty() {
             continue;
         }
-        contribs.sort_by(|a, b| (b.weight * b.sustained).total_cmp(&(a.weight * a.sustained)));
-        let mut own = 0.0;
-        for (i, k) in contribs.iter().enumerate() {
-            let v = k.weight * k.sustained.min(MAX_Z);
-            own += if i == 0 { v } else { 0.15 * v };
+        contribs.sort_by(|a, b| b.z.total_cmp(&a.z).then(a.kind.cmp(&b.kind)));
+        // The strongest evidence per channel, combined as a vector length.
+        let mut best: Vec<(Option<Modality>, f64)> = Vec::new();
+        for k in &contribs {
+            if !best.iter().any(|(m, _)| *m == k.channel()) {
+                best.push((k.channel(), k.z));
+            }
         }
-        let propagation = propagation(c as u32, alert_component, &callers, &callees, &symptom);
-        let fault = classify(&contribs, set.is_proxy[c]);
+        // √(Σ z²), scaled by the largest so that huge scores do not overflow.
+        let top = best.iter().map(|(_, z)| *z).fold(0.0, f64::max);
+        let score = if top > 0.0 {
+            top * best
+                .iter()
+                .map(|(_, z)| (z / top).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        } else {
+            0.0
+        };
+        let onset = contribs
+            .iter()
+            .filter(|k| k.z >= p.significant_z)
+            .filter_map(|k| k.onset)
+            .min();
+        let isolated = graph.has_edges() && graph.degree(c as u32) == 0;
+        let symptom_only = !graph.has_edges()
+            && contribs
+                .iter()
+                .all(|k| k.kind == SignalKind::UnexplainedSymptom);
+        let fault = classify(&contribs, set.is_proxy[c], p);
         tracing::debug!(
             component = %set.components[c],
-            own,
-            propagation,
+            score,
+            isolated,
             symptom = symptom[c],
-            contributions = ?contribs.iter().map(|k| (k.signal.as_str(), (k.sustained * 10.0).round() / 10.0)).collect::<Vec<_>>(),
+            contributions = ?contribs.iter().map(|k| (k.kind.name(), (k.z * 10.0).round() / 10.0)).collect::<Vec<_>>(),
             "suspect"
         );
         suspects.push(Suspect {
             component: c as u32,
-            score: own * propagation,
+            score,
             fault,
+            modalities: best.len(),
             contributions: contribs,
+            onset,
+            isolated,
+            symptom_only,
         });
     }
     suspects.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
+        (a.isolated, a.symptom_only)
+            .cmp(&(b.isolated, b.symptom_only))
+            .then(b.score.total_cmp(&a.score))
+            .then(match (a.onset, b.onset) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then(b.modalities.cmp(&a.modalities))
             .then(a.component.cmp(&b.component))
     });
     Ranked {
         scored,
         suspects,
         symptom,
-        edge_z: edge_scored.into_iter().map(|(z, _)| z).collect(),
+        edge_scores,
+        charges,
+        graph,
     }
 }
 
-/// Rule 4: how far the anomaly of `c` could and did spread towards the
-/// alert, as a factor from 0.3 to 1.
+/// How much of the symptom each component's own change accounts for, on
+/// the engine's scale: the symptom's own score (how far the judged entry
+/// requests' latency moved from the baseline) times the component's share
+/// of the time they took beyond their typical, read off the requests
+/// (`features::Attribution`): its own time beyond its operations' typical,
+/// and the wire time of the edges charged to it.
 ///
-/// - the alerting component itself, or no call graph to judge by: 1;
-/// - on no call path at all while others are (a batch job, a cron task): 0.3;
-/// - a caller of the alerting component (more load sent its way): 0.6;
-/// - a callee, directly or not: 0.6, up to 1 as the callers on its path to the
-///   alert show symptoms;
-/// - connected, but not to the alert: 0.3, up to 0.5 with symptoms on the way up.
-fn propagation(
-    c: u32,
-    alert: Option<u32>,
-    callers: &[Vec<u32>],
-    callees: &[Vec<u32>],
-    symptom: &[f64],
-) -> f64 {
-    if Some(c) == alert || callers.iter().all(Vec::is_empty) {
-        return 1.0;
+/// Failures are not split this way: where error status is missing, errors
+/// are read from logs, and a component that fails all day in the analysed
+/// window (and did not in a short baseline) would take them all; a failing
+/// component's own errors already count as its `error_rate`.
+fn explained(set: &FeatureSet, charges: &[Charge], p: &Params) -> Vec<(u32, f64, String)> {
+    let a = &set.attribution;
+    let nc = set.components.len();
+    let mut base = a.base_latency.clone();
+    let latency_z =
+        match score::sample_stats(&mut base, p.min_baseline_requests, p.min_request_spread) {
+            Some(st) if !a.now_latency.is_empty() => {
+                let mut now = a.now_latency.clone();
+                st.z(
+                    score::median_f32(&mut now),
+                    now.len(),
+                    p.per_request_floor,
+                    score::Direction::Up,
+                )
+            }
+            _ => 0.0,
+        };
+    if !(latency_z >= p.significant_z) {
+        return Vec::new();
     }
-    let cu = c as usize;
-    if callers[cu].is_empty() && callees[cu].is_empty() {
-        return 0.3;
+    let mut time = a.own_us.clone();
+    time.resize(nc, 0.0);
+    for ch in charges {
+        for &k in &ch.edges {
+            time[ch.component as usize] += a.wire_us.get(k).copied().unwrap_or(0.0);
+        }
     }
-    let path = path_up(c, alert, callers, symptom);
-    let above = &path[1..];
-    let share = if above.is_empty() {
-        0.0
-    } else {
-        above
-            .iter()
-            .filter(|n| symptom[**n as usize] >= SYMPTOM_Z)
-            .count() as f64
-            / above.len() as f64
+    let all_time: f64 = a.own_us.iter().sum::<f64>() + a.wire_us.iter().sum::<f64>();
+    if all_time <= 0.0 {
+        return Vec::new();
+    }
+    (0..nc)
+        .filter(|&c| time[c] > 0.0)
+        .map(|c| {
+            let share = time[c] / all_time;
+            let note = format!(
+                "accounts for {:.0}% of the {:.1} s the judged requests took beyond their typical (symptom score {latency_z:.1})",
+                share * 100.0,
+                a.excess_us / 1e6
+            );
+            (c as u32, latency_z * share, note)
+        })
+        .collect()
+}
+
+/// Which fault the strongest evidence describes: the strongest significant
+/// mechanism's, else the strongest manifestation's (rule 5).
+fn classify(contribs: &[Contribution], is_proxy: bool, p: &Params) -> FaultKind {
+    // An unexplained symptom points at what the symptom is: a latency rise
+    // at latency, a 5xx rise at errors.
+    let fault_of = |k: &Contribution| match (k.kind, k.via) {
+        (SignalKind::UnexplainedSymptom, Some(via)) => via.spec().fault,
+        (kind, _) => kind.spec().fault,
     };
-    match alert {
-        None => 0.6 + 0.4 * share,
-        Some(a) if path.last() == Some(&a) => 0.6 + 0.4 * share,
-        Some(a) if reaches(c, a, callees) => 0.6,
-        Some(_) => 0.3 + 0.2 * share,
-    }
-}
-
-/// Whether `to` can be reached from `from` by following `next`.
-fn reaches(from: u32, to: u32, next: &[Vec<u32>]) -> bool {
-    let mut seen = vec![false; next.len()];
-    let mut stack = vec![from];
-    while let Some(x) = stack.pop() {
-        if x == to {
-            return true;
-        }
-        if std::mem::replace(&mut seen[x as usize], true) {
-            continue;
-        }
-        stack.extend(next[x as usize].iter().copied());
-    }
-    false
-}
-
-/// The path from `c` up through its callers: to `alert` by the fewest hops
-/// (ties to the more symptomatic caller) when it can be reached, otherwise
-/// up the most symptomatic callers until an entry point.
-pub fn path_up(c: u32, alert: Option<u32>, callers: &[Vec<u32>], symptom: &[f64]) -> Vec<u32> {
-    let n = callers.len();
-    if let Some(a) = alert {
-        // Breadth-first from c over callers.
-        let mut prev: Vec<Option<u32>> = vec![None; n];
-        let mut seen = vec![false; n];
-        seen[c as usize] = true;
-        let mut frontier = vec![c];
-        while !frontier.is_empty() && !seen[a as usize] {
-            let mut next = Vec::new();
-            for &x in &frontier {
-                let mut ups = callers[x as usize].clone();
-                ups.sort_by(|p, q| {
-                    symptom[*q as usize]
-                        .total_cmp(&symptom[*p as usize])
-                        .then(p.cmp(q))
-                });
-                for u in ups {
-                    if !seen[u as usize] {
-                        seen[u as usize] = true;
-                        prev[u as usize] = Some(x);
-                        next.push(u);
-                    }
-                }
-            }
-            frontier = next;
-        }
-        if seen[a as usize] {
-            let mut path = vec![a];
-            let mut x = a;
-            while let Some(p) = prev[x as usize] {
-                path.push(p);
-                x = p;
-            }
-            path.reverse();
-            return path;
-        }
-    }
-    let mut path = vec![c];
-    let mut x = c;
-    loop {
-        let next = callers[x as usize]
-            .iter()
-            .copied()
-            .filter(|u| !path.contains(u))
-            .max_by(|p, q| {
-                symptom[*p as usize]
-                    .total_cmp(&symptom[*q as usize])
-                    .then(q.cmp(p))
-            });
-        match next {
-            Some(u) => {
-                path.push(u);
-                x = u;
-            }
-            None => return path,
-        }
-    }
-}
-
-/// Which fault the strongest contributions describe.
-fn classify(contribs: &[Contribution], is_proxy: bool) -> FaultKind {
-    let s = |name: &str| {
+    let applies = |k: &Contribution| match fault_of(k) {
+        Some(FaultKind::IngressAbuse) => is_proxy,
+        Some(_) => true,
+        None => false,
+    };
+    // Leaked goroutines hold memory (their stacks and what they reference);
+    // a leak of memory starts no goroutines: where both are out of line,
+    // the goroutines explain the memory.
+    let goroutines = contribs.iter().any(|k| {
+        matches!(k.kind, SignalKind::Goroutines | SignalKind::GoroutineLeak)
+            && k.z >= p.significant_z
+    });
+    let explained = |k: &Contribution| goroutines && k.kind == SignalKind::Memory;
+    let strongest = |spec: Specificity, least: f64| {
         contribs
             .iter()
-            .filter(|k| k.signal == name)
-            .map(|k| k.sustained)
-            .fold(0.0, f64::max)
+            .filter(|k| {
+                k.kind.spec().specificity == spec && k.z >= least && applies(k) && !explained(k)
+            })
+            .max_by(|a, b| a.z.total_cmp(&b.z))
+            .and_then(fault_of)
     };
-    let strong = SYMPTOM_Z + 1.0;
-    if is_proxy
-        && [
-            "new_user_agent_share",
-            "old_tls_share",
-            "http_4xx_share",
-            "tls_session_reuse",
-        ]
+    let tiers = [
+        Specificity::Mechanism,
+        Specificity::Transport,
+        Specificity::Manifestation,
+    ];
+    tiers
         .iter()
-        .any(|n| s(n) >= strong)
-    {
-        return FaultKind::IngressAbuse;
-    }
-    if s("goroutines") >= strong || s("goroutine_leak") >= strong {
-        return FaultKind::GoroutineLeak;
-    }
-    if s("pool_pending") >= strong {
-        return FaultKind::ConnectionPoolExhaustion;
-    }
-    if s("exceptions") >= strong || s("exception_logs") >= strong {
-        return FaultKind::Exception;
-    }
-    // A resource that is clearly out of line names the fault before anything
-    // it drags along (a leak slows requests; the leak is the cause).
-    if s("memory") >= strong && s("memory") >= s("cpu") {
-        return FaultKind::MemoryLeak;
-    }
-    if s("cpu") >= strong {
-        return FaultKind::CpuSaturation;
-    }
-    // Otherwise the strongest contribution that names a kind.
-    contribs
-        .iter()
-        .find_map(|k| match k.signal.as_str() {
-            "memory" => Some(FaultKind::MemoryLeak),
-            "cpu" => Some(FaultKind::CpuSaturation),
-            // Early returns: errors answered, lines skipped, calls not made.
-            "error_rate"
-            | "http_5xx_rate"
-            | "new_error_templates"
-            | "missing_log_lines"
-            | "call_structure" => Some(FaultKind::ErrorReturn),
-            "calls_in_latency" | "self_time" => Some(FaultKind::Latency),
-            "client_wait" => Some(FaultKind::ConnectionPoolExhaustion),
-            "new_user_agent_share" | "old_tls_share" | "http_4xx_share" | "tls_session_reuse" => {
-                Some(FaultKind::IngressAbuse)
-            }
-            _ => None,
-        })
+        .find_map(|&t| strongest(t, p.significant_z))
+        .or_else(|| tiers.iter().find_map(|&t| strongest(t, 0.0)))
         .unwrap_or(FaultKind::Unknown)
 }

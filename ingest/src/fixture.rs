@@ -17,7 +17,8 @@
 //! traces first, as they take longest), and each access log in chunks cut at
 //! newlines, which whichever worker is free takes next (see `files`). A
 //! missing file is a missing modality, recorded in [`Observations::sources`];
-//! a present file that is empty or broken is an error, and of several broken
+//! a directory with no alert and no records at all is an error (it holds no
+//! observations); a present file that is empty or broken is an error, and of several broken
 //! files the one reported is the first in merge order, at its first bad line,
 //! as if the files were read one after another.
 
@@ -36,6 +37,10 @@ use crate::logs::read_otlp_logs;
 use crate::metrics::read_metrics_detailed;
 use crate::model::{AlertWebhook, Modality, Observations, SourceStatus};
 use crate::traces::read_traces;
+
+/// The files a fixture may hold, for saying that it holds none.
+const FILES: &str = "alert.json, traces.json, metrics.json, access.log, access-<proxy>.log, \
+                     logs.json or goroutines/<component>/ dumps";
 
 /// The proxy an `access.log` is credited to when the traces do not name one.
 pub const DEFAULT_PROXY: &str = "ingress";
@@ -182,6 +187,23 @@ pub fn load_fixture(dir: &Path) -> Result<Fixture, IngestError> {
     }
     observations.sources.extend(sources);
     read_goroutines(dir, &mut observations)?;
+    // Any one file is an incident to show, however partial; none is a
+    // mistake (the wrong directory, a copy that failed), not missing data.
+    if observations.alerts.is_empty() && observations.modalities().is_empty() {
+        let read: Vec<String> = files
+            .iter()
+            .filter_map(|(_, p)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        let what = if read.is_empty() {
+            format!("no {FILES}")
+        } else {
+            format!("no alert, and no records in {}", read.join(", "))
+        };
+        return Err(IngestError::malformed(
+            dir,
+            format!("holds no observations ({what})"),
+        ));
+    }
     Ok(Fixture {
         dir: dir.to_path_buf(),
         webhook,
@@ -556,7 +578,7 @@ fn load_whole(
             let read = read_metrics_detailed(path, bytes, &mut obs)?;
             if read.skipped_series > 0 {
                 partial = Some(format!(
-                    "{} series in {} name no component and were skipped",
+                    "{} series in {} name no component (or no client or server) and were skipped",
                     read.skipped_series,
                     path.display()
                 ));

@@ -10,14 +10,16 @@
 //! errors. Bad input is an [`IngestError`], never a panic.
 //!
 //! # Layout
-//! - `model`: the observation types ([`Span`], [`Series`], [`AccessRecord`], [`Alert`], ...)
+//! - `model`: the observation types ([`Span`], [`Series`], [`EdgeSeries`], [`AccessRecord`],
+//!   [`Alert`], ...)
 //!   and [`Observations::merge`].
 //! - `error`: [`IngestError`], which names the file and line of any bad input.
 //! - `alert`: Alertmanager webhook bodies, [`read_webhook`].
 //! - `traces`: OTLP JSON (also as Jaeger v2's `/api/v3/traces` answer) and Jaeger JSON
 //!   traces, [`read_traces`].
 //! - `logs`: OTLP JSON logs, [`read_otlp_logs`], and message templates, [`template_of`].
-//! - `metrics`: Prometheus `query_range` answers, [`read_metrics`], [`parse_query_range`].
+//! - `metrics`: Prometheus `query_range` answers, [`read_metrics`], [`parse_query_range`];
+//!   component series and caller→callee (service-graph) series.
 //! - `access`: Envoy (JSON and default text) and ingress-nginx access logs, [`read_access_log`].
 //! - `collect`: pulling an alert's window from live backends (Jaeger, Prometheus, access-log
 //!   files, pprof endpoints), one trait per modality with the fixture as the other
@@ -58,6 +60,7 @@ pub use goroutines::{
 pub use logs::{exception_in, level_of, read_otlp_logs, template_of};
 pub use metrics::{
     parse_query_range, read_metrics, read_metrics_detailed, MetricsRead, RangeSeries,
+    DEFAULT_CLIENT_LABEL, DEFAULT_SERVER_LABEL,
 };
 pub use model::*;
 pub use nezha::{load_nezha_case, nezha_cases, service_of, NezhaCase, NezhaInput, NezhaWindow};

@@ -148,9 +148,9 @@ const MASK: &str = "<*>";
 /// The template of a log message: its first line with variable tokens masked
 /// as `<*>`.
 ///
-/// A token (a run of letters, digits and `_ . : -`) is variable when it holds
-/// a digit: numbers, hex IDs, UUIDs, IP addresses with ports, durations like
-/// `12ms`. Quoted values (`"..."`, and `'...'` standing as a word) are masked
+/// A token (a run of letters, digits and `_ . : -`) is variable when it is
+/// a value (see `is_variable`): numbers, hex IDs, UUIDs, IP addresses with
+/// ports, durations like `12ms`; a name with a digit in it stays. Quoted values (`"..."`, and `'...'` standing as a word) are masked
 /// whole. Everything else, including punctuation and spacing, is kept, so
 /// `order 8812 for "bob" failed after 1.5s` reads `order <*> for <*> failed after <*>`.
 pub fn template_of(msg: &str) -> String {
@@ -181,7 +181,7 @@ pub fn template_of(msg: &str) -> String {
             }
             let token = line.get(start..i).unwrap_or("");
             let core = token.trim_end_matches(['.', ':', '-']);
-            if core.bytes().any(|c| c.is_ascii_digit()) {
+            if is_variable(core) {
                 out.push_str(MASK);
                 out.push_str(token.get(core.len()..).unwrap_or(""));
             } else {
@@ -198,6 +198,24 @@ pub fn template_of(msg: &str) -> String {
         }
     }
     out
+}
+
+/// Whether a token is a value rather than a word: it holds a digit, and
+/// digits make a quarter or more of its letters and digits (`8812`,
+/// `12ms`, `10.0.3.7:5432`, a UUID), or it is a long run of hex digits. A
+/// name with a digit in it (`ts-travel2-service`, `http2`) stays a word, so
+/// a line naming a component keeps that name.
+fn is_variable(token: &str) -> bool {
+    let alnum = token.bytes().filter(u8::is_ascii_alphanumeric).count();
+    let digits = token.bytes().filter(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return false;
+    }
+    let hex = token
+        .bytes()
+        .filter(u8::is_ascii_alphanumeric)
+        .all(|c| c.is_ascii_hexdigit());
+    4 * digits >= alnum || (hex && alnum >= 8)
 }
 
 fn is_word_byte(c: u8) -> bool {
@@ -381,6 +399,14 @@ mod tests {
             "GET /api/orders/<*> HTTP/<*>"
         );
         assert_eq!(template_of("first line 1\nsecond line 2"), "first line <*>");
+        assert_eq!(
+            template_of("No instances available for ts-travel2-service"),
+            "No instances available for ts-travel2-service"
+        );
+        assert_eq!(
+            template_of("call to http2 peer id=ab12cd34ef failed after 12ms"),
+            "call to http2 peer id=<*> failed after <*>"
+        );
         assert_eq!(template_of("escaped \"a \\\" b\" ok"), "escaped <*> ok");
         assert_eq!(template_of("unclosed \"quote 5"), "unclosed \"quote <*>");
         assert_eq!(template_of("ümlaut 3 ünïcode"), "ümlaut <*> ünïcode");

@@ -6,9 +6,15 @@
 //!               "response": {"status": "success", "data": {"resultType": "matrix", "result": [..]}}}]}
 //! ```
 //!
+//! A query whose `signal` is `calls` or `calls_failed` holds caller→callee
+//! series instead (service-graph metrics: the OpenTelemetry Collector's
+//! `servicegraph` connector, Tempo's metrics generator, Istio, Linkerd),
+//! each naming its two ends by the labels `client_label` and `server_label`
+//! (default `client` and `server`); they go to [`Observations::edges`].
+//!
 //! [`parse_query_range`] reads one answer body on its own, for a live collector.
 //! `NaN` and infinite samples are dropped; a series whose labels name no
-//! component is skipped and counted.
+//! component (for an edge: no client or no server) is skipped and counted.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,7 +22,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::IngestError;
-use crate::model::{Micros, Observations, Series, Signal, COMPONENT_LABELS};
+use crate::model::{
+    EdgeSeries, EdgeSignal, Micros, Observations, Series, Signal, COMPONENT_LABELS,
+};
 use crate::wire;
 
 /// Labels and `(time, value)` samples of one series.
@@ -25,11 +33,13 @@ pub type RangeSeries = (BTreeMap<String, String>, Vec<(Micros, f64)>);
 /// What [`read_metrics_detailed`] read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MetricsRead {
-    /// Samples kept (finite values of series with a component).
+    /// Samples kept (finite values of series with a component, and of edge
+    /// series with both ends).
     pub samples: u64,
-    /// Series kept.
+    /// Series kept, edge series included.
     pub series: u64,
-    /// Series skipped because no label named their component.
+    /// Series skipped because no label named their component (or, for an
+    /// edge series, its client or its server).
     pub skipped_series: u64,
 }
 
@@ -56,6 +66,53 @@ pub(crate) fn component_of<'a>(
         })
 }
 
+/// The label an edge series names its caller by when the query names none.
+pub const DEFAULT_CLIENT_LABEL: &str = "client";
+/// The label an edge series names its callee by when the query names none.
+pub const DEFAULT_SERVER_LABEL: &str = "server";
+
+/// The two ends of an edge series: the values of its client and server
+/// labels (`client` and `server` unless the query names others), both
+/// present and not empty.
+pub(crate) fn edge_ends<'a>(
+    labels: &'a BTreeMap<String, String>,
+    client_label: Option<&str>,
+    server_label: Option<&str>,
+) -> Option<(&'a String, &'a String)> {
+    let end = |label: Option<&str>, default: &str| {
+        labels
+            .get(label.unwrap_or(default))
+            .filter(|v| !v.is_empty())
+    };
+    Some((
+        end(client_label, DEFAULT_CLIENT_LABEL)?,
+        end(server_label, DEFAULT_SERVER_LABEL)?,
+    ))
+}
+
+/// Why a query's labels do not fit its signal, if they do not:
+/// `client_label` and `server_label` name an edge's ends and apply only to
+/// the calls signals, `component_label` only to the others.
+pub(crate) fn query_labels_problem(
+    signal: &str,
+    component_label: Option<&str>,
+    client_label: Option<&str>,
+    server_label: Option<&str>,
+) -> Option<String> {
+    let is_edge = signal.parse::<EdgeSignal>().is_ok();
+    if !is_edge && (client_label.is_some() || server_label.is_some()) {
+        return Some(format!(
+            "client_label and server_label apply only to the signals calls and calls_failed, not to {signal:?}"
+        ));
+    }
+    if is_edge && component_label.is_some() {
+        return Some(format!(
+            "component_label does not apply to {signal:?}: its series name a caller and a callee, by client_label and server_label (default client and server)"
+        ));
+    }
+    None
+}
+
 /// As [`read_metrics`], also counting series kept and skipped.
 pub fn read_metrics_detailed(
     path: &Path,
@@ -72,7 +129,38 @@ pub fn read_metrics_detailed(
                 format!("query {} (signal {:?}): {msg}", i + 1, query.signal),
             )
         };
+        if let Some(problem) = query_labels_problem(
+            &query.signal,
+            query.component_label.as_deref(),
+            query.client_label.as_deref(),
+            query.server_label.as_deref(),
+        ) {
+            return Err(what(problem));
+        }
         let series = query.response.into_series().map_err(what)?;
+        if let Ok(signal) = query.signal.parse::<EdgeSignal>() {
+            for (labels, samples) in series {
+                let Some((client, server)) = edge_ends(
+                    &labels,
+                    query.client_label.as_deref(),
+                    query.server_label.as_deref(),
+                ) else {
+                    read.skipped_series += 1;
+                    continue;
+                };
+                let (client, server) = (obs.names.intern(client), obs.names.intern(server));
+                read.samples += samples.len() as u64;
+                read.series += 1;
+                obs.edges.push(EdgeSeries {
+                    client,
+                    server,
+                    signal,
+                    labels,
+                    samples,
+                });
+            }
+            continue;
+        }
         let signal: Signal = match query.signal.parse() {
             Ok(s) => s,
             Err(never) => match never {},
@@ -97,7 +185,7 @@ pub fn read_metrics_detailed(
         tracing::warn!(
             file = %path.display(),
             skipped = read.skipped_series,
-            "series without a component label skipped"
+            "series naming no component (or no client or server) skipped"
         );
     }
     Ok(read)
@@ -126,6 +214,11 @@ struct Query {
     promql: String,
     #[serde(default)]
     component_label: Option<String>,
+    /// For `calls` and `calls_failed`: the labels naming caller and callee.
+    #[serde(default)]
+    client_label: Option<String>,
+    #[serde(default)]
+    server_label: Option<String>,
     response: QueryRangeBody,
 }
 

@@ -321,6 +321,64 @@ pub struct Series {
     pub samples: Vec<(Micros, f64)>,
 }
 
+/// What a caller→callee series measures, as the OpenTelemetry Collector's
+/// `servicegraph` connector, Tempo's metrics generator and service meshes
+/// (Istio, Linkerd) write it: calls per second, or failed calls per second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EdgeSignal {
+    /// Calls per second on the edge (`traces_service_graph_request_total`).
+    Calls,
+    /// Failed calls per second (`traces_service_graph_request_failed_total`).
+    CallsFailed,
+}
+
+impl EdgeSignal {
+    pub const ALL: [EdgeSignal; 2] = [EdgeSignal::Calls, EdgeSignal::CallsFailed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeSignal::Calls => "calls",
+            EdgeSignal::CallsFailed => "calls_failed",
+        }
+    }
+}
+
+/// A signal name that is not `calls` or `calls_failed`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an edge signal (expected calls or calls_failed)")]
+pub struct NotAnEdgeSignal(pub String);
+
+impl FromStr for EdgeSignal {
+    type Err = NotAnEdgeSignal;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "calls" => Ok(EdgeSignal::Calls),
+            "calls_failed" => Ok(EdgeSignal::CallsFailed),
+            other => Err(NotAnEdgeSignal(other.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for EdgeSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One caller→callee series: the call graph as metrics see it, without traces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeSeries {
+    /// The caller (the `client` label, or the query's `client_label`).
+    pub client: Sym,
+    /// The callee (the `server` label, or the query's `server_label`).
+    pub server: Sym,
+    pub signal: EdgeSignal,
+    /// The series' labels as Prometheus returned them.
+    pub labels: BTreeMap<String, String>,
+    /// `(time, per-second rate)`, ascending in time; NaN values are dropped by readers.
+    pub samples: Vec<(Micros, f64)>,
+}
+
 /// One proxy access-log line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AccessRecord {
@@ -481,6 +539,8 @@ pub struct Observations {
     pub names: Interner,
     pub spans: Vec<Span>,
     pub series: Vec<Series>,
+    /// Caller→callee series from service-graph metrics.
+    pub edges: Vec<EdgeSeries>,
     pub access: Vec<AccessRecord>,
     pub logs: Vec<LogRecord>,
     pub alerts: Vec<Alert>,
@@ -503,7 +563,7 @@ impl Observations {
         if !self.spans.is_empty() {
             out.push(Modality::Traces);
         }
-        if !self.series.is_empty() {
+        if !self.series.is_empty() || !self.edges.is_empty() {
             out.push(Modality::Metrics);
         }
         if !self.access.is_empty() {
@@ -527,6 +587,7 @@ impl Observations {
             names,
             mut spans,
             mut series,
+            mut edges,
             mut access,
             mut logs,
             alerts,
@@ -563,6 +624,10 @@ impl Observations {
                 for s in &mut series {
                     map(&mut s.component);
                 }
+                for e in &mut edges {
+                    map(&mut e.client);
+                    map(&mut e.server);
+                }
                 for a in &mut access {
                     map(&mut a.proxy);
                     map_opt(&mut a.upstream);
@@ -576,6 +641,7 @@ impl Observations {
                 for l in &mut logs {
                     map(&mut l.component);
                     map(&mut l.template);
+                    map(&mut l.message);
                     map_opt(&mut l.logger);
                     map_opt(&mut l.exception);
                 }
@@ -583,6 +649,7 @@ impl Observations {
         }
         append(&mut self.spans, spans);
         append(&mut self.series, series);
+        append(&mut self.edges, edges);
         append(&mut self.access, access);
         append(&mut self.logs, logs);
         append(&mut self.alerts, alerts);
@@ -601,8 +668,9 @@ impl Observations {
         for s in &self.spans {
             see(s.start);
         }
-        for s in &self.series {
-            if let (Some(a), Some(b)) = (s.samples.first(), s.samples.last()) {
+        let samples = self.series.iter().map(|s| &s.samples);
+        for s in samples.chain(self.edges.iter().map(|e| &e.samples)) {
+            if let (Some(a), Some(b)) = (s.first(), s.last()) {
                 see(a.0);
                 see(b.0);
             }
@@ -622,5 +690,80 @@ impl Observations {
             start: lo,
             end: hi + 1,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(obs: &mut Observations, client: &str, server: &str, at: Micros) -> EdgeSeries {
+        EdgeSeries {
+            client: obs.names.intern(client),
+            server: obs.names.intern(server),
+            signal: EdgeSignal::Calls,
+            labels: BTreeMap::new(),
+            samples: vec![(at, 2.0), (at + 15_000_000, 3.0)],
+        }
+    }
+
+    #[test]
+    fn edge_signals_by_name() {
+        for s in EdgeSignal::ALL {
+            assert_eq!(s.as_str().parse::<EdgeSignal>(), Ok(s));
+        }
+        let err = "cpu".parse::<EdgeSignal>().unwrap_err();
+        assert!(err.to_string().contains("calls or calls_failed"), "{err}");
+    }
+
+    #[test]
+    fn merged_edges_keep_their_names_and_count_as_metrics() {
+        let mut a = Observations::default();
+        a.names.intern("unrelated");
+        let mut b = Observations::default();
+        let e = edge(&mut b, "checkout", "payment", 1_000_000);
+        b.edges.push(e);
+        assert_eq!(b.modalities(), vec![Modality::Metrics]);
+        a.merge(b);
+        let e = &a.edges[0];
+        assert_eq!(a.names.name(e.client), "checkout");
+        assert_eq!(a.names.name(e.server), "payment");
+        assert_eq!(a.modalities(), vec![Modality::Metrics]);
+        assert_eq!(
+            a.data_span(),
+            Some(TimeWindow {
+                start: 1_000_000,
+                end: 16_000_001
+            })
+        );
+    }
+
+    #[test]
+    fn merged_logs_keep_every_name() {
+        let mut a = Observations::default();
+        a.names.intern("unrelated");
+        a.names.intern("more");
+        let mut b = Observations::default();
+        let component = b.names.intern("shipping");
+        let template = b.names.intern("call to <*> failed");
+        let message = b.names.intern("call to catalog failed: <*>");
+        let logger = b.names.intern("s.Client#12");
+        b.logs.push(LogRecord {
+            time: 1,
+            component,
+            level: LogLevel::Error,
+            template,
+            message,
+            logger: Some(logger),
+            trace_id: None,
+            span_id: None,
+            exception: None,
+        });
+        a.merge(b);
+        let l = &a.logs[0];
+        assert_eq!(a.names.name(l.component), "shipping");
+        assert_eq!(a.names.name(l.template), "call to <*> failed");
+        assert_eq!(a.names.name(l.message), "call to catalog failed: <*>");
+        assert_eq!(l.logger.map(|s| a.names.name(s)), Some("s.Client#12"));
     }
 }

@@ -436,3 +436,119 @@ fn of_several_broken_files_the_first_in_merge_order_is_reported() {
     let err = load_fixture(tmp.path()).unwrap_err();
     assert_eq!(err.path(), tmp.path().join("access.log"), "{err}");
 }
+
+/// A directory holding `files`, each a copy of the test data of that name.
+fn holding(files: &[&str]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in files {
+        copy(f, &tmp.path().join(f));
+    }
+    tmp
+}
+
+#[test]
+fn a_fixture_of_only_metrics_has_every_other_modality_missing() {
+    let tmp = holding(&["metrics.json"]);
+    let fx = load_fixture(tmp.path()).unwrap();
+    let obs = &fx.observations;
+    assert!(!obs.series.is_empty());
+    assert_eq!(obs.modalities(), vec![Modality::Metrics]);
+    for (m, file) in [
+        (Modality::Traces, "traces.json"),
+        (Modality::AccessLogs, "access.log or access-<proxy>.log"),
+        (Modality::Logs, "logs.json"),
+    ] {
+        assert_eq!(
+            status(obs, m).missing.as_deref(),
+            Some(format!("no {file} in {}", tmp.path().display()).as_str())
+        );
+    }
+    assert!(
+        !obs.sources
+            .iter()
+            .any(|s| s.modality == Modality::Goroutines),
+        "no goroutines directory: Go components are not the rule"
+    );
+}
+
+#[test]
+fn a_fixture_of_only_an_alert_loads_with_every_modality_missing() {
+    let tmp = holding(&["alert.json"]);
+    let fx = load_fixture(tmp.path()).unwrap();
+    let obs = &fx.observations;
+    assert_eq!(obs.alerts.len(), 2);
+    assert!(obs.modalities().is_empty());
+    for m in [
+        Modality::Traces,
+        Modality::Metrics,
+        Modality::AccessLogs,
+        Modality::Logs,
+    ] {
+        let s = status(obs, m);
+        assert_eq!(s.records, 0);
+        assert!(s.missing.as_deref().unwrap().starts_with("no "), "{s:?}");
+    }
+}
+
+#[test]
+fn a_directory_with_nothing_holds_no_observations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = load_fixture(tmp.path()).unwrap_err();
+    assert_eq!(err.path(), tmp.path());
+    let msg = err.to_string();
+    assert!(
+        msg.contains("holds no observations") && msg.contains("alert.json, traces.json"),
+        "{msg}"
+    );
+    // A truth alone, or an empty goroutines directory, is no observation either.
+    std::fs::write(
+        tmp.path().join("truth.json"),
+        br#"{"root_cause": {"component": "a", "fault": "b"}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(tmp.path().join("goroutines")).unwrap();
+    let msg = load_fixture(tmp.path()).unwrap_err().to_string();
+    assert!(msg.contains("holds no observations"), "{msg}");
+}
+
+#[test]
+fn files_that_hold_no_records_and_no_alert_are_no_observations() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("traces.json"), br#"{"resourceSpans": []}"#).unwrap();
+    let msg = load_fixture(tmp.path()).unwrap_err().to_string();
+    assert!(
+        msg.contains("holds no observations (no alert, and no records in traces.json)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_empty_goroutines_directory_is_a_missing_modality() {
+    let tmp = holding(&["metrics.json"]);
+    let g = tmp.path().join("goroutines");
+    std::fs::create_dir(&g).unwrap();
+    let fx = load_fixture(tmp.path()).unwrap();
+    let s = status(&fx.observations, Modality::Goroutines);
+    assert_eq!(s.records, 0);
+    assert_eq!(
+        s.missing.as_deref(),
+        Some(format!("no goroutine dumps under {}", g.display()).as_str())
+    );
+    // A component's directory without dumps: the same.
+    std::fs::create_dir(g.join("checkout")).unwrap();
+    let fx = load_fixture(tmp.path()).unwrap();
+    assert!(fx.observations.goroutines.is_empty());
+    assert!(status(&fx.observations, Modality::Goroutines)
+        .missing
+        .is_some());
+}
+
+#[test]
+fn a_broken_goroutine_dump_names_its_file() {
+    let tmp = holding(&["metrics.json"]);
+    let comp = tmp.path().join("goroutines").join("checkout");
+    std::fs::create_dir_all(&comp).unwrap();
+    std::fs::write(comp.join("1767261600.txt"), b"this is no goroutine dump\n").unwrap();
+    let err = load_fixture(tmp.path()).unwrap_err();
+    assert!(err.to_string().contains("1767261600.txt"), "{err}");
+}

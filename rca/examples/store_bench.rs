@@ -72,6 +72,7 @@ fn incident(
                 top_user_agents: vec![],
                 tls_versions: vec![],
             }],
+            inner: Vec::new(),
         })
         .collect();
     let mut annotations = BTreeMap::new();
@@ -123,7 +124,7 @@ fn small(n: usize) -> IncidentRecord {
         20,
         &path,
         &rule,
-        n % 7 == 0,
+        n.is_multiple_of(7),
         n as i64,
     )
 }

@@ -147,8 +147,8 @@ pub struct GenerateArgs {
     /// Random seed: the same seed and options give the same files.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Fault to inject.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::generate::FAULT_KINDS))]
+    /// Fault to inject (`latency`, its old name, still means `network_delay`).
+    #[arg(long, value_parser = fault_values())]
     pub fault: String,
     /// Component to inject it into [default: one that suits the fault, chosen by seed].
     #[arg(long)]
@@ -183,6 +183,10 @@ pub struct EvalArgs {
     /// Only the cases whose name contains this text (for --format nezha).
     #[arg(long)]
     pub case: Option<String>,
+    /// Engine parameters to use instead of the defaults: a TOML or JSON file
+    /// naming the fields to change (see `graph::Params`).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
     /// Print a readable table or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -199,4 +203,16 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Graph(c) => cmd::graph::run(&c),
         Command::Goroutines(a) => cmd::goroutines::run(&a),
     }
+}
+
+/// The simulator's fault kinds, with `latency` accepted for `network_delay`.
+fn fault_values() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::generate::FAULT_KINDS.iter().map(|&k| {
+        let v = clap::builder::PossibleValue::new(k);
+        if k == "network_delay" {
+            v.alias("latency")
+        } else {
+            v
+        }
+    }))
 }

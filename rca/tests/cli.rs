@@ -103,14 +103,79 @@ fn a_garbled_access_log_line_is_named_by_number() {
     assert_bad_input(&replay(d.path()), &["access.log", &format!(":{line}")]);
 }
 
-#[test]
-fn a_fixture_with_only_an_alert_is_bad_input_not_a_panic() {
-    let d = copy_fixture();
-    for f in ["traces.json", "metrics.json", "access.log", "logs.json"] {
-        let _ = std::fs::remove_file(d.path().join(f));
+/// `rca replay DIR --format json`: the exit code and the Localisation.
+fn replay_json(dir: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let out = tempfile::tempdir().unwrap();
+    let o = rca(&[
+        "replay",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    (o.status.code(), v, stderr)
+}
+
+fn keep_only(d: &Path, keep: &[&str]) {
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if !keep.iter().any(|k| p.file_name().unwrap() == *k) {
+            std::fs::remove_file(p).unwrap();
+        }
     }
+}
+
+fn missing_modalities(v: &serde_json::Value) -> Vec<String> {
+    v["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["modality"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_fixture_with_only_an_alert_is_an_incident_that_says_what_is_missing() {
+    let d = copy_fixture();
+    keep_only(d.path(), &["alert.json"]);
+    let (code, v, err) = replay_json(d.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(v["ranking"].as_array().map(Vec::len), Some(0), "{v:#}");
+    assert_eq!(v["modalities"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        missing_modalities(&v),
+        ["traces", "metrics", "access_logs", "logs"]
+    );
+    assert!(!v["incident"]["alert_name"].as_str().unwrap().is_empty());
+    // The summary says so too.
     let o = replay(d.path());
-    assert_bad_input(&o, &["nothing to localise"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("nothing was observed in the window"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_fixture_with_only_metrics_is_localised_from_them() {
+    let d = copy_fixture();
+    keep_only(d.path(), &["metrics.json"]);
+    let (code, v, err) = replay_json(d.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(v["modalities"], serde_json::json!(["metrics"]));
+    assert_eq!(missing_modalities(&v), ["traces", "access_logs", "logs"]);
+    assert!(!v["ranking"].as_array().unwrap().is_empty(), "{v:#}");
+}
+
+#[test]
+fn an_empty_fixture_directory_holds_no_observations() {
+    let d = tempfile::tempdir().unwrap();
+    let o = replay(d.path());
+    assert_bad_input(&o, &[d.path().to_str().unwrap(), "holds no observations"]);
 }
 
 #[test]

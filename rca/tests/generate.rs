@@ -347,7 +347,7 @@ fn every_kind_generates_a_complete_fixture_under_the_cap() {
 
 #[test]
 fn traces_nest_the_way_calls_do() {
-    let (dir, s) = run(&opts(3, FaultKindName::Latency));
+    let (dir, s) = run(&opts(3, FaultKindName::NetworkDelay));
     let all = spans(dir.path());
     assert_eq!(all.len(), s.spans);
     let by_id: BTreeMap<(&str, &str), &Span> = all
@@ -454,7 +454,7 @@ fn check_signal(kind: FaultKindName, seed: u64) {
             let (b, a) = before_after(&mem, onset, 300.0);
             assert!(a > 1.3 * b, "{ctx}: memory {b} -> {a}");
         }
-        FaultKindName::Latency => {
+        FaultKindName::NetworkDelay => {
             let into = |f: &dyn Fn(&&Span) -> bool| {
                 median(
                     all.iter()
@@ -641,8 +641,8 @@ fn datastore_faults_show_in_calls_into_them() {
     for (seed, kind, role) in [
         (0, FaultKindName::CpuSaturation, "database"),
         (6, FaultKindName::CpuSaturation, "cache"),
-        (2, FaultKindName::Latency, "database"),
-        (9, FaultKindName::Latency, "cache"),
+        (2, FaultKindName::NetworkDelay, "database"),
+        (9, FaultKindName::NetworkDelay, "cache"),
     ] {
         let roles = generate::component_roles(seed);
         let store = roles.iter().find(|r| r.1 == role).unwrap().0.clone();
@@ -686,7 +686,7 @@ fn memory_leak_shows_at_the_culprit() {
 fn latency_shows_in_calls_into_the_culprit() {
     SEEDS
         .iter()
-        .for_each(|&s| check_signal(FaultKindName::Latency, s));
+        .for_each(|&s| check_signal(FaultKindName::NetworkDelay, s));
 }
 
 #[test]
@@ -782,7 +782,7 @@ fn targets_are_checked() {
         generate::generate(
             &GenerateOptions {
                 spans: 10,
-                ..opts(seed, FaultKindName::Latency)
+                ..opts(seed, FaultKindName::NetworkDelay)
             },
             dir.path()
         ),
@@ -796,7 +796,7 @@ fn access_format_can_be_chosen_and_varies_by_seed() {
     for seed in 0..12 {
         let (_d, s) = run(&GenerateOptions {
             spans: 300,
-            ..opts(seed, FaultKindName::Latency)
+            ..opts(seed, FaultKindName::NetworkDelay)
         });
         seen.insert(s.access_format.as_str());
     }
@@ -839,4 +839,70 @@ fn larger_runs_scale_traffic_and_keep_every_access_line() {
     assert!((25_000..=35_000).contains(&s.access_lines));
     // Topology does not depend on size.
     assert_eq!(s.components, generate::components(8));
+}
+
+/// The `calls` and `calls_failed` series are the simulated calls per caller→callee edge,
+/// labelled `client` and `server` at the step of the other series: every edge the traces
+/// show is there, whole calls per window, failed ones never more than calls, and the
+/// traces hold the traced share of them.
+#[test]
+fn call_rates_per_edge_agree_with_the_traces() {
+    let (dir, summary) = run(&opts(31, FaultKindName::ErrorReturn));
+    let obs = ingest::load_fixture(dir.path()).unwrap().observations;
+    let name = |s: ingest::Sym| obs.names.name(s).to_string();
+    let steps: BTreeSet<i64> = obs.series[0].samples.iter().map(|s| s.0).collect();
+    let mut metric: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for e in &obs.edges {
+        assert_eq!(e.labels["client"], name(e.client));
+        assert_eq!(e.labels["server"], name(e.server));
+        assert!(e.samples.iter().all(|s| steps.contains(&s.0)), "same step");
+        let total: f64 = e.samples.iter().map(|s| s.1 * 15.0).sum();
+        let m = metric.entry((name(e.client), name(e.server))).or_default();
+        match e.signal {
+            ingest::EdgeSignal::Calls => m.0 += total,
+            ingest::EdgeSignal::CallsFailed => m.1 += total,
+        }
+    }
+    let mut traced: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for s in obs
+        .spans
+        .iter()
+        .filter(|s| s.kind == ingest::SpanKind::Client)
+    {
+        let peer = s.peer.expect("client spans name their peer");
+        *traced.entry((name(s.component), name(peer))).or_default() += 1;
+    }
+    assert!(!metric.is_empty());
+    for (edge, (calls, failed)) in &metric {
+        assert!(
+            (calls - calls.round()).abs() < 0.05,
+            "{edge:?}: {calls} calls"
+        );
+        assert!((failed - failed.round()).abs() < 0.05, "{edge:?}: {failed}");
+        assert!(failed <= calls, "{edge:?}: {failed} of {calls} failed");
+    }
+    for (edge, n) in &traced {
+        let (calls, _) = metric
+            .get(edge)
+            .unwrap_or_else(|| panic!("{edge:?} is traced but has no calls series"));
+        assert!(*n as f64 <= *calls, "{edge:?}: {n} traced of {calls}");
+    }
+    let all: f64 = metric.values().map(|m| m.0).sum();
+    let sampled: u64 = traced.values().sum();
+    let share = summary.traces as f64 / summary.requests as f64;
+    let seen = sampled as f64 / all;
+    assert!(
+        (seen / share - 1.0).abs() < 0.2,
+        "traces hold {seen:.3} of the calls, {share:.3} of the requests"
+    );
+    let into_target: f64 = metric
+        .iter()
+        .filter(|(e, _)| e.1 == summary.target)
+        .map(|(_, m)| m.1)
+        .sum();
+    assert!(
+        into_target > 0.0,
+        "calls into {} fail under error_return",
+        summary.target
+    );
 }

@@ -19,44 +19,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use graph::{EngineConfig, Localisation};
+use chrono::{DateTime, Utc};
+use graph::Localisation;
 
-fn env_or(var: &str, default: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| default.to_string())
-}
-
-fn jaeger_url() -> String {
-    env_or("RCA_JAEGER_URL", "http://127.0.0.1:16686")
-}
-fn otlp_url() -> String {
-    env_or("RCA_PUSH_OTLP", "http://127.0.0.1:4318")
-}
-fn prometheus_url() -> String {
-    env_or("RCA_PROMETHEUS_URL", "http://127.0.0.1:9090")
-}
-fn alertmanager_url() -> String {
-    env_or("RCA_ALERTMANAGER_URL", "http://127.0.0.1:9093")
-}
-
-/// Fails (never skips) when `service` does not answer at `url`.
-async fn require(service: &str, url: &str) {
-    let ok = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map(|r| r.status().is_success());
-    match ok {
-        Ok(true) => {}
-        Ok(false) => panic!(
-            "{service} at {url} answers with an error; restart it with scripts/stack up {service}"
-        ),
-        Err(e) => panic!(
-            "{service} is not reachable at {url} ({e}); start it with scripts/stack up {service}"
-        ),
-    }
-}
+use common::{
+    alertmanager_url, fire_through_alertmanager, jaeger_url, loop_until, otlp_url, prometheus_url,
+    require, serve_addr, wait_for_alertmanager,
+};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/cpu_saturation-23")
@@ -65,17 +34,8 @@ fn fixture() -> PathBuf {
 /// The fixture without what no live collector reads (application logs, the
 /// truth), localised offline as `rca replay` does.
 fn offline(fixture: &Path, scratch: &Path) -> Localisation {
-    std::fs::create_dir_all(scratch).unwrap();
-    for entry in std::fs::read_dir(fixture).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        if name == "logs.json" || name == "truth.json" {
-            continue;
-        }
-        std::fs::copy(&path, scratch.join(&name)).unwrap();
-    }
-    let f = ingest::load_fixture(scratch).unwrap();
-    graph::localise(&f.observations, &EngineConfig::default()).unwrap()
+    common::copy_fixture_without(fixture, scratch, &["logs.json", "truth.json"]);
+    common::localise_offline(scratch)
 }
 
 fn top5(l: &Localisation) -> Vec<String> {
@@ -149,61 +109,11 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
             ("RCA_PROMETHEUS_URL", &prometheus_url()),
         ],
     );
-    let listen = env_or("RCA_SERVE_ADDR", "127.0.0.1:8080");
-    let server = common::start(cfg, &listen, &tmp.path().join("data")).await;
+    let server = common::start(cfg, &serve_addr(), &tmp.path().join("data")).await;
 
-    // Fire the alert through Alertmanager; a label of this run makes it a
-    // new alert however often the test runs.
-    let run = Utc::now()
-        .timestamp_nanos_opt()
-        .unwrap_or_default()
-        .to_string();
-    let mut labels = alert["labels"].clone();
-    labels["rca_test_run"] = serde_json::Value::String(run.clone());
-    let am = reqwest::Client::new();
-    let resp = am
-        .post(format!("{}/api/v2/alerts", alertmanager_url()))
-        .json(&serde_json::json!([{
-            "labels": labels,
-            "annotations": alert["annotations"],
-            "startsAt": alert["startsAt"],
-        }]))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        resp.status().is_success(),
-        "alertmanager: {}",
-        resp.status()
-    );
-    let fingerprint = loop_until(Duration::from_secs(20), || async {
-        let alerts: serde_json::Value = am
-            .get(format!("{}/api/v2/alerts", alertmanager_url()))
-            .query(&[("filter", format!("rca_test_run=\"{run}\""))])
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        alerts[0]["fingerprint"].as_str().map(str::to_string)
-    })
-    .await
-    .expect("alertmanager lists the alert");
-    let id = graph::incident_id(
-        &fingerprint,
-        &starts_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    );
-
-    // Alertmanager delivers after its group_wait; then the worker runs.
-    loop_until(Duration::from_secs(30), || async {
-        server.handle.incidents.get(&id).map(|_| ())
-    })
-    .await
-    .unwrap_or_else(|| {
-        panic!("no webhook from alertmanager for incident {id}; is it pointed at {listen}?")
-    });
-    server.wait_done(&id, Duration::from_secs(120)).await;
+    // Fire the alert through Alertmanager; the worker runs on its webhook.
+    let id = fire_through_alertmanager(&alert).await;
+    wait_for_alertmanager(&server, &id).await;
     let record = server
         .store
         .get(&id)
@@ -286,23 +196,6 @@ async fn jaeger_gone_between_webhook_and_collection_leaves_a_partial_incident_th
         traces.reason
     );
     server.stop().await;
-}
-
-async fn loop_until<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return Some(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A TCP relay to a real server that can be stopped: its listener closes

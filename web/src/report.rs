@@ -218,7 +218,20 @@ impl Page<'_> {
 
     fn header(&self) -> Markup {
         let inc = &self.loc.incident;
-        let missing = &self.loc.missing;
+        // Modalities that could not be used, and the engine's notes on what
+        // its baseline could not judge (`baseline`, `ranking`).
+        let is_modality = |m: &&graph::Missing| {
+            ingest::Modality::ALL
+                .iter()
+                .any(|x| x.as_str() == m.modality)
+        };
+        let missing: Vec<&graph::Missing> = self.loc.missing.iter().filter(is_modality).collect();
+        let notes: Vec<&graph::Missing> = self
+            .loc
+            .missing
+            .iter()
+            .filter(|m| !is_modality(m))
+            .collect();
         html! {
             header {
                 p.kicker { "Incident report" }
@@ -260,7 +273,17 @@ impl Page<'_> {
                             " could not be used; a cause that shows only there can be missed."
                         }
                         ul {
-                            @for m in missing {
+                            @for m in &missing {
+                                li { b { (visible(&m.modality)) } ": " (visible(&m.reason)) }
+                            }
+                        }
+                    }
+                }
+                @if !notes.is_empty() {
+                    aside.note role="note" {
+                        strong { "What the baseline could not judge:" }
+                        ul {
+                            @for m in &notes {
                                 li { b { (visible(&m.modality)) } ": " (visible(&m.reason)) }
                             }
                         }

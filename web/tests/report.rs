@@ -105,6 +105,7 @@ fn fixture() -> Localisation {
                 score: 17.31,
                 fault: FaultKind::CpuSaturation,
                 evidence: vec![cpu, abuse],
+                inner: Vec::new(),
             },
             Candidate {
                 component: "checkout".to_owned(),
@@ -117,12 +118,14 @@ fn fixture() -> Localisation {
                     210.0,
                     40.0,
                 )],
+                inner: Vec::new(),
             },
             Candidate {
                 component: "cart".to_owned(),
                 score: 0.4,
                 fault: FaultKind::Unknown,
                 evidence: vec![],
+                inner: Vec::new(),
             },
         ],
         path: ["payment", "checkout", "frontend"]
@@ -289,6 +292,23 @@ fn page_leads_with_the_verdict_and_names_everything() {
     // Path edges are highlighted: the two on the path, not the others.
     assert_eq!(html.matches("<tr class=\"on-path\"").count(), 2);
     assert!(text.contains("rca test"));
+}
+
+#[test]
+fn baseline_notes_are_not_counted_as_missing_modalities() {
+    let mut loc = fixture();
+    loc.missing.push(Missing {
+        modality: "baseline".into(),
+        reason: "2 series have fewer than 3 points before the baseline's end".into(),
+    });
+    let html = render_report(&loc, &opts(None)).unwrap();
+    assert!(
+        html.contains("Incomplete picture: 1 modality could not be used"),
+        "the note is not a modality: {html}"
+    );
+    assert!(html.contains("class=\"note\""));
+    assert!(html.contains("What the baseline could not judge:"));
+    assert!(html.contains("2 series have fewer than 3 points"));
 }
 
 #[test]

@@ -102,9 +102,13 @@ pub fn suggested_actions(loc: &Localisation) -> Vec<Action> {
             format!("restart:{c}"),
             format!("restart {c} to release what leaked, and take a profile before it grows back"),
         )],
-        FaultKind::Latency => vec![suggest(
+        FaultKind::NetworkDelay => vec![suggest(
             format!("network:{c}"),
-            format!("check the network path into {c} (its calls slowed for every caller)"),
+            format!("check the network of {c}: its calls slowed on the wire"),
+        )],
+        FaultKind::Latency => vec![suggest(
+            format!("profile:{c}"),
+            format!("profile {c}: its own processing slowed (locks, queues, a slow code path)"),
         )],
         FaultKind::ErrorReturn | FaultKind::Exception => vec![suggest(
             format!("rollback:{c}"),

@@ -75,6 +75,7 @@ impl Spec<'_> {
                         .collect(),
                     tls_versions: vec![],
                 }],
+                inner: Vec::new(),
             })
             .collect();
         let path: Vec<String> = self.path.iter().map(|c| name(c)).collect();

@@ -204,7 +204,12 @@ pub async fn collect(
     for (pulled, report) in [traces, metrics, access].into_iter().chain(goroutines) {
         let records = match report.modality {
             Modality::Traces => pulled.obs.spans.len(),
-            Modality::Metrics => pulled.obs.series.iter().map(|s| s.samples.len()).sum(),
+            Modality::Metrics => {
+                let samples = pulled.obs.series.iter().map(|s| s.samples.len());
+                samples
+                    .chain(pulled.obs.edges.iter().map(|e| e.samples.len()))
+                    .sum()
+            }
             Modality::AccessLogs => pulled.obs.access.len(),
             Modality::Logs => pulled.obs.logs.len(),
             Modality::Goroutines => pulled.obs.goroutines.iter().map(|c| c.dumps.len()).sum(),
@@ -322,6 +327,16 @@ impl FixtureSource {
                         s
                     })
                     .filter(|s| !s.samples.is_empty())
+                    .collect();
+                obs.edges = all
+                    .edges
+                    .iter()
+                    .map(|e| {
+                        let mut e = e.clone();
+                        e.samples.retain(|(t, _)| window.contains(*t));
+                        e
+                    })
+                    .filter(|e| !e.samples.is_empty())
                     .collect()
             }
             Modality::AccessLogs => {

@@ -1,6 +1,7 @@
 //! Prometheus: one `query_range` per configured signal (through
 //! `prometheus-http-query`), each answer's series credited to the component
-//! named by the query's label.
+//! named by the query's label; a `calls` or `calls_failed` query's series to
+//! the caller→callee edge its client and server labels name.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{instrument, warn};
 
 use super::{http_client, CollectError, CollectWindow, MetricSource, Pulled};
-use crate::model::{Observations, Series, Signal};
+use crate::model::{EdgeSeries, EdgeSignal, Observations, Series, Signal};
 
 /// One PromQL query and the signal its series are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,13 +20,64 @@ use crate::model::{Observations, Series, Signal};
 pub struct SignalQuery {
     /// `cpu`, `memory`, `http_4xx_rate`, `http_5xx_rate`, `latency_p99`,
     /// `goroutines`, ... (see `Signal`); other names are kept as they are.
+    /// `calls` and `calls_failed` (see `EdgeSignal`) are caller→callee
+    /// series: calls, and failed calls, per second.
     pub signal: String,
     pub promql: String,
     /// The label naming a series' component; when absent or empty on a
     /// series, the first of `service`, `service_name`, `component`, `app`,
-    /// `job`, `container`, `pod`.
-    #[serde(default)]
+    /// `job`, `container`, `pod`. Not for the calls signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_label: Option<String>,
+    /// For `calls` and `calls_failed`: the label naming the caller
+    /// (default `client`, as the servicegraph connector writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_label: Option<String>,
+    /// For `calls` and `calls_failed`: the label naming the callee
+    /// (default `server`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_label: Option<String>,
+}
+
+impl SignalQuery {
+    /// A query of a component signal, its series' component named by `component_label`.
+    pub fn component(signal: &str, promql: &str, component_label: Option<&str>) -> SignalQuery {
+        SignalQuery {
+            signal: signal.into(),
+            promql: promql.into(),
+            component_label: component_label.map(str::to_string),
+            client_label: None,
+            server_label: None,
+        }
+    }
+
+    /// A `calls` or `calls_failed` query, its series' caller and callee named by
+    /// `client_label` and `server_label` (`None`: `client` and `server`).
+    pub fn edge(
+        signal: &str,
+        promql: &str,
+        client_label: Option<&str>,
+        server_label: Option<&str>,
+    ) -> SignalQuery {
+        SignalQuery {
+            signal: signal.into(),
+            promql: promql.into(),
+            component_label: None,
+            client_label: client_label.map(str::to_string),
+            server_label: server_label.map(str::to_string),
+        }
+    }
+
+    /// Why this query's labels do not fit its signal, if they do not
+    /// (`client_label` on a `cpu` query, `component_label` on a `calls` one).
+    pub fn labels_problem(&self) -> Option<String> {
+        crate::metrics::query_labels_problem(
+            &self.signal,
+            self.component_label.as_deref(),
+            self.client_label.as_deref(),
+            self.server_label.as_deref(),
+        )
+    }
 }
 
 /// Metric series from a Prometheus server.
@@ -143,6 +195,29 @@ impl MetricSource for PrometheusSource {
                     continue;
                 }
             };
+            if let Ok(signal) = q.signal.parse::<EdgeSignal>() {
+                for (labels, samples) in series {
+                    let Some((client, server)) = crate::metrics::edge_ends(
+                        &labels,
+                        q.client_label.as_deref(),
+                        q.server_label.as_deref(),
+                    ) else {
+                        continue;
+                    };
+                    if samples.is_empty() {
+                        continue;
+                    }
+                    let (client, server) = (obs.names.intern(client), obs.names.intern(server));
+                    obs.edges.push(EdgeSeries {
+                        client,
+                        server,
+                        signal,
+                        labels,
+                        samples,
+                    });
+                }
+                continue;
+            }
             let signal: Signal = match q.signal.parse() {
                 Ok(s) => s,
                 Err(never) => match never {},

@@ -26,6 +26,16 @@ pub struct CaseResult {
     /// What was missing, when anything was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// The labelled place inside the true component (a code region or a
+    /// resource), when the dataset labels one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner_truth: Option<String>,
+    /// The first inner causes over the ranking, `component: region`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inner: Vec<String>,
+    /// Rank of the labelled inner cause in `inner` (1-based), when found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner_rank: Option<usize>,
 }
 
 impl CaseResult {
@@ -54,9 +64,33 @@ impl CaseResult {
                 .iter()
                 .map(|m| format!("{}: {}", m.modality, m.reason))
                 .collect(),
+            inner_truth: None,
+            inner: loc
+                .ranking
+                .iter()
+                .flat_map(|c| {
+                    c.inner
+                        .iter()
+                        .map(move |i| format!("{}: {}", c.component, i.region))
+                })
+                .take(INNER_LISTED)
+                .collect(),
+            inner_rank: None,
         }
     }
+
+    /// Judges the inner causes against a label: `region` as the engine
+    /// names it (`cpu`, `memory`, `network`, or a code region).
+    pub fn with_inner_truth(mut self, region: String) -> CaseResult {
+        let want = format!("{}: {}", self.truth, region);
+        self.inner_rank = self.inner.iter().position(|x| *x == want).map(|i| i + 1);
+        self.inner_truth = Some(region);
+        self
+    }
 }
+
+/// Inner causes listed per case, over the ranking.
+const INNER_LISTED: usize = 10;
 
 /// Accuracy of the cases of one fault type.
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +111,13 @@ pub struct EvalReport {
     pub avg_at_5: f64,
     /// Median seconds per case, reading included.
     pub median_seconds: f64,
+    /// Inner-service accuracy (Nezha's AIS@k): the share of the cases with
+    /// a labelled inner root cause whose label is among the first k inner
+    /// causes over the ranking (the component must be right too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inner_ac_at_1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inner_ac_at_3: Option<f64>,
     /// Accuracy per fault type, when the labels name types.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub by_fault: std::collections::BTreeMap<String, FaultBreakdown>,
@@ -125,7 +166,23 @@ impl EvalReport {
                 },
             );
         }
+        let labelled: Vec<&CaseResult> = per_case
+            .iter()
+            .filter(|c| c.inner_truth.is_some())
+            .collect();
+        let inner_at = |k: usize| {
+            (!labelled.is_empty()).then(|| {
+                labelled
+                    .iter()
+                    .filter(|c| c.inner_rank.is_some_and(|r| r <= k))
+                    .count() as f64
+                    / labelled.len() as f64
+            })
+        };
+        let (inner_ac_at_1, inner_ac_at_3) = (inner_at(1), inner_at(3));
         EvalReport {
+            inner_ac_at_1,
+            inner_ac_at_3,
             cases: all.len(),
             ac_at_1: ac(1),
             ac_at_3: ac(3),
@@ -138,14 +195,39 @@ impl EvalReport {
     }
 }
 
+/// Reads `--params FILE`: TOML, or JSON when the file ends in `.json`.
+pub fn read_params(path: Option<&Path>) -> CliResult<graph::Params> {
+    let Some(path) = path else {
+        return Ok(graph::Params::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading parameters {}", path.display()))
+        .map_err(CliError::bad)?;
+    let params = if path.extension().is_some_and(|e| e == "json") {
+        graph::Params::from_json(&text)
+    } else {
+        toml::from_str::<graph::Params>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|p| p.validate().map(|()| p))
+    };
+    params.map_err(|e| CliError::bad(anyhow::anyhow!("{}: {e}", path.display())))
+}
+
 pub fn run(args: &EvalArgs) -> CliResult<()> {
+    let params = read_params(args.params.as_deref())?;
     let report = match args.format {
-        DatasetFormat::Fixtures => eval_fixtures(&args.dataset, &EngineConfig::default())?,
+        DatasetFormat::Fixtures => eval_fixtures(
+            &args.dataset,
+            &EngineConfig {
+                params,
+                ..EngineConfig::default()
+            },
+        )?,
         DatasetFormat::Nezha => {
             let day = args.day.as_deref().ok_or_else(|| {
                 CliError::bad(anyhow::anyhow!("--format nezha needs --day YYYY-MM-DD"))
             })?;
-            super::nezha::eval(&args.dataset, day, args.case.as_deref())?
+            super::nezha::eval(&args.dataset, day, args.case.as_deref(), &params)?
         }
     };
     let text = match args.output {
@@ -231,6 +313,12 @@ pub fn table(r: &EvalReport) -> String {
             s,
             "  {kind:<28} cases {:<3} AC@1 {:.3}  AC@3 {:.3}  AC@5 {:.3}",
             b.cases, b.ac_at_1, b.ac_at_3, b.ac_at_5
+        );
+    }
+    if let (Some(i1), Some(i3)) = (r.inner_ac_at_1, r.inner_ac_at_3) {
+        let _ = writeln!(
+            s,
+            "  inner-service                AIS@1 {i1:.3}  AIS@3 {i3:.3}"
         );
     }
     let median = r.median_seconds;

@@ -27,7 +27,7 @@ pub fn generate(args: &GenerateArgs) -> CliResult<()> {
         summary.spans,
         summary.access_lines,
         summary.target,
-        args.fault,
+        opts.fault,
         summary.alert_component
     );
     Ok(())

@@ -6,11 +6,14 @@
 //!   thousand spans per request, trace ids salted with the shift;
 //! - series to Prometheus by remote write (protobuf + snappy), each query's
 //!   series as the gauge `rca_fixture_<signal>` with its labels and a
-//!   `fixture` label; Prometheus must run with the remote-write receiver and
-//!   an out-of-order window covering the past hours (scripts/stack does);
+//!   `fixture` label (the `calls` and `calls_failed` series per caller→callee
+//!   edge with their `client` and `server` labels); Prometheus must run with
+//!   the remote-write receiver and an out-of-order window covering the past
+//!   hours (scripts/stack does);
 //! - access logs to a directory, lines rewritten with shifted times;
 //! - an rca configuration whose PromQL reads the pushed series back exactly
-//!   (`last_over_time(rca_fixture_cpu{fixture="…"}[14s])` at a 15 s step);
+//!   (`last_over_time(rca_fixture_cpu{fixture="…"}[14s])` at a 15 s step;
+//!   for the calls signals with `client_label` and `server_label` set);
 //! - optionally the shifted alert to Alertmanager (`POST /api/v2/alerts`).
 //!
 //! The shift is a whole number of hours, so buckets and metric steps fall on
@@ -332,8 +335,12 @@ pub fn metric_name(signal: &str) -> String {
     format!("rca_fixture_{clean}")
 }
 
-/// Every series of the fixture by remote write. Returns the samples sent and
-/// the queries that read them back.
+/// One series to remote-write: its labels and its samples.
+type ToPush<'a> = (BTreeMap<String, String>, &'a [(i64, f64)]);
+
+/// Every series of the fixture by remote write, the caller→callee ones with
+/// their client and server labels. Returns the samples sent and the queries
+/// that read them back.
 async fn push_series(
     client: &reqwest::Client,
     prometheus: &str,
@@ -342,44 +349,67 @@ async fn push_series(
     shift: i64,
 ) -> anyhow::Result<(usize, Vec<SignalQuery>)> {
     let url = format!("{}/api/v1/write", prometheus.trim_end_matches('/'));
+    let last = |selector: String| format!("last_over_time({selector}[{}s])", STEP as i64 - 1);
+    // One query per signal (per signal and pair of end labels for the calls
+    // signals), keyed so the config lists them in a stable order.
     let mut queries: BTreeMap<String, SignalQuery> = BTreeMap::new();
-    let mut batch = remote::WriteRequest::default();
-    let mut in_batch = 0;
-    let mut total = 0;
+    let mut pushed: Vec<ToPush> = Vec::new();
     for s in &obs.series {
-        let signal = s.signal.as_str().to_string();
-        let name = metric_name(&signal);
+        let signal = s.signal.as_str();
+        let name = metric_name(signal);
         let component_label = component_label_of(s, obs);
-        queries
-            .entry(signal.clone())
-            .or_insert_with(|| SignalQuery {
-                signal: signal.clone(),
-                promql: format!(
-                    "last_over_time({name}{{fixture=\"{fixture}\"}}[{}s])",
-                    STEP as i64 - 1
-                ),
-                component_label: Some(component_label.clone()),
-            });
-        let mut labels: BTreeMap<String, String> = s
-            .labels
-            .iter()
-            .filter(|(k, _)| !k.starts_with("__"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        labels.insert("__name__".into(), name);
-        labels.insert("fixture".into(), fixture.to_string());
+        queries.entry(signal.to_string()).or_insert_with(|| {
+            let selector = format!("{name}{{fixture=\"{fixture}\"}}");
+            SignalQuery::component(signal, &last(selector), Some(&component_label))
+        });
+        let mut labels = pushed_labels(&s.labels, name, fixture);
         // The series' component may have come from a fallback label; make
         // sure the label the query names carries it.
         labels
             .entry(component_label)
             .or_insert_with(|| obs.names.name(s.component).to_string());
+        pushed.push((labels, &s.samples));
+    }
+    for e in &obs.edges {
+        let signal = e.signal.as_str();
+        let name = metric_name(signal);
+        let (caller, callee) = (obs.names.name(e.client), obs.names.name(e.server));
+        let client_label = end_label_of(&e.labels, caller, ingest::DEFAULT_CLIENT_LABEL);
+        let server_label = end_label_of(&e.labels, callee, ingest::DEFAULT_SERVER_LABEL);
+        let key = format!("{signal} {client_label} {server_label}");
+        queries.entry(key).or_insert_with(|| {
+            // Only the series carrying both labels: a fixture may name its
+            // edges' ends in more than one way (servicegraph's, Istio's).
+            let selector = format!(
+                "{name}{{fixture=\"{fixture}\",{client_label}!=\"\",{server_label}!=\"\"}}"
+            );
+            SignalQuery::edge(
+                signal,
+                &last(selector),
+                Some(&client_label),
+                Some(&server_label),
+            )
+        });
+        let mut labels = pushed_labels(&e.labels, name, fixture);
+        labels
+            .entry(client_label)
+            .or_insert_with(|| caller.to_string());
+        labels
+            .entry(server_label)
+            .or_insert_with(|| callee.to_string());
+        pushed.push((labels, &e.samples));
+    }
+
+    let mut batch = remote::WriteRequest::default();
+    let mut in_batch = 0;
+    let mut total = 0;
+    for (labels, samples) in pushed {
         batch.timeseries.push(remote::TimeSeries {
             labels: labels
                 .into_iter()
                 .map(|(name, value)| remote::Label { name, value })
                 .collect(),
-            samples: s
-                .samples
+            samples: samples
                 .iter()
                 .map(|(t, v)| remote::Sample {
                     value: *v,
@@ -387,8 +417,8 @@ async fn push_series(
                 })
                 .collect(),
         });
-        in_batch += s.samples.len();
-        total += s.samples.len();
+        in_batch += samples.len();
+        total += samples.len();
         if in_batch >= SAMPLES_PER_REQUEST {
             remote_write(client, &url, std::mem::take(&mut batch)).await?;
             in_batch = 0;
@@ -398,6 +428,23 @@ async fn push_series(
         remote_write(client, &url, batch).await?;
     }
     Ok((total, queries.into_values().collect()))
+}
+
+/// A series' labels as pushed: Prometheus' own (`__…`) dropped, the metric
+/// name and the fixture's name set.
+fn pushed_labels(
+    labels: &BTreeMap<String, String>,
+    name: String,
+    fixture: &str,
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = labels
+        .iter()
+        .filter(|(k, _)| !k.starts_with("__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.insert("__name__".into(), name);
+    out.insert("fixture".into(), fixture.to_string());
+    out
 }
 
 /// The label that names a series' component: the first of the usual ones
@@ -416,6 +463,20 @@ fn component_label_of(s: &ingest::Series, obs: &ingest::Observations) -> String 
         .find(|l| s.labels.get(**l).map(String::as_str) == Some(component))
         .map(|l| l.to_string())
         .unwrap_or_else(|| "service".into())
+}
+
+/// The label that names one end of an edge series: `default` (`client`,
+/// `server`) when it holds `end`, else the first label that does, else
+/// `default`, to be added.
+fn end_label_of(labels: &BTreeMap<String, String>, end: &str, default: &str) -> String {
+    if labels.get(default).map(String::as_str) == Some(end) {
+        return default.to_string();
+    }
+    labels
+        .iter()
+        .find(|(k, v)| !k.starts_with("__") && v.as_str() == end)
+        .map(|(k, _)| k.clone())
+        .unwrap_or_else(|| default.to_string())
 }
 
 async fn remote_write(
@@ -600,6 +661,28 @@ mod tests {
             r#"1.2.3.4 - - [03/Mar/2026:17:10:00 +0000] "GET / HTTP/2" 200"#
         );
         assert!(shift_access_line("garbage", shift).is_none());
+    }
+
+    #[test]
+    fn an_edge_end_is_named_by_the_label_that_holds_it() {
+        let labels: BTreeMap<String, String> = [
+            ("source_workload", "frontend"),
+            ("destination_workload", "cart"),
+            ("client", "frontend"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(end_label_of(&labels, "frontend", "client"), "client");
+        assert_eq!(
+            end_label_of(&labels, "cart", "server"),
+            "destination_workload"
+        );
+        assert_eq!(
+            end_label_of(&BTreeMap::new(), "cart", "server"),
+            "server",
+            "none holds it: the default, to be added"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
             settle: i64::from(args.settle_minutes) * 60_000_000,
             ..WindowConfig::default()
         },
+        ..EngineConfig::default()
     };
     // The store is opened first: a bad setting or a locked data directory
     // fails before the work, not after.
@@ -148,7 +149,9 @@ pub fn summary(loc: &Localisation, report: &std::path::Path) -> String {
     for m in &loc.missing {
         let _ = writeln!(s, "missing {}: {}", m.modality, m.reason);
     }
-    if loc.ranking.is_empty() {
+    if loc.ranking.is_empty() && loc.modalities.is_empty() {
+        let _ = writeln!(s, "nothing was observed in the window: no ranking");
+    } else if loc.ranking.is_empty() {
         let _ = writeln!(s, "no component stands out from its baseline");
     }
     for (i, c) in loc.ranking.iter().take(5).enumerate() {

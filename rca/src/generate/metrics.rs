@@ -20,10 +20,57 @@ pub(crate) struct Query {
     pub series: Vec<(usize, Vec<f64>)>,
 }
 
+/// Caller→callee series, labelled `client` and `server` as the OpenTelemetry Collector's
+/// servicegraph connector writes them.
+pub(crate) struct EdgeQuery {
+    pub signal: &'static str,
+    pub promql: &'static str,
+    /// `((caller, callee), per-second rate per step)`.
+    pub series: Vec<((usize, usize), Vec<f64>)>,
+}
+
 pub(crate) struct Metrics {
     /// Unix seconds of each step.
     pub times: Vec<i64>,
     pub queries: Vec<Query>,
+    pub edges: Vec<EdgeQuery>,
+}
+
+/// Decimals of the call rates: calls over 15 s, so a count read back as rate × step is
+/// off by at most 0.00075 a step, and the window's total comes back exact when rounded.
+pub(crate) const EDGE_DECIMALS: usize = 4;
+
+/// The `calls` and `calls_failed` queries from the calls the simulator made
+/// (`Sim::calls`): the counts of every request, not of the sampled traces, so the traces
+/// see a sample of the same calls. `calls_failed` has a series only for edges that
+/// failed at least once, as the connector's failed counter only exists from the first
+/// failure on.
+pub(crate) fn edges(
+    calls: &std::collections::BTreeMap<(u16, u16), Vec<(u32, u32)>>,
+) -> Vec<EdgeQuery> {
+    let rate = |n: u32| f64::from(n) / STEP_SECS as f64;
+    let ends = |&(c, p): &(u16, u16)| (usize::from(c), usize::from(p));
+    let calls_series = calls
+        .iter()
+        .map(|(e, steps)| (ends(e), steps.iter().map(|s| rate(s.0)).collect()))
+        .collect();
+    let failed_series = calls
+        .iter()
+        .filter(|(_, steps)| steps.iter().any(|s| s.1 > 0))
+        .map(|(e, steps)| (ends(e), steps.iter().map(|s| rate(s.1)).collect()))
+        .collect();
+    vec![
+        EdgeQuery {
+            signal: "calls",
+            promql: "sum by (client, server) (rate(traces_service_graph_request_total[1m]))",
+            series: calls_series,
+        },
+        EdgeQuery {
+            signal: "calls_failed",
+            promql: "sum by (client, server) (rate(traces_service_graph_request_failed_total[1m]))",
+            series: failed_series,
+        },
+    ]
 }
 
 const SIGNALS: [(&str, &str, usize); 9] = [
@@ -334,5 +381,9 @@ pub(crate) fn compute(topo: &Topology, plan: &Plan, rng: &mut SimRng, base_rps: 
                 .collect(),
         })
         .collect();
-    Metrics { times, queries }
+    Metrics {
+        times,
+        queries,
+        edges: Vec::new(),
+    }
 }

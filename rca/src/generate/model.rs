@@ -258,7 +258,7 @@ pub(crate) fn suitable(topo: &Topology, fault: FaultKindName) -> (Vec<usize>, &'
             pick(&|c| app(c) && topo.comps[c].lang == Lang::Go),
             "it needs a Go service",
         ),
-        FaultKindName::CpuSaturation | FaultKindName::Latency => (
+        FaultKindName::CpuSaturation | FaultKindName::NetworkDelay => (
             pick(&|c| app(c) || matches!(role(c), Role::Database | Role::Cache)),
             "it needs a service, the database or the cache",
         ),
@@ -558,7 +558,7 @@ impl Plan {
 
     /// Network delay on calls into `callee`, milliseconds.
     pub(crate) fn net_delay_ms(&self, callee: usize, t: i64) -> f64 {
-        if self.is_target(callee, FaultKindName::Latency) {
+        if self.is_target(callee, FaultKindName::NetworkDelay) {
             self.delay_ms * self.ramp(t)
         } else {
             0.0
@@ -648,7 +648,11 @@ impl Plan {
 
 fn choose_target(topo: &Topology, fault: FaultKindName, ok: &[usize], rng: &mut SimRng) -> usize {
     let datastore_roll = chance(rng, 0.2);
-    if matches!(fault, FaultKindName::CpuSaturation | FaultKindName::Latency) && datastore_roll {
+    if matches!(
+        fault,
+        FaultKindName::CpuSaturation | FaultKindName::NetworkDelay
+    ) && datastore_roll
+    {
         let stores: Vec<usize> = ok
             .iter()
             .copied()

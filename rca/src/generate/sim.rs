@@ -186,6 +186,11 @@ pub(crate) struct Sim<'a> {
     pub logs: Vec<LogRec>,
     pub access: Vec<AccessRec>,
     pub traced_requests: usize,
+    /// Calls per caller→callee edge, of every simulated request (traced or
+    /// not), as the servicegraph connector counts them: `(calls, failed)`
+    /// per metric step, step `k` holding the calls that started in the step
+    /// before its time, `[start + (k − 1)·step, start + k·step)`.
+    pub calls: BTreeMap<(u16, u16), Vec<(u32, u32)>>,
     record: bool,
     trace: u128,
 }
@@ -212,6 +217,7 @@ impl<'a> Sim<'a> {
             logs: Vec::new(),
             access: Vec::with_capacity(requests + requests / 8),
             traced_requests: 0,
+            calls: BTreeMap::new(),
             record: false,
             trace: 0,
         };
@@ -283,6 +289,9 @@ impl<'a> Sim<'a> {
         status: u16,
         flags: u8,
     ) {
+        if kind == KIND_CLIENT && peer != NO_PEER {
+            self.count_call(comp, peer, start, flags & F_ERROR != 0);
+        }
         if !self.record {
             return;
         }
@@ -300,6 +309,23 @@ impl<'a> Sim<'a> {
             kind,
             flags,
         });
+    }
+
+    /// One call from `comp` to `peer` that started at `start`, in its metric step.
+    fn count_call(&mut self, comp: usize, peer: u16, start: i64, failed: bool) {
+        let step = super::metrics::STEP_SECS * NANOS_PER_SEC;
+        let steps = (super::model::WINDOW_SECS / super::metrics::STEP_SECS) as usize + 1;
+        let k = (start - self.plan.start).div_euclid(step) + 1;
+        if k < 1 || k as usize >= steps {
+            return;
+        }
+        let per_step = self
+            .calls
+            .entry((comp as u16, peer))
+            .or_insert_with(|| vec![(0, 0); steps]);
+        let cell = &mut per_step[k as usize];
+        cell.0 += 1;
+        cell.1 += u32::from(failed);
     }
 
     fn log(

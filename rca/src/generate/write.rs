@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::metrics::Metrics;
+use super::metrics::{Metrics, EDGE_DECIMALS};
 use super::model::Plan;
 use super::sim::{
     AccessRec, Level, LogException, LogRec, Sim, SpanRec, FLAGS, F_ERROR, F_EXCEPTION, F_POSTGRES,
@@ -232,6 +232,30 @@ pub(crate) fn metrics<W: Write>(w: &mut W, topo: &Topology, m: &Metrics) -> io::
                     w.write_all(b",")?;
                 }
                 write!(w, "[{t},\"{}\"]", prom_value(*v, q.decimals))?;
+            }
+            w.write_all(b"]}")?;
+        }
+        w.write_all(b"]}}}")?;
+    }
+    for q in &m.edges {
+        write!(w, ",{{\"signal\":\"{}\",\"promql\":", q.signal)?;
+        json_str(w, q.promql)?;
+        w.write_all(b",\"client_label\":\"client\",\"server_label\":\"server\",\"response\":{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[")?;
+        for (si, ((caller, callee), values)) in q.series.iter().enumerate() {
+            if si > 0 {
+                w.write_all(b",")?;
+            }
+            series += 1;
+            w.write_all(b"{\"metric\":{\"client\":")?;
+            json_str(w, topo.name(*caller))?;
+            w.write_all(b",\"server\":")?;
+            json_str(w, topo.name(*callee))?;
+            w.write_all(b"},\"values\":[")?;
+            for (k, (t, v)) in m.times.iter().zip(values).enumerate() {
+                if k > 0 {
+                    w.write_all(b",")?;
+                }
+                write!(w, "[{t},\"{}\"]", prom_value(*v, EDGE_DECIMALS))?;
             }
             w.write_all(b"]}")?;
         }

@@ -52,6 +52,7 @@ impl Localiser for ServeLocaliser {
                 settle: window_micros(req.end - alert_at),
                 ..WindowConfig::default()
             },
+            ..EngineConfig::default()
         };
         tokio::task::spawn_blocking(move || graph::localise(&obs, &cfg))
             .await
@@ -97,6 +98,8 @@ fn keep_services(obs: &mut Observations, services: &[String]) {
     let keep: BTreeSet<ingest::Sym> = services.iter().filter_map(|s| obs.names.get(s)).collect();
     obs.spans.retain(|s| keep.contains(&s.component));
     obs.series.retain(|s| keep.contains(&s.component));
+    obs.edges
+        .retain(|e| keep.contains(&e.client) && keep.contains(&e.server));
     obs.access.retain(|a| keep.contains(&a.proxy));
     obs.logs.retain(|l| keep.contains(&l.component));
 }

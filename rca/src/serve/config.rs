@@ -201,13 +201,10 @@ impl Default for TelemetrySection {
 }
 
 /// The usual signals of an OpenTelemetry-instrumented, Kubernetes-hosted
-/// service, each summed by its `service` label.
+/// service, each summed by its `service` label, and the call rates per
+/// caller→callee edge the servicegraph connector writes.
 pub fn default_queries() -> Vec<SignalQuery> {
-    let q = |signal: &str, promql: &str| SignalQuery {
-        signal: signal.into(),
-        promql: promql.into(),
-        component_label: Some("service".into()),
-    };
+    let q = |signal: &str, promql: &str| SignalQuery::component(signal, promql, Some("service"));
     let quantile = |p: &str| {
         format!(
             "histogram_quantile({p}, sum by (service, le) (rate(http_server_request_duration_seconds_bucket[1m])))"
@@ -227,6 +224,21 @@ pub fn default_queries() -> Vec<SignalQuery> {
         q("latency_p50", &quantile("0.5")),
         q("latency_p99", &quantile("0.99")),
         q("goroutines", "sum by (service) (go_goroutines)"),
+        // The call graph without traces: the OpenTelemetry Collector's
+        // servicegraph connector (and Tempo's metrics generator) label
+        // caller and callee `client` and `server`.
+        SignalQuery::edge(
+            "calls",
+            "sum by (client, server) (rate(traces_service_graph_request_total[1m]))",
+            None,
+            None,
+        ),
+        SignalQuery::edge(
+            "calls_failed",
+            "sum by (client, server) (rate(traces_service_graph_request_failed_total[1m]))",
+            None,
+            None,
+        ),
     ]
 }
 
@@ -370,6 +382,9 @@ impl Config {
                     "prometheus.queries[{i}]: signal and promql must not be empty"
                 ));
             }
+            if let Some(problem) = q.labels_problem() {
+                errors.push(format!("prometheus.queries[{i}]: {problem}"));
+            }
         }
         errors
     }
@@ -484,8 +499,18 @@ pub fn reference() -> String {
         ),
         (
             "prometheus.queries",
-            format!("{} built in", d.prometheus.queries.len()),
+            d.prometheus
+                .queries
+                .iter()
+                .map(|q| q.signal.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             "[[prometheus.queries]] signal, promql, component_label",
+        ),
+        (
+            "prometheus.queries.client_label / server_label",
+            "client / server".into(),
+            "for signal calls | calls_failed (caller→callee rates): the labels naming caller and callee",
         ),
         (
             "access_logs.dir",
@@ -541,7 +566,19 @@ mod tests {
         let cfg = Config::load(None, &env(&[])).unwrap();
         assert_eq!(cfg, Config::default());
         assert_eq!(cfg.jaeger.url, "http://127.0.0.1:16686");
-        assert_eq!(cfg.prometheus.queries.len(), 7);
+        assert_eq!(cfg.prometheus.queries.len(), 9);
+        let calls = cfg
+            .prometheus
+            .queries
+            .iter()
+            .find(|q| q.signal == "calls")
+            .expect("a calls query by default");
+        assert!(calls.promql.contains("traces_service_graph_request_total"));
+        assert!(cfg
+            .prometheus
+            .queries
+            .iter()
+            .any(|q| q.signal == "calls_failed"));
     }
 
     #[test]
@@ -588,6 +625,52 @@ mod tests {
             text.contains("queue_capacity: must be at least 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn calls_queries_take_client_and_server_labels_and_nothing_else_does() {
+        let good = br#"
+            [[prometheus.queries]]
+            signal = "calls"
+            promql = "sum by (source_workload, destination_workload) (rate(istio_requests_total[1m]))"
+            client_label = "source_workload"
+            server_label = "destination_workload"
+        "#;
+        let cfg = Config::load(Some((std::path::Path::new("rca.toml"), good)), &env(&[])).unwrap();
+        let q = &cfg.prometheus.queries[0];
+        assert_eq!(q.client_label.as_deref(), Some("source_workload"));
+        assert_eq!(q.server_label.as_deref(), Some("destination_workload"));
+
+        let load = |toml: &[u8]| {
+            Config::load(Some((std::path::Path::new("rca.toml"), toml)), &env(&[]))
+                .unwrap_err()
+                .to_string()
+        };
+        let err = load(
+            br#"
+            [[prometheus.queries]]
+            signal = "cpu"
+            promql = "x"
+            client_label = "source_workload"
+            [[prometheus.queries]]
+            signal = "calls_failed"
+            promql = "y"
+            component_label = "service"
+        "#,
+        );
+        assert!(
+            err.contains("prometheus.queries[0]: client_label and server_label apply only to the signals calls and calls_failed"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "prometheus.queries[1]: component_label does not apply to \"calls_failed\""
+            ),
+            "{err}"
+        );
+        let err =
+            load(b"[[prometheus.queries]]\nsignal = \"calls\"\npromql = \"z\"\nclient = \"a\"\n");
+        assert!(err.contains("unknown field `client`"), "{err}");
     }
 
     #[test]

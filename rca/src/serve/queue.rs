@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use graph::store::{GraphStore, IncidentRecord};
-use graph::{EngineConfig, Heatmap, IncidentInfo, Localisation, Missing, WindowConfig};
+use graph::{EngineConfig, WindowConfig};
 use ingest::collect::{collect, CollectWindow, Sources};
 use ingest::Alert;
 use tokio::sync::mpsc;
@@ -301,6 +301,7 @@ impl Worker {
                 settle: self.settle,
                 ..WindowConfig::default()
             },
+            ..EngineConfig::default()
         };
         let span = tracing::info_span!(
             "correlate",
@@ -314,7 +315,9 @@ impl Worker {
                 Ok(l) => l,
                 // Nothing came back (every backend down, or an empty
                 // window): still an incident, one that says what is missing.
-                Err(graph::GraphError::NoData) => empty_localisation(&obs, &window),
+                Err(graph::GraphError::NoData) => {
+                    crate::cmd::empty_localisation(&obs, window.start, window.end)
+                }
             }
         })
         .await
@@ -342,42 +345,4 @@ fn rfc3339(t: i64) -> String {
 /// The id the engine gives the incident of `alert` (whose fingerprint is set).
 pub fn incident_id_of(alert: &Alert) -> String {
     graph::incident_id(&alert.fingerprint, &rfc3339(alert.starts_at_micros()))
-}
-
-/// An incident with no ranking, for a window where nothing was observed:
-/// it names the alert and lists every modality missing, with why.
-fn empty_localisation(obs: &ingest::Observations, window: &CollectWindow) -> Localisation {
-    let alert = obs.alerts.first();
-    let starts_at = alert
-        .map(|a| rfc3339(a.starts_at_micros()))
-        .unwrap_or_default();
-    let fingerprint = alert.map(|a| a.fingerprint.clone()).unwrap_or_default();
-    let mut missing = graph::missing_of(obs);
-    if missing.is_empty() {
-        missing.push(Missing {
-            modality: "all".into(),
-            reason: "no observations inside the window".into(),
-        });
-    }
-    Localisation {
-        incident: IncidentInfo {
-            id: graph::incident_id(&fingerprint, &starts_at),
-            alert_name: alert.map(|a| a.name().to_string()).unwrap_or_default(),
-            alert_component: alert.and_then(|a| a.component()).map(str::to_string),
-            fingerprint,
-            starts_at,
-            window_start: rfc3339(window.start),
-            window_end: rfc3339(window.end),
-            baseline_end: rfc3339(window.start),
-            bucket_seconds: 0.0,
-            annotations: alert.map(|a| a.annotations.clone()).unwrap_or_default(),
-        },
-        ranking: Vec::new(),
-        path: Vec::new(),
-        modalities: Vec::new(),
-        missing,
-        heatmap: Heatmap::default(),
-        edges: Vec::new(),
-        detail: Default::default(),
-    }
 }

@@ -1,5 +1,7 @@
 //! Helpers shared by the tests of `rca serve`: a server on a listener of the
-//! test's choosing, with a store in a temporary directory.
+//! test's choosing, with a store in a temporary directory; and, for the tests
+//! against the real servers of `scripts/stack`, their addresses, a check that
+//! fails (never skips) when one is down, and alerts fired through Alertmanager.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -138,4 +140,149 @@ pub async fn post_alert(base: &str, service: &str, minutes_ago: i64, fingerprint
     assert_eq!(resp.status(), 202, "webhook to {base}");
     let answer: serde_json::Value = resp.json().await.unwrap();
     answer["incidents"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// `var` from the environment, else `default`.
+pub fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_string())
+}
+
+pub fn jaeger_url() -> String {
+    env_or("RCA_JAEGER_URL", "http://127.0.0.1:16686")
+}
+pub fn otlp_url() -> String {
+    env_or("RCA_PUSH_OTLP", "http://127.0.0.1:4318")
+}
+pub fn prometheus_url() -> String {
+    env_or("RCA_PROMETHEUS_URL", "http://127.0.0.1:9090")
+}
+pub fn alertmanager_url() -> String {
+    env_or("RCA_ALERTMANAGER_URL", "http://127.0.0.1:9093")
+}
+/// Where the stack's Alertmanager posts its webhooks.
+pub fn serve_addr() -> String {
+    env_or("RCA_SERVE_ADDR", "127.0.0.1:8080")
+}
+
+/// Fails (never skips) when `service` does not answer at `url`, saying how
+/// to start it.
+pub async fn require(service: &str, url: &str) {
+    let ok = reqwest::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .map(|r| r.status().is_success());
+    match ok {
+        Ok(true) => {}
+        Ok(false) => panic!(
+            "{service} at {url} answers with an error; restart it with scripts/stack up {service}"
+        ),
+        Err(e) => panic!(
+            "{service} is not reachable at {url} ({e}); start it with scripts/stack up {service}"
+        ),
+    }
+}
+
+/// `f()` every 100 ms until it gives something, for at most `timeout`.
+pub async fn loop_until<T, F, Fut>(timeout: std::time::Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Fires `alert` (an alert of a webhook body, as `rca fixtures push` prints
+/// it) at the stack's Alertmanager, with a label of this run that makes it a
+/// new alert however often the test runs, and returns the incident id rca
+/// gives it: from the fingerprint Alertmanager lists and the start.
+pub async fn fire_through_alertmanager(alert: &serde_json::Value) -> String {
+    let run = chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or_default()
+        .to_string();
+    let mut labels = alert["labels"].clone();
+    labels["rca_test_run"] = serde_json::Value::String(run.clone());
+    let am = reqwest::Client::new();
+    let resp = am
+        .post(format!("{}/api/v2/alerts", alertmanager_url()))
+        .json(&serde_json::json!([{
+            "labels": labels,
+            "annotations": alert["annotations"],
+            "startsAt": alert["startsAt"],
+        }]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success(),
+        "alertmanager: {}",
+        resp.status()
+    );
+    let fingerprint = loop_until(std::time::Duration::from_secs(20), || async {
+        let alerts: serde_json::Value = am
+            .get(format!("{}/api/v2/alerts", alertmanager_url()))
+            .query(&[("filter", format!("rca_test_run=\"{run}\""))])
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        alerts[0]["fingerprint"].as_str().map(str::to_string)
+    })
+    .await
+    .expect("alertmanager lists the alert");
+    let starts_at: chrono::DateTime<chrono::Utc> =
+        alert["startsAt"].as_str().unwrap().parse().unwrap();
+    graph::incident_id(
+        &fingerprint,
+        &starts_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+/// Waits until Alertmanager's webhook for incident `id` reached `server`
+/// (after its group_wait) and the incident is stored.
+pub async fn wait_for_alertmanager(server: &Running, id: &str) {
+    loop_until(std::time::Duration::from_secs(30), || async {
+        server.handle.incidents.get(id).map(|_| ())
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "no webhook from alertmanager for incident {id}; is it pointed at {}?",
+            serve_addr()
+        )
+    });
+    server
+        .wait_done(id, std::time::Duration::from_secs(120))
+        .await;
+}
+
+/// Copies the files of fixture directory `from` into `to`, but those named in `skip`.
+pub fn copy_fixture_without(from: &Path, to: &Path, skip: &[&str]) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if path.is_file() && !skip.contains(&name.as_str()) {
+            std::fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The fixture in `dir` localised offline, as `rca replay` does.
+pub fn localise_offline(dir: &Path) -> graph::Localisation {
+    let f = ingest::load_fixture(dir).unwrap();
+    graph::localise(&f.observations, &graph::EngineConfig::default()).unwrap()
 }

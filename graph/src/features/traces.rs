@@ -1,0 +1,943 @@
+//! Trace features: each request split into what every component did itself
+//! and what it waited for.
+//!
+//! - A span's kind is read from the data where it is missing: a span whose
+//!   parent is in another component serves a request; a span of unknown kind
+//!   whose children are all in other components is the caller's side of a
+//!   call (its time is the wire's and the callee's, not its own).
+//! - *Own time* of a request in a component: its entry span's duration less
+//!   the union of the intervals during which the request waited on calls
+//!   into other components. A call's *wire time* (client span minus the
+//!   callee's server span, or the whole client span for an uninstrumented
+//!   peer) belongs to the edge.
+//! - A span *fails* when it has error status, a 5xx, or its component wrote
+//!   an error line about itself in it; an error *originates* at a failing
+//!   span none of whose descendants fail.
+//! - *Call structure*: how many calls into other components each request
+//!   makes; a request whose call failed is judged by that callee, not by
+//!   its shape (a failed call ends the flow early).
+
+use ingest::{Micros, Observations, Span, SpanKind, Sym};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{Attribution, Context, EdgeSource, EdgeStats, Feature, FeatureSet, Registry, Values};
+use crate::score::sample_stats;
+use crate::signal::SignalKind;
+use crate::window::Buckets;
+
+/// `ln((x + soft) / (typical + soft))`: 0 for a typical request, ln 2 for one
+/// twice as slow.
+pub fn log_ratio(x: f64, typical: f64, soft: f64) -> f64 {
+    ((x.max(0.0) + soft) / (typical.max(0.0) + soft)).ln()
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Per (component, bucket) trace aggregates.
+#[derive(Clone, Copy, Default)]
+struct Cell {
+    entry: f64,
+    entry_err: f64,
+    origin_err: f64,
+    exceptions: f64,
+
+    /// Requests judged for their calls, and those that made fewer calls than
+    /// any baseline request of their operation.
+    calls_n: f64,
+    calls_short: f64,
+
+    slowest: (Micros, u128),
+    first_error: Option<u128>,
+}
+
+/// The structure of the spans: parents, children, kinds, failures.
+struct Tree {
+    parents: Vec<u32>,
+    /// Children of span `i`: `kids[kid_start[i]..kid_start[i + 1]]`.
+    kid_start: Vec<u32>,
+    kids: Vec<u32>,
+    /// Sum of children's durations.
+    child_sum: Vec<Micros>,
+    /// The caller's side of a call (client span, or one of unknown kind
+    /// whose children are all remote).
+    client: Vec<bool>,
+    /// Serves a request: kind server or consumer, a root, or a parent elsewhere.
+    entry: Vec<bool>,
+    fails: Vec<bool>,
+    /// Fails, but its own error line names another component as the cause.
+    blamed: Vec<bool>,
+    /// Some descendant fails.
+    fails_below: Vec<bool>,
+}
+
+impl Tree {
+    fn children(&self, i: usize) -> &[u32] {
+        &self.kids[self.kid_start[i] as usize..self.kid_start[i + 1] as usize]
+    }
+
+    /// A client span with no child naming a peer elsewhere: a call to an
+    /// uninstrumented component (a database, a cache, a third party).
+    fn uninstrumented_peer(&self, spans: &[Span], i: usize) -> Option<Sym> {
+        let s = &spans[i];
+        let client = matches!(s.kind, SpanKind::Client | SpanKind::Producer);
+        match (
+            client,
+            self.child_sum[i] == 0 && self.children(i).is_empty(),
+            s.peer,
+        ) {
+            (true, true, Some(peer)) if peer != s.component => Some(peer),
+            _ => None,
+        }
+    }
+
+    /// The call's time on the wire, for a span whose parent is the caller's
+    /// client span in another component.
+    fn wire_into(&self, spans: &[Span], i: usize) -> Option<Micros> {
+        let p = self.parents[i];
+        if p == NONE {
+            return None;
+        }
+        let p = p as usize;
+        (spans[p].component != spans[i].component && self.client[p])
+            .then(|| (spans[p].duration - spans[i].duration).max(0))
+    }
+}
+
+/// Error lines by the span they were written in.
+#[derive(Default)]
+pub(super) struct LoggedErrors {
+    /// About the writing component itself.
+    pub own: FxHashSet<u64>,
+    /// Naming another component: a call to it failed.
+    pub about_other: FxHashSet<u64>,
+}
+
+fn is_error_status(s: &Span) -> bool {
+    s.error || s.http_status >= 500
+}
+
+fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
+    let n = spans.len();
+    let mut by_id: FxHashMap<u64, u32> = FxHashMap::default();
+    by_id.reserve(n);
+    for (i, s) in spans.iter().enumerate() {
+        by_id.insert(s.span_id, i as u32);
+    }
+    let mut parents = vec![NONE; n];
+    let mut kid_count = vec![0u32; n + 1];
+    for (i, s) in spans.iter().enumerate() {
+        if s.parent_id == 0 {
+            continue;
+        }
+        if let Some(&p) = by_id.get(&s.parent_id) {
+            // A parent must share the trace (ids may repeat across traces).
+            if spans[p as usize].trace_id == s.trace_id && p as usize != i {
+                parents[i] = p;
+                kid_count[p as usize] += 1;
+            }
+        }
+    }
+    let mut kid_start = vec![0u32; n + 1];
+    for i in 0..n {
+        kid_start[i + 1] = kid_start[i] + kid_count[i];
+    }
+    let mut fill = kid_start.clone();
+    let mut kids = vec![0u32; kid_start[n] as usize];
+    let mut child_sum = vec![0 as Micros; n];
+    let mut remote_child: Vec<Option<Micros>> = vec![None; n];
+    let mut local_child = vec![false; n];
+    for (i, s) in spans.iter().enumerate() {
+        let p = parents[i];
+        if p == NONE {
+            continue;
+        }
+        let p = p as usize;
+        kids[fill[p] as usize] = i as u32;
+        fill[p] += 1;
+        child_sum[p] += s.duration.max(0);
+        if spans[p].component != s.component {
+            remote_child[p] = Some(remote_child[p].unwrap_or(0).max(s.duration));
+        } else {
+            local_child[p] = true;
+        }
+    }
+    let client: Vec<bool> = (0..n)
+        .map(|i| match spans[i].kind {
+            SpanKind::Client | SpanKind::Producer => true,
+            SpanKind::Unspecified => remote_child[i].is_some() && !local_child[i],
+            _ => false,
+        })
+        .collect();
+    let entry: Vec<bool> = (0..n)
+        .map(|i| {
+            let s = &spans[i];
+            !client[i]
+                && (matches!(s.kind, SpanKind::Server | SpanKind::Consumer)
+                    || match parents[i] {
+                        NONE => true,
+                        p => spans[p as usize].component != s.component,
+                    })
+        })
+        .collect();
+    let blamed: Vec<bool> = spans
+        .iter()
+        .map(|s| logged.about_other.contains(&s.span_id) && !logged.own.contains(&s.span_id))
+        .collect();
+    let fails: Vec<bool> = spans
+        .iter()
+        .zip(&blamed)
+        .map(|(s, &b)| b || is_error_status(s) || logged.own.contains(&s.span_id))
+        .collect();
+    // Depth of each span, to carry failures up from the deepest first.
+    let mut depth = vec![u32::MAX; n];
+    let mut chain = Vec::new();
+    for i in 0..n {
+        let mut j = i;
+        while depth[j] == u32::MAX {
+            chain.push(j);
+            match parents[j] {
+                // A cycle in broken data ends the walk where it started.
+                p if p == NONE || chain.len() > n => break,
+                p => j = p as usize,
+            }
+        }
+        let mut d = if depth[j] == u32::MAX {
+            0
+        } else {
+            depth[j] + 1
+        };
+        while let Some(k) = chain.pop() {
+            if depth[k] == u32::MAX {
+                depth[k] = d;
+                d += 1;
+            }
+        }
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by_key(|&i| std::cmp::Reverse(depth[i as usize]));
+    let mut fails_below = vec![false; n];
+    for &i in &order {
+        let i = i as usize;
+        let p = parents[i];
+        if p != NONE && (fails[i] || fails_below[i]) {
+            fails_below[p as usize] = true;
+        }
+    }
+    Tree {
+        parents,
+        kid_start,
+        kids,
+        child_sum,
+        client,
+        entry,
+        fails,
+        blamed,
+        fails_below,
+    }
+}
+
+/// Each request's own time in its component: from its entry span's start
+/// to its end, less the time during which any span of the request in that
+/// component waited on a call into another component (the union of the
+/// calls' intervals). Read per request rather than per span because a
+/// component's spans need not nest: a handler span beside the client span
+/// it waits for would otherwise count the call as its own work. `Some`
+/// only for entry spans.
+fn request_own_times(spans: &[Span], t: &Tree, entry_of: &[u32]) -> Vec<Option<Micros>> {
+    let n = spans.len();
+    // (entry, start, end) of every call out of a request.
+    let mut calls: Vec<(u32, Micros, Micros)> = Vec::new();
+    for j in 0..n {
+        let pj = t.parents[j];
+        if pj != NONE && spans[pj as usize].component != spans[j].component {
+            let p = pj as usize;
+            let (from, to) = if t.client[p] {
+                (spans[p].start, spans[p].start + spans[p].duration.max(0))
+            } else {
+                (spans[j].start, spans[j].start + spans[j].duration.max(0))
+            };
+            calls.push((entry_of[p], from, to));
+        } else if t.uninstrumented_peer(spans, j).is_some() {
+            let s = &spans[j];
+            calls.push((entry_of[j], s.start, s.start + s.duration.max(0)));
+        }
+    }
+    calls.sort_unstable();
+    let mut waited: FxHashMap<u32, Micros> = FxHashMap::default();
+    let mut k = 0;
+    while k < calls.len() {
+        let e = calls[k].0;
+        let (lo, hi) = {
+            let s = &spans[e as usize];
+            (s.start, s.start + s.duration.max(0))
+        };
+        let mut total = 0;
+        let mut cur: Option<(Micros, Micros)> = None;
+        while k < calls.len() && calls[k].0 == e {
+            let (a, b) = (calls[k].1.max(lo), calls[k].2.min(hi));
+            k += 1;
+            if b <= a {
+                continue;
+            }
+            cur = match cur {
+                Some((x, y)) if a <= y => Some((x, y.max(b))),
+                Some((x, y)) => {
+                    total += y - x;
+                    Some((a, b))
+                }
+                None => Some((a, b)),
+            };
+        }
+        if let Some((x, y)) = cur {
+            total += y - x;
+        }
+        waited.insert(e, total);
+    }
+    (0..n)
+        .map(|i| {
+            t.entry[i].then(|| {
+                let d = spans[i].duration.max(0);
+                d - waited.get(&(i as u32)).copied().unwrap_or(0).min(d)
+            })
+        })
+        .collect()
+}
+
+/// The typical value per key of the baseline's samples, for keys seen at
+/// least `min` times.
+fn typicals<K: std::hash::Hash + Eq>(m: FxHashMap<K, Vec<f64>>, min: usize) -> FxHashMap<K, f64> {
+    m.into_iter()
+        .filter(|(_, v)| v.len() >= min)
+        .filter_map(|(k, mut v)| crate::score::median(&mut v).map(|med| (k, med)))
+        .collect()
+}
+
+pub(super) fn build(
+    obs: &Observations,
+    b: &Buckets,
+    ctx: &Context,
+    logged: &LoggedErrors,
+    reg: &mut Registry,
+    set: &mut FeatureSet,
+    proxies: &mut Vec<u32>,
+) {
+    let spans = &obs.spans;
+    if spans.is_empty() {
+        return;
+    }
+    let p = ctx.params;
+    let t = tree(spans, logged);
+    let n = spans.len();
+    let in_baseline = |s: &Span| b.index(s.start).is_some_and(|bi| bi < b.baseline_end);
+
+    // Data is cut where the baseline ends and where the window ends: a span
+    // still running at the last span start of its part may have lost its
+    // children to the cut, so its own time and its calls are not judged.
+    // The baseline is cut where it ends; the window where its data ends.
+    let last_base = b.start_of(b.baseline_end);
+    let last_now = spans
+        .iter()
+        .filter(|s| b.index(s.start).is_some_and(|bi| bi >= b.baseline_end))
+        .map(|s| s.start)
+        .max()
+        .unwrap_or(Micros::MIN);
+    let complete = |s: &Span| -> bool {
+        let cut = if in_baseline(s) { last_base } else { last_now };
+        s.start + s.duration <= cut
+    };
+
+    // The entry span each span's work belongs to (its request in its component).
+    let mut entry_of = vec![NONE; n];
+    for i in 0..n {
+        let mut j = i;
+        let mut hops = 0;
+        while !t.entry[j] && entry_of[j] == NONE && t.parents[j] != NONE && hops < 256 {
+            j = t.parents[j] as usize;
+            hops += 1;
+        }
+        entry_of[i] = if entry_of[j] != NONE {
+            entry_of[j]
+        } else {
+            j as u32
+        };
+    }
+    // Requests in which their component wrote an error naming another
+    // component: their failed calls failed for a cause there.
+    let mut blamed_request = vec![false; n];
+    for i in 0..n {
+        if t.blamed[i] {
+            blamed_request[entry_of[i] as usize] = true;
+        }
+    }
+
+    // Calls into other components each request made, and whether one failed.
+    let mut calls_out = vec![0u32; n];
+    let mut call_failed = vec![false; n];
+    for (i, s) in spans.iter().enumerate() {
+        if t.blamed[i] {
+            call_failed[entry_of[i] as usize] = true;
+        }
+        let pi = t.parents[i];
+        let remote = pi != NONE && spans[pi as usize].component != s.component;
+        if remote {
+            let e = entry_of[pi as usize] as usize;
+            calls_out[e] += 1;
+            if t.fails[i] || t.fails_below[i] {
+                call_failed[e] = true;
+            }
+        } else if t.uninstrumented_peer(spans, i).is_some() {
+            let e = entry_of[i] as usize;
+            calls_out[e] += 1;
+            if t.fails[i] {
+                call_failed[e] = true;
+            }
+        }
+    }
+
+    let own_time = request_own_times(spans, &t, &entry_of);
+
+    // Each operation's typical own time, latency and calls in the baseline,
+    // and each edge's typical wire time: spans are compared with their own
+    // operation, so a change in the mix of requests is not a slowdown.
+    let mut base_own: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut base_lat: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut base_calls: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut base_wire: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut ops_seen: FxHashMap<(Sym, Sym), usize> = FxHashMap::default();
+    for (i, s) in spans.iter().enumerate() {
+        if !in_baseline(s) {
+            continue;
+        }
+        let key = (s.component, s.operation);
+        let whole = complete(s);
+        if let (Some(own), true) = (own_time[i], whole) {
+            base_own.entry(key).or_default().push(own as f64);
+        }
+        if t.entry[i] {
+            *ops_seen.entry(key).or_default() += 1;
+            base_lat.entry(key).or_default().push(s.duration as f64);
+            if !call_failed[i] && whole {
+                base_calls
+                    .entry(key)
+                    .or_default()
+                    .push(f64::from(calls_out[i]));
+            }
+        }
+        if let (Some(w), false) = (t.wire_into(spans, i), t.fails[i]) {
+            let pc = spans[t.parents[i] as usize].component;
+            base_wire
+                .entry((pc, s.component))
+                .or_default()
+                .push(w as f64);
+        } else if let Some(peer) = t.uninstrumented_peer(spans, i) {
+            base_wire
+                .entry((s.component, peer))
+                .or_default()
+                .push(s.duration as f64);
+        }
+    }
+    let min = p.min_baseline_requests;
+    let base_own = typicals(base_own, min);
+    let base_lat = typicals(base_lat, min);
+    // The fewest calls a baseline request of the operation made: a request
+    // below that was cut short (an operation may branch, 3 calls or 7, and
+    // its median would call half its requests short).
+    let fewest_calls: FxHashMap<(Sym, Sym), f64> = base_calls
+        .into_iter()
+        .filter(|(_, v)| v.len() >= min)
+        .map(|(k, v)| (k, v.into_iter().fold(f64::INFINITY, f64::min)))
+        .collect();
+    // Wire times are judged from one baseline call on (see `explain`); their
+    // spread is pooled over the edges.
+    let base_wire = typicals(base_wire, 1);
+
+    let nb = b.count;
+    let mut cells: FxHashMap<u32, Vec<Cell>> = FxHashMap::default();
+    // Per component and bucket, each request's log(own time / its operation's
+    // typical) and log(latency / typical).
+    let mut own_v: FxHashMap<u32, Vec<Vec<f32>>> = FxHashMap::default();
+    let mut lat_v: FxHashMap<u32, Vec<Vec<f32>>> = FxHashMap::default();
+    let mut base_own_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
+    let mut base_lat_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
+    let mut edges: FxHashMap<(u32, u32), EdgeStats> = FxHashMap::default();
+    let new_edge = |caller: u32, callee: u32, callee_traced: bool| EdgeStats {
+        caller,
+        callee,
+        calls: 0,
+        errors: 0,
+        waits: Vec::new(),
+        durations: Vec::new(),
+        source: EdgeSource::Traces,
+        callee_traced,
+    };
+
+    for (i, s) in spans.iter().enumerate() {
+        let c = reg.id(s.component);
+        if s.proxy && !proxies.contains(&c) {
+            proxies.push(c);
+        }
+        let Some(bi) = b.index(s.start) else { continue };
+        let base = bi < b.baseline_end;
+        let failing = t.fails[i];
+        let peer = t.uninstrumented_peer(spans, i).map(|d| reg.id(d));
+        let key = (s.component, s.operation);
+        {
+            let row = cells.entry(c).or_insert_with(|| vec![Cell::default(); nb]);
+            let cell = &mut row[bi];
+            let whole = complete(s);
+            if t.entry[i] {
+                cell.entry += 1.0;
+                if !call_failed[i] && whole {
+                    if let Some(&fewest) = fewest_calls.get(&key) {
+                        cell.calls_n += 1.0;
+                        if f64::from(calls_out[i]) < fewest {
+                            cell.calls_short += 1.0;
+                        }
+                    }
+                }
+                if let Some(&typ) = base_lat.get(&key) {
+                    let v = log_ratio(s.duration as f64, typ, p.latency_soft_us);
+                    lat_v.entry(c).or_insert_with(|| vec![Vec::new(); nb])[bi].push(v as f32);
+                    if base {
+                        base_lat_v.entry(c).or_default().push(v);
+                    }
+                }
+                if failing || t.fails_below[i] {
+                    cell.entry_err += 1.0;
+                }
+                if s.duration > cell.slowest.0 {
+                    cell.slowest = (s.duration, s.trace_id);
+                }
+            }
+            if s.exception.is_some() {
+                cell.exceptions += 1.0;
+            }
+            if let (Some(own), true) = (own_time[i], whole) {
+                if let Some(&typ) = base_own.get(&key) {
+                    let v = log_ratio(own as f64, typ, p.own_soft_us);
+                    own_v.entry(c).or_insert_with(|| vec![Vec::new(); nb])[bi].push(v as f32);
+                    if base {
+                        base_own_v.entry(c).or_default().push(v);
+                    }
+                }
+            }
+            // An error on a call into an uninstrumented peer is the peer's.
+            let blamed = t.blamed[i] || (t.client[i] && blamed_request[entry_of[i] as usize]);
+            if failing && !t.fails_below[i] && !blamed && peer.is_none() {
+                cell.origin_err += 1.0;
+                cell.first_error.get_or_insert(s.trace_id);
+            }
+        }
+
+        // Calls between components.
+        let pi = t.parents[i];
+        if pi != NONE && spans[pi as usize].component != s.component {
+            let pc = &spans[pi as usize];
+            let caller = reg.id(pc.component);
+            let e = edges
+                .entry((caller, c))
+                .or_insert_with(|| new_edge(caller, c, true));
+            e.calls += 1;
+            e.errors += u64::from(failing || t.fails_below[i]);
+            match t.wire_into(spans, i) {
+                Some(w) => {
+                    // A call the callee answered with an error is judged by
+                    // that error: its time after the callee's span (the error
+                    // written out, a reset) is not the wire's.
+                    if !failing {
+                        e.waits.push((bi as u32, w as f32));
+                    }
+                    e.durations
+                        .push(pc.duration.clamp(0, u32::MAX as Micros) as u32);
+                }
+                None => e
+                    .durations
+                    .push(s.duration.clamp(0, u32::MAX as Micros) as u32),
+            }
+        }
+        if let Some(d) = peer {
+            let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, false));
+            e.calls += 1;
+            e.errors += u64::from(failing);
+            e.waits.push((bi as u32, s.duration as f32));
+            e.durations
+                .push(s.duration.clamp(0, u32::MAX as Micros) as u32);
+            let row = cells.entry(d).or_insert_with(|| vec![Cell::default(); nb]);
+            row[bi].entry += 1.0;
+            if failing {
+                row[bi].entry_err += 1.0;
+                row[bi].origin_err += 1.0;
+                row[bi].first_error.get_or_insert(s.trace_id);
+            }
+        }
+    }
+
+    // Operations too rarely seen in the baseline to judge, per component.
+    let mut unjudged: FxHashMap<u32, usize> = FxHashMap::default();
+    for (&(comp, _), &k) in &ops_seen {
+        if k < min {
+            *unjudged.entry(reg.id(comp)).or_default() += 1;
+        }
+    }
+    let mut unjudged: Vec<(u32, usize)> = unjudged.into_iter().collect();
+    unjudged.sort_unstable();
+    set.unjudged_operations = unjudged;
+
+    let mut comps: Vec<u32> = cells.keys().copied().collect();
+    comps.sort_unstable();
+    for c in comps {
+        let row = &cells[&c];
+        let col = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> { row.iter().map(f).collect() };
+        let entry = col(&|x| x.entry);
+        for (kind, values, base) in [
+            (SignalKind::SelfTime, &mut own_v, &mut base_own_v),
+            (SignalKind::Latency, &mut lat_v, &mut base_lat_v),
+        ] {
+            let Some(stats) = base
+                .get_mut(&c)
+                .and_then(|v| sample_stats(v, min, p.min_request_spread))
+            else {
+                continue;
+            };
+            let Some(values) = values.remove(&c) else {
+                continue;
+            };
+            set.features.push(Feature {
+                component: c,
+                kind,
+                label: None,
+                peer: None,
+                values: Values::PerRequest {
+                    values,
+                    stats,
+                    floor: p.per_request_floor,
+                },
+            });
+        }
+        #[allow(clippy::type_complexity)]
+        let rates: [(SignalKind, fn(&Cell) -> f64); 3] = [
+            (SignalKind::ErrorOrigin, |x| x.origin_err),
+            (SignalKind::ErrorsAnswered, |x| x.entry_err),
+            (SignalKind::Exceptions, |x| x.exceptions),
+        ];
+        for (kind, num) in rates {
+            if row.iter().all(|x| num(x) == 0.0) {
+                continue;
+            }
+            set.features.push(Feature {
+                component: c,
+                kind,
+                label: None,
+                peer: None,
+                values: Values::Rate {
+                    num: col(&num),
+                    den: entry.clone(),
+                    floor: p.rate_floor,
+                },
+            });
+        }
+        if row.iter().any(|x| x.calls_short > 0.0) {
+            set.features.push(Feature {
+                component: c,
+                kind: SignalKind::CallStructure,
+                label: None,
+                peer: None,
+                values: Values::Rate {
+                    num: col(&|x| x.calls_short),
+                    den: col(&|x| x.calls_n),
+                    floor: p.rate_floor,
+                },
+            });
+        }
+        for (bi, cell) in row.iter().enumerate() {
+            let mut ids = Vec::with_capacity(2);
+            if let Some(t) = cell.first_error {
+                ids.push(t);
+            }
+            if cell.slowest.0 > 0 && !ids.contains(&cell.slowest.1) {
+                ids.push(cell.slowest.1);
+            }
+            if !ids.is_empty() {
+                set.examples.insert((c, bi), ids);
+            }
+        }
+    }
+    let mut edges: Vec<EdgeStats> = edges.into_values().collect();
+    edges.sort_by_key(|e| (e.caller, e.callee));
+    set.inherited_spans = (0..n)
+        .filter(|&i| call_failed[entry_of[i] as usize])
+        .map(|i| spans[i].span_id)
+        .collect();
+
+    set.attribution = attribution(
+        obs,
+        b,
+        ctx,
+        &t,
+        &own_time,
+        &blamed_request,
+        &entry_of,
+        &base_own,
+        &base_lat,
+        &base_wire,
+        reg,
+        &edges,
+    );
+    set.edges = edges;
+}
+
+/// The counterfactual split of the analysed entry requests' slowdown and
+/// new failures (see [`Attribution`]). The requests judged are the alerting
+/// component's when it has traced entries; else the roots of one entry
+/// component: the one whose requests slowed most against their baseline,
+/// so that an unrelated busy entry point, healthy, does not dilute the
+/// symptom of the one that alerted.
+#[allow(clippy::too_many_arguments)]
+fn attribution(
+    obs: &Observations,
+    b: &Buckets,
+    ctx: &Context,
+    t: &Tree,
+    own_time: &[Option<Micros>],
+    blamed_request: &[bool],
+    entry_of: &[u32],
+    base_own: &FxHashMap<(Sym, Sym), f64>,
+    base_lat: &FxHashMap<(Sym, Sym), f64>,
+    base_wire: &FxHashMap<(Sym, Sym), f64>,
+    reg: &mut Registry,
+    edges: &[EdgeStats],
+) -> Attribution {
+    let p = ctx.params;
+    let spans = &obs.spans;
+    let n = spans.len();
+    let alert_traced = ctx
+        .alert
+        .is_some_and(|a| (0..n).any(|i| t.entry[i] && spans[i].component == a));
+    let is_top = |i: usize| -> bool {
+        if alert_traced {
+            t.entry[i]
+                && Some(spans[i].component) == ctx.alert
+                && !ancestor_in(t, spans, i, ctx.alert)
+        } else {
+            t.parents[i] == NONE
+        }
+    };
+    // The top request each span belongs to.
+    let mut top = vec![NONE; n];
+    for i in 0..n {
+        if top[i] != NONE {
+            continue;
+        }
+        let mut chain = vec![i];
+        let mut j = i;
+        let found = loop {
+            if is_top(j) {
+                break j as u32;
+            }
+            if top[j] != NONE {
+                break top[j];
+            }
+            // Broken data may hold a cycle: a walk longer than any real
+            // trace's depth ends without a top.
+            if t.parents[j] == NONE || chain.len() > 256 {
+                break NONE;
+            }
+            j = t.parents[j] as usize;
+            chain.push(j);
+        };
+        for k in chain {
+            if top[k] == NONE {
+                top[k] = found;
+            }
+        }
+    }
+    // Each top request's log latency ratio, by its component.
+    let ratio = |i: usize| {
+        let s = &spans[i];
+        base_lat
+            .get(&(s.component, s.operation))
+            .map(|&typ| (typ, log_ratio(s.duration as f64, typ, p.latency_soft_us)))
+    };
+    let mut by_entry: FxHashMap<Sym, (Vec<f64>, Vec<f32>)> = FxHashMap::default();
+    for i in 0..n {
+        if top[i] != i as u32 {
+            continue;
+        }
+        let (Some(bi), Some((_, v))) = (b.index(spans[i].start), ratio(i)) else {
+            continue;
+        };
+        let e = by_entry.entry(spans[i].component).or_default();
+        if bi < b.baseline_end {
+            e.0.push(v);
+        } else {
+            e.1.push(v as f32);
+        }
+    }
+    let slowdown = |(base, now): &(Vec<f64>, Vec<f32>)| -> f64 {
+        let mut base = base.clone();
+        match crate::score::sample_stats(&mut base, p.min_baseline_requests, p.min_request_spread) {
+            Some(st) if !now.is_empty() => {
+                let mut now = now.clone();
+                st.z(
+                    crate::score::median_f32(&mut now),
+                    now.len(),
+                    p.per_request_floor,
+                    crate::score::Direction::Up,
+                )
+            }
+            _ => 0.0,
+        }
+    };
+    let mut entries: Vec<Sym> = by_entry.keys().copied().collect();
+    entries.sort_unstable();
+    let judged: Option<Sym> = entries
+        .into_iter()
+        .map(|c| (slowdown(&by_entry[&c]), c))
+        .max_by(|x, y| x.0.total_cmp(&y.0).then_with(|| y.1.cmp(&x.1)))
+        .map(|(_, c)| c);
+    let in_judged = |tp: u32| tp != NONE && Some(spans[tp as usize].component) == judged;
+
+    let edge_index: FxHashMap<(u32, u32), usize> = edges
+        .iter()
+        .enumerate()
+        .map(|(k, e)| ((e.caller, e.callee), k))
+        .collect();
+    let mut a = Attribution {
+        own_us: Vec::new(),
+        wire_us: vec![0.0; edges.len()],
+        ..Attribution::default()
+    };
+    let mut own_us: FxHashMap<u32, f64> = FxHashMap::default();
+    let mut origins_now: FxHashMap<u32, f64> = FxHashMap::default();
+    let mut origins_base: FxHashMap<u32, f64> = FxHashMap::default();
+    let (mut failed_now, mut failed_base, mut tops_base) = (0.0, 0.0, 0.0);
+    // Per top request: the components its errors started in.
+    let mut origin_of_top: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for i in 0..n {
+        let tp = top[i];
+        if !in_judged(tp) {
+            continue;
+        }
+        let Some(bi) = b.index(spans[tp as usize].start) else {
+            continue;
+        };
+        let analysed = bi >= b.baseline_end;
+        let s = &spans[i];
+        let blamed = t.blamed[i] || (t.client[i] && blamed_request[entry_of[i] as usize]);
+        if t.fails[i] && !t.fails_below[i] && !blamed {
+            let c = match t.uninstrumented_peer(spans, i) {
+                Some(peer) => reg.id(peer),
+                None => reg.id(s.component),
+            };
+            let v = origin_of_top.entry(tp).or_default();
+            if !v.contains(&c) {
+                v.push(c);
+            }
+        }
+        if !analysed {
+            continue;
+        }
+        if let Some(own) = own_time[i] {
+            if let Some(&typ) = base_own.get(&(s.component, s.operation)) {
+                *own_us.entry(reg.id(s.component)).or_default() += own as f64 - typ;
+            }
+        }
+        let wire = match t.wire_into(spans, i) {
+            Some(_) if t.fails[i] => None,
+            Some(w) => Some((spans[t.parents[i] as usize].component, s.component, w)),
+            None => t
+                .uninstrumented_peer(spans, i)
+                .map(|peer| (s.component, peer, s.duration)),
+        };
+        if let Some((from, to, w)) = wire {
+            if let Some(&typ) = base_wire.get(&(from, to)) {
+                let k = (reg.id(from), reg.id(to));
+                if let Some(&ei) = edge_index.get(&k) {
+                    a.wire_us[ei] += w as f64 - typ;
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        if top[i] != i as u32 || !in_judged(i as u32) {
+            continue;
+        }
+        let s = &spans[i];
+        let Some(bi) = b.index(s.start) else { continue };
+        let failed = t.fails[i] || t.fails_below[i];
+        let origins = origin_of_top.get(&(i as u32));
+        let r = ratio(i);
+        if bi < b.baseline_end {
+            tops_base += 1.0;
+            if let Some((_, v)) = r {
+                a.base_latency.push(v);
+            }
+            if failed {
+                failed_base += 1.0;
+                for &c in origins.into_iter().flatten() {
+                    *origins_base.entry(c).or_default() += 1.0;
+                }
+            }
+            continue;
+        }
+        a.requests += 1.0;
+        if let Some((typ, v)) = r {
+            a.excess_us += s.duration as f64 - typ;
+            a.now_latency.push(v as f32);
+        }
+        if failed {
+            failed_now += 1.0;
+            for &c in origins.into_iter().flatten() {
+                *origins_now.entry(c).or_default() += 1.0;
+            }
+        }
+    }
+    // Failures beyond what the baseline's share of failing requests predicts.
+    let expect = |base: f64| {
+        if tops_base > 0.0 {
+            base / tops_base * a.requests
+        } else {
+            0.0
+        }
+    };
+    a.new_failures = (failed_now - expect(failed_base)).max(0.0);
+    a.base_requests = tops_base;
+    a.base_failed = failed_base;
+    a.now_failed = failed_now;
+    let mut origin_failures: Vec<(u32, f64)> = origins_now
+        .iter()
+        .map(|(&c, &now)| {
+            let base = origins_base.get(&c).copied().unwrap_or(0.0);
+            (c, (now - expect(base)).max(0.0))
+        })
+        .collect();
+    origin_failures.sort_unstable_by_key(|x| x.0);
+    let nc = reg.names.len();
+    a.origin_failures = vec![0.0; nc];
+    for (c, v) in origin_failures {
+        a.origin_failures[c as usize] = v;
+    }
+    a.own_us = vec![0.0; nc];
+    for (c, v) in own_us {
+        a.own_us[c as usize] = v.max(0.0);
+    }
+    for w in &mut a.wire_us {
+        *w = w.max(0.0);
+    }
+    a
+}
+
+/// Whether a span above `i` belongs to component `c` (so `i` is not its
+/// outermost entry).
+fn ancestor_in(t: &Tree, spans: &[Span], i: usize, c: Option<Sym>) -> bool {
+    let mut j = t.parents[i];
+    let mut hops = 0;
+    while j != NONE && hops < 256 {
+        if Some(spans[j as usize].component) == c {
+            return true;
+        }
+        j = t.parents[j as usize];
+        hops += 1;
+    }
+    false
+}
