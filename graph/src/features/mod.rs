@@ -128,10 +128,12 @@ pub struct GoroutineLeakSeen {
     pub heat: Vec<f64>,
 }
 
-/// How the analysed requests' slowdown and new failures at the entry split
-/// over the components and edges they passed through: the counterfactual
+/// How the analysed requests' slowdown at the entry splits over the
+/// components and edges they passed through: the counterfactual
 /// "put this component's own behaviour back to its baseline; how much of
-/// the symptom is left?", read off the traces request by request.
+/// the symptom is left?", read off the traces request by request. (New
+/// failures are not split here: each failure's origin is already counted
+/// for the component it started in, `SignalKind::ErrorOrigin`.)
 #[derive(Clone, Debug, Default)]
 pub struct Attribution {
     /// The entry requests judged (the alerting component's, else the traces' roots).
@@ -146,15 +148,8 @@ pub struct Attribution {
     /// in the baseline and after it: how far the symptom itself moved.
     pub base_latency: Vec<f64>,
     pub now_latency: Vec<f32>,
-    /// Entry requests and failed ones, in the baseline and after it.
+    /// Judged entry requests in the baseline.
     pub base_requests: f64,
-    pub base_failed: f64,
-    pub now_failed: f64,
-    /// Failed entry requests beyond the baseline's share.
-    pub new_failures: f64,
-    /// Per component: failed entry requests whose error started there,
-    /// beyond the baseline's share.
-    pub origin_failures: Vec<f64>,
 }
 
 /// Everything the ranking reads.
@@ -358,7 +353,6 @@ pub fn build(obs: &Observations, buckets: &Buckets, ctx: &Context) -> FeatureSet
     }
     set.traced = (0..nc).map(|i| i < traced_count).collect();
     set.attribution.own_us.resize(nc, 0.0);
-    set.attribution.origin_failures.resize(nc, 0.0);
     set.attribution.wire_us.resize(set.edges.len(), 0.0);
     set.components = names;
     set

@@ -670,24 +670,13 @@ pub(super) fn build(
         .collect();
 
     set.attribution = attribution(
-        obs,
-        b,
-        ctx,
-        &t,
-        &own_time,
-        &blamed_request,
-        &entry_of,
-        &base_own,
-        &base_lat,
-        &base_wire,
-        reg,
-        &edges,
+        obs, b, ctx, &t, &own_time, &base_own, &base_lat, &base_wire, reg, &edges,
     );
     set.edges = edges;
 }
 
-/// The counterfactual split of the analysed entry requests' slowdown and
-/// new failures (see [`Attribution`]). The requests judged are the alerting
+/// The counterfactual split of the analysed entry requests' slowdown (see
+/// [`Attribution`]). The requests judged are the alerting
 /// component's when it has traced entries; else the roots of one entry
 /// component: the one whose requests slowed most against their baseline,
 /// so that an unrelated busy entry point, healthy, does not dilute the
@@ -699,8 +688,6 @@ fn attribution(
     ctx: &Context,
     t: &Tree,
     own_time: &[Option<Micros>],
-    blamed_request: &[bool],
-    entry_of: &[u32],
     base_own: &FxHashMap<(Sym, Sym), f64>,
     base_lat: &FxHashMap<(Sym, Sym), f64>,
     base_wire: &FxHashMap<(Sym, Sym), f64>,
@@ -808,11 +795,7 @@ fn attribution(
         ..Attribution::default()
     };
     let mut own_us: FxHashMap<u32, f64> = FxHashMap::default();
-    let mut origins_now: FxHashMap<u32, f64> = FxHashMap::default();
-    let mut origins_base: FxHashMap<u32, f64> = FxHashMap::default();
-    let (mut failed_now, mut failed_base, mut tops_base) = (0.0, 0.0, 0.0);
-    // Per top request: the components its errors started in.
-    let mut origin_of_top: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    let mut tops_base = 0.0;
     for i in 0..n {
         let tp = top[i];
         if !in_judged(tp) {
@@ -821,22 +804,10 @@ fn attribution(
         let Some(bi) = b.index(spans[tp as usize].start) else {
             continue;
         };
-        let analysed = bi >= b.baseline_end;
-        let s = &spans[i];
-        let blamed = t.blamed[i] || (t.client[i] && blamed_request[entry_of[i] as usize]);
-        if t.fails[i] && !t.fails_below[i] && !blamed {
-            let c = match t.uninstrumented_peer(spans, i) {
-                Some(peer) => reg.id(peer),
-                None => reg.id(s.component),
-            };
-            let v = origin_of_top.entry(tp).or_default();
-            if !v.contains(&c) {
-                v.push(c);
-            }
-        }
-        if !analysed {
+        if bi < b.baseline_end {
             continue;
         }
+        let s = &spans[i];
         if let Some(own) = own_time[i] {
             if let Some(&typ) = base_own.get(&(s.component, s.operation)) {
                 *own_us.entry(reg.id(s.component)).or_default() += own as f64 - typ;
@@ -864,19 +835,11 @@ fn attribution(
         }
         let s = &spans[i];
         let Some(bi) = b.index(s.start) else { continue };
-        let failed = t.fails[i] || t.fails_below[i];
-        let origins = origin_of_top.get(&(i as u32));
         let r = ratio(i);
         if bi < b.baseline_end {
             tops_base += 1.0;
             if let Some((_, v)) = r {
                 a.base_latency.push(v);
-            }
-            if failed {
-                failed_base += 1.0;
-                for &c in origins.into_iter().flatten() {
-                    *origins_base.entry(c).or_default() += 1.0;
-                }
             }
             continue;
         }
@@ -885,38 +848,9 @@ fn attribution(
             a.excess_us += s.duration as f64 - typ;
             a.now_latency.push(v as f32);
         }
-        if failed {
-            failed_now += 1.0;
-            for &c in origins.into_iter().flatten() {
-                *origins_now.entry(c).or_default() += 1.0;
-            }
-        }
     }
-    // Failures beyond what the baseline's share of failing requests predicts.
-    let expect = |base: f64| {
-        if tops_base > 0.0 {
-            base / tops_base * a.requests
-        } else {
-            0.0
-        }
-    };
-    a.new_failures = (failed_now - expect(failed_base)).max(0.0);
     a.base_requests = tops_base;
-    a.base_failed = failed_base;
-    a.now_failed = failed_now;
-    let mut origin_failures: Vec<(u32, f64)> = origins_now
-        .iter()
-        .map(|(&c, &now)| {
-            let base = origins_base.get(&c).copied().unwrap_or(0.0);
-            (c, (now - expect(base)).max(0.0))
-        })
-        .collect();
-    origin_failures.sort_unstable_by_key(|x| x.0);
     let nc = reg.names.len();
-    a.origin_failures = vec![0.0; nc];
-    for (c, v) in origin_failures {
-        a.origin_failures[c as usize] = v;
-    }
     a.own_us = vec![0.0; nc];
     for (c, v) in own_us {
         a.own_us[c as usize] = v.max(0.0);
