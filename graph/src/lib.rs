@@ -8,6 +8,9 @@
 //!
 //! # Layout
 //! - `localisation`: the output types ([`Localisation`], [`Candidate`], [`Evidence`], [`Heatmap`]).
+//! - `signal`: the table of signal kinds ([`signal::SignalKind`]): modality, unit, direction, role,
+//!   specificity and the fault each points at; everything below reads it.
+//! - `params`: the engine's parameters ([`Params`]), each with the reason for its value.
 //! - `window`: the analysed window, its buckets and the baseline's end.
 //! - `features`: bucketed signals per component and the call edges, from traces, metrics, access logs and logs.
 //! - `callgraph`: caller→callee edges from service-graph metrics (calls and failed calls per
@@ -15,7 +18,10 @@
 //! - `score`: robust z-scores of levels and rates, sustained scores, onsets.
 //! - `goroutines`: goroutine dumps analysed: leaking groups by blocking and creating site, their
 //!   growth and pattern ([`goroutines::analyse`]).
-//! - `rank`: the ranking rules (own anomaly, edge consensus, unexplained symptoms, propagation).
+//! - `explain`: the causal graph (petgraph): edges scored, slowed edges charged to an endpoint, the
+//!   share of the symptom each component's own change explains.
+//! - `rank`: each component's own evidence, combined over independent channels; the fault kind
+//!   and the inner causes.
 //! - `engine`: [`localise`], the entry point.
 //! - `detail`: per-cell evidence and signal series for the interactive page (`Localisation::detail`).
 //! - `store`: the [`GraphStore`](store::GraphStore) trait: where incidents and their attack paths are kept.
