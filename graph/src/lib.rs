@@ -14,7 +14,8 @@
 //!   edge over the window and per bucket), where traces are missing.
 //! - `score`: robust z-scores of levels and rates, sustained scores, onsets.
 //! - `goroutines`: goroutine dumps analysed: leaking groups by blocking and creating site, their
-//!   growth and pattern ([`goroutines::analyse`]).
+//!   growth and pattern, and the leaks the Go runtime proved (its goroutine-leak profile)
+//!   first ([`goroutines::analyse`]).
 //! - `rank`: the ranking rules (own anomaly, edge consensus, unexplained symptoms, propagation).
 //! - `engine`: [`localise`], the entry point.
 //! - `detail`: per-cell evidence and signal series for the interactive page (`Localisation::detail`).
