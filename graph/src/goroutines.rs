@@ -40,10 +40,23 @@
 //!    waits for (`chan send`; `chan receive`, also a `range`; `select`).
 //! 9. `unknown`: nothing visible decides it (`debug=1` and `debug=0` dumps
 //!    carry no wait reason and no creator).
+//!
+//! **A proved leak** is one the Go runtime proved: its goroutine-leak profile
+//! (Go 1.26, `GOEXPERIMENT=goroutineleakprofile`) lists the goroutines that a
+//! garbage collection found blocked on channels or locks nothing reachable
+//! can wake (or a `debug=2` dump marks them `(leaked)`). That is certain, not
+//! inferred: every site the latest proof lists is a leak whatever its count
+//! or age, with no [`MIN_GROWTH`] or [`MIN_STUCK`], counted as the proof
+//! counts, and listed before every leak the rules infer. The ordinary dumps
+//! still say what they can of it (the groups at its site, all creators
+//! together: pattern, creator, growth, waits), and the rules still run, for
+//! what the runtime cannot prove: a goroutine blocked on something still
+//! reachable (a global channel, a pool the program keeps, a socket) is not
+//! provable, and an absent proof says nothing.
 
 use std::fmt;
 
-use ingest::{Dump, Frame, Goroutine};
+use ingest::{Dump, DumpKind, Frame, Goroutine};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Growth between dumps below which a group is ordinary churn.
@@ -110,6 +123,12 @@ pub struct Leak {
     pub growth: i64,
     /// The longest wait of a member, in minutes (0 when not shown).
     pub max_wait_minutes: u32,
+    /// The Go runtime proved them leaked (a goroutine-leak profile): certain,
+    /// whatever their count or age; `count` is then the proof's.
+    pub proved: bool,
+    /// The ordinary dumps show it by the rules (growth, or waits of a minute);
+    /// false for a proved leak too small or too young for them.
+    pub heuristic: bool,
     /// Why this pattern, in words.
     pub why: String,
 }
@@ -117,12 +136,17 @@ pub struct Leak {
 /// What the dumps say.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Analysis {
-    /// Goroutines in the last dump.
+    /// Goroutines in the last dump (with only leak profiles, what the
+    /// latest lists).
     pub goroutines: u64,
     /// In the first dump.
     pub first_goroutines: u64,
+    /// Goroutine dumps compared (leak profiles not counted).
     pub dumps: usize,
-    /// Largest first.
+    /// Goroutines the latest leak proof lists; `None` when no dump carries
+    /// one (the program was not asked for its goroutine-leak profile).
+    pub proved: Option<u64>,
+    /// Proved leaks first, then largest first.
     pub leaks: Vec<Leak>,
 }
 
@@ -255,17 +279,114 @@ fn groups(d: &Dump) -> FxHashMap<Key<'_>, Group> {
     out
 }
 
-/// Analyses the dumps of one program, oldest first.
+/// Analyses the dumps of one program, oldest first: goroutine dumps and
+/// goroutine-leak profiles, in any mix (see the module's rules).
 pub fn analyse(dumps: &[&Dump]) -> Analysis {
-    let (Some(first), Some(last)) = (dumps.first(), dumps.last()) else {
-        return Analysis {
-            goroutines: 0,
-            first_goroutines: 0,
-            dumps: 0,
-            leaks: Vec::new(),
-        };
+    let ordinary: Vec<&Dump> = dumps
+        .iter()
+        .copied()
+        .filter(|d| d.kind == DumpKind::Goroutines)
+        .collect();
+    // The latest proof holds every earlier one's leaks: a goroutine proved
+    // leaked is blocked for good.
+    let proof = dumps.iter().rev().copied().find(|d| d.proves());
+    let proved = proof.map(proved_groups).unwrap_or_default();
+    let mut leaks = match (ordinary.first(), ordinary.last()) {
+        (Some(first), Some(last)) => from_dumps(first, last, ordinary.len() > 1, &proved),
+        _ => Vec::new(),
     };
-    let two = dumps.len() > 1;
+    // Proved sites the ordinary dumps do not show (there are none, or they
+    // were taken before these goroutines came): the proof alone says what
+    // it can.
+    let shown: FxHashSet<String> = leaks
+        .iter()
+        .filter(|l| l.proved)
+        .map(|l| l.blocking_site.clone())
+        .collect();
+    let by_id = FxHashMap::default();
+    let none = FxHashSet::default();
+    let no_ids = FxHashMap::default();
+    let bare = Context {
+        in_handlers: &none,
+        by_id: &by_id,
+        clock: false,
+        first_ids: &no_ids,
+    };
+    for p in proved.iter().filter(|p| !shown.contains(&p.site.site())) {
+        let (pattern, why) = classify(&(p.site, p.creator), &p.members, &bare);
+        leaks.push(Leak {
+            pattern,
+            blocked_in: blocked_in(p.members[0]),
+            blocking_site: p.site.site(),
+            created_by: p.creator.map(Frame::site).unwrap_or_default(),
+            count: p.count,
+            growth: 0,
+            max_wait_minutes: 0,
+            proved: true,
+            heuristic: false,
+            why,
+        });
+    }
+    leaks.sort_by(|a, b| {
+        b.proved
+            .cmp(&a.proved)
+            .then(b.count.cmp(&a.count))
+            .then_with(|| a.blocking_site.cmp(&b.blocking_site))
+    });
+    let total = |d: Option<&&Dump>| d.map_or(0, |d| d.total);
+    Analysis {
+        goroutines: total(ordinary.last().or(proof.as_ref())),
+        first_goroutines: total(ordinary.first().or(proof.as_ref())),
+        dumps: ordinary.len(),
+        proved: proof.map(|_| proved.iter().map(|p| p.count).sum()),
+        leaks,
+    }
+}
+
+/// The goroutines a proof says leaked, by blocking site.
+struct Proved<'a> {
+    site: &'a Frame,
+    /// The creator, when every member's is the same one and the proof shows it.
+    creator: Option<&'a Frame>,
+    count: u64,
+    members: Vec<&'a Goroutine>,
+}
+
+/// A proof's leaked goroutines, grouped by where they wait. The runtime's and
+/// the standard library's own goroutines count too: what tells them from a
+/// leak is a guess for the dumps, not for the runtime (a healthy server's
+/// proof lists nothing).
+fn proved_groups(d: &Dump) -> Vec<Proved<'_>> {
+    let mut by_site: FxHashMap<&Frame, Proved> = FxHashMap::default();
+    for g in d.goroutines.iter().filter(|g| g.leaked) {
+        let site = group_site(g)
+            .or_else(|| {
+                g.frames
+                    .iter()
+                    .find(|f| !f.function.starts_with("runtime."))
+            })
+            .or(g.frames.first());
+        let Some(site) = site else { continue };
+        let p = by_site.entry(site).or_insert(Proved {
+            site,
+            creator: g.created_by.as_ref(),
+            count: 0,
+            members: Vec::new(),
+        });
+        if p.creator != g.created_by.as_ref() {
+            p.creator = None;
+        }
+        p.count += g.count;
+        p.members.push(g);
+    }
+    let mut out: Vec<Proved> = by_site.into_values().collect();
+    out.sort_by(|a, b| a.site.cmp(b.site));
+    out
+}
+
+/// The leaks the ordinary dumps show by the rules, and what they show of the
+/// proved sites (as one leak per site, counted as the proof counts).
+fn from_dumps(first: &Dump, last: &Dump, two: bool, proved: &[Proved]) -> Vec<Leak> {
     let in_last = groups(last);
     let in_first = if two {
         groups(first)
@@ -304,10 +425,26 @@ pub fn analyse(dumps: &[&Dump]) -> Analysis {
         && last.goroutines.iter().any(|g| {
             g.wait_minutes.is_some() && g.id.is_some_and(|id| first_ids.contains_key(&id))
         });
+    let ctx = Context {
+        in_handlers: &in_handlers,
+        by_id: &by_id,
+        clock,
+        first_ids: &first_ids,
+    };
+    // Proved sites by where they wait: a grouped proof shows no creator, so
+    // the groups of one site (one per creator) make one proved leak.
+    let proved_at: FxHashMap<String, &Proved> = proved.iter().map(|p| (p.site.site(), p)).collect();
 
-    let mut leaks = Vec::new();
+    let mut leaks: Vec<Leak> = Vec::new();
+    let mut proved_leak: FxHashMap<String, usize> = FxHashMap::default();
     let mut keys: Vec<&Key> = in_last.keys().collect();
-    keys.sort();
+    // Largest first within a site, so a proved site takes its largest group's
+    // pattern and creator.
+    keys.sort_by(|a, b| {
+        a.0.cmp(b.0)
+            .then(in_last[*b].count.cmp(&in_last[*a].count))
+            .then(a.1.cmp(&b.1))
+    });
     for key in keys {
         let g = &in_last[key];
         let before = in_first.get(key).map_or(0, |x| x.count);
@@ -333,42 +470,42 @@ pub fn analyse(dumps: &[&Dump]) -> Analysis {
                 .sum();
             stuck >= MIN_STUCK
         };
-        if !leaking {
+        let growth = if two {
+            g.count as i64 - before as i64
+        } else {
+            0
+        };
+        let site = key.0.site();
+        let proof = proved_at.get(&site);
+        if let Some(&i) = proof.and_then(|_| proved_leak.get(&site)) {
+            // Another creator's group at a proved site: part of that leak.
+            let l: &mut Leak = &mut leaks[i];
+            l.growth += growth;
+            l.max_wait_minutes = l.max_wait_minutes.max(max_wait);
+            l.heuristic |= leaking;
             continue;
         }
-        let ctx = Context {
-            in_handlers: &in_handlers,
-            by_id: &by_id,
-            clock,
-            first_ids: &first_ids,
-        };
+        if !leaking && proof.is_none() {
+            continue;
+        }
         let (pattern, why) = classify(key, &members, &ctx);
+        if proof.is_some() {
+            proved_leak.insert(site.clone(), leaks.len());
+        }
         leaks.push(Leak {
             pattern,
             blocked_in: blocked_in(members[0]),
-            blocking_site: key.0.site(),
+            blocking_site: site,
             created_by: key.1.map(Frame::site).unwrap_or_default(),
-            count: g.count,
-            growth: if two {
-                g.count as i64 - before as i64
-            } else {
-                0
-            },
+            count: proof.map_or(g.count, |p| p.count),
+            growth,
             max_wait_minutes: max_wait,
+            proved: proof.is_some(),
+            heuristic: leaking,
             why,
         });
     }
-    leaks.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then_with(|| a.blocking_site.cmp(&b.blocking_site))
-    });
-    Analysis {
-        goroutines: last.total,
-        first_goroutines: first.total,
-        dumps: dumps.len(),
-        leaks,
-    }
+    leaks
 }
 
 /// What a goroutine waits for: the runtime's wait reason when the dump gives
@@ -437,7 +574,7 @@ fn classify(key: &Key, members: &[&Goroutine], cx: &Context) -> (Pattern, String
     let g = members[0];
     let (site, creator) = *key;
     let fns = |p: &str| g.frames.iter().any(|f| f.function.starts_with(p));
-    if fns("database/sql.(*DB).conn") {
+    if has(g, "database/sql.(*DB).conn") {
         return (
             Pattern::SqlRowsNotClosed,
             "waiting in database/sql.(*DB).conn for a pooled connection: rows or \

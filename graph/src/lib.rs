@@ -17,7 +17,8 @@
 //!   edge over the window and per bucket), where traces are missing.
 //! - `score`: robust z-scores of levels and rates, sustained scores, onsets.
 //! - `goroutines`: goroutine dumps analysed: leaking groups by blocking and creating site, their
-//!   growth and pattern ([`goroutines::analyse`]).
+//!   growth and pattern, and the leaks the Go runtime proved (its goroutine-leak profile)
+//!   first ([`goroutines::analyse`]).
 //! - `explain`: the causal graph (petgraph): edges scored, slowed edges charged to an endpoint, the
 //!   share of the symptom each component's own change explains.
 //! - `rank`: each component's own evidence, combined over independent channels; the fault kind

@@ -139,6 +139,16 @@ pub struct Params {
     /// Requests ask for different things from minute to minute: 5% of the
     /// expected count is allowed as drift on top of binomial spread.
     pub flow_drift: f64,
+    /// A goroutine leak the Go runtime proved (its goroutine-leak profile:
+    /// goroutines blocked on what nothing reachable can ever wake) is not a
+    /// statistical estimate, so it scores as evidence no correction for the
+    /// many tests of an incident could make insignificant: twice the
+    /// significance level, 6 standard errors, whose one-sided tail (1e-9) is
+    /// the significance level's (0.0013) divided by a million, more tests
+    /// than the signals × buckets of any incident. Finite, because the proof
+    /// says that the component leaks, not that the leak is what the alert is
+    /// about: stronger evidence of a cause elsewhere still ranks first.
+    pub proved_leak_z: f64,
     /// The least changes that matter for level signals.
     pub floors: LevelFloors,
 }
@@ -164,6 +174,7 @@ impl Default for Params {
             flow_pair_share: 0.9,
             flow_min_expected: 5.0,
             flow_drift: 0.05,
+            proved_leak_z: 6.0,
             floors: LevelFloors::default(),
         }
     }

@@ -244,3 +244,180 @@ fn recorded_go_goroutines_series_rise_with_leaks_and_not_without() {
         .fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
     assert!(hi <= lo * 1.6, "healthy: {healthy:?}");
 }
+
+/// What the runtime's goroutine-leak profile proved in each recording, 5 s
+/// and 70 s after start, by blocking function (the same in both forms). A
+/// leak is provable when nothing reachable can wake it: the channel, group
+/// or pool is the leaked goroutines' alone. `sdk_callback` and
+/// `sql_rows_not_closed` become provable only once the driver, the last
+/// holder of the SDK client and of the pool, has stopped (8 s); the other
+/// leaks wait on a global channel, a timer or a socket.
+const PROVED: &[(&str, &[&str], &[&str])] = &[
+    ("chan_send", &["main.lookup.func1"], &["main.lookup.func1"]),
+    (
+        "chan_receive",
+        &["main.awaitReply", "main.worker"],
+        &["main.awaitReply", "main.worker"],
+    ),
+    (
+        "select_no_exit",
+        &["main.(*subscription).watch"],
+        &["main.(*subscription).watch"],
+    ),
+    (
+        "waitgroup_never_done",
+        &["main.resizeAll"],
+        &["main.resizeAll"],
+    ),
+    (
+        "sdk_callback",
+        &[],
+        &["example.com/telemetry-sdk.(*Client).deliver"],
+    ),
+    (
+        "sql_rows_not_closed",
+        &[],
+        &["database/sql.(*DB).connectionOpener", "main.countOrders"],
+    ),
+    ("spawn_in_default", &[], &[]),
+    ("ticker_not_stopped", &[], &[]),
+    ("handler_without_context", &[], &[]),
+    ("io_wait", &[], &[]),
+    ("healthy", &[], &[]),
+];
+
+#[test]
+fn the_leak_profile_proves_what_nothing_reachable_can_wake() {
+    for (case, at_5s, at_70s) in PROVED {
+        for (n, expected) in [("1", at_5s), ("2", at_70s)] {
+            for form in ["leak.debug1.txt", "leak.debug0.pb.gz", "leak.debug2.txt"] {
+                let proof = dump(case, &format!("{n}.{form}"));
+                let a = analyse(&[&proof]);
+                let full = form == "leak.debug2.txt";
+                // A profile lists only what it proved; the full dump is every
+                // goroutine, whose stuck ones the rules may infer besides.
+                assert!(
+                    full || a.leaks.iter().all(|l| l.proved),
+                    "{case} {n}.{form}: {:#?}",
+                    a.leaks
+                );
+                let proved: Vec<_> = a.leaks.iter().filter(|l| l.proved).collect();
+                let mut sites: Vec<&str> =
+                    proved.iter().map(|l| function(&l.blocking_site)).collect();
+                sites.sort();
+                assert_eq!(sites, **expected, "{case} {n}.{form}");
+                let listed: u64 = proved.iter().map(|l| l.count).sum();
+                // The marks are the full dump's only proof: without any, it proves nothing.
+                let proof_seen = !(full && expected.is_empty());
+                assert_eq!(a.proved, proof_seen.then_some(listed), "{case} {n}.{form}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_proved_leak_is_reported_however_young_with_what_the_dump_shows_of_it() {
+    // 5 s in: nothing has waited a minute, so the dump alone shows no leak.
+    let early = dump("chan_send", "1.debug2.txt");
+    assert!(analyse(&[&early]).leaks.is_empty());
+    for form in ["leak.debug1.txt", "leak.debug0.pb.gz"] {
+        let proof = dump("chan_send", &format!("1.{form}"));
+        let a = analyse(&[&early, &proof]);
+        assert_eq!(a.leaks.len(), 1, "{form}: {:#?}", a.leaks);
+        let l = &a.leaks[0];
+        assert!(l.proved && !l.heuristic, "{form}: {l:#?}");
+        assert_eq!(l.count, a.proved.unwrap());
+        assert!(l.count >= 100, "{form}: {}", l.count);
+        // The proof is grouped; the full dump beside it names the pattern and the creator.
+        assert_eq!(l.pattern, Pattern::ChanSend, "{form}");
+        assert_eq!(function(&l.created_by), "main.lookup", "{form}");
+        assert_eq!(function(&l.blocking_site), "main.lookup.func1");
+        assert_eq!(
+            a.goroutines, early.total,
+            "the program's goroutines, not the proof's"
+        );
+        assert_eq!(a.dumps, 1);
+    }
+}
+
+#[test]
+fn a_proved_site_is_one_leak_with_the_dumps_growth_and_waits() {
+    let (a, b) = (
+        dump("chan_send", "1.debug2.txt"),
+        dump("chan_send", "2.debug2.txt"),
+    );
+    let inferred = analyse(&[&a, &b]);
+    let proof = dump("chan_send", "2.leak.debug1.txt");
+    let both = analyse(&[&a, &b, &proof]);
+    assert_eq!(both.leaks.len(), 1, "{:#?}", both.leaks);
+    let (l, h) = (&both.leaks[0], &inferred.leaks[0]);
+    assert!(l.proved && l.heuristic);
+    assert!(!h.proved);
+    assert_eq!(
+        (
+            &l.blocking_site,
+            &l.created_by,
+            l.pattern,
+            l.growth,
+            l.max_wait_minutes
+        ),
+        (
+            &h.blocking_site,
+            &h.created_by,
+            h.pattern,
+            h.growth,
+            h.max_wait_minutes
+        )
+    );
+    assert_eq!(l.count, 200);
+}
+
+#[test]
+fn a_proved_leak_outranks_a_larger_inferred_one_of_the_same_program() {
+    // One program with two leaks: an inferred one (a send on a global
+    // queue, which the runtime cannot prove) and, proved, a WaitGroup
+    // nobody finishes: the handler leak's dumps with the other's proof.
+    let (a, b) = (
+        dump("handler_without_context", "1.debug2.txt"),
+        dump("handler_without_context", "2.debug2.txt"),
+    );
+    let proof = dump("waitgroup_never_done", "2.leak.debug1.txt");
+    let inferred = analyse(&[&a, &b]);
+    let mixed = analyse(&[&a, &b, &proof]);
+    assert_eq!(mixed.leaks.len(), inferred.leaks.len() + 1);
+    let (first, rest) = (&mixed.leaks[0], &mixed.leaks[1..]);
+    assert!(first.proved);
+    assert_eq!(function(&first.blocking_site), "main.resizeAll");
+    assert_eq!(first.pattern, Pattern::WaitgroupNeverDone);
+    let audit = rest
+        .iter()
+        .find(|l| function(&l.blocking_site) == "main.writeAudit")
+        .expect("the inferred leak is still reported");
+    assert!(!audit.proved && audit.heuristic);
+    assert!(
+        audit.count > first.count,
+        "the proved leak comes first though smaller: {} vs {}",
+        audit.count,
+        first.count
+    );
+}
+
+#[test]
+fn the_healthy_servers_proof_lists_nothing_and_the_dumps_agree() {
+    for form in ["leak.debug1.txt", "leak.debug0.pb.gz"] {
+        let (a, b) = (
+            dump("healthy", "1.debug2.txt"),
+            dump("healthy", "2.debug2.txt"),
+        );
+        let proof = dump("healthy", &format!("2.{form}"));
+        let r = analyse(&[&a, &b, &proof]);
+        assert!(r.leaks.is_empty(), "{form}: {:#?}", r.leaks);
+        assert_eq!(r.proved, Some(0), "{form}");
+    }
+    // Ordinary dumps carry no proof, nor does a full dump without marks.
+    for file in ["2.debug2.txt", "2.leak.debug2.txt"] {
+        let a = dump("healthy", file);
+        assert_eq!(analyse(&[&a]).proved, None, "{file}");
+        assert!(analyse(&[&a]).leaks.is_empty(), "{file}");
+    }
+}

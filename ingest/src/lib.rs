@@ -27,7 +27,8 @@
 //! - `nezha`: the Nezha dataset's layout (per-minute trace and log CSVs, per-pod metrics),
 //!   [`nezha_cases`], [`load_nezha_case`].
 //! - `goroutines`: Go goroutine dumps in the three formats of `/debug/pprof/goroutine`,
-//!   [`read_goroutine_dump`], and recorded ones, [`GoroutineSource`] (a directory of
+//!   and the goroutine-leak profile of `/debug/pprof/goroutineleak` (leaks the runtime
+//!   proved, [`DumpKind::ProvedLeaks`]), [`read_goroutine_dump`], and recorded ones, [`GoroutineSource`] (a directory of
 //!   dumps; live ones come from `collect::PprofSource`).
 //! - `fixture`: fixture incident directories, [`load_fixture`], and their [`Truth`].
 //! - `files`: reading big files fast: whole by several threads at once, or in chunks cut
@@ -54,8 +55,8 @@ pub use alert::read_webhook;
 pub use error::IngestError;
 pub use fixture::{load_fixture, read_truth, Fixture, Truth, DEFAULT_PROXY};
 pub use goroutines::{
-    read_dump_dir, read_goroutine_dump, DirGoroutineSource, Dump, DumpFormat, Frame, Goroutine,
-    GoroutineSource, TimedDump,
+    read_dump_dir, read_goroutine_dump, DirGoroutineSource, Dump, DumpFormat, DumpKind, Frame,
+    Goroutine, GoroutineSource, TimedDump,
 };
 pub use logs::{exception_in, level_of, read_otlp_logs, template_of};
 pub use metrics::{

@@ -39,8 +39,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct GoroutinesArgs {
     /// A goroutine dump (/debug/pprof/goroutine with debug=2, debug=1 or debug=0), and
-    /// optionally a later one of the same program to measure growth.
-    #[arg(required = true, num_args = 1..=2)]
+    /// optionally a later one of the same program to measure growth; any of them may be
+    /// its goroutine-leak profile (/debug/pprof/goroutineleak, debug=1 or debug=0), whose
+    /// leaks the runtime proved. Oldest first: the first and last dumps are compared, and
+    /// the last leak profile is the proof.
+    #[arg(required = true, num_args = 1..)]
     pub dumps: Vec<PathBuf>,
     /// What to print: a readable summary, or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]

@@ -2,7 +2,9 @@
 //! reproductions in `fixtures/goleaks` (a send nobody receives), built with
 //! the Go toolchain and run on a free port. Read through `PprofSource` in
 //! two of pprof's formats beside an endpoint that is down, and through
-//! `rca serve` into an incident that names the leak.
+//! `rca serve` into an incident that names the leak; built with
+//! `GOEXPERIMENT=goroutineleakprofile` (Go 1.26 on), its goroutine-leak
+//! profile proves a leak too young for a dump to show.
 
 mod common;
 
@@ -34,21 +36,46 @@ fn free_port() -> u16 {
 /// Builds and starts `fixtures/goleaks/<case>` on `port`, calling the leaky
 /// code `cap` times, one every `every` (a Go duration).
 fn start(case: &str, port: u16, out: &Path, cap: u32, every: &str) -> Program {
+    start_built(case, port, out, cap, every, None)
+}
+
+/// [`start`], built with `GOEXPERIMENT=goroutineleakprofile`: the program
+/// also serves `/debug/pprof/goroutineleak`.
+fn start_proving(case: &str, port: u16, out: &Path, cap: u32, every: &str) -> Program {
+    start_built(case, port, out, cap, every, Some("goroutineleakprofile"))
+}
+
+fn start_built(
+    case: &str,
+    port: u16,
+    out: &Path,
+    cap: u32,
+    every: &str,
+    experiment: Option<&str>,
+) -> Program {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/goleaks");
     let bin: PathBuf = out.join(case);
-    let built = Command::new("go")
-        .args(["build", "-mod=vendor", "-o"])
+    let mut go = Command::new("go");
+    go.args(["build", "-mod=vendor", "-o"])
         .arg(&bin)
         .arg(format!("./{case}"))
         .current_dir(&dir)
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `go` ({e}): install the Go toolchain (https://go.dev/dl/)")
-        });
+        .env("GOTOOLCHAIN", "local");
+    if let Some(x) = experiment {
+        go.env("GOEXPERIMENT", x);
+    }
+    let built = go.output().unwrap_or_else(|e| {
+        panic!("cannot run `go` ({e}): install the Go toolchain (https://go.dev/dl/)")
+    });
+    let needs = match experiment {
+        Some(x) => format!(
+            " with GOEXPERIMENT={x} (needs Go 1.26 or later: `go version`; https://go.dev/dl/)"
+        ),
+        None => String::new(),
+    };
     assert!(
         built.status.success(),
-        "go build ./{case}: {}",
+        "go build ./{case}{needs}: {}",
         String::from_utf8_lossy(&built.stderr)
     );
     let child = Command::new(&bin)
@@ -89,10 +116,15 @@ async fn dumps_of_a_leaking_go_program_come_through_pprof_and_a_dead_endpoint_is
         "http://127.0.0.1:{}/debug/pprof/goroutine?debug=2",
         free_port()
     );
-    let endpoints: BTreeMap<String, String> = [
-        ("prices".to_string(), format!("{base}?debug=2")),
-        ("prices-grouped".to_string(), format!("{base}?debug=1")),
-        ("gone".to_string(), dead),
+    // Built without the experiment: the program has no goroutineleak profile.
+    let no_proof = format!("http://127.0.0.1:{port}/debug/pprof/goroutineleak?debug=1");
+    let endpoints: BTreeMap<String, Vec<String>> = [
+        ("prices".to_string(), vec![format!("{base}?debug=2")]),
+        (
+            "prices-grouped".to_string(),
+            vec![format!("{base}?debug=1"), no_proof],
+        ),
+        ("gone".to_string(), vec![dead]),
     ]
     .into();
     let source = PprofSource::new(endpoints, Duration::from_secs(5));
@@ -159,6 +191,14 @@ async fn dumps_of_a_leaking_go_program_come_through_pprof_and_a_dead_endpoint_is
         partial.contains("gone") && partial.contains("unreachable"),
         "{partial}"
     );
+    // The missing leak profile is named with what it takes; the component's
+    // dump still came.
+    assert_eq!(by["prices-grouped"].dumps.len(), 1);
+    assert!(
+        partial.contains("prices-grouped: pprof answered 404")
+            && partial.contains("GOEXPERIMENT=goroutineleakprofile"),
+        "{partial}"
+    );
 }
 
 /// Waits (at most `within`) until a `debug=2` dump of `url` satisfies
@@ -170,7 +210,7 @@ async fn until_dump(
     ready: impl Fn(&ingest::Dump) -> bool,
 ) {
     let source = PprofSource::new(
-        [("p".to_string(), url.to_string())].into(),
+        [("p".to_string(), vec![url.to_string()])].into(),
         Duration::from_secs(5),
     );
     let now = chrono::Utc::now().timestamp_micros();
@@ -207,8 +247,14 @@ fn stuck_a_minute(d: &ingest::Dump) -> usize {
 /// are at `url`, with `goroutines` settings beside the endpoint; every
 /// other backend is down.
 async fn incident_of_prices(url: &str, settings: &str, data: &Path) -> graph::Localisation {
+    incident_of_prices_at(&format!("\"{url}\""), settings, data).await
+}
+
+/// [`incident_of_prices`] with the endpoint as its TOML value (a URL in
+/// quotes, or a table of `dump` and `leaks`).
+async fn incident_of_prices_at(endpoint: &str, settings: &str, data: &Path) -> graph::Localisation {
     let toml = format!(
-        "[window]\nwait_for_settle = false\n[goroutines]\n{settings}\n[goroutines.endpoints]\nprices = \"{url}\"\n"
+        "[window]\nwait_for_settle = false\n[goroutines]\n{settings}\n[goroutines.endpoints]\nprices = {endpoint}\n"
     );
     let cfg = common::config(
         &toml,
@@ -292,4 +338,49 @@ async fn a_second_dump_shows_a_young_leak_by_its_growth() {
         .match_indices("goroutines (+")
         .any(|(i, m)| evidence[i + m.len()..].starts_with(|c: char| ('1'..='9').contains(&c)));
     assert!(grew, "no growth in {evidence}");
+}
+
+/// A program built with the leak experiment, and both its dump and its
+/// goroutine-leak profile configured: a leak seconds old, which one dump
+/// cannot show (nothing has waited a minute), is proved by the runtime,
+/// puts the component first and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rca_serve_takes_the_leak_profile_and_a_young_leak_is_proved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _program = start_proving("chan_send", port, tmp.path(), 100_000, "20ms");
+    let base = format!("http://127.0.0.1:{port}/debug/pprof");
+    let dump = format!("{base}/goroutine?debug=2");
+    until_dump(&dump, Duration::from_secs(30), "20 stuck senders", |d| {
+        blocked_in_send(d) >= 20
+    })
+    .await;
+    let started = Instant::now();
+
+    // The dump alone: no goroutine leak yet.
+    let alone = incident_of_prices(&dump, "", &tmp.path().join("alone")).await;
+    let seen = serde_json::to_string(&alone.ranking).unwrap();
+    assert!(!seen.contains("main.lookup.func1"), "{seen}");
+
+    let endpoint = format!("{{ dump = \"{dump}\", leaks = \"{base}/goroutineleak?debug=0\" }}");
+    let l = incident_of_prices_at(&endpoint, "", &tmp.path().join("proved")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "too slow: the senders may have waited a minute, and the dump alone would show them"
+    );
+    let evidence = first_is_prices(&l);
+    assert!(evidence.contains("main.lookup.func1"), "{evidence}");
+    assert!(
+        evidence.contains("proved leaked by the Go runtime (goroutineleak profile)"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("created by main.lookup ("), "{evidence}");
+    let first = &l.ranking[0];
+    assert_eq!(first.fault, graph::FaultKind::GoroutineLeak, "{evidence}");
+    let leak = first
+        .evidence
+        .iter()
+        .find(|e| e.signal == "goroutine_leak")
+        .expect("goroutine_leak evidence");
+    assert!(leak.deviation >= 6.0, "{leak:?}");
 }

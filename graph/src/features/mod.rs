@@ -344,7 +344,7 @@ pub fn build(obs: &Observations, buckets: &Buckets, ctx: &Context) -> FeatureSet
         .map(|(c, t, n)| (remap_logs[c as usize], t, n))
         .collect();
     proxies.extend(rest.proxies.into_iter().map(|c| remap[c as usize]));
-    set.goroutine_leaks = goroutines::build(obs, buckets, &mut names);
+    set.goroutine_leaks = goroutines::build(obs, buckets, p, &mut names);
     metrics::edges(obs, buckets, &mut names, &mut set.edges);
     let nc = names.len();
     set.is_proxy = vec![false; nc];

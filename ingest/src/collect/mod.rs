@@ -8,7 +8,7 @@
 //! | [`TraceSource`] | [`JaegerSource`]: `/api/v3/traces` (OTLP JSON), `/api/traces` as fallback | [`FixtureSource`] |
 //! | [`MetricSource`] | [`PrometheusSource`]: `query_range`, one PromQL query per signal | [`FixtureSource`] |
 //! | [`AccessLogSource`] | [`AccessLogDir`]: Envoy / ingress-nginx files, rotated ones included | [`FixtureSource`] |
-//! | [`GoroutineDumpSource`] | [`PprofSource`]: each Go component's `/debug/pprof/goroutine` | [`FixtureSource`] |
+//! | [`GoroutineDumpSource`] | [`PprofSource`]: each Go component's `/debug/pprof/goroutine` (and `goroutineleak`) | [`FixtureSource`] |
 //!
 //! [`collect`] asks all of them at once, each under its own timeout, and
 //! merges what came back. A source that fails or times out does not fail

@@ -4,6 +4,11 @@
 //! per component, or two some seconds apart when configured, so that a leak
 //! shows as growth and not only as goroutines stuck a minute or more.
 //!
+//! A component may also (or only) name its goroutine-leak profile
+//! (`/debug/pprof/goroutineleak?debug=1`, in a program built with
+//! `GOEXPERIMENT=goroutineleakprofile`): taken in every round beside the
+//! dump, read by the same reader, it lists the leaks the runtime proved.
+//!
 //! Dumps taken after the window (the usual case: collection waits for the
 //! settle period) are moved back together so that the last sits at the
 //! window's last moment, the gap between them kept: goroutines that leaked
@@ -27,17 +32,18 @@ use crate::model::{ComponentDumps, Micros, Observations};
 /// about 60 MB).
 const MAX_DUMP: usize = 512 << 20;
 
-/// Each component's pprof goroutine endpoint.
+/// Each component's pprof goroutine endpoints.
 pub struct PprofSource {
-    /// Component -> URL.
-    endpoints: BTreeMap<String, String>,
+    /// Component -> its URLs (a goroutine dump, a goroutine-leak profile, or
+    /// both), each taken in every round.
+    endpoints: BTreeMap<String, Vec<String>>,
     client: reqwest::Client,
     /// When set, a second round of dumps this long after the first.
     second: Option<Duration>,
 }
 
 impl PprofSource {
-    pub fn new(endpoints: BTreeMap<String, String>, timeout: Duration) -> PprofSource {
+    pub fn new(endpoints: BTreeMap<String, Vec<String>>, timeout: Duration) -> PprofSource {
         PprofSource {
             endpoints,
             client: http_client(timeout),
@@ -52,11 +58,18 @@ impl PprofSource {
         self
     }
 
-    /// One dump of every endpoint, at once; when they were asked for.
+    /// Every URL of every component, in order.
+    fn urls(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.endpoints
+            .iter()
+            .flat_map(|(c, urls)| urls.iter().map(move |u| (c, u)))
+    }
+
+    /// One dump of every URL, at once (in the order of [`Self::urls`]); when
+    /// they were asked for.
     async fn round(&self) -> (Micros, Vec<Result<crate::goroutines::Dump, CollectError>>) {
         let at = chrono::Utc::now().timestamp_micros();
-        let dumps =
-            futures::future::join_all(self.endpoints.values().map(|url| self.take(url))).await;
+        let dumps = futures::future::join_all(self.urls().map(|(_, url)| self.take(url))).await;
         (at, dumps)
     }
 
@@ -85,6 +98,19 @@ impl PprofSource {
             }
             body.extend_from_slice(&chunk);
         }
+        if status == 404 && url.contains("/goroutineleak") {
+            // What net/http/pprof answers for a profile the program lacks.
+            return Err(CollectError::Status {
+                backend: "pprof",
+                url: url.to_string(),
+                status,
+                body: format!(
+                    "{} (the goroutineleak profile needs Go 1.26 or later and a build \
+                     with GOEXPERIMENT=goroutineleakprofile)",
+                    String::from_utf8_lossy(&body[..body.len().min(100)]).trim()
+                ),
+            });
+        }
         if status != 200 {
             return Err(CollectError::status("pprof", url, status, &body));
         }
@@ -102,7 +128,7 @@ impl GoroutineDumpSource for PprofSource {
         "pprof"
     }
 
-    #[instrument(skip_all, fields(collector = "pprof", endpoints = self.endpoints.len()))]
+    #[instrument(skip_all, fields(collector = "pprof", endpoints = self.urls().count()))]
     async fn goroutines(&self, window: &CollectWindow) -> Result<Pulled, CollectError> {
         if self.endpoints.is_empty() {
             return Err(CollectError::NotConfigured(
@@ -119,12 +145,11 @@ impl GoroutineDumpSource for PprofSource {
         let shift = (last - (window.end - 1)).max(0);
         let mut obs = Observations::default();
         let mut failed = Vec::new();
-        let mut by_component: Vec<Vec<TimedDump>> = vec![Vec::new(); self.endpoints.len()];
+        let mut by_component: BTreeMap<&String, Vec<TimedDump>> = BTreeMap::new();
         for (at, answers) in rounds {
             let at = (at - shift).max(window.start);
-            for (((component, url), answer), dumps) in
-                self.endpoints.iter().zip(answers).zip(&mut by_component)
-            {
+            for ((component, url), answer) in self.urls().zip(answers) {
+                let dumps = by_component.entry(component).or_default();
                 match answer {
                     Ok(dump) => dumps.push(TimedDump {
                         at: Some(at),
@@ -138,7 +163,7 @@ impl GoroutineDumpSource for PprofSource {
                 }
             }
         }
-        for (component, dumps) in self.endpoints.keys().zip(by_component) {
+        for (component, dumps) in by_component {
             if !dumps.is_empty() {
                 obs.goroutines.push(ComponentDumps {
                     component: component.clone(),

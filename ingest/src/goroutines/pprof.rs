@@ -1,16 +1,20 @@
-//! `debug=0`: the goroutine profile as pprof's `profile.proto`, gzipped.
+//! `debug=0`: the goroutine profile, or the goroutine-leak profile, as
+//! pprof's `profile.proto`, gzipped.
 //!
 //! Only the messages and fields a goroutine profile uses are declared (field
 //! numbers from the public `profile.proto` schema); prost skips the rest.
 //! Each sample is one distinct stack with its goroutine count; a location
 //! holds several lines when functions were inlined, the innermost first.
+//! The sample type (and the period type, which Go writes the same) names the
+//! profile: `goroutine`, or `goroutineleak` for goroutines the runtime
+//! proved leaked.
 
 use std::path::Path;
 
 use prost::Message;
 use rustc_hash::FxHashMap;
 
-use super::{Dump, DumpFormat, Frame, Goroutine};
+use super::{Dump, DumpFormat, DumpKind, Frame, Goroutine};
 use crate::error::IngestError;
 
 #[derive(Clone, PartialEq, Message)]
@@ -25,6 +29,8 @@ struct Profile {
     function: Vec<Function>,
     #[prost(string, repeated, tag = "6")]
     string_table: Vec<String>,
+    #[prost(message, optional, tag = "11")]
+    period_type: Option<ValueType>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -80,15 +86,32 @@ pub(super) fn read_pprof(path: &Path, bytes: &[u8]) -> Result<Dump, IngestError>
             .map(String::as_str)
             .ok_or_else(|| bad(format!("string index {i} outside the string table")))
     };
-    match p.sample_type.first() {
-        Some(t) if string(t.r#type)? == "goroutine" => {}
+    let kind_of = |name: &str| match name {
+        "goroutine" => Some(DumpKind::Goroutines),
+        "goroutineleak" => Some(DumpKind::ProvedLeaks),
+        _ => None,
+    };
+    let kind = match p.sample_type.first() {
         Some(t) => {
-            return Err(bad(format!(
-                "a {:?} profile, not a goroutine profile",
-                string(t.r#type)?
-            )))
+            let name = string(t.r#type)?;
+            kind_of(name).ok_or_else(|| {
+                bad(format!(
+                    "a {name:?} profile, not a goroutine or goroutineleak profile"
+                ))
+            })?
         }
         None => return Err(bad("a profile with no sample type".into())),
+    };
+    // A period type naming the other profile contradicts the samples: which
+    // one the counts are is then unknown.
+    if let Some(t) = &p.period_type {
+        let name = string(t.r#type)?;
+        if kind_of(name).is_some_and(|k| k != kind) {
+            return Err(bad(format!(
+                "sample type {:?} but period type {name:?}",
+                string(p.sample_type[0].r#type)?
+            )));
+        }
     }
     let mut functions: FxHashMap<u64, (&str, &str)> = FxHashMap::default();
     for f in &p.function {
@@ -135,11 +158,49 @@ pub(super) fn read_pprof(path: &Path, bytes: &[u8]) -> Result<Dump, IngestError>
             created_by: None,
             creator_id: None,
             count,
+            leaked: kind == DumpKind::ProvedLeaks,
         });
     }
     Ok(Dump {
         format: DumpFormat::Proto,
+        kind,
         total,
         goroutines,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile with no samples whose sample and period types are `sample`
+    /// and `period`.
+    fn typed(sample: &str, period: Option<&str>) -> Vec<u8> {
+        let strings = ["", "count", sample, period.unwrap_or("")];
+        Profile {
+            sample_type: vec![ValueType { r#type: 2, unit: 1 }],
+            sample: Vec::new(),
+            location: Vec::new(),
+            function: Vec::new(),
+            string_table: strings.iter().map(|s| s.to_string()).collect(),
+            period_type: period.map(|_| ValueType { r#type: 3, unit: 1 }),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn the_sample_type_names_the_profile_and_the_period_type_must_agree() {
+        let p = Path::new("p.pb");
+        let d = read_pprof(p, &typed("goroutineleak", Some("goroutineleak"))).unwrap();
+        assert_eq!((d.kind, d.total), (DumpKind::ProvedLeaks, 0));
+        let d = read_pprof(p, &typed("goroutine", None)).unwrap();
+        assert_eq!(d.kind, DumpKind::Goroutines);
+        let err = read_pprof(p, &typed("goroutineleak", Some("goroutine"))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p.pb: sample type \"goroutineleak\" but period type \"goroutine\""
+        );
+        let err = read_pprof(p, &typed("heap", None)).unwrap_err();
+        assert!(err.to_string().contains("a \"heap\" profile"), "{err}");
+    }
 }

@@ -18,10 +18,15 @@
 //! 107 @ 0x489aee 0x4195bc 0x6755be 0x4911e1
 //! #    0x6755bd    main.lookup.func1+0x3d    /src/app/main.go:21
 //! ```
+//!
+//! The goroutine-leak profile's `debug=1` is the same, headed
+//! `goroutineleak profile: total N`. Once it has been asked for, `debug=2`
+//! marks the goroutines it proved: `goroutine 42 [chan send (leaked)]:`, with
+//! no minutes (the runtime prints them only for goroutines still waiting).
 
 use std::path::Path;
 
-use super::{Dump, DumpFormat, Frame, Goroutine};
+use super::{Dump, DumpFormat, DumpKind, Frame, Goroutine};
 use crate::error::IngestError;
 
 fn bad(path: &Path, line: usize, what: impl Into<String>) -> IngestError {
@@ -104,13 +109,16 @@ pub(super) fn read_full(path: &Path, text: &str) -> Result<Dump, IngestError> {
     }
     Ok(Dump {
         format: DumpFormat::Full,
+        kind: DumpKind::Goroutines,
         total: goroutines.len() as u64,
         goroutines,
     })
 }
 
 /// `42 [chan send, 15 minutes]:` (after `goroutine `); crash tracebacks may
-/// put `gp=0x.. m=..` between the id and the bracket.
+/// put `gp=0x.. m=..` between the id and the bracket. The runtime writes
+/// notes after the state in parentheses: `(leaked)` is kept as
+/// [`Goroutine::leaked`], the state left without it.
 fn header(path: &Path, n: usize, rest: &str) -> Result<Goroutine, IngestError> {
     let id_end = rest.find(' ').unwrap_or(rest.len());
     let id = rest[..id_end]
@@ -122,7 +130,9 @@ fn header(path: &Path, n: usize, rest: &str) -> Result<Goroutine, IngestError> {
     };
     let inside = &rest[open + 1..close];
     let mut parts = inside.split(", ");
-    let state = parts.next().unwrap_or_default().trim().to_string();
+    let state = parts.next().unwrap_or_default();
+    let leaked = state.contains(" (leaked)");
+    let state = state.replacen(" (leaked)", "", 1).trim().to_string();
     let mut wait_minutes = None;
     for p in parts {
         if let Some(m) = p
@@ -144,6 +154,7 @@ fn header(path: &Path, n: usize, rest: &str) -> Result<Goroutine, IngestError> {
         created_by: None,
         creator_id: None,
         count: 1,
+        leaked,
     })
 }
 
@@ -179,8 +190,13 @@ fn file_line(line: &str) -> Option<(&str, u32)> {
     Some((file, at.parse().ok()?))
 }
 
-/// Reads a `debug=1` dump.
-pub(super) fn read_grouped(path: &Path, text: &str) -> Result<Dump, IngestError> {
+/// Reads a `debug=1` dump of the goroutine profile, or of the goroutine-leak
+/// profile (`kind`), whose every entry the runtime proved leaked.
+pub(super) fn read_grouped(path: &Path, text: &str, kind: DumpKind) -> Result<Dump, IngestError> {
+    let header = match kind {
+        DumpKind::Goroutines => "goroutine profile: total ",
+        DumpKind::ProvedLeaks => "goroutineleak profile: total ",
+    };
     let mut lines = text.lines().enumerate();
     let total = loop {
         match lines.next() {
@@ -188,9 +204,9 @@ pub(super) fn read_grouped(path: &Path, text: &str) -> Result<Dump, IngestError>
             Some((i, l)) => {
                 break l
                     .trim()
-                    .strip_prefix("goroutine profile: total ")
+                    .strip_prefix(header)
                     .and_then(|t| t.trim().parse::<u64>().ok())
-                    .ok_or_else(|| bad(path, i + 1, "expected `goroutine profile: total N`"))?;
+                    .ok_or_else(|| bad(path, i + 1, format!("expected `{header}N`")))?;
             }
             None => return Err(IngestError::malformed(path, "empty dump")),
         }
@@ -243,10 +259,12 @@ pub(super) fn read_grouped(path: &Path, text: &str) -> Result<Dump, IngestError>
             created_by: None,
             creator_id: None,
             count,
+            leaked: kind == DumpKind::ProvedLeaks,
         });
     }
     Ok(Dump {
         format: DumpFormat::Grouped,
+        kind,
         total,
         goroutines,
     })
@@ -310,6 +328,7 @@ created by main.start
         let err = read_grouped(
             Path::new("g.txt"),
             "goroutine profile: total 3\n3 @ 0x1\n#\t0x1\tmain.f+0x1\n",
+            DumpKind::Goroutines,
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("g.txt:3: expected `#"), "{err}");

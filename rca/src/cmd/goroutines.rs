@@ -12,6 +12,8 @@ use crate::error::{CliError, CliResult};
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub goroutines: u64,
+    /// Goroutines the latest leak profile lists; `null` when no dump is one.
+    pub proved_leaked: Option<u64>,
     pub leaks: Vec<LeakJson>,
 }
 
@@ -24,6 +26,8 @@ pub struct LeakJson {
     pub count: u64,
     pub growth: i64,
     pub max_wait_minutes: u32,
+    /// The Go runtime proved them leaked.
+    pub proved: bool,
 }
 
 /// Reads the dumps (any format, told apart by content) and analyses them.
@@ -43,6 +47,7 @@ pub fn analyse_files(paths: &[std::path::PathBuf]) -> CliResult<Analysis> {
 pub fn report(a: &Analysis) -> Report {
     Report {
         goroutines: a.goroutines,
+        proved_leaked: a.proved,
         leaks: a
             .leaks
             .iter()
@@ -54,6 +59,7 @@ pub fn report(a: &Analysis) -> Report {
                 count: l.count,
                 growth: l.growth,
                 max_wait_minutes: l.max_wait_minutes,
+                proved: l.proved,
             })
             .collect(),
     }
@@ -65,6 +71,9 @@ fn text(a: &Analysis) -> String {
     } else {
         format!("goroutines: {}\n", a.goroutines)
     };
+    if let Some(n) = a.proved {
+        out.push_str(&format!("proved leaked by the Go runtime: {n}\n"));
+    }
     if a.leaks.is_empty() {
         out.push_str("no goroutine leak\n");
         return out;
@@ -78,8 +87,9 @@ fn text(a: &Analysis) -> String {
             }
         };
         out.push_str(&format!(
-            "\n{}. goroutine leak, {}: {} goroutines ({:+} between the dumps){}\n   blocked in:  {}\n   at:          {}\n   created by:  {}\n   why:         {}\n",
+            "\n{}. goroutine leak{}, {}: {} goroutines ({:+} between the dumps){}\n   blocked in:  {}\n   at:          {}\n   created by:  {}\n   why:         {}\n",
             i + 1,
+            if l.proved { " proved by the Go runtime" } else { "" },
             l.pattern,
             l.count,
             l.growth,

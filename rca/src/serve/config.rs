@@ -103,13 +103,92 @@ pub struct AccessLogsSection {
 #[serde(deny_unknown_fields, default)]
 pub struct GoroutinesSection {
     /// Go component -> its pprof goroutine endpoint
-    /// (`http://orders:6060/debug/pprof/goroutine?debug=2`); one dump of
-    /// each is taken per incident. Empty: no goroutine dumps.
-    pub endpoints: BTreeMap<String, String>,
+    /// (`http://orders:6060/debug/pprof/goroutine?debug=2`), or its
+    /// goroutine dump and goroutine-leak profile
+    /// (`{ dump = "…", leaks = "…/goroutineleak?debug=1" }`); one of each is
+    /// taken per incident. Empty: no goroutine dumps.
+    pub endpoints: BTreeMap<String, GoroutineEndpoint>,
     /// When above 0, a second dump of each this many seconds after the
     /// first, so a leak also shows as growth (must stay under
     /// `collect.timeout_seconds`).
     pub second_dump_seconds: f64,
+}
+
+/// What `rca serve` asks one Go component for. In TOML a URL alone (its
+/// goroutine dump, the form before leak profiles) or a table naming either
+/// or both: `{ dump = "http://orders:6060/debug/pprof/goroutine?debug=2",
+/// leaks = "http://orders:6060/debug/pprof/goroutineleak?debug=1" }`. The
+/// reader tells dumps and leak profiles apart by content, so either URL
+/// works in either place; the names say what is meant.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GoroutineEndpoint {
+    /// `/debug/pprof/goroutine` (any `debug`); empty: none.
+    pub dump: String,
+    /// `/debug/pprof/goroutineleak` (`debug=1` or `0`; the program built with
+    /// `GOEXPERIMENT=goroutineleakprofile`); empty: none.
+    pub leaks: String,
+}
+
+impl GoroutineEndpoint {
+    /// The URLs to take, the dump first.
+    pub fn urls(&self) -> Vec<String> {
+        [&self.dump, &self.leaks]
+            .into_iter()
+            .filter(|u| !u.is_empty())
+            .cloned()
+            .collect()
+    }
+}
+
+/// The table form of [`GoroutineEndpoint`].
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct EndpointTable {
+    dump: String,
+    leaks: String,
+}
+
+impl<'de> Deserialize<'de> for GoroutineEndpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = GoroutineEndpoint;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a URL or a table { dump = \"URL\", leaks = \"URL\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, url: &str) -> Result<Self::Value, E> {
+                Ok(GoroutineEndpoint {
+                    dump: url.to_string(),
+                    leaks: String::new(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let t =
+                    EndpointTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(GoroutineEndpoint {
+                    dump: t.dump,
+                    leaks: t.leaks,
+                })
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
+impl Serialize for GoroutineEndpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.leaks.is_empty() {
+            return s.serialize_str(&self.dump);
+        }
+        EndpointTable {
+            dump: self.dump.clone(),
+            leaks: self.leaks.clone(),
+        }
+        .serialize(s)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -369,11 +448,19 @@ impl Config {
                 self.collect.timeout_seconds
             ));
         }
-        for (component, url) in &self.goroutines.endpoints {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+        for (component, endpoint) in &self.goroutines.endpoints {
+            let urls = endpoint.urls();
+            if urls.is_empty() {
                 errors.push(format!(
-                    "goroutines.endpoints.{component}: {url:?} is not an http(s) URL"
+                    "goroutines.endpoints.{component}: names no URL (dump, leaks or both)"
                 ));
+            }
+            for url in urls {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    errors.push(format!(
+                        "goroutines.endpoints.{component}: {url:?} is not an http(s) URL"
+                    ));
+                }
             }
         }
         for (i, q) in self.prometheus.queries.iter().enumerate() {
@@ -520,7 +607,8 @@ pub fn reference() -> String {
         (
             "goroutines.endpoints",
             "{} (none)".into(),
-            "{ component = \"http://host:6060/debug/pprof/goroutine?debug=2\" }",
+            "component = \"http://host:6060/debug/pprof/goroutine?debug=2\", or \
+             { dump = \"…\", leaks = \"http://host:6060/debug/pprof/goroutineleak?debug=1\" }",
         ),
         (
             "goroutines.second_dump_seconds",
@@ -671,6 +759,72 @@ mod tests {
         let err =
             load(b"[[prometheus.queries]]\nsignal = \"calls\"\npromql = \"z\"\nclient = \"a\"\n");
         assert!(err.contains("unknown field `client`"), "{err}");
+    }
+
+    #[test]
+    fn a_goroutine_endpoint_is_a_url_or_a_table_of_dump_and_leaks() {
+        let toml = br#"
+            [goroutines.endpoints]
+            orders = "http://orders:6060/debug/pprof/goroutine?debug=2"
+            prices = { dump = "http://prices:6060/debug/pprof/goroutine?debug=2", leaks = "http://prices:6060/debug/pprof/goroutineleak?debug=1" }
+            [goroutines.endpoints.billing]
+            leaks = "http://billing:6060/debug/pprof/goroutineleak?debug=0"
+        "#;
+        let cfg = Config::load(Some((std::path::Path::new("rca.toml"), toml)), &env(&[])).unwrap();
+        let urls = |c: &str| cfg.goroutines.endpoints[c].urls();
+        assert_eq!(
+            urls("orders"),
+            ["http://orders:6060/debug/pprof/goroutine?debug=2"]
+        );
+        assert_eq!(
+            urls("prices"),
+            [
+                "http://prices:6060/debug/pprof/goroutine?debug=2",
+                "http://prices:6060/debug/pprof/goroutineleak?debug=1"
+            ]
+        );
+        assert_eq!(
+            urls("billing"),
+            ["http://billing:6060/debug/pprof/goroutineleak?debug=0"]
+        );
+        // Written back in the shortest form that says the same.
+        let again: Config = toml::from_str(&toml::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(again, cfg);
+
+        let err = Config::load(
+            Some((
+                std::path::Path::new("rca.toml"),
+                b"[goroutines.endpoints]
+a = { leak = \"http://a/x\" }
+b = {}
+c = { dump = \"ftp://c\" }
+",
+            )),
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `leak`"), "{err}");
+        let err = Config::load(
+            Some((
+                std::path::Path::new("rca.toml"),
+                b"[goroutines.endpoints]
+b = {}
+c = { dump = \"ftp://c\" }
+",
+            )),
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("goroutines.endpoints.b: names no URL (dump, leaks or both)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("goroutines.endpoints.c: \"ftp://c\" is not an http(s) URL"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -87,8 +87,14 @@ pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
             .then(|| Arc::new(AccessLogDir::new(&cfg.access_logs.dir)) as _);
     let goroutines: Option<Arc<dyn ingest::collect::GoroutineDumpSource>> =
         (!cfg.goroutines.endpoints.is_empty()).then(|| {
+            let endpoints = cfg
+                .goroutines
+                .endpoints
+                .iter()
+                .map(|(component, e)| (component.clone(), e.urls()))
+                .collect();
             Arc::new(
-                ingest::collect::PprofSource::new(cfg.goroutines.endpoints.clone(), timeout)
+                ingest::collect::PprofSource::new(endpoints, timeout)
                     .with_second_dump(Duration::from_secs_f64(cfg.goroutines.second_dump_seconds)),
             ) as _
         });
