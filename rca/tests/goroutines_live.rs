@@ -94,23 +94,20 @@ fn start_built(
     Program(child)
 }
 
-/// Goroutines of a `debug=2` dump waiting in `chan send` in the leaking closure.
-fn waiting_in_send(d: &ingest::Dump) -> u64 {
-    d.goroutines
-        .iter()
-        .filter(|g| g.state == "chan send")
-        .filter(|g| {
-            g.frames
-                .iter()
-                .any(|f| f.function.contains("main.lookup.func1"))
-        })
-        .map(|g| g.count)
-        .sum()
+/// Goroutines in the leaking closure.
+fn blocked_in_send(d: &ingest::Dump) -> u64 {
+    in_closure(d, |_| true)
 }
 
-fn blocked_in_send(d: &ingest::Dump) -> u64 {
+/// Goroutines of a `debug=2` dump waiting in `chan send` in the leaking closure.
+fn waiting_in_send(d: &ingest::Dump) -> u64 {
+    in_closure(d, |g| g.state == "chan send")
+}
+
+fn in_closure(d: &ingest::Dump, keep: impl Fn(&ingest::Goroutine) -> bool) -> u64 {
     d.goroutines
         .iter()
+        .filter(|g| keep(g))
         .filter(|g| {
             g.frames
                 .iter()
