@@ -59,6 +59,25 @@ pub fn read_access_log(
         .map_err(|e| e.in_file(path, 0))
 }
 
+/// Reads one access-log line (any of the three formats), credited to the
+/// proxy `proxy`, into `obs`: for lines that come one by one from a log
+/// store. `Err` says why the line fits no format.
+pub(crate) fn read_access_line(
+    line: &str,
+    proxy: &str,
+    obs: &mut Observations,
+) -> Result<(), String> {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return Err("empty line".into());
+    }
+    let fields = parse_line(line)?;
+    let mut names = Names::new(&mut obs.names, proxy);
+    let record = fields.record(&mut names);
+    obs.access.push(record);
+    Ok(())
+}
+
 /// What [`read_lines`] read from a run of lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LinesRead {

@@ -15,7 +15,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::error::IngestError;
-use crate::model::{LogLevel, LogRecord, Observations};
+use crate::model::{LogLevel, LogRecord, Micros, Observations};
 use crate::traces::UNKNOWN_SERVICE;
 use crate::wire::{self, decode_id, visit_key_values, AttrValue, Int, Resource, Str};
 
@@ -114,6 +114,88 @@ fn convert(
         span_id,
         exception,
     })
+}
+
+/// What a log store says of one line, for [`push_record`].
+pub(crate) struct LineParts<'a> {
+    pub time: Micros,
+    pub component: &'a str,
+    pub message: &'a str,
+    /// `severity_number` as OTLP numbers it (0: none).
+    pub severity_number: i64,
+    pub level: Option<&'a str>,
+    pub logger: Option<&'a str>,
+    pub trace_id: Option<&'a str>,
+    pub span_id: Option<&'a str>,
+    pub exception: Option<&'a str>,
+}
+
+/// Pushes one application log line read from a log store. An id that is
+/// neither hex nor base64 is dropped (the line still counts); a line
+/// without a level field gets the level word it starts with, else info.
+pub(crate) fn push_record(parts: LineParts<'_>, obs: &mut Observations) {
+    let level = if parts.severity_number > 0 || parts.level.is_some() {
+        level_of(parts.severity_number, parts.level)
+    } else {
+        level_in_message(parts.message)
+    };
+    let id = |s: Option<&str>, width| {
+        s.and_then(|s| decode_id(s.trim(), width))
+            .filter(|&v| v != 0)
+    };
+    let component = obs.names.intern(if parts.component.is_empty() {
+        UNKNOWN_SERVICE
+    } else {
+        parts.component
+    });
+    let template = obs.names.intern(&template_of(parts.message));
+    let exception = parts
+        .exception
+        .filter(|e| !e.is_empty())
+        .or_else(|| exception_in(parts.message))
+        .map(|e| obs.names.intern(e));
+    let logger = parts
+        .logger
+        .filter(|l| !l.is_empty())
+        .map(|l| obs.names.intern(l));
+    obs.logs.push(LogRecord {
+        time: parts.time,
+        component,
+        level,
+        template,
+        message: template,
+        logger,
+        trace_id: id(parts.trace_id, 16),
+        span_id: id(parts.span_id, 8).map(|v| v as u64),
+        exception,
+    });
+}
+
+/// The level a plain log line names among its first words (`2024-05-01
+/// 10:00:00 ERROR [main] ...`, `level=warn ...`): what a line shipped without
+/// a level field still says. Info when it names none.
+pub fn level_in_message(msg: &str) -> LogLevel {
+    let head = msg.get(..msg.len().min(160)).unwrap_or(msg);
+    for word in head
+        .split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | '|' | ',' | '"'))
+        .take(8)
+    {
+        let word = word
+            .strip_prefix("level=")
+            .unwrap_or(word)
+            .trim_end_matches(':');
+        let level = match word {
+            "TRACE" | "trace" => LogLevel::Trace,
+            "DEBUG" | "debug" => LogLevel::Debug,
+            "INFO" | "info" => LogLevel::Info,
+            "WARN" | "WARNING" | "warn" | "warning" => LogLevel::Warn,
+            "ERROR" | "ERR" | "error" | "SEVERE" => LogLevel::Error,
+            "FATAL" | "CRITICAL" | "PANIC" | "fatal" | "panic" => LogLevel::Fatal,
+            _ => continue,
+        };
+        return level;
+    }
+    LogLevel::Info
 }
 
 /// OTLP's severity ranges (1-4 trace, 5-8 debug, 9-12 info, 13-16 warn,

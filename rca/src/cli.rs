@@ -131,6 +131,10 @@ pub struct PushArgs {
     /// Directory to write the shifted access logs to (rca's access_logs.dir).
     #[arg(long, env = "RCA_ACCESS_LOG_DIR", default_value = "access-logs")]
     pub access_log_dir: PathBuf,
+    /// VictoriaLogs to send the application logs and the access logs to
+    /// (its JSON-lines API) instead of writing the access logs to a directory.
+    #[arg(long)]
+    pub logs_url: Option<String>,
     /// Where to write the rca configuration that reads the pushed series back.
     #[arg(long)]
     pub write_config: Option<PathBuf>,

@@ -24,7 +24,14 @@ fn port_of(url: &str) -> &str {
 fn compose_has_every_service_rca_expects_wired_by_name() {
     let compose = load("docker-compose.yml");
     let services = compose["services"].as_mapping().expect("services");
-    for name in ["rca", "neo4j", "jaeger", "prometheus", "alertmanager"] {
+    for name in [
+        "rca",
+        "neo4j",
+        "jaeger",
+        "prometheus",
+        "alertmanager",
+        "victorialogs",
+    ] {
         let s = &compose["services"][name];
         assert!(!s.is_null(), "no service {name}");
         assert!(!s["healthcheck"].is_null(), "{name} has no health check");
@@ -36,7 +43,7 @@ fn compose_has_every_service_rca_expects_wired_by_name() {
             );
         }
     }
-    assert_eq!(services.len(), 5);
+    assert_eq!(services.len(), 6);
     assert!(compose["services"]["neo4j"]["image"]
         .as_str()
         .unwrap()
@@ -56,6 +63,9 @@ fn compose_has_every_service_rca_expects_wired_by_name() {
     let prometheus = env["RCA_PROMETHEUS_URL"].as_str().unwrap();
     assert!(prometheus.starts_with("http://prometheus:"), "{prometheus}");
     assert_eq!(port_of(prometheus), port_of(&defaults.prometheus.url));
+    let logs = env["RCA_LOGS_URL"].as_str().unwrap();
+    assert!(logs.starts_with("http://victorialogs:"), "{logs}");
+    assert_eq!(port_of(logs), port_of(&defaults.logs.url));
     // Every RCA_ variable given is one rca reads.
     for (k, _) in env.as_mapping().unwrap() {
         let k = k.as_str().unwrap();

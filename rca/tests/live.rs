@@ -1,13 +1,13 @@
 //! End to end against real servers: a fixture pushed into Jaeger, Prometheus
-//! and an access-log directory, its alert fired through Alertmanager into
-//! `rca serve`, and the stored incident's ranking compared with the offline
-//! replay of the same fixture. And Jaeger going away between the webhook and
-//! the collection.
+//! and VictoriaLogs (application and access logs), its alert fired through
+//! Alertmanager into `rca serve`, and the stored incident's ranking compared
+//! with the offline replay of the same fixture. And Jaeger, or VictoriaLogs,
+//! going away between the webhook and the collection.
 //!
 //! The servers' addresses come from the environment (the defaults are
 //! `scripts/stack`'s); a server that does not answer fails the test with
 //! how to start it. Start them all with
-//! `scripts/stack up jaeger prometheus alertmanager`.
+//! `scripts/stack up jaeger prometheus alertmanager victorialogs`.
 //!
 //! Alertmanager posts to `RCA_SERVE_ADDR` (default 127.0.0.1:8080, the
 //! address `scripts/stack.d/alertmanager.sh` points it at), so the test
@@ -24,17 +24,17 @@ use graph::Localisation;
 
 use common::{
     alertmanager_url, fire_through_alertmanager, jaeger_url, loop_until, otlp_url, prometheus_url,
-    require, serve_addr, wait_for_alertmanager,
+    require, serve_addr, victorialogs_url, wait_for_alertmanager,
 };
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/cpu_saturation-23")
 }
 
-/// The fixture without what no live collector reads (application logs, the
-/// truth), localised offline as `rca replay` does.
+/// The fixture without what no live collector reads (the truth), localised
+/// offline as `rca replay` does.
 fn offline(fixture: &Path, scratch: &Path) -> Localisation {
-    common::copy_fixture_without(fixture, scratch, &["logs.json", "truth.json"]);
+    common::copy_fixture_without(fixture, scratch, &["truth.json"]);
     common::localise_offline(scratch)
 }
 
@@ -51,6 +51,7 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
     require("jaeger", &format!("{}/api/v3/services", jaeger_url())).await;
     require("prometheus", &format!("{}/-/ready", prometheus_url())).await;
     require("alertmanager", &format!("{}/-/ready", alertmanager_url())).await;
+    require("victorialogs", &format!("{}/health", victorialogs_url())).await;
     let tmp = tempfile::tempdir().unwrap();
     let expected = offline(&fixture(), &tmp.path().join("offline"));
 
@@ -61,6 +62,7 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
         .args(["fixtures", "push"])
         .arg(fixture())
         .args(["--otlp", &otlp_url(), "--prometheus", &prometheus_url()])
+        .args(["--logs-url", &victorialogs_url()])
         .arg("--access-log-dir")
         .arg(&logs)
         .arg("--write-config")
@@ -75,6 +77,12 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
     let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(pushed["spans"].as_u64().unwrap() > 1000, "{pushed}");
     assert!(pushed["samples"].as_u64().unwrap() > 100, "{pushed}");
+    assert!(pushed["log_lines"].as_u64().unwrap() > 10, "{pushed}");
+    assert!(pushed["access_lines"].as_u64().unwrap() > 100, "{pushed}");
+    assert!(
+        !logs.exists(),
+        "with --logs-url no access-log directory is written"
+    );
     let alert = pushed["webhook"]["alerts"][0].clone();
     let starts_at: DateTime<Utc> = alert["startsAt"].as_str().unwrap().parse().unwrap();
 
@@ -99,6 +107,32 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
     })
     .await
     .expect("jaeger holds every pushed span within 30 s");
+    // VictoriaLogs makes what it took searchable a moment later, too.
+    let want_lines =
+        pushed["log_lines"].as_u64().unwrap() + pushed["access_lines"].as_u64().unwrap();
+    let push_id = pushed["logs_push"]
+        .as_str()
+        .expect("the push's id")
+        .to_string();
+    loop_until(Duration::from_secs(30), || {
+        let q = format!("rca.push:={push_id:?} | stats count() n");
+        async move {
+            let body = reqwest::Client::new()
+                .post(format!("{}/select/logsql/query", victorialogs_url()))
+                .form(&[("query", q)])
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let n: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+            let n: u64 = n["n"].as_str()?.parse().ok()?;
+            (n >= want_lines).then_some(())
+        }
+    })
+    .await
+    .expect("victorialogs holds every pushed line within 30 s");
 
     // rca serve, reading what was pushed, where Alertmanager posts.
     let toml = std::fs::read_to_string(&config_path).unwrap();
@@ -121,7 +155,7 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
         .unwrap()
         .expect("incident stored");
     let live = &record.localisation;
-    for m in ["traces", "metrics", "access_logs"] {
+    for m in ["traces", "metrics", "access_logs", "logs"] {
         assert!(
             live.modalities.iter().any(|x| x == m),
             "{m} not used: {:?} missing {:?}",
@@ -472,4 +506,115 @@ async fn rca_serve_exports_its_own_spans_to_jaeger() {
         "Jaeger has no spans {wanted:?} of service {service} within 20 s; rca serve's log:\n{}",
         std::fs::read_to_string(tmp.path().join("serve.log")).unwrap_or_default()
     );
+}
+
+/// A VictoriaLogs of this test's own, from the binary `scripts/stack`
+/// built, on a free port: the test stops it without touching the stack's.
+struct OwnVictoriaLogs {
+    child: std::process::Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl OwnVictoriaLogs {
+    async fn start() -> OwnVictoriaLogs {
+        let cache = std::env::var("RCA_STACK_CACHE").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/rca-stack",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        });
+        let bin = Path::new(&cache).join("victorialogs-v1.52.1/victoria-logs");
+        assert!(
+            bin.is_file(),
+            "no VictoriaLogs binary at {}; build it with scripts/stack up victorialogs",
+            bin.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = tempfile::tempdir().unwrap();
+        let child = Command::new(&bin)
+            .arg(format!("-storageDataPath={}", data.path().display()))
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg("-retentionPeriod=100y")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        loop_until(Duration::from_secs(30), || {
+            let health = format!("{url}/health");
+            async move {
+                reqwest::get(health)
+                    .await
+                    .ok()?
+                    .status()
+                    .is_success()
+                    .then_some(())
+            }
+        })
+        .await
+        .expect("our VictoriaLogs answers within 30 s");
+        OwnVictoriaLogs {
+            child,
+            url,
+            _data: data,
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnVictoriaLogs {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn victorialogs_stopped_before_the_collection_leaves_a_partial_incident_in_time() {
+    require("prometheus", &format!("{}/-/ready", prometheus_url())).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut vl = OwnVictoriaLogs::start().await;
+    let timeout = 4.0;
+    let cfg = common::config(
+        "[window]\nsettle_seconds = 2\n",
+        &[
+            ("RCA_JAEGER_URL", ""),
+            ("RCA_PROMETHEUS_URL", &prometheus_url()),
+            ("RCA_LOGS_URL", &vl.url),
+            ("RCA_COLLECT_TIMEOUT_SECONDS", "4"),
+        ],
+    );
+    let server = common::start(cfg, "127.0.0.1:0", &tmp.path().join("data")).await;
+    let id = common::post_alert(&server.base(), "checkout", 0, "de1e7ed0000000bb").await;
+    vl.stop();
+    let t0 = std::time::Instant::now();
+    // The settle period (2 s), then every collector under the 4 s timeout.
+    server.wait_done(&id, Duration::from_secs(30)).await;
+    let took = t0.elapsed().as_secs_f64();
+    assert!(
+        took < 2.0 + timeout + 5.0,
+        "the incident took {took:.1} s, beyond the settle period and the collector timeout"
+    );
+    let record = server.store.get(&id).await.unwrap().expect("stored");
+    let missing = &record.localisation.missing;
+    for modality in ["logs", "access_logs"] {
+        let m = missing
+            .iter()
+            .find(|m| m.modality == modality)
+            .unwrap_or_else(|| panic!("{modality} not missing: {missing:?}"));
+        assert!(
+            m.reason.starts_with("victorialogs: ") && m.reason.contains("unreachable"),
+            "{modality}: {}",
+            m.reason
+        );
+    }
+    server.stop().await;
 }

@@ -7,7 +7,8 @@
 //! | --- | --- | --- |
 //! | [`TraceSource`] | [`JaegerSource`]: `/api/v3/traces` (OTLP JSON), `/api/traces` as fallback | [`FixtureSource`] |
 //! | [`MetricSource`] | [`PrometheusSource`]: `query_range`, one PromQL query per signal | [`FixtureSource`] |
-//! | [`AccessLogSource`] | [`AccessLogDir`]: Envoy / ingress-nginx files, rotated ones included | [`FixtureSource`] |
+//! | [`AccessLogSource`] | [`AccessLogDir`]: Envoy / ingress-nginx files, rotated ones included; [`LogStoreSource`]: a log store's access-log query | [`FixtureSource`] |
+//! | [`LogSource`] | [`LogStoreSource`]: VictoriaLogs (LogsQL, streamed) or Loki (LogQL `query_range`, paged) | [`FixtureSource`] |
 //! | [`GoroutineDumpSource`] | [`PprofSource`]: each Go component's `/debug/pprof/goroutine` (and `goroutineleak`) | [`FixtureSource`] |
 //!
 //! [`collect`] asks all of them at once, each under its own timeout, and
@@ -17,6 +18,7 @@
 
 mod access;
 mod jaeger;
+mod logstore;
 mod pprof;
 mod prometheus;
 
@@ -31,6 +33,10 @@ use crate::model::{Alert, Micros, Modality, Observations, SourceStatus};
 
 pub use access::AccessLogDir;
 pub use jaeger::{JaegerSource, TraceSearch};
+pub use logstore::{
+    default_log_queries, LogBackend, LogKind, LogQuery, LogStoreSource, DEFAULT_COMPONENT_FIELDS,
+    PROXY_CONTAINERS,
+};
 pub use pprof::PprofSource;
 pub use prometheus::{PrometheusSource, SignalQuery};
 
@@ -121,6 +127,13 @@ pub trait AccessLogSource: Send + Sync {
     ) -> Result<Pulled, CollectError>;
 }
 
+/// Application logs for a window.
+#[async_trait]
+pub trait LogSource: Send + Sync {
+    fn name(&self) -> &str;
+    async fn logs(&self, window: &CollectWindow) -> Result<Pulled, CollectError>;
+}
+
 /// Goroutine dumps of the Go components, for a window.
 #[async_trait]
 pub trait GoroutineDumpSource: Send + Sync {
@@ -134,6 +147,8 @@ pub struct Sources {
     pub traces: Option<Arc<dyn TraceSource>>,
     pub metrics: Option<Arc<dyn MetricSource>>,
     pub access: Option<Arc<dyn AccessLogSource>>,
+    /// Application logs (a log store).
+    pub logs: Option<Arc<dyn LogSource>>,
     /// Go components are not the rule: none configured is no missing
     /// modality.
     pub goroutines: Option<Arc<dyn GoroutineDumpSource>>,
@@ -186,7 +201,13 @@ pub async fn collect(
             None => None,
         }
     };
-    let (traces, metrics, goroutines) = tokio::join!(traces, metrics, goroutines);
+    let logs = async {
+        match &sources.logs {
+            Some(s) => timed(Modality::Logs, s.name(), timeout, s.logs(window)).await,
+            None => not_configured(Modality::Logs, "no log store configured"),
+        }
+    };
+    let (traces, metrics, logs, goroutines) = tokio::join!(traces, metrics, logs, goroutines);
     // The access logs wait for the traces: an unnamed `access.log` belongs to
     // the proxy the traces show, as in `load_fixture`.
     let proxy = crate::fixture::proxy_of(&traces.0.obs)
@@ -201,7 +222,10 @@ pub async fn collect(
 
     let mut obs = Observations::default();
     let mut reports = Vec::new();
-    for (pulled, report) in [traces, metrics, access].into_iter().chain(goroutines) {
+    for (pulled, report) in [traces, metrics, access, logs]
+        .into_iter()
+        .chain(goroutines)
+    {
         let records = match report.modality {
             Modality::Traces => pulled.obs.spans.len(),
             Modality::Metrics => {
@@ -363,7 +387,14 @@ impl FixtureSource {
                     .filter(|c| !c.dumps.is_empty())
                     .collect()
             }
-            Modality::Logs => {}
+            Modality::Logs => {
+                obs.logs = all
+                    .logs
+                    .iter()
+                    .filter(|l| window.contains(l.time))
+                    .cloned()
+                    .collect()
+            }
         }
         Pulled { obs, partial: None }
     }
@@ -401,6 +432,16 @@ impl AccessLogSource for FixtureSource {
         _proxy: &str,
     ) -> Result<Pulled, CollectError> {
         Ok(self.part(window, Modality::AccessLogs))
+    }
+}
+
+#[async_trait]
+impl LogSource for FixtureSource {
+    fn name(&self) -> &str {
+        "fixture"
+    }
+    async fn logs(&self, window: &CollectWindow) -> Result<Pulled, CollectError> {
+        Ok(self.part(window, Modality::Logs))
     }
 }
 
@@ -486,6 +527,7 @@ mod tests {
             traces: Some(Arc::new(Slow)),
             metrics: Some(Arc::new(Broken)),
             access: None,
+            logs: None,
             goroutines: None,
             timeout: Duration::from_secs(5),
         };
@@ -505,7 +547,8 @@ mod tests {
             why(Modality::Metrics)
         );
         assert!(why(Modality::AccessLogs).contains("no access-log source"));
-        assert_eq!(reports.len(), 3);
+        assert!(why(Modality::Logs).contains("no log store"));
+        assert_eq!(reports.len(), 4);
         assert_eq!(obs.alerts.len(), 1);
     }
 }

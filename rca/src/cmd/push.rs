@@ -10,8 +10,16 @@
 //!   edge with their `client` and `server` labels); Prometheus must run with
 //!   the remote-write receiver and an out-of-order window covering the past
 //!   hours (scripts/stack does);
-//! - access logs to a directory, lines rewritten with shifted times;
+//! - access logs to a directory, lines rewritten with shifted times; or,
+//!   with `--logs-url`, application logs (`logs.json`) and access logs to
+//!   VictoriaLogs through its JSON-lines API (`/insert/jsonline`), one line a
+//!   record under the field names its OpenTelemetry ingestion writes
+//!   (`service.name`, `severity_text`, `severity_number`, `trace_id` salted
+//!   like the traces', `span_id`, `scope.name`), access lines with
+//!   `k8s.container.name` `envoy` or `ingress-nginx` as a proxy container's
+//!   stdout would be, all tagged `rca.push` with this push's id;
 //! - an rca configuration whose PromQL reads the pushed series back exactly
+//!   (and whose `[logs]` queries read this push's logs, and only them)
 //!   (`last_over_time(rca_fixture_cpu{fixture="…"}[14s])` at a 15 s step;
 //!   for the calls signals with `client_label` and `server_label` set);
 //! - optionally the shifted alert to Alertmanager (`POST /api/v2/alerts`).
@@ -60,6 +68,10 @@ pub struct Pushed {
     pub spans: usize,
     pub samples: usize,
     pub access_lines: usize,
+    /// Application log lines sent to the log store.
+    pub log_lines: usize,
+    /// With `--logs-url`: the `rca.push` value every line sent carries.
+    pub logs_push: Option<String>,
     /// The fixture's alert webhook with shifted times, ready to POST to rca.
     pub webhook: serde_json::Value,
     pub config: Option<PathBuf>,
@@ -136,8 +148,16 @@ async fn push(args: &PushArgs) -> CliResult<Pushed> {
     )
     .await
     .map_err(CliError::failed)?;
-    let access_lines =
-        push_access_logs(dir, &args.access_log_dir, shift).map_err(CliError::failed)?;
+    let push_id = format!("{name}-{}", Utc::now().timestamp_micros());
+    let (access_lines, log_lines) = match &args.logs_url {
+        None => (
+            push_access_logs(dir, &args.access_log_dir, shift).map_err(CliError::failed)?,
+            0,
+        ),
+        Some(url) => push_logs(&client, url, dir, shift, &push_id)
+            .await
+            .map_err(CliError::failed)?,
+    };
 
     let mut shifted = serde_json::to_value(&webhook).map_err(CliError::failed)?;
     if let Some(alerts) = shifted.get_mut("alerts").and_then(|a| a.as_array_mut()) {
@@ -154,7 +174,8 @@ async fn push(args: &PushArgs) -> CliResult<Pushed> {
         }
     }
     if let Some(path) = &args.write_config {
-        write_config(path, &queries, &args.access_log_dir).map_err(CliError::failed)?;
+        let logs = args.logs_url.as_deref().map(|url| (url, push_id.as_str()));
+        write_config(path, &queries, &args.access_log_dir, logs).map_err(CliError::failed)?;
     }
     if let Some(am) = &args.alertmanager {
         fire(&client, am, &shifted)
@@ -166,6 +187,8 @@ async fn push(args: &PushArgs) -> CliResult<Pushed> {
         spans,
         samples,
         access_lines,
+        log_lines,
+        logs_push: args.logs_url.as_ref().map(|_| push_id.clone()),
         webhook: shifted,
         config: args.write_config.clone(),
     })
@@ -569,8 +592,211 @@ pub fn shift_access_line(line: &str, shift: i64) -> Option<String> {
     Some(format!("{}{}{}", &line[..open], moved, &line[open + len..]))
 }
 
-/// An rca config that reads the pushed series back (and the logs from `logs`).
-fn write_config(path: &Path, queries: &[SignalQuery], logs: &Path) -> anyhow::Result<()> {
+/// Records per JSON-lines request to the log store.
+const LOG_LINES_PER_REQUEST: usize = 10_000;
+
+/// `logs.json` and the access logs to VictoriaLogs' JSON-lines API, shifted.
+/// Returns the access lines and application lines sent.
+async fn push_logs(
+    client: &reqwest::Client,
+    base: &str,
+    dir: &Path,
+    shift: i64,
+    push_id: &str,
+) -> anyhow::Result<(usize, usize)> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use opentelemetry_proto::tonic::logs::v1::LogsData;
+    let url = format!(
+        "{}/insert/jsonline?_stream_fields=service.name,k8s.container.name,rca.push",
+        base.trim_end_matches('/')
+    );
+    let mut batch = String::new();
+    let mut in_batch = 0;
+    let flush = |batch: &mut String, in_batch: &mut usize, force: bool| {
+        let due = *in_batch >= LOG_LINES_PER_REQUEST || (force && *in_batch > 0);
+        let body = due.then(|| std::mem::take(batch));
+        if due {
+            *in_batch = 0;
+        }
+        body
+    };
+    let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| -> Option<String> {
+        match v.as_ref()?.value.as_ref()? {
+            Any::StringValue(s) => Some(s.clone()),
+            Any::IntValue(i) => Some(i.to_string()),
+            Any::DoubleValue(d) => Some(d.to_string()),
+            Any::BoolValue(b) => Some(b.to_string()),
+            _ => None,
+        }
+    };
+    let time = |nanos: i128| -> String {
+        let t = DateTime::from_timestamp(
+            (nanos.div_euclid(1_000_000_000)) as i64,
+            nanos.rem_euclid(1_000_000_000) as u32,
+        )
+        .unwrap_or_default();
+        t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+    };
+    let mut log_lines = 0;
+    let path = dir.join("logs.json");
+    if path.is_file() {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let data: LogsData = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not OTLP JSON logs", path.display()))?;
+        for rl in data.resource_logs {
+            let mut common = serde_json::Map::new();
+            common.insert("rca.push".into(), push_id.into());
+            for kv in rl.resource.iter().flat_map(|r| &r.attributes) {
+                if let Some(v) = text(&kv.value) {
+                    common.insert(kv.key.clone(), v.into());
+                }
+            }
+            for sl in rl.scope_logs {
+                let mut scoped = common.clone();
+                if let Some(name) = sl
+                    .scope
+                    .as_ref()
+                    .map(|s| s.name.clone())
+                    .filter(|n| !n.is_empty())
+                {
+                    scoped.insert("scope.name".into(), name.into());
+                }
+                for r in sl.log_records {
+                    let mut line = scoped.clone();
+                    let nanos = if r.time_unix_nano != 0 {
+                        r.time_unix_nano
+                    } else {
+                        r.observed_time_unix_nano
+                    };
+                    line.insert(
+                        "_time".into(),
+                        time(nanos as i128 + shift as i128 * 1_000_000_000).into(),
+                    );
+                    line.insert("_msg".into(), text(&r.body).unwrap_or_default().into());
+                    if r.severity_number != 0 {
+                        line.insert(
+                            "severity_number".into(),
+                            r.severity_number.to_string().into(),
+                        );
+                    }
+                    if !r.severity_text.is_empty() {
+                        line.insert("severity_text".into(), r.severity_text.clone().into());
+                    }
+                    let mut trace = r.trace_id.clone();
+                    if trace.iter().any(|&b| b != 0) {
+                        salt_trace_id(&mut trace, shift);
+                        line.insert("trace_id".into(), hex::encode(trace).into());
+                    }
+                    if r.span_id.iter().any(|&b| b != 0) {
+                        line.insert("span_id".into(), hex::encode(&r.span_id).into());
+                    }
+                    for kv in &r.attributes {
+                        if let Some(v) = text(&kv.value) {
+                            line.insert(kv.key.clone(), v.into());
+                        }
+                    }
+                    batch.push_str(&serde_json::Value::Object(line).to_string());
+                    batch.push('\n');
+                    in_batch += 1;
+                    log_lines += 1;
+                    if let Some(body) = flush(&mut batch, &mut in_batch, false) {
+                        send_lines(client, &url, body).await?;
+                    }
+                }
+            }
+        }
+    }
+    let mut access_lines = 0;
+    for (path, proxy) in access_files(dir)? {
+        let content = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        for (i, line) in content.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let moved = shift_access_line(line, shift)
+                .with_context(|| format!("{}:{}: no time to shift", path.display(), i + 1))?;
+            let mut one = ingest::Observations::default();
+            ingest::read_access_log(&path, moved.as_bytes(), "-", &mut one)
+                .with_context(|| format!("{}:{}", path.display(), i + 1))?;
+            let Some(at) = one.access.first().map(|a| a.time) else {
+                continue;
+            };
+            let container = if moved.starts_with('{') || moved.starts_with('[') {
+                "envoy"
+            } else {
+                "ingress-nginx"
+            };
+            let mut record = serde_json::Map::new();
+            record.insert("_time".into(), time(at as i128 * 1000).into());
+            record.insert("_msg".into(), moved.into());
+            record.insert("k8s.container.name".into(), container.into());
+            record.insert("rca.push".into(), push_id.into());
+            if let Some(p) = &proxy {
+                record.insert("service.name".into(), p.clone().into());
+            }
+            batch.push_str(&serde_json::Value::Object(record).to_string());
+            batch.push('\n');
+            in_batch += 1;
+            access_lines += 1;
+            if let Some(body) = flush(&mut batch, &mut in_batch, false) {
+                send_lines(client, &url, body).await?;
+            }
+        }
+    }
+    if let Some(body) = flush(&mut batch, &mut in_batch, true) {
+        send_lines(client, &url, body).await?;
+    }
+    Ok((access_lines, log_lines))
+}
+
+/// `access.log` (no proxy named: the traces' one) and `access-<proxy>.log`.
+fn access_files(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Option<String>)>> {
+    let mut files: Vec<(PathBuf, Option<String>)> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let n = p.file_name()?.to_str()?.to_string();
+            if n == "access.log" {
+                return Some((p, None));
+            }
+            let proxy = n.strip_prefix("access-")?.strip_suffix(".log")?.to_string();
+            Some((p, Some(proxy)))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+async fn send_lines(client: &reqwest::Client, url: &str, body: String) -> anyhow::Result<()> {
+    let resp = client
+        .post(url)
+        // VictoriaLogs reads a form-encoded body as a form: say what it is.
+        .header("Content-Type", "application/stream+json")
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("sending logs to {url}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        bail!(
+            "{url} answered {status}: {}",
+            text.chars().take(300).collect::<String>()
+        );
+    }
+    Ok(())
+}
+
+/// An rca config that reads the pushed series back, and the logs: from the
+/// log store when they went there (`logs`: its URL and this push's id),
+/// else the access logs from the directory `access` and no log store.
+fn write_config(
+    path: &Path,
+    queries: &[SignalQuery],
+    access: &Path,
+    logs: Option<(&str, &str)>,
+) -> anyhow::Result<()> {
     #[derive(Serialize)]
     struct Prom<'a> {
         step_seconds: f64,
@@ -581,17 +807,48 @@ fn write_config(path: &Path, queries: &[SignalQuery], logs: &Path) -> anyhow::Re
         dir: String,
     }
     #[derive(Serialize)]
+    struct Logs {
+        backend: ingest::collect::LogBackend,
+        url: String,
+        queries: Vec<ingest::collect::LogQuery>,
+    }
+    #[derive(Serialize)]
     struct Out<'a> {
         prometheus: Prom<'a>,
         access_logs: Access,
+        logs: Logs,
     }
+    let backend = ingest::collect::LogBackend::VictoriaLogs;
+    let (url, log_queries) = match logs {
+        None => (String::new(), Vec::new()),
+        Some((url, id)) => {
+            // The default queries, narrowed to this push's lines.
+            let mine = ingest::collect::default_log_queries(backend)
+                .into_iter()
+                .map(|mut q| {
+                    q.query = format!("rca.push:={id:?} ({})", q.query);
+                    q
+                })
+                .collect();
+            (url.to_string(), mine)
+        }
+    };
     let text = toml::to_string(&Out {
         prometheus: Prom {
             step_seconds: STEP,
             queries,
         },
         access_logs: Access {
-            dir: logs.display().to_string(),
+            dir: if logs.is_some() {
+                String::new()
+            } else {
+                access.display().to_string()
+            },
+        },
+        logs: Logs {
+            backend,
+            url,
+            queries: log_queries,
         },
     })?;
     std::fs::write(

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ingest::collect::{SignalQuery, TraceSearch};
+use ingest::collect::{LogBackend, LogKind, LogQuery, SignalQuery, TraceSearch};
 use serde::{Deserialize, Serialize};
 
 /// Every option of `rca serve`, as in the TOML file.
@@ -38,6 +38,7 @@ pub struct Config {
     pub jaeger: JaegerSection,
     pub prometheus: PrometheusSection,
     pub access_logs: AccessLogsSection,
+    pub logs: LogsSection,
     pub goroutines: GoroutinesSection,
     pub telemetry: TelemetrySection,
 }
@@ -97,6 +98,47 @@ pub struct AccessLogsSection {
     /// Directory of `access.log` / `access-<proxy>.log` (and rotations);
     /// empty: no access-log collection.
     pub dir: String,
+}
+
+/// A log store holding the application logs and, when a query of kind
+/// `access` is configured, the proxies' access logs (then `access_logs.dir`
+/// is not read).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsSection {
+    /// `victorialogs` (LogsQL) or `loki` (LogQL).
+    pub backend: LogBackend,
+    /// The log store's base URL; empty: no log store.
+    pub url: String,
+    /// Lines per query at most; a query that reaches it makes the incident
+    /// say later lines are missing.
+    pub limit: usize,
+    /// Headers sent with every query (`X-Scope-OrgID` for a multi-tenant
+    /// Loki, `AccountID` for VictoriaLogs, `Authorization`).
+    pub headers: BTreeMap<String, String>,
+    /// One query per kind of log; empty: the backend's defaults (the proxy
+    /// containers' lines as access logs, all others as application logs).
+    pub queries: Vec<LogQuery>,
+}
+
+impl LogsSection {
+    /// The configured queries, else the backend's defaults.
+    pub fn effective_queries(&self) -> Vec<LogQuery> {
+        if self.queries.is_empty() {
+            ingest::collect::default_log_queries(self.backend)
+        } else {
+            self.queries.clone()
+        }
+    }
+
+    /// Whether the access logs come from the log store.
+    pub fn serves_access(&self) -> bool {
+        !self.url.is_empty()
+            && self
+                .effective_queries()
+                .iter()
+                .any(|q| q.kind == LogKind::Access)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -216,6 +258,7 @@ impl Default for Config {
             jaeger: JaegerSection::default(),
             prometheus: PrometheusSection::default(),
             access_logs: AccessLogsSection::default(),
+            logs: LogsSection::default(),
             goroutines: GoroutinesSection::default(),
             telemetry: TelemetrySection::default(),
         }
@@ -266,6 +309,18 @@ impl Default for AccessLogsSection {
     fn default() -> Self {
         AccessLogsSection {
             dir: "access-logs".into(),
+        }
+    }
+}
+
+impl Default for LogsSection {
+    fn default() -> Self {
+        LogsSection {
+            backend: LogBackend::VictoriaLogs,
+            url: "http://127.0.0.1:9428".into(),
+            limit: 2_000_000,
+            headers: BTreeMap::new(),
+            queries: Vec::new(),
         }
     }
 }
@@ -322,7 +377,7 @@ pub fn default_queries() -> Vec<SignalQuery> {
 }
 
 /// The environment variables that override the file, each with its key.
-pub const ENV_KEYS: [(&str, &str); 14] = [
+pub const ENV_KEYS: [(&str, &str); 16] = [
     ("RCA_TOKEN", "token"),
     ("RCA_LISTEN", "listen"),
     ("RCA_PUBLIC_URL", "public_url"),
@@ -335,6 +390,8 @@ pub const ENV_KEYS: [(&str, &str); 14] = [
     ("RCA_JAEGER_SEARCH", "jaeger.search"),
     ("RCA_PROMETHEUS_URL", "prometheus.url"),
     ("RCA_ACCESS_LOG_DIR", "access_logs.dir"),
+    ("RCA_LOGS_URL", "logs.url"),
+    ("RCA_LOGS_BACKEND", "logs.backend"),
     ("RCA_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
     ("RCA_WAIT_FOR_SETTLE", "window.wait_for_settle"),
 ];
@@ -406,6 +463,14 @@ impl Config {
             }
             "prometheus.url" => self.prometheus.url = value.to_string(),
             "access_logs.dir" => self.access_logs.dir = value.to_string(),
+            "logs.url" => self.logs.url = value.to_string(),
+            "logs.backend" => {
+                self.logs.backend = match value.trim() {
+                    "victorialogs" => LogBackend::VictoriaLogs,
+                    "loki" => LogBackend::Loki,
+                    other => return Err(format!("{other:?}: expected victorialogs or loki")),
+                }
+            }
             "telemetry.otlp_endpoint" => self.telemetry.otlp_endpoint = value.to_string(),
             "window.wait_for_settle" => self.window.wait_for_settle = num(value)?,
             other => return Err(format!("unknown key {other}")),
@@ -435,6 +500,7 @@ impl Config {
             ("public_url", &self.public_url),
             ("jaeger.url", &self.jaeger.url),
             ("prometheus.url", &self.prometheus.url),
+            ("logs.url", &self.logs.url),
             ("telemetry.otlp_endpoint", &self.telemetry.otlp_endpoint),
         ] {
             if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
@@ -461,6 +527,19 @@ impl Config {
                         "goroutines.endpoints.{component}: {url:?} is not an http(s) URL"
                     ));
                 }
+            }
+        }
+        if self.logs.limit == 0 {
+            errors.push("logs.limit: must be at least 1".into());
+        }
+        for (i, q) in self.logs.queries.iter().enumerate() {
+            if q.query.trim().is_empty() {
+                errors.push(format!("logs.queries[{i}]: query must not be empty"));
+            }
+            if q.component_fields.iter().any(|f| f.trim().is_empty()) {
+                errors.push(format!(
+                    "logs.queries[{i}]: component_fields must not hold an empty name"
+                ));
             }
         }
         for (i, q) in self.prometheus.queries.iter().enumerate() {
@@ -603,6 +682,28 @@ pub fn reference() -> String {
             "access_logs.dir",
             d.access_logs.dir.clone(),
             "access.log / access-<proxy>.log (+ .N rotations); \"\" disables",
+        ),
+        (
+            "logs.backend",
+            d.logs.backend.as_str().into(),
+            "victorialogs (LogsQL) | loki (LogQL query_range)",
+        ),
+        (
+            "logs.url",
+            d.logs.url.clone(),
+            "log store for application (and access) logs; \"\" disables",
+        ),
+        ("logs.limit", d.logs.limit.to_string(), "lines per query at most"),
+        (
+            "logs.headers",
+            "{} (none)".into(),
+            "headers on every query (X-Scope-OrgID, AccountID, Authorization)",
+        ),
+        (
+            "logs.queries",
+            "the backend's defaults".into(),
+            "[[logs.queries]] kind = application | access, query, component_fields; \
+             an access query replaces access_logs.dir",
         ),
         (
             "goroutines.endpoints",
@@ -828,11 +929,95 @@ c = { dump = \"ftp://c\" }
     }
 
     #[test]
+    fn logs_take_a_backend_queries_and_headers() {
+        let toml = br#"
+            [logs]
+            backend = "loki"
+            url = "http://loki:3100"
+            headers = { "X-Scope-OrgID" = "shop" }
+            [[logs.queries]]
+            kind = "application"
+            query = '{namespace="shop"}'
+            component_fields = ["app"]
+        "#;
+        let cfg = Config::load(Some((std::path::Path::new("rca.toml"), toml)), &env(&[])).unwrap();
+        assert_eq!(cfg.logs.backend, LogBackend::Loki);
+        assert_eq!(cfg.logs.headers["X-Scope-OrgID"], "shop");
+        assert_eq!(cfg.logs.queries[0].component_fields, ["app"]);
+        assert!(
+            !cfg.logs.serves_access(),
+            "no access query: the directory serves access logs"
+        );
+        assert!(Config::default().logs.serves_access());
+        let err = Config::load(
+            Some((
+                std::path::Path::new("rca.toml"),
+                b"[logs]\nurl = \"loki:3100\"\n[[logs.queries]]\nkind = \"audit\"\nquery = \"*\"\n",
+            )),
+            &env(&[("RCA_LOGS_BACKEND", "elastic")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown variant `audit`"), "{err}");
+        let err = Config::load(
+            Some((
+                std::path::Path::new("rca.toml"),
+                b"[logs]\nurl = \"loki:3100\"\nlimit = 0\n",
+            )),
+            &env(&[("RCA_LOGS_BACKEND", "elastic")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("RCA_LOGS_BACKEND"), "{err}");
+        assert!(
+            err.contains("logs.url: \"loki:3100\" is not an http(s) URL"),
+            "{err}"
+        );
+        assert!(err.contains("logs.limit: must be at least 1"), "{err}");
+    }
+
+    #[test]
     fn the_reference_names_every_env_override() {
         let r = reference();
         for (var, key) in ENV_KEYS {
             assert!(r.contains(var), "{var} missing");
             assert!(r.contains(key), "{key} missing");
+        }
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    use super::*;
+
+    /// The `[logs]` examples of the README's "Logs from a log store" say
+    /// they are the defaults written out: they must parse and be them.
+    #[test]
+    fn the_readme_log_examples_are_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let at = readme
+            .find("### Logs from a log store")
+            .expect("the section");
+        let section = &readme[at..];
+        let blocks: Vec<&str> = section
+            .split("```toml\n")
+            .skip(1)
+            .take(2)
+            .map(|b| b.split("```").next().unwrap())
+            .collect();
+        assert_eq!(blocks.len(), 2);
+        for block in blocks {
+            let cfg = Config::load(
+                Some((std::path::Path::new("README.md"), block.as_bytes())),
+                &BTreeMap::new(),
+            )
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
+            let defaults = ingest::collect::default_log_queries(cfg.logs.backend);
+            for (q, d) in cfg.logs.queries.iter().zip(&defaults) {
+                assert_eq!(q.kind, d.kind);
+                assert_eq!(q.query, d.query, "README differs from the default");
+            }
+            assert_eq!(cfg.logs.queries.len(), defaults.len());
         }
     }
 }

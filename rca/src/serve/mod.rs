@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graph::store::GraphStore;
-use ingest::collect::{AccessLogDir, JaegerSource, PrometheusSource, Sources};
+use ingest::collect::{AccessLogDir, JaegerSource, LogStoreSource, PrometheusSource, Sources};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -82,9 +82,29 @@ pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
             timeout,
         )?))
     };
-    let access: Option<Arc<dyn ingest::collect::AccessLogSource>> =
+    let store = (!cfg.logs.url.is_empty()).then(|| {
+        Arc::new(
+            LogStoreSource::new(
+                cfg.logs.backend,
+                &cfg.logs.url,
+                cfg.logs.effective_queries(),
+                cfg.logs.limit,
+                timeout,
+            )
+            .with_headers(cfg.logs.headers.clone()),
+        )
+    });
+    let logs: Option<Arc<dyn ingest::collect::LogSource>> = store
+        .clone()
+        .filter(|s| s.has(ingest::collect::LogKind::Application))
+        .map(|s| s as _);
+    // An access query in the log store replaces the directory.
+    let access: Option<Arc<dyn ingest::collect::AccessLogSource>> = if cfg.logs.serves_access() {
+        store.map(|s| s as _)
+    } else {
         (!cfg.access_logs.dir.is_empty())
-            .then(|| Arc::new(AccessLogDir::new(&cfg.access_logs.dir)) as _);
+            .then(|| Arc::new(AccessLogDir::new(&cfg.access_logs.dir)) as _)
+    };
     let goroutines: Option<Arc<dyn ingest::collect::GoroutineDumpSource>> =
         (!cfg.goroutines.endpoints.is_empty()).then(|| {
             let endpoints = cfg
@@ -102,6 +122,7 @@ pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
         traces,
         metrics,
         access,
+        logs,
         goroutines,
         timeout,
     })

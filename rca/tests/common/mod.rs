@@ -156,6 +156,9 @@ pub fn otlp_url() -> String {
 pub fn prometheus_url() -> String {
     env_or("RCA_PROMETHEUS_URL", "http://127.0.0.1:9090")
 }
+pub fn victorialogs_url() -> String {
+    env_or("RCA_LOGS_URL", "http://127.0.0.1:9428")
+}
 pub fn alertmanager_url() -> String {
     env_or("RCA_ALERTMANAGER_URL", "http://127.0.0.1:9093")
 }
