@@ -267,6 +267,7 @@ async fn incident_of_prices_at(endpoint: &str, settings: &str, data: &Path) -> g
         &[
             ("RCA_JAEGER_URL", "http://127.0.0.1:9"),
             ("RCA_PROMETHEUS_URL", "http://127.0.0.1:9"),
+            ("RCA_LOGS_URL", "http://127.0.0.1:9"),
             ("RCA_ACCESS_LOG_DIR", "/nonexistent/rca-access-logs"),
         ],
     );

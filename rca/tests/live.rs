@@ -200,6 +200,7 @@ async fn jaeger_gone_between_webhook_and_collection_leaves_a_partial_incident_th
         &[
             ("RCA_JAEGER_URL", &format!("http://{}", relay.addr)),
             ("RCA_PROMETHEUS_URL", &prometheus_url()),
+            ("RCA_LOGS_URL", ""),
             (
                 "RCA_ACCESS_LOG_DIR",
                 tmp.path().join("none").to_str().unwrap(),

@@ -9,9 +9,10 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 
 /// Backends on a port nothing listens on: collectors fail at once.
-const NOWHERE: [(&str, &str); 3] = [
+const NOWHERE: [(&str, &str); 4] = [
     ("RCA_JAEGER_URL", "http://127.0.0.1:9"),
     ("RCA_PROMETHEUS_URL", "http://127.0.0.1:9"),
+    ("RCA_LOGS_URL", "http://127.0.0.1:9"),
     ("RCA_ACCESS_LOG_DIR", "/nonexistent/rca-access-logs"),
 ];
 
@@ -63,7 +64,7 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
         .iter()
         .map(|m| (m.modality.clone(), m.reason.clone()))
         .collect();
-    for modality in ["traces", "metrics", "access_logs"] {
+    for modality in ["traces", "metrics", "access_logs", "logs"] {
         let why = missing
             .iter()
             .find(|(m, _)| m == modality)
