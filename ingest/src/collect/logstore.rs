@@ -745,35 +745,28 @@ impl LineReader {
     fn loki_entry(&mut self, e: &LokiEntry) {
         self.read.lines += 1;
         let time = (e.ns / 1000) as Micros;
-        let mut values: Values<'_> = vec![None; self.fields.keys.len()];
-        let mut message: Cow<'_, str> = Cow::Borrowed(e.line.as_str());
-        if e.line.starts_with('{') {
-            let mut inner: Values<'_> = Vec::new();
-            if scan_object(&e.line, &self.fields, &mut inner).is_ok() {
-                if let Some(m) = first(&inner, &self.fields.message) {
-                    message = Cow::Owned(m.to_string());
-                }
-                for (slot, v) in values.iter_mut().zip(inner) {
-                    *slot = v.map(|v| Cow::Owned(v.into_owned()));
-                }
-            }
+        // A JSON line (Fluent Bit's record) gives its own keys and message.
+        let mut values: Values<'_> = Vec::new();
+        let json =
+            e.line.starts_with('{') && scan_object(&e.line, &self.fields, &mut values).is_ok();
+        if !json {
+            values = vec![None; self.fields.keys.len()];
         }
-        for (k, v) in e.metadata.iter().chain(e.stream.iter()) {
-            if let Some(&i) = self.fields.index.get(k.as_str()) {
-                let slot = &mut values[i];
-                if slot.is_none() {
-                    *slot = Some(Cow::Borrowed(v.as_str()));
-                }
-            }
-        }
-        // Metadata wins over the line's own keys: fix the order for the
-        // fields both may hold.
+        let message = first(&values, &self.fields.message)
+            .filter(|_| json)
+            .unwrap_or(&e.line)
+            .to_string();
+        // Metadata wins over the line's keys, which win over the stream's labels.
         for (k, v) in &e.metadata {
             if let Some(&i) = self.fields.index.get(k.as_str()) {
                 values[i] = Some(Cow::Borrowed(v.as_str()));
             }
         }
-        let message = message.into_owned();
+        for (k, v) in e.stream.iter() {
+            if let Some(&i) = self.fields.index.get(k.as_str()) {
+                values[i].get_or_insert(Cow::Borrowed(v.as_str()));
+            }
+        }
         self.record(time, &message, &values);
     }
 
@@ -901,7 +894,7 @@ struct LokiStream {
 struct LokiValue(
     String,
     String,
-    #[serde(default)] Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default)] Option<serde_json::Map<String, serde_json::Value>>,
 );
 
 /// The entries of a Loki `query_range` answer of `resultType` `streams`.
@@ -929,26 +922,22 @@ fn parse_loki(body: &[u8]) -> Result<Vec<LokiEntry>, String> {
             let ns: i128 = ns
                 .parse()
                 .map_err(|_| format!("entry time {ns:?} is not nanoseconds"))?;
+            // Flat, or under `structuredMetadata` and `parsed` with
+            // `categorize-labels`; string values only.
             let mut metadata = Vec::new();
             if let Some(meta) = meta {
                 let categorised =
                     meta.contains_key("structuredMetadata") || meta.contains_key("parsed");
-                let flat = |m: &serde_json::Map<String, serde_json::Value>,
-                            out: &mut Vec<(String, String)>| {
-                    for (k, v) in m {
-                        if let Some(v) = v.as_str() {
-                            out.push((k.clone(), v.to_string()));
-                        }
-                    }
-                };
-                if categorised {
-                    for part in ["structuredMetadata", "parsed"] {
-                        if let Some(serde_json::Value::Object(m)) = meta.get(part) {
-                            flat(m, &mut metadata);
-                        }
-                    }
+                let parts: Vec<&serde_json::Map<String, serde_json::Value>> = if categorised {
+                    ["structuredMetadata", "parsed"]
+                        .iter()
+                        .filter_map(|part| meta.get(*part)?.as_object())
+                        .collect()
                 } else {
-                    for (k, v) in &meta {
+                    vec![&meta]
+                };
+                for m in parts {
+                    for (k, v) in m {
                         if let Some(v) = v.as_str() {
                             metadata.push((k.clone(), v.to_string()));
                         }

@@ -297,19 +297,11 @@ async fn send_spans(
         resource_spans: batch,
     }
     .encode_to_vec();
-    let resp = client
+    let req = client
         .post(url)
         .header("content-type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .await
-        .with_context(|| format!("sending spans to {url}"))?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        bail!("{url} answered {status}: {text}");
-    }
-    Ok(())
+        .body(body);
+    send(req, url, "sending spans").await
 }
 
 /// Prometheus remote write, version 1: the messages we send.
@@ -511,21 +503,13 @@ async fn remote_write(
     let body = snap::raw::Encoder::new()
         .compress_vec(&raw)
         .context("snappy-compressing a remote-write request")?;
-    let resp = client
+    let req = client
         .post(url)
         .header("content-type", "application/x-protobuf")
         .header("content-encoding", "snappy")
         .header("x-prometheus-remote-write-version", "0.1.0")
-        .body(body)
-        .send()
-        .await
-        .with_context(|| format!("remote-writing series to {url}"))?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        bail!("{url} answered {status}: {}", text.trim());
-    }
-    Ok(())
+        .body(body);
+    send(req, url, "remote-writing series").await
 }
 
 /// Copies `access.log` and `access-<proxy>.log` into `out`, times shifted.
@@ -610,16 +594,7 @@ async fn push_logs(
         "{}/insert/jsonline?_stream_fields=service.name,k8s.container.name,rca.push",
         base.trim_end_matches('/')
     );
-    let mut batch = String::new();
-    let mut in_batch = 0;
-    let flush = |batch: &mut String, in_batch: &mut usize, force: bool| {
-        let due = *in_batch >= LOG_LINES_PER_REQUEST || (force && *in_batch > 0);
-        let body = due.then(|| std::mem::take(batch));
-        if due {
-            *in_batch = 0;
-        }
-        body
-    };
+    let mut batch = LineBatch::default();
     let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| -> Option<String> {
         match v.as_ref()?.value.as_ref()? {
             Any::StringValue(s) => Some(s.clone()),
@@ -695,13 +670,8 @@ async fn push_logs(
                             line.insert(kv.key.clone(), v.into());
                         }
                     }
-                    batch.push_str(&serde_json::Value::Object(line).to_string());
-                    batch.push('\n');
-                    in_batch += 1;
+                    batch.push(client, &url, line).await?;
                     log_lines += 1;
-                    if let Some(body) = flush(&mut batch, &mut in_batch, false) {
-                        send_lines(client, &url, body).await?;
-                    }
                 }
             }
         }
@@ -735,18 +705,11 @@ async fn push_logs(
             if let Some(p) = &proxy {
                 record.insert("service.name".into(), p.clone().into());
             }
-            batch.push_str(&serde_json::Value::Object(record).to_string());
-            batch.push('\n');
-            in_batch += 1;
+            batch.push(client, &url, record).await?;
             access_lines += 1;
-            if let Some(body) = flush(&mut batch, &mut in_batch, false) {
-                send_lines(client, &url, body).await?;
-            }
         }
     }
-    if let Some(body) = flush(&mut batch, &mut in_batch, true) {
-        send_lines(client, &url, body).await?;
-    }
+    batch.send(client, &url).await?;
     Ok((access_lines, log_lines))
 }
 
@@ -768,21 +731,59 @@ fn access_files(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Option<String>)>> {
     Ok(files)
 }
 
-async fn send_lines(client: &reqwest::Client, url: &str, body: String) -> anyhow::Result<()> {
-    let resp = client
-        .post(url)
+/// JSON lines on their way to the log store, sent every
+/// [`LOG_LINES_PER_REQUEST`] records.
+#[derive(Default)]
+struct LineBatch {
+    body: String,
+    records: usize,
+}
+
+impl LineBatch {
+    async fn push(
+        &mut self,
+        client: &reqwest::Client,
+        url: &str,
+        record: serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        self.body
+            .push_str(&serde_json::Value::Object(record).to_string());
+        self.body.push('\n');
+        self.records += 1;
+        if self.records >= LOG_LINES_PER_REQUEST {
+            self.send(client, url).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what waits, if anything.
+    async fn send(&mut self, client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+        if self.records == 0 {
+            return Ok(());
+        }
+        self.records = 0;
+        let body = std::mem::take(&mut self.body);
         // VictoriaLogs reads a form-encoded body as a form: say what it is.
-        .header("Content-Type", "application/stream+json")
-        .body(body)
+        let req = client
+            .post(url)
+            .header("Content-Type", "application/stream+json")
+            .body(body);
+        send(req, url, "sending logs").await
+    }
+}
+
+/// Sends `req` and fails with the answer's start unless it succeeded.
+async fn send(req: reqwest::RequestBuilder, url: &str, doing: &str) -> anyhow::Result<()> {
+    let resp = req
         .send()
         .await
-        .with_context(|| format!("sending logs to {url}"))?;
+        .with_context(|| format!("{doing} to {url}"))?;
     let status = resp.status();
     if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();
         bail!(
             "{url} answered {status}: {}",
-            text.chars().take(300).collect::<String>()
+            text.trim().chars().take(300).collect::<String>()
         );
     }
     Ok(())
@@ -879,20 +880,7 @@ async fn fire(
         })
         .collect();
     let url = format!("{}/api/v2/alerts", alertmanager.trim_end_matches('/'));
-    let resp = client
-        .post(&url)
-        .json(&alerts)
-        .send()
-        .await
-        .with_context(|| format!("posting alerts to {url}"))?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        bail!(
-            "{url} answered {status}: {}",
-            resp.text().await.unwrap_or_default()
-        );
-    }
-    Ok(())
+    send(client.post(&url).json(&alerts), &url, "posting alerts").await
 }
 
 #[cfg(test)]
