@@ -27,6 +27,15 @@ pub(crate) fn value_at(f: &Feature, i: usize) -> f64 {
     }
 }
 
+/// Whether a feature has data in bucket `i` (a level, requests, trials).
+pub(crate) fn has_data(f: &Feature, i: usize) -> bool {
+    match &f.values {
+        Values::Level { values, .. } => values[i].is_finite(),
+        Values::PerRequest { values, .. } => !values[i].is_empty(),
+        Values::Rate { den, .. } => den[i] > 0.0,
+    }
+}
+
 /// Four significant digits: enough to read and to correlate, a third of the bytes.
 fn sig4(v: f64) -> Option<f64> {
     if !v.is_finite() {

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::features::{self, FeatureSet};
 use crate::params::Params;
 use crate::rank::{self, Ranked, Suspect};
+use crate::score;
 use crate::signal::SignalKind;
 use crate::window::{choose_buckets, Buckets, WindowConfig};
 use crate::{
@@ -250,24 +251,41 @@ fn candidate(
             (None, Some(ci)) => {
                 let ch = &ranked.charges[ci];
                 let first = ch.edges.first().map(|&e| &ranked.edge_scores[e]);
-                let at = peak(&ch.z, b).unwrap_or(b.baseline_end);
+                let at = ch
+                    .onset
+                    .or_else(|| peak(&ch.z, b))
+                    .unwrap_or(b.baseline_end);
+                let before = first.map_or(f64::NAN, |e| e.typical_us / 1000.0);
+                let after = first.map_or(f64::NAN, |e| e.now_us / 1000.0);
                 Evidence {
                     signal: k.kind.name().to_string(),
                     modality: Modality::Traces.to_string(),
                     at: rfc3339(b.start_of(at)),
-                    value: round4(first.map_or(f64::NAN, |e| e.now_us / 1000.0)),
-                    baseline: round4(first.map_or(f64::NAN, |e| e.typical_us / 1000.0)),
+                    value: round4(after),
+                    baseline: round4(before),
                     deviation: round2(k.z),
-                    summary: format!("{}: {} (score {:.1})", k.kind.name(), ch.note, k.z),
-                    trace_ids: Vec::new(),
-                    top_user_agents: Vec::new(),
-                    tls_versions: Vec::new(),
+                    summary: format!(
+                        "{}: wire time p50 {} → {}; {} (score {:.1})",
+                        k.kind.name(),
+                        fmt_ms(before),
+                        fmt_ms(after),
+                        ch.note,
+                        k.z
+                    ),
+                    unit: "ms".into(),
+                    before: finite4(before),
+                    after: finite4(after),
+                    quantile: "p50".into(),
+                    ..Evidence::default()
                 }
             }
             (None, None) => Evidence {
                 signal: k.kind.name().to_string(),
                 modality: k.modality().to_string(),
-                at: rfc3339(b.start_of(b.baseline_end)),
+                // Derived evidence with no series of its own (the share of the
+                // symptom, a leak in dumps, skipped lines) is dated when the
+                // component's significant evidence began.
+                at: rfc3339(b.start_of(k.onset.or(s.onset).unwrap_or(b.baseline_end))),
                 value: round2(k.z),
                 baseline: 0.0,
                 deviation: round2(k.z),
@@ -277,9 +295,7 @@ fn candidate(
                     k.note.as_deref().unwrap_or(""),
                     k.z
                 ),
-                trace_ids: Vec::new(),
-                top_user_agents: Vec::new(),
-                tls_versions: Vec::new(),
+                ..Evidence::default()
             },
         };
         evidence.push(item);
@@ -385,23 +401,35 @@ fn scored_evidence(
     obs: &Observations,
 ) -> Evidence {
     let f = &set.features[sc.feature];
-    let at = sc.peak.unwrap_or(b.baseline_end);
-    let value = crate::detail::value_at(f, at);
+    let peak_at = sc.peak.unwrap_or(b.baseline_end);
+    // Evidence is dated when its signal changed; its score is its peak's.
+    let at = sc.onset.unwrap_or(peak_at);
+    let value = crate::detail::value_at(f, peak_at);
     let unit = f.kind.spec().unit.as_str();
     let from = sc
         .onset
         .map(|o| format!(", from {}", hhmmss(b.start_of(o))))
         .unwrap_or_default();
     let thin = if sc.thin { ", thin baseline" } else { "" };
-    let summary = format!(
-        "{} {} vs baseline {} (score {:.1}{}{})",
-        f.name(),
-        fmt_value(value, unit),
-        fmt_value(sc.baseline, unit),
-        sc.z[at],
-        from,
-        thin
-    );
+    let change = before_after(f, sc, at, set, b, obs);
+    let summary = match &change.text {
+        Some(text) => format!(
+            "{} {text} (score {:.1}{}{})",
+            f.name(),
+            sc.z[peak_at],
+            from,
+            thin
+        ),
+        None => format!(
+            "{} {} vs baseline {} (score {:.1}{}{})",
+            f.name(),
+            fmt_value(value, unit),
+            fmt_value(sc.baseline, unit),
+            sc.z[peak_at],
+            from,
+            thin
+        ),
+    };
     let trace_ids = if f.kind.spec().modality == Modality::Traces {
         let mut ids: Vec<String> = Vec::new();
         let start = sc.onset.unwrap_or(at);
@@ -448,12 +476,208 @@ fn scored_evidence(
         at: rfc3339(b.start_of(at)),
         value: round4(value),
         baseline: round4(sc.baseline),
-        deviation: round2(sc.z[at]),
+        deviation: round2(sc.z[peak_at]),
         summary,
         trace_ids,
         top_user_agents,
         tls_versions,
+        unit: change.unit.to_string(),
+        before: finite4(change.before),
+        after: finite4(change.after),
+        quantile: change.quantile.to_string(),
+        operation: change.operation,
     }
+}
+
+/// A signal before and after its change, in its own unit.
+struct Change {
+    unit: &'static str,
+    before: f64,
+    after: f64,
+    quantile: &'static str,
+    operation: Option<String>,
+    /// The change in words, when it reads better than `value vs baseline`.
+    text: Option<String>,
+}
+
+/// Per-request times: the operation that lost the most time since `from`,
+/// its p50 and p99 before and after, in milliseconds. Rates: the share
+/// before and since. Levels: the baseline's median and the median since.
+fn before_after(
+    f: &features::Feature,
+    sc: &rank::Scored,
+    from: usize,
+    set: &FeatureSet,
+    b: &Buckets,
+    obs: &Observations,
+) -> Change {
+    use features::Values;
+    let spec = f.kind.spec();
+    let from = from.max(b.baseline_end);
+    match &f.values {
+        Values::PerRequest { .. } => {
+            let own = f.kind == SignalKind::SelfTime;
+            let what = if own { "own time" } else { "latency" };
+            match slowest_operation(set, f.component, own, from, b) {
+                Some(op) => {
+                    let name = obs.names.name(op.operation).to_string();
+                    let text = format!(
+                        "`{name}` {what} p50 {} → {}, p99 {} → {} ({} requests since)",
+                        fmt_ms(op.before[0]),
+                        fmt_ms(op.after[0]),
+                        fmt_ms(op.before[1]),
+                        fmt_ms(op.after[1]),
+                        op.count
+                    );
+                    Change {
+                        unit: "ms",
+                        before: op.before[0],
+                        after: op.after[0],
+                        quantile: "p50",
+                        operation: Some(name),
+                        text: Some(text),
+                    }
+                }
+                None => Change {
+                    unit: "x",
+                    before: sc.baseline.exp(),
+                    after: f64::NAN,
+                    quantile: "p50",
+                    operation: None,
+                    text: None,
+                },
+            }
+        }
+        Values::Rate { num, den, .. } => {
+            let (n, d) = (from..b.count).fold((0.0, 0.0), |(n, d), i| (n + num[i], d + den[i]));
+            let after = if d > 0.0 { n / d } else { f64::NAN };
+            let text = format!(
+                "{:.1}% → {:.1}% ({n:.0} of {d:.0} since)",
+                sc.baseline * 100.0,
+                after * 100.0
+            );
+            Change {
+                unit: "%",
+                before: sc.baseline * 100.0,
+                after: after * 100.0,
+                quantile: "share",
+                operation: None,
+                text: after.is_finite().then_some(text),
+            }
+        }
+        Values::Level { values, .. } => {
+            let mut since: Vec<f64> = values[from..]
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            let after = score::median(&mut since).unwrap_or(f64::NAN);
+            let unit = spec.unit.as_str();
+            let text = format!(
+                "median {} → {}",
+                fmt_value(sc.baseline, unit),
+                fmt_value(after, unit)
+            );
+            let (unit, scale) = match spec.unit {
+                crate::signal::Unit::Seconds => ("ms", 1000.0),
+                crate::signal::Unit::Micros => ("ms", 1e-3),
+                crate::signal::Unit::Share => ("%", 100.0),
+                u => (u.as_str(), 1.0),
+            };
+            Change {
+                unit,
+                before: sc.baseline * scale,
+                after: after * scale,
+                quantile: "p50",
+                operation: None,
+                text: after.is_finite().then_some(text),
+            }
+        }
+    }
+}
+
+/// One operation's requests before and after, milliseconds.
+struct OperationChange {
+    operation: ingest::Sym,
+    /// p50, p99.
+    before: [f64; 2],
+    after: [f64; 2],
+    count: usize,
+}
+
+/// The component's operation whose requests since `from` lost the most
+/// time against its baseline median (own time, or latency): how many
+/// requests times how much slower their median is.
+fn slowest_operation(
+    set: &FeatureSet,
+    component: u32,
+    own: bool,
+    from: usize,
+    b: &Buckets,
+) -> Option<OperationChange> {
+    let mut best: Option<(f64, OperationChange)> = None;
+    for (&(c, op), times) in &set.op_times {
+        if c != component {
+            continue;
+        }
+        let pick = |r: &features::RequestTimes| if own { r.own } else { r.latency };
+        let (mut base, mut now): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+        for r in times {
+            let v = f64::from(pick(r));
+            if !v.is_finite() {
+                continue;
+            }
+            if (r.bucket as usize) < b.baseline_end {
+                base.push(v);
+            } else if r.bucket as usize >= from {
+                now.push(v);
+            }
+        }
+        if base.len() < 2 || now.is_empty() {
+            continue;
+        }
+        let q = |v: &mut Vec<f64>| -> [f64; 2] {
+            v.sort_unstable_by(f64::total_cmp);
+            let at = |p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
+            [at(0.5) / 1000.0, at(0.99) / 1000.0]
+        };
+        let (before, after) = (q(&mut base), q(&mut now));
+        let lost = now.len() as f64 * (after[0] - before[0]);
+        let better = best
+            .as_ref()
+            .is_none_or(|(l, o)| lost > *l || (lost == *l && op < o.operation));
+        if better {
+            best = Some((
+                lost,
+                OperationChange {
+                    operation: op,
+                    before,
+                    after,
+                    count: now.len(),
+                },
+            ));
+        }
+    }
+    best.map(|(_, o)| o)
+}
+
+/// Milliseconds as people read them: 0.42 ms, 7.3 ms, 510 ms, 2.65 s.
+fn fmt_ms(ms: f64) -> String {
+    if !ms.is_finite() {
+        "n/a".into()
+    } else if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms >= 1.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
+fn finite4(v: f64) -> Option<f64> {
+    v.is_finite().then(|| round4(v))
 }
 
 fn fmt_value(v: f64, unit: &str) -> String {
@@ -501,30 +725,42 @@ fn heatmap(set: &FeatureSet, ranked: &Ranked, b: &Buckets) -> Heatmap {
         }
         r
     };
-    let mut all = vec![vec![0.0f64; b.count]; nc];
+    // NaN until a signal of the component has data in the bucket: a
+    // component that went silent shows "no data", not "normal".
+    let mut all = vec![vec![f64::NAN; b.count]; nc];
     let mut by: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
-    let mut put = |modality: Modality, c: u32, z: &[f64]| {
+    let mut put = |modality: Modality, c: u32, z: &[f64], has: &dyn Fn(usize) -> bool| {
         let m = by
             .entry(modality.to_string())
-            .or_insert_with(|| vec![vec![0.0; b.count]; nc]);
+            .or_insert_with(|| vec![vec![f64::NAN; b.count]; nc]);
         let r = row_of[c as usize];
         for (i, v) in z.iter().enumerate() {
-            if v.is_finite() {
-                m[r][i] = m[r][i].max(*v);
-                all[r][i] = all[r][i].max(*v);
+            if !has(i) {
+                continue;
             }
+            let v = if v.is_finite() { v.max(0.0) } else { 0.0 };
+            m[r][i] = if m[r][i].is_nan() { v } else { m[r][i].max(v) };
+            all[r][i] = if all[r][i].is_nan() {
+                v
+            } else {
+                all[r][i].max(v)
+            };
         }
     };
     for s in &ranked.scored {
         let f = &set.features[s.feature];
-        put(f.kind.spec().modality, f.component, &s.z);
+        put(f.kind.spec().modality, f.component, &s.z, &|i| {
+            crate::detail::has_data(f, i)
+        });
     }
     for ch in &ranked.charges {
-        put(Modality::Traces, ch.component, &ch.z);
+        put(Modality::Traces, ch.component, &ch.z, &|i| {
+            ch.z[i].is_finite()
+        });
     }
     // A row per component with goroutine dumps, leaking or not.
     for g in &set.goroutine_leaks {
-        put(Modality::Goroutines, g.component, &g.heat);
+        put(Modality::Goroutines, g.component, &g.heat, &|_| true);
     }
     let round = |m: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
         m.into_iter()

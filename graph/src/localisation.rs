@@ -19,12 +19,21 @@ pub enum FaultKind {
     GoroutineLeak,
     ConnectionPoolExhaustion,
     IngressAbuse,
+    /// Time inside its spans spent waiting for a lock or a pool that others
+    /// hold (its spans or log lines say so).
+    LockContention,
+    /// Its requests wait before their calls go out (a worker pool, a
+    /// client-side queue): its own time grows ahead of its calls while the
+    /// calls themselves take as long as before.
+    Queueing,
+    /// It stopped answering: its callers' calls into it go unanswered.
+    ServiceDown,
     /// Anomalous, but no rule decided what kind.
     Unknown,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::CpuSaturation,
         FaultKind::MemoryLeak,
         FaultKind::Latency,
@@ -34,6 +43,9 @@ impl FaultKind {
         FaultKind::GoroutineLeak,
         FaultKind::ConnectionPoolExhaustion,
         FaultKind::IngressAbuse,
+        FaultKind::LockContention,
+        FaultKind::Queueing,
+        FaultKind::ServiceDown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +59,9 @@ impl FaultKind {
             FaultKind::GoroutineLeak => "goroutine_leak",
             FaultKind::ConnectionPoolExhaustion => "connection_pool_exhaustion",
             FaultKind::IngressAbuse => "ingress_abuse",
+            FaultKind::LockContention => "lock_contention",
+            FaultKind::Queueing => "queueing",
+            FaultKind::ServiceDown => "service_down",
             FaultKind::Unknown => "unknown",
         }
     }
@@ -90,19 +105,37 @@ pub struct IncidentInfo {
 }
 
 /// One item of evidence behind a candidate or a heatmap cell.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     /// `cpu`, `error_rate`, `self_time`, `http_4xx_rate`, ...
     pub signal: String,
     /// `traces`, `metrics`, `access_logs`, `logs`, `goroutines`.
     pub modality: String,
-    /// The bucket where the deviation was largest, RFC 3339.
+    /// When the signal changed (its onset; else the bucket where it
+    /// deviated most), RFC 3339.
     pub at: String,
     pub value: f64,
     pub baseline: f64,
     /// Robust z-score: (value - baseline median) / scaled MAD.
     pub deviation: f64,
+    /// The unit of `before` and `after`: `ms`, `%`, `cores`, `bytes`,
+    /// `/s`, or empty for a count or a score.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    /// The signal in its own unit before the change (the baseline) and
+    /// since it (from `at`): a median for levels and per-request times
+    /// (`quantile` says which), a share for rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<f64>,
+    /// Which statistic `before` and `after` are: `p50`, `mean`, `share`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub quantile: String,
+    /// The operation whose requests show it, for per-request signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
     /// One line an SRE can read.
     pub summary: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -168,10 +201,20 @@ pub struct Heatmap {
     pub components: Vec<String>,
     /// Bucket start times, RFC 3339.
     pub buckets: Vec<String>,
-    /// `scores[component][bucket]`, all modalities combined.
+    /// `scores[component][bucket]`, all modalities combined; `null` (NaN in
+    /// memory) where the component has no data at all in that bucket:
+    /// "no data" is not "normal".
+    #[serde(with = "nan_as_null")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<Option<f64>>>))]
     pub scores: Vec<Vec<f64>>,
-    /// The same matrix restricted to one modality, keyed by modality name.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    /// The same matrix restricted to one modality, keyed by modality name
+    /// (`null` where that modality has no data of the component).
+    #[serde(
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty",
+        with = "nan_as_null_by_key"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, Vec<Vec<Option<f64>>>>))]
     pub by_modality: std::collections::BTreeMap<String, Vec<Vec<f64>>>,
 }
 
@@ -288,4 +331,57 @@ pub struct ProxyMix {
     pub row: u32,
     pub top_user_agents: Vec<Count>,
     pub tls_versions: Vec<Count>,
+}
+
+/// A score matrix with NaN (no data) written as JSON `null`, read back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn to_options(m: &[Vec<f64>]) -> Vec<Vec<Option<f64>>> {
+        m.iter()
+            .map(|row| row.iter().map(|v| v.is_finite().then_some(*v)).collect())
+            .collect()
+    }
+
+    pub(super) fn from_options(m: Vec<Vec<Option<f64>>>) -> Vec<Vec<f64>> {
+        m.into_iter()
+            .map(|row| row.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+            .collect()
+    }
+
+    pub fn serialize<S: Serializer>(m: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
+        to_options(m).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+        Ok(from_options(Vec::deserialize(d)?))
+    }
+}
+
+/// [`nan_as_null`] for each matrix of a map.
+mod nan_as_null_by_key {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::nan_as_null::{from_options, to_options};
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<String, Vec<Vec<f64>>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        m.iter()
+            .map(|(k, v)| (k, to_options(v)))
+            .collect::<BTreeMap<_, _>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Vec<Vec<f64>>>, D::Error> {
+        Ok(BTreeMap::<String, Vec<Vec<Option<f64>>>>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| (k, from_options(v)))
+            .collect())
+    }
 }

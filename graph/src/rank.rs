@@ -30,7 +30,7 @@
 use ingest::Modality;
 
 use crate::explain::{self, Charge, EdgeScore, Graph};
-use crate::features::{Feature, FeatureSet, Values};
+use crate::features::{log_ratio, Feature, FeatureSet, Values};
 use crate::params::Params;
 use crate::score;
 use crate::signal::{Role, SignalKind, Specificity};
@@ -451,7 +451,18 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             && contribs
                 .iter()
                 .all(|k| k.kind == SignalKind::UnexplainedSymptom);
-        let fault = classify(&contribs, set.is_proxy[c], p);
+        let mut fault = classify(&contribs, set.is_proxy[c], p);
+        if fault == FaultKind::Latency {
+            let own = contribs
+                .iter()
+                .find(|k| k.kind == SignalKind::SelfTime && k.z >= p.significant_z);
+            if let Some(k) = own {
+                let from = k.onset.unwrap_or(b.baseline_end).max(b.baseline_end);
+                if queues_before_calls(set, c as u32, from, b, p) {
+                    fault = FaultKind::Queueing;
+                }
+            }
+        }
         tracing::debug!(
             component = %set.components[c],
             score,
@@ -548,6 +559,72 @@ fn explained(set: &FeatureSet, charges: &[Charge], p: &Params) -> Vec<(u32, f64,
             (c as u32, latency_z * share, note)
         })
         .collect()
+}
+
+/// Whether a component's added own time is a wait before its calls go out
+/// (a worker pool, a client-side queue) rather than slower work: since
+/// `from`, its requests' own time grew, more of the growth lies before
+/// their last call than halfway between the baseline's share of own time
+/// before calls (what a uniform slowdown keeps) and all of it (what a queue
+/// in front of the calls adds), and its calls themselves take as long as
+/// before (their median duration within the per-request floor).
+fn queues_before_calls(set: &FeatureSet, c: u32, from: usize, b: &Buckets, p: &Params) -> bool {
+    let (mut base_own, mut base_before) = (0.0f64, 0.0f64);
+    let (mut added_own, mut added_before) = (0.0f64, 0.0f64);
+    for (&(comp, _), times) in &set.op_times {
+        if comp != c {
+            continue;
+        }
+        let mut acc = [[0.0f64; 3]; 2]; // [base, now] × [n, own, before]
+        for r in times {
+            if !(r.own.is_finite() && r.before_calls.is_finite()) {
+                continue;
+            }
+            let part = if (r.bucket as usize) < b.baseline_end {
+                0
+            } else if r.bucket as usize >= from {
+                1
+            } else {
+                continue;
+            };
+            acc[part][0] += 1.0;
+            acc[part][1] += f64::from(r.own);
+            acc[part][2] += f64::from(r.before_calls);
+        }
+        let [[bn, bo, bb], [nn, no, nb]] = acc;
+        if bn < p.min_baseline_requests as f64 || nn == 0.0 {
+            continue;
+        }
+        base_own += bo;
+        base_before += bb;
+        // The growth of this operation's mean, over the requests since.
+        added_own += no - nn * bo / bn;
+        added_before += nb - nn * bb / bn;
+    }
+    if !(added_own > 0.0 && base_own > 0.0) {
+        return false;
+    }
+    let p0 = (base_before / base_own).clamp(0.0, 1.0);
+    if added_before / added_own <= (1.0 + p0) / 2.0 {
+        return false;
+    }
+    let Some(calls) = set.client_times.get(&c) else {
+        return false;
+    };
+    let (mut base, mut now): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for &(bi, d) in calls {
+        if (bi as usize) < b.baseline_end {
+            base.push(f64::from(d));
+        } else if bi as usize >= from {
+            now.push(f64::from(d));
+        }
+    }
+    match (score::median(&mut base), score::median(&mut now)) {
+        (Some(before), Some(after)) => {
+            log_ratio(after, before, p.latency_soft_us) <= p.per_request_floor
+        }
+        _ => false,
+    }
 }
 
 /// Which fault the strongest evidence describes: the strongest significant

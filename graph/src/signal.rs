@@ -122,6 +122,7 @@ pub enum SignalKind {
     ErrorOrigin,
     ErrorsAnswered,
     Exceptions,
+    UnansweredCalls,
     // Traces, per call edge, charged to one endpoint.
     WireIn,
     WireOut,
@@ -157,6 +158,7 @@ pub enum SignalKind {
     NewErrorTemplates,
     MissingLogLines,
     NamedInErrors,
+    ContentionLines,
     // Goroutine dumps.
     GoroutineLeak,
     // The graph.
@@ -194,13 +196,14 @@ const fn spec(
 }
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 39] = [
+    pub const ALL: [SignalKind; 41] = [
         SignalKind::SelfTime,
         SignalKind::Latency,
         SignalKind::CallStructure,
         SignalKind::ErrorOrigin,
         SignalKind::ErrorsAnswered,
         SignalKind::Exceptions,
+        SignalKind::UnansweredCalls,
         SignalKind::WireIn,
         SignalKind::WireOut,
         SignalKind::SlowCallee,
@@ -231,6 +234,7 @@ impl SignalKind {
         SignalKind::NewErrorTemplates,
         SignalKind::MissingLogLines,
         SignalKind::NamedInErrors,
+        SignalKind::ContentionLines,
         SignalKind::GoroutineLeak,
         SignalKind::UnexplainedSymptom,
         SignalKind::ExplainsSymptom,
@@ -312,6 +316,20 @@ impl SignalKind {
                 Some(F::Exception),
                 Mechanism,
                 "spans that recorded an exception event",
+            ),
+            // A stopped service writes nothing: its silence is read off its
+            // callers, whose calls of operations that always reached it now
+            // have no span of it under them.
+            SignalKind::UnansweredCalls => spec(
+                "unanswered_calls",
+                Traces,
+                Unit::Share,
+                Up,
+                Own,
+                Rate,
+                Some(F::ServiceDown),
+                Mechanism,
+                "calls into it that it did not answer (no span of it under them), of operations that always reached it in the baseline",
             ),
             SignalKind::WireIn => spec(
                 "network_in",
@@ -644,6 +662,17 @@ impl SignalKind {
                 Some(F::ErrorReturn),
                 Manifestation,
                 "warnings and errors of other components that name it (\"call to X failed\", \"no instances of X\")",
+            ),
+            SignalKind::ContentionLines => spec(
+                "contention_lines",
+                Logs,
+                Unit::Share,
+                Up,
+                Own,
+                Rate,
+                Some(F::LockContention),
+                Mechanism,
+                "its log lines and span events that say it waits for a lock or a pool (\"waiting for lock\", \"pool exhausted\")",
             ),
             SignalKind::GoroutineLeak => spec(
                 "goroutine_leak",

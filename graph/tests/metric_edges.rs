@@ -118,6 +118,7 @@ fn traced(obs: &mut Observations) -> u64 {
             http_status: 200,
             peer: None,
             exception: None,
+            event: None,
             proxy: false,
         };
         obs.spans

@@ -1219,7 +1219,8 @@ proptest! {
         }
         for row in &loc.heatmap.scores {
             for v in row {
-                prop_assert!(v.is_finite() && *v >= 0.0, "heatmap {v}");
+                // NaN is "no data"; a score is never negative or infinite.
+                prop_assert!(v.is_nan() || (v.is_finite() && *v >= 0.0), "heatmap {v}");
             }
         }
         for cell in &loc.detail.cells {

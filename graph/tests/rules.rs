@@ -51,6 +51,7 @@ impl Sim {
             http_status: if error { 500 } else { 200 },
             peer,
             exception: None,
+            event: None,
             proxy: false,
         });
         id

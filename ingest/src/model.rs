@@ -238,6 +238,10 @@ pub struct Span {
     /// The type of an `exception` span event, when the span recorded one
     /// (`exception.type`, else the event's message).
     pub exception: Option<Sym>,
+    /// The name of its first span event that is not an exception: OTLP
+    /// span events are lines written into the span ("Waiting for lock
+    /// behind 3 transactions", "retrying").
+    pub event: Option<Sym>,
     /// Set when the span carries the tag `component=proxy`, as Envoy's spans do.
     pub proxy: bool,
 }

@@ -783,6 +783,7 @@ fn read_trace_csv(
             http_status: 0,
             peer: None,
             exception: None,
+            event: None,
             proxy: false,
         });
         read.kept += 1;

@@ -45,7 +45,7 @@ fn otlp_span(
     (start_ns, end_ns): (i64, i64),
     status_error: bool,
     attrs: &SpanAttrs<'_>,
-    (peer, exception): (Option<Sym>, Option<Sym>),
+    (peer, exception, event): (Option<Sym>, Option<Sym>, Option<Sym>),
 ) -> Span {
     Span {
         trace_id,
@@ -60,6 +60,7 @@ fn otlp_span(
         http_status: attrs.http_status,
         peer,
         exception,
+        event,
         proxy: attrs.proxy,
     }
 }
@@ -630,6 +631,7 @@ impl<'de, 'c, 'o> Visitor<'de> for OtlpSpan<'c, 'o, 'de> {
         let mut end_ns = None;
         let mut attrs = SpanAttrs::default();
         let mut exception = None;
+        let mut event = None;
         let mut status_error = false;
         while let Some(key) = map.next_key::<SpanKey>()? {
             match key {
@@ -650,7 +652,11 @@ impl<'de, 'c, 'o> Visitor<'de> for OtlpSpan<'c, 'o, 'de> {
                 SpanKey::StartTimeUnixNano => start_ns = map.next_value::<Option<Int>>()?,
                 SpanKey::EndTimeUnixNano => end_ns = map.next_value::<Option<Int>>()?,
                 SpanKey::Attributes => attrs = map.next_value::<SpanAttrs<'de>>()?,
-                SpanKey::Events => exception = map.next_value::<ExceptionEvents<'de>>()?.0,
+                SpanKey::Events => {
+                    let ev = map.next_value::<ExceptionEvents<'de>>()?;
+                    exception = ev.exception;
+                    event = ev.other;
+                }
                 SpanKey::Status => {
                     status_error = map
                         .next_value::<Option<Status>>()?
@@ -679,6 +685,7 @@ impl<'de, 'c, 'o> Visitor<'de> for OtlpSpan<'c, 'o, 'de> {
         };
         let peer = attrs.peer.take().map(|p| ctx.name(&p));
         let exception = exception.map(|e| ctx.name(&e));
+        let event = event.map(|e| ctx.name(&e));
         ctx.spans.push(otlp_span(
             [trace_id, span_id, parent_id],
             operation,
@@ -686,7 +693,7 @@ impl<'de, 'c, 'o> Visitor<'de> for OtlpSpan<'c, 'o, 'de> {
             (start, end),
             status_error,
             &attrs,
-            (peer, exception),
+            (peer, exception, event),
         ));
         Ok(())
     }
@@ -762,9 +769,13 @@ impl<'de> Deserialize<'de> for StatusCode {
     }
 }
 
-/// The type of the first `exception` event among a span's events.
+/// Among a span's events: the type of the first `exception` event, and the
+/// name of the first other one.
 #[derive(Default)]
-struct ExceptionEvents<'a>(Option<Cow<'a, str>>);
+struct ExceptionEvents<'a> {
+    exception: Option<Cow<'a, str>>,
+    other: Option<Cow<'a, str>>,
+}
 
 #[derive(Deserialize)]
 struct OtlpEvent<'a> {
@@ -795,17 +806,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for ExceptionEvents<'a> {
                 f.write_str("an array of span events")
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(ExceptionEvents(None))
+                Ok(ExceptionEvents::default())
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = None;
+                let mut out = ExceptionEvents::default();
                 while let Some(ev) = seq.next_element::<OtlpEvent<'de>>()? {
                     let Some(name) = ev.name else { continue };
-                    if out.is_none() && name.as_str() == "exception" {
-                        out = Some(ev.attributes.0.unwrap_or(name.0));
+                    if name.as_str() == "exception" {
+                        if out.exception.is_none() {
+                            out.exception = Some(ev.attributes.0.unwrap_or(name.0));
+                        }
+                    } else if out.other.is_none() {
+                        out.other = Some(name.0);
                     }
                 }
-                Ok(ExceptionEvents(out))
+                Ok(out)
             }
         }
         d.deserialize_any(V)
@@ -1053,6 +1068,7 @@ impl<'a> JaegerSpan<'a> {
             http_status: self.tags.http_status,
             peer,
             exception,
+            event: None,
             proxy: self.tags.proxy,
         };
         Ok((span, proc_ref))

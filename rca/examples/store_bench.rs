@@ -71,6 +71,7 @@ fn incident(
                 trace_ids: vec![],
                 top_user_agents: vec![],
                 tls_versions: vec![],
+                ..Default::default()
             }],
             inner: Vec::new(),
         })

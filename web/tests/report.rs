@@ -32,6 +32,7 @@ fn evidence(signal: &str, modality: &str, summary: &str, value: f64, baseline: f
         trace_ids: vec![],
         top_user_agents: vec![],
         tls_versions: vec![],
+        ..Default::default()
     }
 }
 

@@ -17,6 +17,27 @@ use crate::params::Params;
 use crate::signal::SignalKind;
 use crate::window::Buckets;
 
+/// Whether a line (or a span event) says its writer waits for a lock that
+/// another holds: the words databases, lock libraries and runtimes print
+/// for it ("Waiting for lock behind 3 transactions", "lock wait timeout
+/// exceeded", "deadlock detected", "waiting for mutex"). A pool's wait is
+/// not among them: pools have their own signals (`pool_pending`,
+/// `client_wait`), and a timeout says only that a wait ran out, not for what.
+pub(crate) fn says_it_waits_for_a_lock(text: &str) -> bool {
+    const WORDS: [&str; 8] = [
+        "waiting for lock",
+        "waiting for a lock",
+        "waiting for the lock",
+        "lock wait",
+        "waiting for mutex",
+        "lock contention",
+        "deadlock",
+        "acquired lock with",
+    ];
+    let lower = text.to_ascii_lowercase();
+    WORDS.iter().any(|w| lower.contains(w))
+}
+
 pub(super) fn build(
     obs: &Observations,
     b: &Buckets,
@@ -26,7 +47,7 @@ pub(super) fn build(
     reg: &mut Registry,
     set: &mut FeatureSet,
 ) {
-    if obs.logs.is_empty() {
+    if obs.logs.is_empty() && !obs.spans.iter().any(|s| s.event.is_some()) {
         return;
     }
     struct Acc {
@@ -34,6 +55,9 @@ pub(super) fn build(
         err: Vec<f64>,
         exc: Vec<f64>,
         new_err: Vec<f64>,
+        /// Lines and span events, and those that say they wait for a lock.
+        lock_n: Vec<f64>,
+        lock: Vec<f64>,
     }
     // The warnings and errors each component printed in the baseline, by template.
     let mut known: FxHashSet<(Sym, Sym)> = FxHashSet::default();
@@ -47,6 +71,7 @@ pub(super) fn build(
     let mut new_templates: FxHashMap<(Sym, Sym), u64> = FxHashMap::default();
     // Lines of other components that name a component, per (named, writer) and bucket.
     let mut named: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let mut lock_words: FxHashMap<Sym, bool> = FxHashMap::default();
     for l in &obs.logs {
         let Some(i) = b.index(l.time) else { continue };
         let acc = by_comp.entry(l.component).or_insert_with(|| Acc {
@@ -54,8 +79,17 @@ pub(super) fn build(
             err: zeros(),
             exc: zeros(),
             new_err: zeros(),
+            lock_n: zeros(),
+            lock: zeros(),
         });
         acc.n[i] += 1.0;
+        acc.lock_n[i] += 1.0;
+        let says = *lock_words
+            .entry(l.template)
+            .or_insert_with(|| says_it_waits_for_a_lock(obs.names.name(l.template)));
+        if says {
+            acc.lock[i] += 1.0;
+        }
         let names = about_other.get(&(l.component, l.message));
         if let Some(names) = names {
             for &other in names {
@@ -72,6 +106,29 @@ pub(super) fn build(
             if own && l.exception.is_some() {
                 acc.exc[i] += 1.0;
             }
+        }
+    }
+    // Span events are lines written into a span: counted with the
+    // component's lines for what they say of locks, and for nothing else
+    // (an event carries no level).
+    for sp in &obs.spans {
+        let (Some(ev), Some(i)) = (sp.event, b.index(sp.start)) else {
+            continue;
+        };
+        let acc = by_comp.entry(sp.component).or_insert_with(|| Acc {
+            n: zeros(),
+            err: zeros(),
+            exc: zeros(),
+            new_err: zeros(),
+            lock_n: zeros(),
+            lock: zeros(),
+        });
+        acc.lock_n[i] += 1.0;
+        let says = *lock_words
+            .entry(ev)
+            .or_insert_with(|| says_it_waits_for_a_lock(obs.names.name(ev)));
+        if says {
+            acc.lock[i] += 1.0;
         }
     }
     let mut names: Vec<Sym> = by_comp.keys().copied().collect();
@@ -94,6 +151,15 @@ pub(super) fn build(
         set.features.push(rate(SignalKind::ErrorLogs, &acc.err));
         set.features
             .push(rate(SignalKind::NewErrorTemplates, &acc.new_err));
+        if acc.lock.iter().any(|&k| k > 0.0) {
+            let mut f = rate(SignalKind::ContentionLines, &acc.lock);
+            f.values = Values::Rate {
+                num: acc.lock.clone(),
+                den: acc.lock_n.clone(),
+                floor: p.log_share_floor,
+            };
+            set.features.push(f);
+        }
     }
     // Each component's most frequent new warning or error template.
     let mut most: FxHashMap<Sym, (Sym, u64)> = FxHashMap::default();

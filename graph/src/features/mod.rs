@@ -93,6 +93,18 @@ pub struct EdgeStats {
     pub callee_traced: bool,
 }
 
+/// One request's times in a component (µs), for evidence in milliseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestTimes {
+    pub bucket: u32,
+    /// Own time (NaN when not judged: cut off by the data's end).
+    pub own: f32,
+    /// The part of `own` before its last call ended (NaN as `own`).
+    pub before_calls: f32,
+    /// The entry span's whole duration, callees included.
+    pub latency: f32,
+}
+
 /// Per-proxy details kept for evidence.
 #[derive(Clone, Debug, Default)]
 pub struct ProxyDetail {
@@ -178,6 +190,10 @@ pub struct FeatureSet {
     /// Spans of requests whose call into another component failed: what
     /// their component logs there is about the callee.
     pub inherited_spans: FxHashSet<u64>,
+    /// Per (component, operation), its requests' times.
+    pub op_times: FxHashMap<(u32, Sym), Vec<RequestTimes>>,
+    /// Per component, its client spans' durations (µs) by bucket.
+    pub client_times: FxHashMap<u32, Vec<(u32, f32)>>,
 }
 
 pub(crate) struct Registry<'a> {
@@ -213,6 +229,8 @@ fn empty_set() -> FeatureSet {
         attribution: Attribution::default(),
         unjudged_operations: Vec::new(),
         inherited_spans: FxHashSet::default(),
+        op_times: FxHashMap::default(),
+        client_times: FxHashMap::default(),
     }
 }
 

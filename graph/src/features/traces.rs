@@ -20,7 +20,10 @@
 use ingest::{Micros, Observations, Span, SpanKind, Sym};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{Attribution, Context, EdgeSource, EdgeStats, Feature, FeatureSet, Registry, Values};
+use super::{
+    Attribution, Context, EdgeSource, EdgeStats, Feature, FeatureSet, Registry, RequestTimes,
+    Values,
+};
 use crate::score::sample_stats;
 use crate::signal::SignalKind;
 use crate::window::Buckets;
@@ -46,6 +49,12 @@ struct Cell {
     calls_n: f64,
     calls_short: f64,
 
+    /// Calls into this component of operations that always reached it in
+    /// the baseline, and those of them it did not answer (no span of it
+    /// under the caller's client span).
+    calls_in: f64,
+    unanswered: f64,
+
     slowest: (Micros, u128),
     first_error: Option<u128>,
 }
@@ -68,6 +77,12 @@ struct Tree {
     blamed: Vec<bool>,
     /// Some descendant fails.
     fails_below: Vec<bool>,
+    /// For a client span of an operation whose every call in the baseline
+    /// reached one other component: that component.
+    reaches: Vec<Option<Sym>>,
+    /// Such a span with no span of that component under it: a call its
+    /// callee did not answer (down, or its span lost).
+    lost: Vec<bool>,
 }
 
 impl Tree {
@@ -78,6 +93,9 @@ impl Tree {
     /// A client span with no child naming a peer elsewhere: a call to an
     /// uninstrumented component (a database, a cache, a third party).
     fn uninstrumented_peer(&self, spans: &[Span], i: usize) -> Option<Sym> {
+        if self.lost[i] {
+            return None;
+        }
         let s = &spans[i];
         let client = matches!(s.kind, SpanKind::Client | SpanKind::Producer);
         match (
@@ -233,6 +251,57 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
         fails,
         blamed,
         fails_below,
+        reaches: vec![None; n],
+        lost: vec![false; n],
+    }
+}
+
+/// Which component each client operation calls, learnt from the baseline:
+/// a `(component, operation)` whose client spans in the baseline had a span
+/// of another component under them at least `min` times, always the same
+/// one. A later client span of that operation with no span of its callee
+/// under it is a call that callee did not answer: a failed call to a
+/// stopped service carries no server address, and a call whose server span
+/// was lost names only an address, yet the baseline knows whom it called.
+fn learn_callees(spans: &[Span], t: &mut Tree, in_baseline: impl Fn(&Span) -> bool, min: usize) {
+    // (callee, calls), or None once two callees were seen.
+    let mut seen: FxHashMap<(Sym, Sym), Option<(Sym, usize)>> = FxHashMap::default();
+    for (i, s) in spans.iter().enumerate() {
+        let p = t.parents[i];
+        if p == NONE || !t.client[p as usize] || !in_baseline(&spans[p as usize]) {
+            continue;
+        }
+        let pc = &spans[p as usize];
+        if pc.component == s.component {
+            continue;
+        }
+        let e = seen
+            .entry((pc.component, pc.operation))
+            .or_insert(Some((s.component, 0)));
+        *e = match *e {
+            Some((c, k)) if c == s.component => Some((c, k + 1)),
+            _ => None,
+        };
+    }
+    let callee: FxHashMap<(Sym, Sym), Sym> = seen
+        .into_iter()
+        .filter_map(|(k, v)| v.filter(|(_, n)| *n >= min).map(|(c, _)| (k, c)))
+        .collect();
+    if callee.is_empty() {
+        return;
+    }
+    for (i, s) in spans.iter().enumerate() {
+        if !matches!(s.kind, SpanKind::Client | SpanKind::Producer) {
+            continue;
+        }
+        let Some(&x) = callee.get(&(s.component, s.operation)) else {
+            continue;
+        };
+        t.reaches[i] = Some(x);
+        t.lost[i] = !t
+            .children(i)
+            .iter()
+            .any(|&k| spans[k as usize].component != s.component);
     }
 }
 
@@ -243,7 +312,14 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
 /// component's spans need not nest: a handler span beside the client span
 /// it waits for would otherwise count the call as its own work. `Some`
 /// only for entry spans.
-fn request_own_times(spans: &[Span], t: &Tree, entry_of: &[u32]) -> Vec<Option<Micros>> {
+///
+/// Also, per entry span that made calls, its own time after its last call
+/// ended: the rest of its own time came before its calls went out.
+fn request_own_times(
+    spans: &[Span],
+    t: &Tree,
+    entry_of: &[u32],
+) -> (Vec<Option<Micros>>, FxHashMap<u32, Micros>) {
     let n = spans.len();
     // (entry, start, end) of every call out of a request.
     let mut calls: Vec<(u32, Micros, Micros)> = Vec::new();
@@ -257,13 +333,14 @@ fn request_own_times(spans: &[Span], t: &Tree, entry_of: &[u32]) -> Vec<Option<M
                 (spans[j].start, spans[j].start + spans[j].duration.max(0))
             };
             calls.push((entry_of[p], from, to));
-        } else if t.uninstrumented_peer(spans, j).is_some() {
+        } else if t.uninstrumented_peer(spans, j).is_some() || t.lost[j] {
             let s = &spans[j];
             calls.push((entry_of[j], s.start, s.start + s.duration.max(0)));
         }
     }
     calls.sort_unstable();
     let mut waited: FxHashMap<u32, Micros> = FxHashMap::default();
+    let mut tails: FxHashMap<u32, Micros> = FxHashMap::default();
     let mut k = 0;
     while k < calls.len() {
         let e = calls[k].0;
@@ -290,17 +367,19 @@ fn request_own_times(spans: &[Span], t: &Tree, entry_of: &[u32]) -> Vec<Option<M
         }
         if let Some((x, y)) = cur {
             total += y - x;
+            tails.insert(e, (hi - y).max(0));
         }
         waited.insert(e, total);
     }
-    (0..n)
+    let own = (0..n)
         .map(|i| {
             t.entry[i].then(|| {
                 let d = spans[i].duration.max(0);
                 d - waited.get(&(i as u32)).copied().unwrap_or(0).min(d)
             })
         })
-        .collect()
+        .collect();
+    (own, tails)
 }
 
 /// The typical value per key of the baseline's samples, for keys seen at
@@ -326,9 +405,10 @@ pub(super) fn build(
         return;
     }
     let p = ctx.params;
-    let t = tree(spans, logged);
+    let mut t = tree(spans, logged);
     let n = spans.len();
     let in_baseline = |s: &Span| b.index(s.start).is_some_and(|bi| bi < b.baseline_end);
+    learn_callees(spans, &mut t, in_baseline, p.min_baseline_requests);
 
     // Data is cut where the baseline ends and where the window ends: a span
     // still running at the last span start of its part may have lost its
@@ -385,7 +465,7 @@ pub(super) fn build(
             if t.fails[i] || t.fails_below[i] {
                 call_failed[e] = true;
             }
-        } else if t.uninstrumented_peer(spans, i).is_some() {
+        } else if t.uninstrumented_peer(spans, i).is_some() || t.lost[i] {
             let e = entry_of[i] as usize;
             calls_out[e] += 1;
             if t.fails[i] {
@@ -394,7 +474,7 @@ pub(super) fn build(
         }
     }
 
-    let own_time = request_own_times(spans, &t, &entry_of);
+    let (own_time, tails) = request_own_times(spans, &t, &entry_of);
 
     // Each operation's typical own time, latency and calls in the baseline,
     // and each edge's typical wire time: spans are compared with their own
@@ -486,6 +566,21 @@ pub(super) fn build(
             let cell = &mut row[bi];
             let whole = complete(s);
             if t.entry[i] {
+                // Each request's times in its own unit, for evidence.
+                let own = match own_time[i] {
+                    Some(own) if whole => own as f32,
+                    _ => f32::NAN,
+                };
+                let before = own - tails.get(&(i as u32)).map_or(own, |&t| t as f32);
+                set.op_times
+                    .entry((c, s.operation))
+                    .or_default()
+                    .push(RequestTimes {
+                        bucket: bi as u32,
+                        own,
+                        before_calls: before,
+                        latency: s.duration as f32,
+                    });
                 cell.entry += 1.0;
                 if !call_failed[i] && whole {
                     if let Some(&fewest) = fewest_calls.get(&key) {
@@ -523,10 +618,17 @@ pub(super) fn build(
             }
             // An error on a call into an uninstrumented peer is the peer's.
             let blamed = t.blamed[i] || (t.client[i] && blamed_request[entry_of[i] as usize]);
-            if failing && !t.fails_below[i] && !blamed && peer.is_none() {
+            if failing && !t.fails_below[i] && !blamed && peer.is_none() && !t.lost[i] {
                 cell.origin_err += 1.0;
                 cell.first_error.get_or_insert(s.trace_id);
             }
+        }
+
+        if t.client[i] {
+            set.client_times
+                .entry(c)
+                .or_default()
+                .push((bi as u32, s.duration as f32));
         }
 
         // Calls between components.
@@ -553,6 +655,24 @@ pub(super) fn build(
                 None => e
                     .durations
                     .push(s.duration.clamp(0, u32::MAX as Micros) as u32),
+            }
+        }
+        // Calls of an operation that always reached one callee: answered or
+        // not, as the callee's trials; unanswered, on the edge as a call.
+        if let (Some(x), true) = (t.reaches[i], complete(s)) {
+            let d = reg.id(x);
+            let row = cells.entry(d).or_insert_with(|| vec![Cell::default(); nb]);
+            row[bi].calls_in += 1.0;
+            if t.lost[i] {
+                row[bi].unanswered += 1.0;
+                if failing {
+                    row[bi].first_error.get_or_insert(s.trace_id);
+                }
+                let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, true));
+                e.calls += 1;
+                e.errors += u64::from(failing);
+                e.durations
+                    .push(s.duration.clamp(0, u32::MAX as Micros) as u32);
             }
         }
         if let Some(d) = peer {
@@ -632,6 +752,19 @@ pub(super) fn build(
                 values: Values::Rate {
                     num: col(&num),
                     den: entry.clone(),
+                    floor: p.rate_floor,
+                },
+            });
+        }
+        if row.iter().any(|x| x.unanswered > 0.0) {
+            set.features.push(Feature {
+                component: c,
+                kind: SignalKind::UnansweredCalls,
+                label: None,
+                peer: None,
+                values: Values::Rate {
+                    num: col(&|x| x.unanswered),
+                    den: col(&|x| x.calls_in),
                     floor: p.rate_floor,
                 },
             });

@@ -114,6 +114,21 @@ pub fn suggested_actions(loc: &Localisation) -> Vec<Action> {
             format!("rollback:{c}"),
             format!("roll back the latest change to {c}"),
         )],
+        FaultKind::LockContention => vec![suggest(
+            format!("contention:{c}"),
+            format!("find what holds the lock or pool {c} waits for (a long transaction, a slow holder), or shorten what runs under it"),
+        )],
+        FaultKind::Queueing => vec![
+            suggest(
+                format!("workers:{c}"),
+                format!("raise the worker or client pool of {c}: its requests queue before their calls go out"),
+            ),
+            suggest(format!("scale:{c}"), format!("scale out {c}")),
+        ],
+        FaultKind::ServiceDown => vec![suggest(
+            format!("restore:{c}"),
+            format!("bring {c} back: its callers' calls go unanswered (check its pods, its process, its health checks)"),
+        )],
         FaultKind::Unknown => Vec::new(),
     }
 }

@@ -74,6 +74,7 @@ impl Spec<'_> {
                         })
                         .collect(),
                     tls_versions: vec![],
+                    ..Default::default()
                 }],
                 inner: Vec::new(),
             })

@@ -70,6 +70,15 @@ pub struct Call {
     /// Emits no spans: only the caller's client span (with `peer`) exists,
     /// `own + wire` long.
     pub uninstrumented: bool,
+    /// It is down: emits nothing, and the caller's client span (no peer
+    /// attribute, error status) lasts `wire` µs, a refused connection.
+    pub down: bool,
+    /// Its server span was lost: the caller's client span (`own + wire`
+    /// long) names only this address as its peer.
+    pub lost_as: Option<String>,
+    /// Own time spent waiting before its first call goes out (a queue in
+    /// front of its calls), µs, on top of `own`.
+    pub wait_before_calls: Micros,
     /// Written in its server span, in order, before its calls.
     pub logs: Vec<Line>,
     /// Written by the caller in its client span for this call.
@@ -89,6 +98,9 @@ impl Call {
             error: false,
             client_error: false,
             uninstrumented: false,
+            down: false,
+            lost_as: None,
+            wait_before_calls: 0,
             logs: Vec::new(),
             client_logs: Vec::new(),
             calls: Vec::new(),
@@ -123,6 +135,21 @@ impl Call {
 
     pub fn uninstrumented(mut self) -> Call {
         self.uninstrumented = true;
+        self
+    }
+
+    pub fn down(mut self, on: bool) -> Call {
+        self.down = on;
+        self
+    }
+
+    pub fn lost_as(mut self, address: Option<&str>) -> Call {
+        self.lost_as = address.map(str::to_string);
+        self
+    }
+
+    pub fn wait_before_calls(mut self, us: Micros) -> Call {
+        self.wait_before_calls = us;
         self
     }
 
@@ -215,6 +242,7 @@ impl Incident {
             http_status: if error { 500 } else { 200 },
             peer,
             exception: None,
+            event: None,
             proxy: false,
         });
         id
@@ -261,9 +289,14 @@ impl Incident {
         for (k, l) in c.logs.iter().enumerate() {
             self.line(start + 1 + k as Micros, &c.comp, l, Some(trace), Some(id));
         }
-        let mut cursor = start + c.own / 2;
+        let mut cursor = start + c.own / 2 + c.wait_before_calls;
         for d in &c.calls {
             let client_op = format!("call {}", d.comp);
+            let peer = match (&d.lost_as, d.down) {
+                (_, true) => None,
+                (Some(address), _) => Some(address.as_str()),
+                (None, false) => Some(d.comp.as_str()),
+            };
             let client = self.span(
                 trace,
                 id,
@@ -272,8 +305,8 @@ impl Incident {
                 d.client_kind,
                 cursor,
                 0,
-                d.client_error,
-                Some(&d.comp),
+                d.client_error || d.down,
+                peer,
             );
             let ci = self.obs.spans.len() - 1;
             for (k, l) in d.client_logs.iter().enumerate() {
@@ -285,7 +318,11 @@ impl Incident {
                     Some(client),
                 );
             }
-            let dur = if d.uninstrumented {
+            let dur = if d.down {
+                d.wire
+            } else if d.lost_as.is_some() {
+                d.own + d.wire
+            } else if d.uninstrumented {
                 self.obs.spans[ci].error |= d.error;
                 if d.error {
                     self.obs.spans[ci].http_status = 500;

@@ -101,6 +101,7 @@ fn span(s: &mut Scan<'_>, names: &mut Interner, spans: &mut Vec<Span>) -> Option
     let mut end_ns = None;
     let mut attrs = SpanAttrs::default();
     let mut exception: Option<Cow<'_, str>> = None;
+    let mut event: Option<Cow<'_, str>> = None;
     let mut status_error = false;
     s.object(|s, key| {
         match key {
@@ -128,7 +129,7 @@ fn span(s: &mut Scan<'_>, names: &mut Interner, spans: &mut Vec<Span>) -> Option
                 s.key_values(SpanAttrs::wants, |k, v| a.offer(k, v))?;
                 attrs = a;
             }
-            "events" => exception = s.exception_events()?,
+            "events" => (exception, event) = s.exception_events()?,
             "status" => status_error = s.status()?,
             _ => s.skip()?,
         }
@@ -146,6 +147,7 @@ fn span(s: &mut Scan<'_>, names: &mut Interner, spans: &mut Vec<Span>) -> Option
     };
     let peer = attrs.peer.take().map(|p| names.intern(&p));
     let exception = exception.map(|e| names.intern(&e));
+    let event = event.map(|e| names.intern(&e));
     spans.push(otlp_span(
         [trace_id, span_id, parent_id],
         operation,
@@ -153,7 +155,7 @@ fn span(s: &mut Scan<'_>, names: &mut Interner, spans: &mut Vec<Span>) -> Option
         (start, end),
         status_error,
         &attrs,
-        (peer, exception),
+        (peer, exception, event),
     ));
     Some(())
 }
@@ -411,9 +413,12 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A span's `events`: the type of the first `exception` event.
-    fn exception_events(&mut self) -> Option<Option<Cow<'a, str>>> {
+    /// A span's `events`: the type of the first `exception` event, and the
+    /// name of the first other one.
+    #[allow(clippy::type_complexity)]
+    fn exception_events(&mut self) -> Option<(Option<Cow<'a, str>>, Option<Cow<'a, str>>)> {
         let mut out = None;
+        let mut other = None;
         self.array_or_null(|s| {
             let mut name: Option<Option<&'a str>> = None;
             let mut exception_type: Option<Option<Cow<'a, str>>> = None;
@@ -435,12 +440,16 @@ impl<'a> Scan<'a> {
             let Some(Some(name)) = name else {
                 return Some(());
             };
-            if out.is_none() && name == "exception" {
-                out = Some(exception_type.flatten().unwrap_or(Cow::Borrowed(name)));
+            if name == "exception" {
+                if out.is_none() {
+                    out = Some(exception_type.flatten().unwrap_or(Cow::Borrowed(name)));
+                }
+            } else if other.is_none() {
+                other = Some(Cow::Borrowed(name));
             }
             Some(())
         })?;
-        Some(out)
+        Some((out, other))
     }
 
     /// A span's `status`: whether its code is ERROR.
