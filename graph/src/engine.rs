@@ -264,14 +264,8 @@ fn candidate(
                     value: round4(after),
                     baseline: round4(before),
                     deviation: round2(k.z),
-                    summary: format!(
-                        "{}: wire time p50 {} → {}; {} (score {:.1})",
-                        k.kind.name(),
-                        fmt_ms(before),
-                        fmt_ms(after),
-                        ch.note,
-                        k.z
-                    ),
+                    // The note lists each charged edge's wire time before → after, in ms.
+                    summary: format!("{}: {} (score {:.1})", k.kind.name(), ch.note, k.z),
                     unit: "ms".into(),
                     before: finite4(before),
                     after: finite4(after),

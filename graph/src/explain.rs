@@ -525,7 +525,7 @@ fn pooled_charge(
     let describe = |k: usize| {
         let e = &set.edges[k];
         format!(
-            "{} → {} {:.1} → {:.1} ms",
+            "{} → {} wire p50 {:.1} → {:.1} ms",
             name(e.caller),
             name(e.callee),
             ms(scores[k].typical_us),

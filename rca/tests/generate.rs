@@ -624,7 +624,79 @@ fn check_signal(kind: FaultKindName, seed: u64) {
             let (b, a) = before_after(&e4, onset, 60.0);
             assert!(a > 5.0 * b, "{ctx}: 4xx {b} -> {a}");
         }
+        FaultKindName::ServiceDown => {
+            // Silent from the onset: no span, no line; its callers' calls
+            // into it fail fast and name no peer.
+            assert!(
+                all.iter().filter(|x| x.service == t).any(|x| before(&x)),
+                "{ctx}"
+            );
+            assert!(
+                !all.iter().any(|x| x.service == t && x.start >= onset + 1.0),
+                "{ctx}: spans after the kill"
+            );
+            assert!(
+                !lg.iter().any(|l| l.service == t && l.time >= onset + 1.0),
+                "{ctx}: lines after the kill"
+            );
+            let refused: Vec<&Span> = all
+                .iter()
+                .filter(|x| x.kind == 3 && x.start >= onset + 1.0 && x.error)
+                .filter(|x| !x.attrs.contains_key("peer.service"))
+                .collect();
+            assert!(
+                refused.len() >= 10,
+                "{ctx}: {} refused calls",
+                refused.len()
+            );
+            assert!(
+                refused.iter().all(|x| x.ms() < 5.0),
+                "{ctx}: refused calls are fast"
+            );
+            assert!(
+                lg.iter().any(|l| l.body.contains("connection refused")),
+                "{ctx}: callers say the connection was refused"
+            );
+        }
+        FaultKindName::LockContention => {
+            let excl = exclusive_ms(&all);
+            let own = |f: &dyn Fn(&&Span) -> bool| {
+                median(
+                    all.iter()
+                        .filter(|x| x.service == t && x.kind == 2)
+                        .filter(f)
+                        .map(|x| excl[&x.id]),
+                )
+            };
+            let (b, a) = (own(&before), own(&after));
+            assert!(a > b + 100.0, "{ctx}: own time {b} -> {a} ms");
+            let waits = lg
+                .iter()
+                .filter(|l| l.service == t && l.body.starts_with("Waiting for lock behind"))
+                .count();
+            assert!(waits >= 20, "{ctx}: {waits} lock lines");
+            let cpu = series(&metrics, "cpu", t).unwrap();
+            let (b, a) = before_after(&cpu, onset, 60.0);
+            assert!(
+                a < b + 0.1,
+                "{ctx}: a waiting process uses no more CPU: {b} -> {a}"
+            );
+        }
     }
+}
+
+#[test]
+fn a_stopped_service_goes_silent_and_its_callers_calls_are_refused() {
+    SEEDS
+        .iter()
+        .for_each(|&s| check_signal(FaultKindName::ServiceDown, s));
+}
+
+#[test]
+fn lock_contention_is_own_time_with_lines_that_say_so() {
+    SEEDS
+        .iter()
+        .for_each(|&s| check_signal(FaultKindName::LockContention, s));
 }
 
 #[test]

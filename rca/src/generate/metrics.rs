@@ -124,7 +124,65 @@ struct Expect {
     rate: Vec<f64>,
 }
 
-fn expect(topo: &Topology, plan: &Plan, t: i64, base_rps: f64, stuffer_share: f64) -> Expect {
+/// Mean time of a refused connect attempt into a stopped service, ms (the simulator
+/// draws 0.5-3 ms).
+const REFUSED_MS: f64 = 1.75;
+
+/// Expected calls per frontend request once `dead` has stopped: it calls no one any
+/// more, so what it called sees less traffic. Scaled from the topology's own visits.
+fn visits_without(topo: &Topology, dead: usize) -> Vec<f64> {
+    let n = topo.comps.len();
+    let compute = |skip: Option<usize>| -> Vec<f64> {
+        let mut v = vec![0.0; n];
+        v[topo.proxy] = 1.0;
+        v[topo.frontend] = 1.0;
+        let total_w: f64 = topo.routes.iter().map(|r| r.weight).sum();
+        for r in &topo.routes {
+            v[r.entry] += r.weight / total_w;
+        }
+        let mut order: Vec<usize> = (0..n)
+            .filter(|&c| topo.comps[c].role == Role::Service && topo.comps[c].level > 2)
+            .collect();
+        order.sort_by_key(|&c| (topo.comps[c].level, c));
+        for &c in &order {
+            v[c] = topo
+                .edges
+                .iter()
+                .filter(|e| e.to == c && Some(e.from) != skip)
+                .map(|e| v[e.from] * e.p)
+                .sum();
+        }
+        let (mut db, mut cache) = (0.0, 0.0);
+        for (c, comp) in topo.comps.iter().enumerate() {
+            if Some(c) != skip {
+                db += v[c] * comp.mean_db_calls();
+                cache += v[c] * comp.mean_cache_calls();
+            }
+        }
+        v[topo.db] = db;
+        v[topo.cache] = cache;
+        v
+    };
+    let (full, without) = (compute(None), compute(Some(dead)));
+    (0..n)
+        .map(|c| {
+            if full[c] > 0.0 {
+                topo.visits[c] * without[c] / full[c]
+            } else {
+                topo.visits[c]
+            }
+        })
+        .collect()
+}
+
+fn expect(
+    topo: &Topology,
+    plan: &Plan,
+    t: i64,
+    base_rps: f64,
+    stuffer_share: f64,
+    visits: &[f64],
+) -> Expect {
     let n = topo.comps.len();
     let mut dur = vec![0.0; n];
     let mut err = vec![0.0; n];
@@ -143,9 +201,15 @@ fn expect(topo: &Topology, plan: &Plan, t: i64, base_rps: f64, stuffer_share: f6
         let mut d = comp.mean_excl_ms() * plan.excl_factor(c, t) + plan.excl_add_ms(c, t);
         let mut down_err = 0.0;
         let mut down_timeout = 0.0;
+        d += plan.lock_share(c, t) * lognormal_mean(plan.lock_wait_ms, 0.5);
         for &e in &topo.out_edges[c] {
             let edge = &topo.edges[e];
-            d += edge.p * (net + plan.net_delay_ms(edge.to, t) + dur[edge.to]);
+            d += edge.p
+                * if plan.down(edge.to, t) {
+                    REFUSED_MS
+                } else {
+                    net + plan.net_delay_ms(edge.to, t) + dur[edge.to]
+                };
             down_err += edge.p * err[edge.to];
             down_timeout += edge.p * timeout[edge.to];
         }
@@ -162,16 +226,28 @@ fn expect(topo: &Topology, plan: &Plan, t: i64, base_rps: f64, stuffer_share: f6
         dur[c] = d;
         err[c] = (own + (1.0 - own) * (down_err * comp.p_prop).min(1.0)).min(1.0);
         timeout[c] = (pool_timeout + down_timeout).min(1.0);
+        if plan.down(c, t) {
+            // Every call into it fails; it has no duration of its own to report.
+            err[c] = 1.0;
+            timeout[c] = 0.0;
+        }
     }
     let fe = topo.frontend;
     let fec = &topo.comps[fe];
     let total_w: f64 = topo.routes.iter().map(|r| r.weight).sum();
-    let mut d = fec.mean_excl_ms() * plan.excl_factor(fe, t) + plan.excl_add_ms(fe, t);
+    let mut d = fec.mean_excl_ms() * plan.excl_factor(fe, t)
+        + plan.excl_add_ms(fe, t)
+        + plan.lock_share(fe, t) * lognormal_mean(plan.lock_wait_ms, 0.5);
     let mut e = 0.0;
     let mut to = 0.0;
     for r in &topo.routes {
         let share = r.weight / total_w;
-        d += share * (net + plan.net_delay_ms(r.entry, t) + dur[r.entry]);
+        d += share
+            * if plan.down(r.entry, t) {
+                REFUSED_MS
+            } else {
+                net + plan.net_delay_ms(r.entry, t) + dur[r.entry]
+            };
         e += share * err[r.entry];
         to += share * timeout[r.entry];
     }
@@ -186,7 +262,7 @@ fn expect(topo: &Topology, plan: &Plan, t: i64, base_rps: f64, stuffer_share: f6
     let normal_rps = base_rps * plan.load_at(t);
     let abuse_rps = base_rps * plan.abuse_factor(t);
     let forwarded = abuse_rps * stuffer_share * (1.0 - plan.rate_limited_share(t));
-    let mut rate: Vec<f64> = topo.visits.iter().map(|v| v * normal_rps).collect();
+    let mut rate: Vec<f64> = visits.iter().map(|v| v * normal_rps).collect();
     rate[px] = normal_rps + abuse_rps;
     rate[fe] += forwarded;
     rate[topo.login_service] += forwarded;
@@ -224,6 +300,8 @@ pub(crate) fn compute(topo: &Topology, plan: &Plan, rng: &mut SimRng, base_rps: 
     let java_gc_period: Vec<f64> = (0..n).map(|_| uniform(rng, 80.0, 160.0)).collect();
     let java_gc_phase: Vec<f64> = (0..n).map(|_| uniform(rng, 0.0, 1.0)).collect();
     let batch_amp = uniform(rng, 0.4, 0.6);
+    let down_visits = (plan.fault == super::FaultKindName::ServiceDown)
+        .then(|| visits_without(topo, plan.target));
 
     let roles: Vec<Role> = topo.comps.iter().map(|c| c.role).collect();
     let app = |c: usize| matches!(roles[c], Role::Proxy | Role::Frontend | Role::Service);
@@ -247,7 +325,11 @@ pub(crate) fn compute(topo: &Topology, plan: &Plan, rng: &mut SimRng, base_rps: 
 
     for &ts in &times {
         let t = ts * 1_000_000_000;
-        let ex = expect(topo, plan, t, base_rps, stuffer_share);
+        let visits = match &down_visits {
+            Some(v) if plan.down(plan.target, t) => v.as_slice(),
+            _ => topo.visits.as_slice(),
+        };
+        let ex = expect(topo, plan, t, base_rps, stuffer_share, visits);
         let secs = plan.secs(t);
         let load = plan.load_at(t);
         for (qi, m) in members.iter().enumerate() {
@@ -316,6 +398,11 @@ pub(crate) fn compute(topo: &Topology, plan: &Plan, rng: &mut SimRng, base_rps: 
                         if ex.timeout[c] > 0.01 {
                             p99 = p99.max(plan.pool_timeout_ms + ex.dur[c]);
                         }
+                        // Waiting requests make a slow mode of their own: the tail is
+                        // theirs (a log-normal's 99th percentile, e^(2.33 sigma)).
+                        if plan.lock_share(c, t) > 0.01 {
+                            p99 = p99.max(ex.dur[c] + plan.lock_wait_ms * 3.2);
+                        }
                         noisy(rng, p99 / 1000.0, 0.05)
                     }
                     6 => {
@@ -364,6 +451,21 @@ pub(crate) fn compute(topo: &Topology, plan: &Plan, rng: &mut SimRng, base_rps: 
             } else {
                 *v * factor
             };
+        }
+    }
+
+    // A stopped service exports nothing: its series end at onset.
+    if plan.fault == super::FaultKindName::ServiceDown {
+        let live = times
+            .iter()
+            .filter(|&&ts| !plan.down(plan.target, ts * 1_000_000_000))
+            .count();
+        for (qi, m) in members.iter().enumerate() {
+            for (k, &c) in m.iter().enumerate() {
+                if c == plan.target {
+                    values[qi][k].truncate(live);
+                }
+            }
         }
     }
 

@@ -38,7 +38,7 @@ use self::topology::{Role, Topology};
 use self::util::{chance, rfc3339_millis, rfc3339_secs, Counting, SimRng};
 
 /// The fault kinds the simulator can inject, by their wire names.
-pub const FAULT_KINDS: [&str; 8] = [
+pub const FAULT_KINDS: [&str; 10] = [
     "cpu_saturation",
     "memory_leak",
     "network_delay",
@@ -47,6 +47,8 @@ pub const FAULT_KINDS: [&str; 8] = [
     "goroutine_leak",
     "connection_pool_exhaustion",
     "ingress_abuse",
+    "service_down",
+    "lock_contention",
 ];
 
 /// Approximate total spans of a fixture when not told otherwise.
@@ -84,10 +86,16 @@ pub enum FaultKindName {
     GoroutineLeak,
     ConnectionPoolExhaustion,
     IngressAbuse,
+    /// The target's process is gone from onset on: it writes nothing, and its callers'
+    /// connections into it are refused.
+    ServiceDown,
+    /// The target's requests wait for a lock inside their own spans, and say so in
+    /// their log lines.
+    LockContention,
 }
 
 impl FaultKindName {
-    pub const ALL: [FaultKindName; 8] = [
+    pub const ALL: [FaultKindName; 10] = [
         FaultKindName::CpuSaturation,
         FaultKindName::MemoryLeak,
         FaultKindName::NetworkDelay,
@@ -96,6 +104,8 @@ impl FaultKindName {
         FaultKindName::GoroutineLeak,
         FaultKindName::ConnectionPoolExhaustion,
         FaultKindName::IngressAbuse,
+        FaultKindName::ServiceDown,
+        FaultKindName::LockContention,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -588,5 +598,293 @@ mod tests {
         );
         let steps = (model::WINDOW_SECS / metrics::STEP_SECS) as usize + 1;
         assert!(s.calls.values().all(|v| v.len() == steps && v[0] == (0, 0)));
+    }
+
+    /// Simulates the seed's incident of `fault` with every request traced (and the
+    /// background log lines) and hands it to `f`.
+    fn with_traced_sim(seed: u64, fault: FaultKindName, f: impl FnOnce(&Topology, &Plan, &Sim)) {
+        let topo = Topology::generate(&mut rng(seed, STREAM_TOPOLOGY));
+        let plan = Plan::build(&topo, fault, None, seed, &mut rng(seed, STREAM_PLAN)).unwrap();
+        let arrivals = sim::arrivals(&plan, &mut rng(seed, STREAM_SIM), 3000);
+        let mut s = Sim::new(&topo, &plan, rng(seed, STREAM_SIM), arrivals.len());
+        s.run(&arrivals, 1.0);
+        s.background_logs();
+        f(&topo, &plan, &s);
+    }
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        assert!(!v.is_empty());
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    /// From onset the stopped service writes no span, no log line and no metric
+    /// sample; its callers' calls into it fail at once, as errors that name no peer
+    /// and have nothing under them, and count as failed calls on the edge.
+    #[test]
+    fn a_stopped_service_goes_silent_and_calls_into_it_are_refused() {
+        for seed in [113, 127, 5] {
+            with_traced_sim(seed, FaultKindName::ServiceDown, |topo, plan, s| {
+                let t = plan.target;
+                let name = topo.name(t);
+                let ctx = format!("seed {seed} target {name}");
+                assert_eq!(topo.comps[t].role, Role::Service, "{ctx}");
+                assert_eq!(plan.alert.name, "HighErrorRate", "{ctx}");
+                let own = |c: u16| c as usize == t;
+                let before = s
+                    .spans
+                    .iter()
+                    .filter(|x| own(x.comp) && x.start < plan.onset)
+                    .count();
+                assert!(before >= 50, "{ctx}: {before} spans before onset");
+                assert!(
+                    s.spans
+                        .iter()
+                        .all(|x| !own(x.comp) || (x.start < plan.onset && x.end < plan.onset)),
+                    "{ctx}: a span of the target after onset"
+                );
+                assert!(s.logs.iter().any(|l| own(l.comp) && l.time < plan.onset));
+                assert!(
+                    s.logs.iter().all(|l| !own(l.comp) || l.time < plan.onset),
+                    "{ctx}: a log line of the target after onset"
+                );
+
+                let into = |x: &&sim::SpanRec| x.kind == sim::KIND_CLIENT && x.peer as usize == t;
+                let refused: Vec<&sim::SpanRec> = s
+                    .spans
+                    .iter()
+                    .filter(into)
+                    .filter(|x| x.start >= plan.onset)
+                    .collect();
+                assert!(
+                    refused.len() >= 20,
+                    "{ctx}: {} calls after onset",
+                    refused.len()
+                );
+                let parents: std::collections::BTreeSet<u64> =
+                    s.spans.iter().map(|x| x.parent).collect();
+                for x in &refused {
+                    assert_ne!(
+                        x.flags & sim::F_ERROR,
+                        0,
+                        "{ctx}: refused call not an error"
+                    );
+                    assert_ne!(
+                        x.flags & sim::F_UNREACHED,
+                        0,
+                        "{ctx}: refused call has a peer"
+                    );
+                    assert_eq!(x.status, 0, "{ctx}: nothing answered");
+                    let ms = (x.end - x.start) as f64 / 1e6;
+                    assert!((0.5..=3.0).contains(&ms), "{ctx}: connect attempt {ms} ms");
+                    assert!(
+                        !parents.contains(&x.id),
+                        "{ctx}: a span under a refused call"
+                    );
+                }
+                assert!(s
+                    .spans
+                    .iter()
+                    .filter(into)
+                    .filter(|x| x.end < plan.onset)
+                    .all(|x| x.flags & sim::F_UNREACHED == 0));
+                let refusal = format!("call to {name} failed: connection refused");
+                let lines: Vec<&sim::LogRec> = s
+                    .logs
+                    .iter()
+                    .filter(|l| l.body.starts_with(&refusal))
+                    .collect();
+                assert!(
+                    lines.len() >= refused.len() / 2,
+                    "{ctx}: {} refusal lines",
+                    lines.len()
+                );
+                assert!(lines.iter().all(|l| l.time >= plan.onset));
+                assert!(lines.iter().any(|l| l.level == sim::Level::Error));
+
+                // Every attempt counts on its edge, as a failed call.
+                let step = metrics::STEP_SECS * util::NANOS_PER_SEC;
+                let mut attempts = 0;
+                for (&(caller, callee), steps) in &s.calls {
+                    if callee as usize != t {
+                        continue;
+                    }
+                    assert_ne!(caller as usize, t);
+                    for (k, &(calls, failed)) in steps.iter().enumerate().skip(1) {
+                        if plan.start + (k as i64 - 1) * step >= plan.onset {
+                            assert_eq!(calls, failed, "{ctx}: step {k}");
+                            attempts += calls;
+                        }
+                    }
+                }
+                assert!(attempts > 0, "{ctx}: no attempts counted after onset");
+
+                // The written client spans of refused calls name no peer.
+                let mut buf = Vec::new();
+                write::traces(&mut buf, topo, plan, s).unwrap();
+                let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+                let ids: std::collections::BTreeSet<String> =
+                    refused.iter().map(|x| format!("{:016x}", x.id)).collect();
+                let mut seen = 0;
+                for rs in v["resourceSpans"].as_array().unwrap() {
+                    for sp in rs["scopeSpans"][0]["spans"].as_array().unwrap() {
+                        if !ids.contains(sp["spanId"].as_str().unwrap()) {
+                            continue;
+                        }
+                        seen += 1;
+                        assert_eq!(sp["status"]["code"], 2);
+                        let keys: Vec<&str> = sp["attributes"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|a| a["key"].as_str().unwrap())
+                            .collect();
+                        assert!(
+                            !keys.contains(&"peer.service") && !keys.contains(&"server.address"),
+                            "{ctx}: refused call written with {keys:?}"
+                        );
+                    }
+                }
+                assert_eq!(seen, refused.len());
+
+                // Its metric series stop at onset; the others run on.
+                let m = metrics::compute(topo, plan, &mut rng(seed, STREAM_METRICS), 2.0);
+                let live = m
+                    .times
+                    .iter()
+                    .filter(|&&ts| ts * util::NANOS_PER_SEC < plan.onset)
+                    .count();
+                assert!(live > 0 && live < m.times.len());
+                let mut stopped = 0;
+                for q in &m.queries {
+                    for (c, values) in &q.series {
+                        if *c == t {
+                            assert_eq!(values.len(), live, "{ctx}: {}", q.signal);
+                            stopped += 1;
+                        } else {
+                            assert_eq!(values.len(), m.times.len(), "{ctx}: {}", q.signal);
+                        }
+                    }
+                }
+                assert!(stopped >= 4, "{ctx}: {stopped} series of the target");
+            });
+        }
+    }
+
+    /// A contended lock: the culprit's own time grows after onset, its waiting spans
+    /// say so in a log line, and it neither fails nor burns more CPU.
+    #[test]
+    fn lock_contention_grows_the_culprits_own_time_and_its_lines_say_why() {
+        for seed in [131, 137, 5] {
+            with_traced_sim(seed, FaultKindName::LockContention, |topo, plan, s| {
+                let t = plan.target;
+                let ctx = format!("seed {seed} target {}", topo.name(t));
+                assert_eq!(plan.alert.name, "HighLatency", "{ctx}");
+                assert!((150.0..=600.0).contains(&plan.lock_wait_ms));
+                let mut children: BTreeMap<u64, i64> = BTreeMap::new();
+                for x in &s.spans {
+                    if x.kind == sim::KIND_CLIENT {
+                        *children.entry(x.parent).or_default() += x.end - x.start;
+                    }
+                }
+                let server: Vec<&sim::SpanRec> = s
+                    .spans
+                    .iter()
+                    .filter(|x| x.comp as usize == t && x.kind == sim::KIND_SERVER)
+                    .collect();
+                let own_ms = |x: &sim::SpanRec| {
+                    (x.end - x.start - children.get(&x.id).copied().unwrap_or(0)) as f64 / 1e6
+                };
+                let full = plan.onset + 60 * util::NANOS_PER_SEC;
+                let before = median(
+                    server
+                        .iter()
+                        .filter(|x| x.start < plan.onset)
+                        .map(|x| own_ms(x))
+                        .collect(),
+                );
+                let after_spans: Vec<&&sim::SpanRec> =
+                    server.iter().filter(|x| x.start >= full).collect();
+                let after = median(after_spans.iter().map(|x| own_ms(x)).collect());
+                assert!(
+                    after > before + 50.0 && after > 3.0 * before,
+                    "{ctx}: own time {before:.1} ms -> {after:.1} ms"
+                );
+
+                let waiting: Vec<&sim::LogRec> = s
+                    .logs
+                    .iter()
+                    .filter(|l| l.body.starts_with("Waiting for lock behind "))
+                    .collect();
+                let ids: BTreeMap<u64, &sim::SpanRec> = server.iter().map(|x| (x.id, *x)).collect();
+                for l in &waiting {
+                    assert_eq!(l.comp as usize, t, "{ctx}: {}", l.body);
+                    assert!(matches!(l.level, sim::Level::Info | sim::Level::Warn));
+                    let n: u32 = l.body["Waiting for lock behind ".len()..]
+                        .strip_suffix(" transactions")
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    assert!((1..=12).contains(&n), "{ctx}: {}", l.body);
+                    let (_, span) = l.trace.expect("in a span");
+                    let sp = ids
+                        .get(&span)
+                        .unwrap_or_else(|| panic!("{ctx}: not a server span"));
+                    assert!(sp.start <= l.time && l.time <= sp.end);
+                    assert!(l.time >= plan.onset);
+                }
+                let lined = after_spans
+                    .iter()
+                    .filter(|x| waiting.iter().any(|l| l.trace.unwrap().1 == x.id))
+                    .count();
+                assert!(
+                    lined as f64 >= 0.5 * after_spans.len() as f64,
+                    "{ctx}: {lined} of {} spans after onset wait",
+                    after_spans.len()
+                );
+                let errors = |v: &mut dyn Iterator<Item = &&sim::SpanRec>| {
+                    let (mut n, mut e) = (0, 0);
+                    for x in v {
+                        n += 1;
+                        e += usize::from(x.flags & sim::F_ERROR != 0);
+                    }
+                    e as f64 / n as f64
+                };
+                assert!(
+                    errors(&mut after_spans.iter().copied()) < 0.05,
+                    "{ctx}: errors"
+                );
+
+                let m = metrics::compute(topo, plan, &mut rng(seed, STREAM_METRICS), 2.0);
+                let series = |signal: &str| {
+                    m.queries
+                        .iter()
+                        .find(|q| q.signal == signal)
+                        .unwrap()
+                        .series
+                        .iter()
+                        .find(|(c, _)| *c == t)
+                        .unwrap()
+                        .1
+                        .clone()
+                };
+                let split = |v: &[f64]| {
+                    let (mut b, mut a) = (Vec::new(), Vec::new());
+                    for (ts, x) in m.times.iter().zip(v) {
+                        let at = ts * util::NANOS_PER_SEC;
+                        if at < plan.onset {
+                            b.push(*x);
+                        } else if at >= full {
+                            a.push(*x);
+                        }
+                    }
+                    (median(b), median(a))
+                };
+                let (b, a) = split(&series("cpu"));
+                assert!(a < 1.15 * b, "{ctx}: cpu {b} -> {a}");
+                let (b, a) = split(&series("latency_p99"));
+                assert!(a > 2.0 * b, "{ctx}: p99 {b} -> {a}");
+            });
+        }
     }
 }

@@ -119,6 +119,11 @@ pub(crate) struct Plan {
     pub client_error: f64,
     pub batch_period: f64,
     pub batch_phase: f64,
+    /// Median wait for the lock of a contended request, ms (lock contention).
+    pub lock_wait_ms: f64,
+    /// Share of the target's requests that wait for the lock once the fault has ramped
+    /// up (lock contention).
+    pub lock_share: f64,
     pub alert: AlertSpec,
 }
 
@@ -262,9 +267,15 @@ pub(crate) fn suitable(topo: &Topology, fault: FaultKindName) -> (Vec<usize>, &'
             pick(&|c| app(c) || matches!(role(c), Role::Database | Role::Cache)),
             "it needs a service, the database or the cache",
         ),
-        FaultKindName::MemoryLeak | FaultKindName::ErrorReturn | FaultKindName::Exception => {
-            (pick(&|c| app(c)), "it needs an instrumented service")
-        }
+        FaultKindName::MemoryLeak
+        | FaultKindName::ErrorReturn
+        | FaultKindName::Exception
+        | FaultKindName::LockContention => (pick(&|c| app(c)), "it needs an instrumented service"),
+        // A stopped frontend would leave nothing behind the proxy to blame it by.
+        FaultKindName::ServiceDown => (
+            pick(&|c| role(c) == Role::Service),
+            "it needs an instrumented service other than the frontend",
+        ),
     }
 }
 
@@ -419,7 +430,10 @@ impl Plan {
         };
         let alert_name = match fault {
             FaultKindName::IngressAbuse => "High4xxRate",
-            FaultKindName::ErrorReturn | FaultKindName::Exception => "HighErrorRate",
+            FaultKindName::ErrorReturn | FaultKindName::Exception | FaultKindName::ServiceDown => {
+                "HighErrorRate"
+            }
+            FaultKindName::LockContention => "HighLatency",
             FaultKindName::ConnectionPoolExhaustion if chance(rng, 0.5) => "HighErrorRate",
             _ => "HighLatency",
         };
@@ -482,6 +496,10 @@ impl Plan {
             client_error: uniform(rng, 0.01, 0.02),
             batch_period: uniform(rng, 240.0, 420.0),
             batch_phase: uniform(rng, 0.0, 1.0),
+            // Drawn last, so that adding them left the plans of the other kinds as
+            // they were.
+            lock_wait_ms: uniform(rng, 150.0, 600.0),
+            lock_share: uniform(rng, 0.65, 0.9),
             alert: AlertSpec {
                 name: alert_name,
                 component: alert_component,
@@ -591,6 +609,20 @@ impl Plan {
     pub(crate) fn pool_timeout_p(&self, c: usize, t: i64) -> f64 {
         if self.is_target(c, FaultKindName::ConnectionPoolExhaustion) {
             self.pool_timeout_share * self.ramp(t)
+        } else {
+            0.0
+        }
+    }
+
+    /// Whether `c` is the stopped service at `t` (service down: abrupt, from onset on).
+    pub(crate) fn down(&self, c: usize, t: i64) -> bool {
+        self.is_target(c, FaultKindName::ServiceDown) && t >= self.onset
+    }
+
+    /// Share of `c`'s requests that wait for the contended lock at `t`.
+    pub(crate) fn lock_share(&self, c: usize, t: i64) -> f64 {
+        if self.is_target(c, FaultKindName::LockContention) {
+            self.lock_share * self.ramp(t)
         } else {
             0.0
         }

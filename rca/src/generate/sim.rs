@@ -18,6 +18,9 @@ pub(crate) const F_EXCEPTION: u8 = 2;
 pub(crate) const F_POSTGRES: u8 = 4;
 pub(crate) const F_REDIS: u8 = 8;
 pub(crate) const F_PROXY: u8 = 16;
+/// A client span whose connection was refused: `peer` still names the callee (the call
+/// is counted on its edge), but the span carries no peer address, as nothing answered.
+pub(crate) const F_UNREACHED: u8 = 32;
 pub(crate) const NO_PEER: u16 = u16::MAX;
 
 pub(crate) const KIND_SERVER: u8 = 2;
@@ -171,6 +174,17 @@ struct Outcome {
     status: u16,
 }
 
+/// Why a call into another service failed.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// It answered with this 5xx status.
+    Status(u16),
+    /// The connection was refused (nothing listens: the service is down).
+    Refused,
+    /// The connection dropped mid-call (the service was killed while serving it).
+    Reset,
+}
+
 pub(crate) struct Sim<'a> {
     topo: &'a Topology,
     plan: &'a Plan,
@@ -289,6 +303,10 @@ impl<'a> Sim<'a> {
         status: u16,
         flags: u8,
     ) {
+        if self.plan.down(comp, end) {
+            // The stopped process never exported what it held when it was killed.
+            return;
+        }
         if kind == KIND_CLIENT && peer != NO_PEER {
             self.count_call(comp, peer, start, flags & F_ERROR != 0);
         }
@@ -337,6 +355,9 @@ impl<'a> Sim<'a> {
         span: u64,
         exc: LogException,
     ) {
+        if self.plan.down(comp, time) {
+            return;
+        }
         self.logs.push(LogRec {
             time,
             comp: comp as u16,
@@ -577,6 +598,19 @@ impl<'a> Sim<'a> {
 
         let pre = excl * uniform(&mut self.rng, 0.2, 0.6);
         let mut cursor = start + ms_to_ns(pre);
+        let lock = plan.lock_share(c, start);
+        if lock > 0.0 && chance(&mut self.rng, lock) {
+            // Held up behind other transactions before any call goes out: own time
+            // that burns no CPU. The longer the wait, the longer the queue it reports.
+            let wait = lognormal(&mut self.rng, plan.lock_wait_ms, 0.5);
+            let behind = (4.0 * wait / plan.lock_wait_ms * uniform(&mut self.rng, 0.7, 1.3))
+                .round()
+                .clamp(1.0, 12.0) as u32;
+            let level = if behind > 6 { Level::Warn } else { Level::Info };
+            let body = format!("Waiting for lock behind {behind} transactions");
+            self.log(cursor, c, level, body, id, LogException::None);
+            cursor += ms_to_ns(wait);
+        }
         let mut failed: Option<u16> = None;
         for &call in &calls[..cut] {
             match call {
@@ -584,39 +618,69 @@ impl<'a> Sim<'a> {
                     let net = lognormal(&mut self.rng, topo.net_ms, 0.3);
                     let delay = self.jittered_delay(to, cursor);
                     let cid = self.new_id();
-                    let out =
-                        self.serve(to, to_op, cursor + ms_to_ns(net / 2.0 + delay), cid, None);
-                    let cend = out.end + ms_to_ns(net / 2.0);
-                    let err = if out.status >= 500 { F_ERROR } else { 0 };
-                    self.span(
-                        c,
-                        to_op,
-                        KIND_CLIENT,
-                        cid,
-                        id,
-                        cursor,
-                        cend,
-                        to as u16,
-                        out.status,
-                        err,
-                    );
+                    let arrive = cursor + ms_to_ns(net / 2.0 + delay);
+                    let (cend, failure) = if plan.down(to, arrive) {
+                        // Nothing listens any more: the connect attempt is refused at
+                        // once, and no peer ever answered.
+                        let cend = cursor + ms_to_ns(uniform(&mut self.rng, 0.5, 3.0));
+                        self.span(
+                            c,
+                            to_op,
+                            KIND_CLIENT,
+                            cid,
+                            id,
+                            cursor,
+                            cend,
+                            to as u16,
+                            0,
+                            F_ERROR | F_UNREACHED,
+                        );
+                        (cend, Some(Failure::Refused))
+                    } else {
+                        let out = self.serve(to, to_op, arrive, cid, None);
+                        if plan.down(to, out.end) {
+                            // Killed while serving the call: the connection drops.
+                            let cend = plan.onset.max(cursor) + ms_to_ns(net / 2.0);
+                            self.span(
+                                c,
+                                to_op,
+                                KIND_CLIENT,
+                                cid,
+                                id,
+                                cursor,
+                                cend,
+                                to as u16,
+                                0,
+                                F_ERROR,
+                            );
+                            (cend, Some(Failure::Reset))
+                        } else {
+                            let cend = out.end + ms_to_ns(net / 2.0);
+                            let err = if out.status >= 500 { F_ERROR } else { 0 };
+                            self.span(
+                                c,
+                                to_op,
+                                KIND_CLIENT,
+                                cid,
+                                id,
+                                cursor,
+                                cend,
+                                to as u16,
+                                out.status,
+                                err,
+                            );
+                            (
+                                cend,
+                                (out.status >= 500).then_some(Failure::Status(out.status)),
+                            )
+                        }
+                    };
                     cursor = cend + self.rng.gen_range(10_000..80_000);
-                    if out.status >= 500 {
-                        let callee = topo.name(to);
-                        if chance(&mut self.rng, comp.p_prop) {
-                            let status = if out.status == 503 || chance(&mut self.rng, 0.5) {
-                                out.status.max(500)
-                            } else {
-                                502
-                            };
-                            let body = format!("call to {callee} failed: {}", out.status);
-                            self.log(cend, c, Level::Error, body, id, LogException::None);
+                    if let Some(why) = failure {
+                        if let Some(status) = self.call_failed(c, id, to, cend, why) {
                             failed = Some(status);
                             break;
                         }
-                        let body =
-                            format!("call to {callee} failed: {}, serving fallback", out.status);
-                        self.log(cend, c, Level::Warn, body, id, LogException::None);
                     }
                 }
                 Call::Db(db_op) => {
@@ -743,6 +807,41 @@ impl<'a> Sim<'a> {
             flags,
         );
         Outcome { end, status }
+    }
+
+    /// A call of `c`'s request (its server span `span`) into `callee` failed at `at`.
+    /// With the caller's chance of propagating, the request fails too (the status it
+    /// answers is returned); otherwise the caller serves a fallback.
+    fn call_failed(
+        &mut self,
+        c: usize,
+        span: u64,
+        callee: usize,
+        at: i64,
+        why: Failure,
+    ) -> Option<u16> {
+        let topo = self.topo;
+        let name = topo.name(callee);
+        let cause = match why {
+            Failure::Status(s) => s.to_string(),
+            Failure::Refused => "connection refused".to_string(),
+            Failure::Reset => "connection reset by peer".to_string(),
+        };
+        if chance(&mut self.rng, topo.comps[c].p_prop) {
+            let status = match why {
+                Failure::Status(s) if s == 503 || chance(&mut self.rng, 0.5) => s.max(500),
+                Failure::Status(_) => 502,
+                // No answer at all: the caller's own gateway-style error.
+                _ if chance(&mut self.rng, 0.5) => 503,
+                _ => 502,
+            };
+            let body = format!("call to {name} failed: {cause}");
+            self.log(at, c, Level::Error, body, span, LogException::None);
+            return Some(status);
+        }
+        let body = format!("call to {name} failed: {cause}, serving fallback");
+        self.log(at, c, Level::Warn, body, span, LogException::None);
+        None
     }
 
     fn abusive_request(&mut self, t: i64) {
@@ -983,26 +1082,33 @@ impl<'a> Sim<'a> {
                         ),
                     },
                 };
-                self.logs.push(LogRec {
-                    time: t,
-                    comp: c as u16,
-                    level: Level::Info,
-                    body,
-                    trace: None,
-                    exception: LogException::None,
-                    keep: true,
-                });
-                if chance(&mut self.rng, 0.15) && comp.role != Role::Batch {
-                    let ms = self.rng.gen_range(400..1500);
+                // A stopped service writes nothing (the draws stay, so that the other
+                // components' lines are the same as without the fault).
+                if !plan.down(c, t) {
                     self.logs.push(LogRec {
-                        time: t + self.rng.gen_range(1..20) * NANOS_PER_SEC,
+                        time: t,
                         comp: c as u16,
-                        level: Level::Warn,
-                        body: format!("slow request took {ms} ms"),
+                        level: Level::Info,
+                        body,
                         trace: None,
                         exception: LogException::None,
                         keep: true,
                     });
+                }
+                if chance(&mut self.rng, 0.15) && comp.role != Role::Batch {
+                    let ms = self.rng.gen_range(400..1500);
+                    let time = t + self.rng.gen_range(1..20) * NANOS_PER_SEC;
+                    if !plan.down(c, time) {
+                        self.logs.push(LogRec {
+                            time,
+                            comp: c as u16,
+                            level: Level::Warn,
+                            body: format!("slow request took {ms} ms"),
+                            trace: None,
+                            exception: LogException::None,
+                            keep: true,
+                        });
+                    }
                 }
                 t += (every * uniform(&mut self.rng, 0.85, 1.15) * 1e9) as i64;
             }

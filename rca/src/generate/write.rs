@@ -12,7 +12,7 @@ use super::metrics::{Metrics, EDGE_DECIMALS};
 use super::model::Plan;
 use super::sim::{
     AccessRec, Level, LogException, LogRec, Sim, SpanRec, FLAGS, F_ERROR, F_EXCEPTION, F_POSTGRES,
-    F_PROXY, F_REDIS, METHODS, NO_PEER, USER_AGENTS,
+    F_PROXY, F_REDIS, F_UNREACHED, METHODS, NO_PEER, USER_AGENTS,
 };
 use super::topology::Topology;
 use super::util::{ip_string, json_str, prom_value, rfc3339_millis, TimeCache};
@@ -100,7 +100,8 @@ fn span<W: Write>(
     if s.flags & F_PROXY != 0 {
         str_attr(w, &mut first, "component", "proxy")?;
     }
-    if s.peer != NO_PEER {
+    // A refused connection reached no peer: its span names none.
+    if s.peer != NO_PEER && s.flags & F_UNREACHED == 0 {
         str_attr(w, &mut first, "peer.service", topo.name(s.peer as usize))?;
     }
     if s.flags & F_POSTGRES != 0 {
