@@ -513,7 +513,7 @@ impl Page<'_> {
                     table {
                         thead { tr {
                             th { "Signal" } th { "Modality" } th { "At" }
-                            th.num { "Value" } th.num { "Baseline" } th.num { "z" } th { "Summary" }
+                            th.num { "Before" } th.num { "After" } th.num { "z" } th { "Summary" }
                         } }
                         tbody {
                             @for e in &c.evidence {
@@ -534,8 +534,8 @@ impl Page<'_> {
                 td { code { (visible(&e.signal)) } }
                 td { (visible(&e.modality)) }
                 td.num title=(full_time(&e.at)) { (text::clock(&e.at)) }
-                td.num { (number(e.value)) }
-                td.num { (number(e.baseline)) }
+                td.num { (in_unit(e.before, e.baseline, e)) }
+                td.num { (in_unit(e.after, e.value, e)) }
                 td.num { (score(e.deviation)) }
                 td { (visible(&e.summary)) }
             }
@@ -688,11 +688,29 @@ fn edges_table(edges: &[(&Edge, bool)]) -> Markup {
     }
 }
 
-/// `value` and its baseline, e.g. `cpu 0.97 vs baseline 0.31 (z 14.2)`.
+/// Before and after in the signal's unit, e.g. `self_time p50 4.1 ms → 510 ms (z 14.2)`; an
+/// evidence item without them (an incident stored before they existed) shows its value against
+/// its baseline.
 fn evidence_numbers(e: &Evidence) -> Markup {
-    html! {
-        (visible(&e.signal)) " " (number(e.value)) " vs baseline " (number(e.baseline))
-        " (z " (score(e.deviation)) ")"
+    match (e.before, e.after) {
+        (Some(_), Some(_)) => html! {
+            (visible(&e.signal)) " " (visible(&e.quantile)) " " (in_unit(e.before, e.baseline, e))
+            " → " (in_unit(e.after, e.value, e)) " (z " (score(e.deviation)) ")"
+        },
+        _ => html! {
+            (visible(&e.signal)) " " (number(e.value)) " vs baseline " (number(e.baseline))
+            " (z " (score(e.deviation)) ")"
+        },
+    }
+}
+
+/// `v` in the evidence's unit (`4.1 ms`, `12.5 %`, `0.92 cores`); without one, `fallback` bare.
+fn in_unit(v: Option<f64>, fallback: f64, e: &Evidence) -> Markup {
+    match v {
+        Some(v) if e.unit.is_empty() => html! { (number(v)) },
+        Some(v) => html! { (number(v)) " " (visible(&e.unit)) },
+        None if e.before.is_none() && e.after.is_none() => html! { (number(fallback)) },
+        None => html! { "n/a" },
     }
 }
 

@@ -21,6 +21,7 @@ const ARTIFACTS = process.env.ARTIFACTS ?? join(ROOT, "target/artifacts");
 const JAEGER = "https://jaeger.example.invalid";
 const FIXTURE = join(ROOT, "fixtures/ingress_abuse-73");
 const HOSTILE = join(ROOT, "web/tests/fixtures/hostile-ingress");
+const DOWN = join(ROOT, "fixtures/service_down-127");
 const PENDING = "fp-being-localised";
 
 let browser, server, base, work;
@@ -54,13 +55,14 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), "rca-browser-"));
   replay("ingress", FIXTURE);
   replay("hostile", HOSTILE);
+  replay("down", DOWN);
   const large = largeLocalisation();
   const largeFile = join(work, "large.json");
   writeFileSync(largeFile, JSON.stringify(large));
   incidents.large = { loc: large, file: largeFile };
   const s = await startServer([
     "--jaeger-url", JAEGER, "--pending", PENDING,
-    incidents.ingress.file, incidents.hostile.file, largeFile,
+    incidents.ingress.file, incidents.hostile.file, incidents.down.file, largeFile,
   ]);
   server = s.p;
   base = s.base;
@@ -174,6 +176,53 @@ test("served incident page: slider, modality, click a cell, evidence, screenshot
   await page.close();
 });
 
+test("a service that went silent is drawn as no data, unlike a healthy row", async () => {
+  const { loc } = incidents.down;
+  const id = loc.incident.id;
+  const root = loc.ranking[0].component;
+  assert.equal(loc.ranking[0].fault, "service_down");
+  const metrics = loc.heatmap.by_modality.metrics;
+  const silent = loc.heatmap.components.indexOf(root);
+  // The last bucket where the stopped service has no metrics while some other row has.
+  let bucket = -1, healthy = -1;
+  for (let b = loc.heatmap.buckets.length - 1; b >= 0 && bucket < 0; b--) {
+    if (metrics[silent][b] !== null) continue;
+    const other = metrics.findIndex((row, r) => r !== silent && row[b] !== null && row[b] < 3);
+    if (other >= 0) { bucket = b; healthy = other; }
+  }
+  assert.ok(bucket >= 0, "the stopped service's metrics end while others' go on");
+  const { page, problems } = await guardedPage(servedOnly(id));
+  await page.goto(`${base}/incidents/${id}`);
+  await page.waitForSelector("#controls:not([hidden])");
+  await page.locator('input[name="modality"][value="metrics"]').check();
+  const fillAt = async (row) => {
+    const g = await page.evaluate(() => JSON.parse(document.getElementById("page-data").textContent).geometry);
+    const svg = page.locator("#heatmaps .figure:not([hidden]) svg");
+    await svg.scrollIntoViewIfNeeded();
+    const box = await svg.boundingBox();
+    const k = box.width / g.width;
+    const x = box.x + (g.x0 + (bucket + 0.5) * g.cell_w) * k;
+    const y = box.y + (g.y0 + (row + 0.5) * g.cell_h) * k;
+    return page.evaluate(([x, y]) => {
+      const el = document.elementsFromPoint(x, y).find((e) => e.tagName.toLowerCase() === "rect");
+      return el ? getComputedStyle(el).fill : null;
+    }, [x, y]);
+  };
+  const [silentFill, healthyFill] = [await fillAt(silent), await fillAt(healthy)];
+  assert.ok(silentFill && healthyFill, `cells found: ${silentFill} ${healthyFill}`);
+  assert.notEqual(silentFill, healthyFill, "no data is not drawn like normal");
+  assert.equal(silentFill, "rgb(128, 128, 128)", "no data is the legend's grey");
+  const text = await clickCell(page, loc, silent, bucket);
+  assert.ok(text.includes("no data"), text);
+  // The verdict's evidence is in units, before and after.
+  const evidence = (await page.locator("body").textContent()).replace(/\s+/g, " ");
+  assert.match(evidence, /unanswered_calls|named_in_errors/);
+  // In the evidence table: before and after in per cent (`0 %`, `100 %`).
+  assert.match(evidence, /unanswered_callstraces07:18\d+ %\d+ %/, "evidence in per cent, before and after");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test("the file rca replay writes works offline, script allowed by its hash", async () => {
   const { loc, report } = incidents.ingress;
   const url = `file://${report}`;
@@ -229,7 +278,7 @@ test("list page, alert link, localising page and heatmap.png", async () => {
   const page = await browser.newPage();
   await page.goto(`${base}/`);
   const rows = await page.locator("#incidents tbody tr").count();
-  assert.equal(rows, 3);
+  assert.equal(rows, 4);
   await page.locator("#incidents a", { hasText: loc.incident.alert_name }).first().click();
   assert.equal(page.url(), `${base}/incidents/${loc.incident.id}`);
 
@@ -281,7 +330,7 @@ test("the API answers as its OpenAPI document says", async () => {
   assert.equal(list.json.incidents.length, 2);
   assert.equal(list.json.next_offset, 2);
   const rest = await call("GET", "/api/v1/incidents?limit=2&offset=2", "/api/v1/incidents");
-  assert.equal(rest.json.incidents.length, 1);
+  assert.equal(rest.json.incidents.length, 2);
   assert.equal(rest.json.next_offset, null);
   const root = incidents.ingress.loc.ranking[0].component;
   const byComponent = await call("GET", `/api/v1/incidents?component=${encodeURIComponent(root)}`, "/api/v1/incidents");
