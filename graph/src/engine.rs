@@ -233,6 +233,7 @@ fn candidate(
     obs: &Observations,
 ) -> Candidate {
     let component = set.components[s.component as usize].clone();
+    let address = crate::localisation::is_address(&component);
     let mut evidence: Vec<Evidence> = Vec::new();
     for k in s.contributions.iter().take(MAX_EVIDENCE) {
         let item = match (k.scored, k.charge) {
@@ -300,6 +301,7 @@ fn candidate(
         fault: s.fault,
         evidence,
         inner: inner_causes(s, set),
+        address,
     }
 }
 

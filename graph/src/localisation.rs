@@ -167,6 +167,28 @@ pub struct Candidate {
     /// a resource.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inner: Vec<InnerCause>,
+    /// The component is only an address (`10.0.0.7:5432`): a peer client
+    /// spans named that no span or baseline call gave a service name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub address: bool,
+}
+
+/// Whether a component's name is a network address rather than a service:
+/// an IP address, with or without a port, or `host:port`.
+pub fn is_address(name: &str) -> bool {
+    use std::net::{IpAddr, SocketAddr};
+    if name.parse::<IpAddr>().is_ok() || name.parse::<SocketAddr>().is_ok() {
+        return true;
+    }
+    match name.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && !host.contains('/')
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
 }
 
 /// What kind of place inside a component an [`InnerCause`] names.

@@ -159,6 +159,7 @@ pub enum SignalKind {
     MissingLogLines,
     NamedInErrors,
     ContentionLines,
+    PoolWaitLines,
     // Goroutine dumps.
     GoroutineLeak,
     // The graph.
@@ -196,7 +197,7 @@ const fn spec(
 }
 
 impl SignalKind {
-    pub const ALL: [SignalKind; 41] = [
+    pub const ALL: [SignalKind; 42] = [
         SignalKind::SelfTime,
         SignalKind::Latency,
         SignalKind::CallStructure,
@@ -235,6 +236,7 @@ impl SignalKind {
         SignalKind::MissingLogLines,
         SignalKind::NamedInErrors,
         SignalKind::ContentionLines,
+        SignalKind::PoolWaitLines,
         SignalKind::GoroutineLeak,
         SignalKind::UnexplainedSymptom,
         SignalKind::ExplainsSymptom,
@@ -672,7 +674,18 @@ impl SignalKind {
                 Rate,
                 Some(F::LockContention),
                 Mechanism,
-                "its log lines and span events that say it waits for a lock or a pool (\"waiting for lock\", \"pool exhausted\")",
+                "its log lines and span events that say it waits for a lock another holds (\"Waiting for lock behind 3 transactions\", \"lock wait timeout\")",
+            ),
+            SignalKind::PoolWaitLines => spec(
+                "pool_wait_lines",
+                Logs,
+                Unit::Share,
+                Up,
+                Own,
+                Rate,
+                Some(F::ConnectionPoolExhaustion),
+                Mechanism,
+                "its log lines and span events that say it waits for a pooled connection (\"timeout acquiring connection from pool\", \"Connection is not available\")",
             ),
             SignalKind::GoroutineLeak => spec(
                 "goroutine_leak",

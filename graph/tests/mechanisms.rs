@@ -165,6 +165,34 @@ fn an_address_no_baseline_call_names_stays_a_component() {
         "{:?}",
         loc.heatmap.components
     );
+    assert!(graph::is_address("10.0.0.7:5432"));
+    assert!(graph::is_address("127.0.0.1") && graph::is_address("[::1]:8080"));
+    assert!(graph::is_address("db.internal:5432"));
+    assert!(!graph::is_address("checkout") && !graph::is_address("GET /a:b"));
+}
+
+#[test]
+fn an_address_that_ranks_is_labelled_as_one() {
+    let mut inc = Incident::new();
+    // The uninstrumented address slows down for its only caller.
+    inc.requests(2 * S, |i, on| {
+        shop(i, users(i)).call(
+            Call::new(
+                "10.0.0.7:5432",
+                jit(900.0, 0.3, i, 8) + if on { 200_000 } else { 0 },
+            )
+            .uninstrumented(),
+        )
+    });
+    inc.alert("api", ALERT_AT);
+    let loc = inc.localise();
+    let c = candidate(&loc, "10.0.0.7:5432").unwrap_or_else(|| panic!("{}", show(&loc)));
+    assert!(c.address, "{}", show(&loc));
+    assert!(loc
+        .ranking
+        .iter()
+        .filter(|c| c.component != "10.0.0.7:5432")
+        .all(|c| !c.address));
 }
 
 /// `orders` slows by `rise` µs of own time from minute 16, its lines saying
@@ -242,9 +270,37 @@ fn own_time_added_before_the_calls_go_out_while_they_take_as_long_is_queueing() 
 }
 
 #[test]
+fn own_time_with_lines_that_say_it_waits_for_a_pooled_connection_is_pool_exhaustion() {
+    let loc = slowed_orders(
+        300_000,
+        Some("timeout acquiring connection from pool after <*> ms"),
+        false,
+    );
+    let c = top(&loc);
+    assert_eq!(c.component, "orders", "{}", show(&loc));
+    assert_eq!(
+        c.fault,
+        FaultKind::ConnectionPoolExhaustion,
+        "{}",
+        show(&loc)
+    );
+    assert!(
+        c.evidence.iter().any(|e| e.signal == "pool_wait_lines"),
+        "{}",
+        show(&loc)
+    );
+}
+
+#[test]
 fn lines_that_only_mention_a_timeout_name_no_lock() {
     let loc = slowed_orders(300_000, Some("request timeout after <*> ms"), false);
     let c = top(&loc);
     assert_eq!(c.component, "orders", "{}", show(&loc));
     assert_ne!(c.fault, FaultKind::LockContention, "{}", show(&loc));
+    assert_ne!(
+        c.fault,
+        FaultKind::ConnectionPoolExhaustion,
+        "{}",
+        show(&loc)
+    );
 }

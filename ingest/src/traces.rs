@@ -1051,6 +1051,7 @@ impl<'a> JaegerSpan<'a> {
         let operation = ctx.opt_name(&self.operation_name);
         let peer = self.tags.peer.take().map(|p| ctx.name(&p));
         let exception = self.logs.0.map(|e| ctx.name(&e));
+        let event = self.logs.1.map(|e| ctx.name(&e));
         let proc_ref = match self.process {
             Some(p) => ProcRef::Inline(p.service_name.map(|s| s.0)),
             None => ProcRef::Id(self.process_id.map(|s| s.0).unwrap_or_default()),
@@ -1068,7 +1069,7 @@ impl<'a> JaegerSpan<'a> {
             http_status: self.tags.http_status,
             peer,
             exception,
-            event: None,
+            event,
             proxy: self.tags.proxy,
         };
         Ok((span, proc_ref))
@@ -1128,33 +1129,43 @@ struct JaegerLog<'a> {
 }
 
 /// What a Jaeger span log says about an error: `error.kind`, else
-/// `exception.type`, else the `event` itself when it is `error` or `exception`.
+/// `exception.type`, else the `event` itself when it is `error` or `exception`;
+/// and, for any other log, its `event`, else its `message` (a line written
+/// into the span).
 #[derive(Default)]
-struct LogFields<'a>(Option<Cow<'a, str>>);
+struct LogFields<'a>(Option<Cow<'a, str>>, Option<Cow<'a, str>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for LogFields<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut kind = None;
         let mut exception_type = None;
         let mut event = None;
-        let wants = |k: &str| matches!(k, "error.kind" | "exception.type" | "event");
+        let mut other = None;
+        let mut message = None;
+        let wants = |k: &str| matches!(k, "error.kind" | "exception.type" | "event" | "message");
         visit_key_values(d, wants, |k, v| match k {
             "error.kind" => kind = v.into_text(),
             "exception.type" => exception_type = v.into_text(),
-            "event" => {
-                event = v
-                    .into_text()
-                    .filter(|e| e.eq_ignore_ascii_case("error") || e == "exception")
-            }
+            "event" => match v.into_text() {
+                Some(e) if e.eq_ignore_ascii_case("error") || e == "exception" => event = Some(e),
+                e => other = e,
+            },
+            "message" => message = v.into_text(),
             _ => {}
         })?;
-        Ok(LogFields(kind.or(exception_type).or(event)))
+        let error = kind.or(exception_type).or(event);
+        let other = if error.is_some() {
+            None
+        } else {
+            other.or(message)
+        };
+        Ok(LogFields(error, other))
     }
 }
 
-/// The first error a span's logs report.
+/// The first error a span's logs report, and the first other log's event.
 #[derive(Default)]
-struct JaegerLogs<'a>(Option<Cow<'a, str>>);
+struct JaegerLogs<'a>(Option<Cow<'a, str>>, Option<Cow<'a, str>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for JaegerLogs<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -1165,16 +1176,20 @@ impl<'de: 'a, 'a> Deserialize<'de> for JaegerLogs<'a> {
                 f.write_str("an array of span logs")
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(JaegerLogs(None))
+                Ok(JaegerLogs(None, None))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = None;
+                let mut other = None;
                 while let Some(log) = seq.next_element::<JaegerLog<'de>>()? {
                     if out.is_none() {
                         out = log.fields.0;
                     }
+                    if other.is_none() {
+                        other = log.fields.1;
+                    }
                 }
-                Ok(JaegerLogs(out))
+                Ok(JaegerLogs(out, other))
             }
         }
         d.deserialize_any(V)

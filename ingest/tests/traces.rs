@@ -318,3 +318,26 @@ fn a_failed_read_adds_no_spans() {
         assert_eq!(obs.spans, before, "{broken}");
     }
 }
+
+#[test]
+fn a_span_keeps_the_name_of_its_first_event_that_is_not_an_exception() {
+    // OTLP JSON: span events, an exception among them.
+    let otlp = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"mysql"}}]},"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"SQL SELECT","kind":2,"startTimeUnixNano":"1714557600000000000","endTimeUnixNano":"1714557600250000000","events":[{"name":"exception","attributes":[{"key":"exception.type","value":{"stringValue":"IOError"}}]},{"name":"Waiting for lock behind 3 transactions"},{"name":"Acquired lock with 0 transactions waiting behind"}]}]}]}]}"#;
+    let obs = read_bytes("events.json", otlp.as_bytes()).unwrap();
+    let s = &obs.spans[0];
+    assert_eq!(opt_name(&obs, s.exception), Some("IOError"));
+    assert_eq!(
+        opt_name(&obs, s.event),
+        Some("Waiting for lock behind 3 transactions")
+    );
+
+    // Jaeger JSON: span logs, an error log first, then a message.
+    let jaeger = r#"{"data":[{"traceID":"5b8efff798038103d269b633813fc60c","spans":[{"traceID":"5b8efff798038103d269b633813fc60c","spanID":"eee19b7ec3c1b174","operationName":"SQL SELECT","references":[],"startTime":1714557600000000,"duration":250000,"tags":[],"logs":[{"timestamp":1714557600000001,"fields":[{"key":"event","type":"string","value":"error"}]},{"timestamp":1714557600000002,"fields":[{"key":"message","type":"string","value":"Waiting for lock behind 2 transactions"}]}],"processID":"p1"}],"processes":{"p1":{"serviceName":"mysql","tags":[]}}}]}"#;
+    let obs = read_bytes("events-jaeger.json", jaeger.as_bytes()).unwrap();
+    let s = &obs.spans[0];
+    assert_eq!(opt_name(&obs, s.exception), Some("error"));
+    assert_eq!(
+        opt_name(&obs, s.event),
+        Some("Waiting for lock behind 2 transactions")
+    );
+}

@@ -74,6 +74,7 @@ fn incident(
                 ..Default::default()
             }],
             inner: Vec::new(),
+            address: false,
         })
         .collect();
     let mut annotations = BTreeMap::new();

@@ -469,7 +469,10 @@ impl Page<'_> {
                             @for (i, c) in ranking.iter().take(TOP_N).enumerate() {
                                 tr.top[i == 0] {
                                     td.num { (i + 1) }
-                                    td { a href={ "#cand-" (i + 1) } { span.comp { (visible(&c.component)) } } }
+                                    td {
+                                        a href={ "#cand-" (i + 1) } { span.comp { (visible(&c.component)) } }
+                                        @if c.address { " " span.muted title="a network address no service name was found for" { "(address)" } }
+                                    }
                                     td { code { (c.fault.as_str()) } }
                                     td.num { (score(c.score)) }
                                     td {

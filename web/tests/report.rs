@@ -107,6 +107,7 @@ fn fixture() -> Localisation {
                 fault: FaultKind::CpuSaturation,
                 evidence: vec![cpu, abuse],
                 inner: Vec::new(),
+                address: false,
             },
             Candidate {
                 component: "checkout".to_owned(),
@@ -120,6 +121,7 @@ fn fixture() -> Localisation {
                     40.0,
                 )],
                 inner: Vec::new(),
+                address: false,
             },
             Candidate {
                 component: "cart".to_owned(),
@@ -127,6 +129,7 @@ fn fixture() -> Localisation {
                 fault: FaultKind::Unknown,
                 evidence: vec![],
                 inner: Vec::new(),
+                address: false,
             },
         ],
         path: ["payment", "checkout", "frontend"]

@@ -17,14 +17,24 @@ use crate::params::Params;
 use crate::signal::SignalKind;
 use crate::window::Buckets;
 
-/// Whether a line (or a span event) says its writer waits for a lock that
-/// another holds: the words databases, lock libraries and runtimes print
-/// for it ("Waiting for lock behind 3 transactions", "lock wait timeout
-/// exceeded", "deadlock detected", "waiting for mutex"). A pool's wait is
-/// not among them: pools have their own signals (`pool_pending`,
-/// `client_wait`), and a timeout says only that a wait ran out, not for what.
-pub(crate) fn says_it_waits_for_a_lock(text: &str) -> bool {
-    const WORDS: [&str; 8] = [
+/// What a line (or a span event) says its writer waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waits {
+    Nothing,
+    /// A lock another holds: the words databases, lock libraries and
+    /// runtimes print for it ("Waiting for lock behind 3 transactions",
+    /// "lock wait timeout exceeded", "deadlock detected").
+    Lock,
+    /// A pooled connection: what connection pools print when none is free
+    /// ("timeout acquiring connection from pool", HikariCP's "Connection is
+    /// not available", "pool exhausted").
+    Pool,
+}
+
+/// Reads what a line says it waits for. A timeout alone says only that a
+/// wait ran out, not for what, and names neither.
+pub(crate) fn what_it_waits_for(text: &str) -> Waits {
+    const LOCK: [&str; 8] = [
         "waiting for lock",
         "waiting for a lock",
         "waiting for the lock",
@@ -34,8 +44,25 @@ pub(crate) fn says_it_waits_for_a_lock(text: &str) -> bool {
         "deadlock",
         "acquired lock with",
     ];
+    const POOL: [&str; 9] = [
+        "pool exhausted",
+        "pool is exhausted",
+        "acquiring connection",
+        "acquire connection",
+        "acquire a connection",
+        "waiting for a connection",
+        "waiting for connection",
+        "connection is not available",
+        "timeout waiting for idle object",
+    ];
     let lower = text.to_ascii_lowercase();
-    WORDS.iter().any(|w| lower.contains(w))
+    if LOCK.iter().any(|w| lower.contains(w)) {
+        Waits::Lock
+    } else if POOL.iter().any(|w| lower.contains(w)) {
+        Waits::Pool
+    } else {
+        Waits::Nothing
+    }
 }
 
 pub(super) fn build(
@@ -58,6 +85,7 @@ pub(super) fn build(
         /// Lines and span events, and those that say they wait for a lock.
         lock_n: Vec<f64>,
         lock: Vec<f64>,
+        pool: Vec<f64>,
     }
     // The warnings and errors each component printed in the baseline, by template.
     let mut known: FxHashSet<(Sym, Sym)> = FxHashSet::default();
@@ -71,7 +99,7 @@ pub(super) fn build(
     let mut new_templates: FxHashMap<(Sym, Sym), u64> = FxHashMap::default();
     // Lines of other components that name a component, per (named, writer) and bucket.
     let mut named: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
-    let mut lock_words: FxHashMap<Sym, bool> = FxHashMap::default();
+    let mut lock_words: FxHashMap<Sym, Waits> = FxHashMap::default();
     for l in &obs.logs {
         let Some(i) = b.index(l.time) else { continue };
         let acc = by_comp.entry(l.component).or_insert_with(|| Acc {
@@ -81,14 +109,17 @@ pub(super) fn build(
             new_err: zeros(),
             lock_n: zeros(),
             lock: zeros(),
+            pool: zeros(),
         });
         acc.n[i] += 1.0;
         acc.lock_n[i] += 1.0;
-        let says = *lock_words
+        match *lock_words
             .entry(l.template)
-            .or_insert_with(|| says_it_waits_for_a_lock(obs.names.name(l.template)));
-        if says {
-            acc.lock[i] += 1.0;
+            .or_insert_with(|| what_it_waits_for(obs.names.name(l.template)))
+        {
+            Waits::Lock => acc.lock[i] += 1.0,
+            Waits::Pool => acc.pool[i] += 1.0,
+            Waits::Nothing => {}
         }
         let names = about_other.get(&(l.component, l.message));
         if let Some(names) = names {
@@ -122,13 +153,16 @@ pub(super) fn build(
             new_err: zeros(),
             lock_n: zeros(),
             lock: zeros(),
+            pool: zeros(),
         });
         acc.lock_n[i] += 1.0;
-        let says = *lock_words
+        match *lock_words
             .entry(ev)
-            .or_insert_with(|| says_it_waits_for_a_lock(obs.names.name(ev)));
-        if says {
-            acc.lock[i] += 1.0;
+            .or_insert_with(|| what_it_waits_for(obs.names.name(ev)))
+        {
+            Waits::Lock => acc.lock[i] += 1.0,
+            Waits::Pool => acc.pool[i] += 1.0,
+            Waits::Nothing => {}
         }
     }
     let mut names: Vec<Sym> = by_comp.keys().copied().collect();
@@ -151,14 +185,19 @@ pub(super) fn build(
         set.features.push(rate(SignalKind::ErrorLogs, &acc.err));
         set.features
             .push(rate(SignalKind::NewErrorTemplates, &acc.new_err));
-        if acc.lock.iter().any(|&k| k > 0.0) {
-            let mut f = rate(SignalKind::ContentionLines, &acc.lock);
-            f.values = Values::Rate {
-                num: acc.lock.clone(),
-                den: acc.lock_n.clone(),
-                floor: p.log_share_floor,
-            };
-            set.features.push(f);
+        for (kind, num) in [
+            (SignalKind::ContentionLines, &acc.lock),
+            (SignalKind::PoolWaitLines, &acc.pool),
+        ] {
+            if num.iter().any(|&k| k > 0.0) {
+                let mut f = rate(kind, num);
+                f.values = Values::Rate {
+                    num: num.clone(),
+                    den: acc.lock_n.clone(),
+                    floor: p.log_share_floor,
+                };
+                set.features.push(f);
+            }
         }
     }
     // Each component's most frequent new warning or error template.

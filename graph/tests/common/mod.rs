@@ -77,6 +77,7 @@ impl Spec<'_> {
                     ..Default::default()
                 }],
                 inner: Vec::new(),
+                address: false,
             })
             .collect();
         let path: Vec<String> = self.path.iter().map(|c| name(c)).collect();

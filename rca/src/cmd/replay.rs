@@ -156,11 +156,16 @@ pub fn summary(loc: &Localisation, report: &std::path::Path) -> String {
     }
     for (i, c) in loc.ranking.iter().take(5).enumerate() {
         let ev = c.evidence.first().map(|e| e.summary.as_str()).unwrap_or("");
+        let name = if c.address {
+            format!("{} (address)", c.component)
+        } else {
+            c.component.clone()
+        };
         let _ = writeln!(
             s,
             "{}. {:<24} {:>7.2}  {:<26} {}",
             i + 1,
-            c.component,
+            name,
             c.score,
             c.fault.as_str(),
             ev
