@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use ingest::{Micros, Modality, Observations};
 use sha2::{Digest, Sha256};
 
@@ -35,17 +35,21 @@ const MAX_CANDIDATES: usize = 10;
 /// How many evidence items each candidate carries.
 const MAX_EVIDENCE: usize = 4;
 
-pub(crate) fn rfc3339(t: Micros) -> String {
-    DateTime::<Utc>::from_timestamp_micros(t)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+pub(crate) use ingest::rfc3339_secs as rfc3339;
 
 fn hhmmss(t: Micros) -> String {
     DateTime::<Utc>::from_timestamp_micros(t)
         .unwrap_or_default()
         .format("%H:%M:%S")
         .to_string()
+}
+
+/// The id of the incident of `alert`: its fingerprint and its start in
+/// whole seconds. The one formula: the engine, `rca serve`'s queue (which
+/// knows the id before the incident exists) and the empty incident of a
+/// window with no data all call it.
+pub fn alert_incident_id(alert: &ingest::Alert) -> String {
+    incident_id(&alert.fingerprint, &rfc3339(alert.starts_at_micros()))
 }
 
 /// A stable id: the same alert (fingerprint and start) gives the same id.
@@ -95,13 +99,12 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         .map(|a| rfc3339(a.starts_at_micros()))
         .unwrap_or_else(|| rfc3339(buckets.window.start));
     let fingerprint = alert.map(|a| a.fingerprint.clone()).unwrap_or_default();
-    let id = if fingerprint.is_empty() {
-        incident_id(
+    let id = match alert {
+        Some(a) if !fingerprint.is_empty() => alert_incident_id(a),
+        _ => incident_id(
             &format!("window:{}:{}", buckets.window.start, buckets.window.end),
             &starts_at,
-        )
-    } else {
-        incident_id(&fingerprint, &starts_at)
+        ),
     };
     let incident = IncidentInfo {
         id,

@@ -45,7 +45,7 @@ pub mod signal;
 pub mod store;
 mod window;
 
-pub use engine::{incident_id, localise, missing_of, EngineConfig, GraphError};
+pub use engine::{alert_incident_id, incident_id, localise, missing_of, EngineConfig, GraphError};
 pub use localisation::*;
 pub use params::{Floor, LevelFloors, Params};
 pub use window::WindowConfig;

@@ -18,6 +18,23 @@ use serde::{Deserialize, Serialize};
 /// Microseconds since the Unix epoch.
 pub type Micros = i64;
 
+/// `t` as RFC 3339 in whole seconds, UTC (`2026-03-01T12:00:00Z`): the
+/// precision of incident times, window bounds and buckets, and of the
+/// alert start an incident id is computed from.
+pub fn rfc3339_secs(t: Micros) -> String {
+    DateTime::<Utc>::from_timestamp_micros(t)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `t` as RFC 3339 to the microsecond, UTC: for backends' query bounds,
+/// where a second's rounding would drop or add data.
+pub fn rfc3339_micros(t: Micros) -> String {
+    DateTime::<Utc>::from_timestamp_micros(t)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 /// An interned string; resolve it with [`Interner::name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sym(pub u32);

@@ -40,7 +40,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tracing::{debug, instrument};
@@ -554,8 +553,4 @@ fn whole<'a>(service: &'a str, window: &CollectWindow, limit: u32) -> Query<'a> 
     }
 }
 
-fn rfc3339(t: Micros) -> String {
-    DateTime::<Utc>::from_timestamp_micros(t)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+use crate::model::rfc3339_micros as rfc3339;

@@ -13,7 +13,6 @@ use std::path::Path;
 
 use ::graph::{EngineConfig, Heatmap, IncidentInfo, Localisation, Missing};
 use anyhow::Context;
-use chrono::{DateTime, SecondsFormat, Utc};
 use ingest::{Micros, Observations};
 
 use crate::error::{CliError, CliResult};
@@ -42,11 +41,7 @@ pub fn localise_fixture(dir: &Path, cfg: &EngineConfig) -> CliResult<Localisatio
     }
 }
 
-fn rfc3339(t: Micros) -> String {
-    DateTime::<Utc>::from_timestamp_micros(t)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use ingest::rfc3339_secs as rfc3339;
 
 /// An incident with no ranking, for a window `start..end` where nothing was
 /// observed: it names the alert and lists every modality missing, with why.
@@ -65,7 +60,9 @@ pub fn empty_localisation(obs: &Observations, start: Micros, end: Micros) -> Loc
     }
     Localisation {
         incident: IncidentInfo {
-            id: ::graph::incident_id(&fingerprint, &starts_at),
+            id: alert
+                .map(::graph::alert_incident_id)
+                .unwrap_or_else(|| ::graph::incident_id(&fingerprint, &starts_at)),
             alert_name: alert.map(|a| a.name().to_string()).unwrap_or_default(),
             alert_component: alert.and_then(|a| a.component()).map(str::to_string),
             fingerprint,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 use graph::store::{GraphStore, IncidentRecord};
 use graph::{EngineConfig, WindowConfig};
 use ingest::collect::{collect, CollectWindow, Sources};
@@ -322,7 +322,6 @@ impl Worker {
         })
         .await
         .map_err(|e| format!("localisation stopped: {e}"))?;
-        debug_assert_eq!(localisation.incident.id, job.id);
         let record = IncidentRecord {
             localisation,
             created_at: Utc::now(),
@@ -336,13 +335,7 @@ impl Worker {
     }
 }
 
-fn rfc3339(t: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(t)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 /// The id the engine gives the incident of `alert` (whose fingerprint is set).
 pub fn incident_id_of(alert: &Alert) -> String {
-    graph::incident_id(&alert.fingerprint, &rfc3339(alert.starts_at_micros()))
+    graph::alert_incident_id(alert)
 }
