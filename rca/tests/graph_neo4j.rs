@@ -94,3 +94,85 @@ fn a_replayed_incident_is_queried_back_from_neo4j() {
         "the incident's attack path is not among the gaps"
     );
 }
+
+/// `rca serve` takes Neo4j from its config file's `[neo4j]` (no flag, no
+/// environment variable): an alert posted to it ends up in the real Neo4j.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_neo4j_from_its_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("rca.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n\
+             [window]\nwait_for_settle = false\n\
+             [jaeger]\nurl = \"\"\n[prometheus]\nurl = \"\"\n[logs]\nurl = \"\"\n\
+             [access_logs]\ndir = \"\"\n\
+             [neo4j]\nuri = {:?}\n",
+            dir.path().join("data").display().to_string(),
+            uri()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rca"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env_remove("RCA_NEO4J_URI")
+        .env_remove("RCA_DATA_DIR")
+        .env_remove("RCA_LISTEN")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "rca serve did not come up on {base}");
+    let starts = (chrono::Utc::now() - chrono::Duration::minutes(20))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "rca", "groupKey": "{}",
+        "alerts": [{"status": "firing",
+            "labels": {"alertname": "HighErrorRate", "service": "checkout"},
+            "annotations": {}, "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": format!("neo4j-config-{}", std::process::id())}]
+    });
+    let resp = client
+        .post(format!("{base}/api/v1/alerts"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    let id = answer["incidents"][0]["id"].as_str().unwrap().to_string();
+    // Read back from Neo4j alone (`rca graph --neo4j-uri` has no local copy).
+    let mut found = None;
+    for _ in 0..100 {
+        let o = rca(&["graph", "show", &id, "--format", "json"]);
+        if o.status.success() {
+            found = Some(json(&o));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = child.kill().await;
+    let g = found.unwrap_or_else(|| {
+        panic!(
+            "incident {id} never reached Neo4j at {} (is it running? scripts/stack up neo4j)",
+            uri()
+        )
+    });
+    assert_eq!(g["detection_rule"], "HighErrorRate", "{g}");
+}

@@ -60,15 +60,20 @@ pub fn run(args: &ServeArgs) -> CliResult<()> {
             &cfg.telemetry.service_name,
         )
         .map_err(CliError::failed)?;
-        let store = match &args.neo4j_uri {
+        // Flags (and their environment variables) win over the file's [neo4j].
+        let from_file = |v: &String| (!v.is_empty()).then(|| v.clone());
+        let neo4j_uri = args.neo4j_uri.clone().or_else(|| from_file(&cfg.neo4j.uri));
+        let store = match &neo4j_uri {
             // Neo4j, with the local copy and the outbox under the data
             // directory: incidents are served even while Neo4j is down.
             Some(uri) => graph::store::open(graph::store::StoreConfig {
                 data_dir: cfg.data_dir.clone(),
                 neo4j: Some(graph::store::Neo4jConfig::new(
                     uri.clone(),
-                    args.neo4j_user.clone(),
-                    args.neo4j_password.clone(),
+                    args.neo4j_user.clone().or_else(|| from_file(&cfg.neo4j.user)),
+                    args.neo4j_password
+                        .clone()
+                        .or_else(|| from_file(&cfg.neo4j.password)),
                 )),
             })
             .await

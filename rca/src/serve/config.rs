@@ -41,6 +41,38 @@ pub struct Config {
     pub logs: LogsSection,
     pub goroutines: GoroutinesSection,
     pub telemetry: TelemetrySection,
+    pub neo4j: Neo4jSection,
+}
+
+/// Where incidents are kept besides the data directory: Neo4j over Bolt.
+/// `--neo4j-uri`, `--neo4j-user`, `--neo4j-password` (and their
+/// environment variables) win over the file.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Neo4jSection {
+    /// Bolt URI (`bolt://host:7687`); empty: the embedded store only.
+    pub uri: String,
+    /// Empty: `neo4j`.
+    pub user: String,
+    /// Empty: none, for a server without authentication.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Neo4jSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Neo4jSection")
+            .field("uri", &self.uri)
+            .field("user", &self.user)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<set>"
+                },
+            )
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -261,6 +293,7 @@ impl Default for Config {
             logs: LogsSection::default(),
             goroutines: GoroutinesSection::default(),
             telemetry: TelemetrySection::default(),
+            neo4j: Neo4jSection::default(),
         }
     }
 }
@@ -377,7 +410,7 @@ pub fn default_queries() -> Vec<SignalQuery> {
 }
 
 /// The environment variables that override the file, each with its key.
-pub const ENV_KEYS: [(&str, &str); 16] = [
+pub const ENV_KEYS: [(&str, &str); 19] = [
     ("RCA_TOKEN", "token"),
     ("RCA_LISTEN", "listen"),
     ("RCA_PUBLIC_URL", "public_url"),
@@ -394,6 +427,9 @@ pub const ENV_KEYS: [(&str, &str); 16] = [
     ("RCA_LOGS_BACKEND", "logs.backend"),
     ("RCA_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
     ("RCA_WAIT_FOR_SETTLE", "window.wait_for_settle"),
+    ("RCA_NEO4J_URI", "neo4j.uri"),
+    ("RCA_NEO4J_USER", "neo4j.user"),
+    ("RCA_NEO4J_PASSWORD", "neo4j.password"),
 ];
 
 /// All that was wrong with a configuration, one problem a line.
@@ -464,6 +500,9 @@ impl Config {
             "prometheus.url" => self.prometheus.url = value.to_string(),
             "access_logs.dir" => self.access_logs.dir = value.to_string(),
             "logs.url" => self.logs.url = value.to_string(),
+            "neo4j.uri" => self.neo4j.uri = value.to_string(),
+            "neo4j.user" => self.neo4j.user = value.to_string(),
+            "neo4j.password" => self.neo4j.password = value.to_string(),
             "logs.backend" => {
                 self.logs.backend = match value.trim() {
                     "victorialogs" => LogBackend::VictoriaLogs,
@@ -726,6 +765,17 @@ pub fn reference() -> String {
             d.telemetry.service_name.clone(),
             "service.name of rca's own spans",
         ),
+        (
+            "neo4j.uri",
+            "\"\" (embedded store only)".into(),
+            "Neo4j Bolt URI; incidents also kept in data_dir (--neo4j-uri wins)",
+        ),
+        ("neo4j.user", "\"\" (neo4j)".into(), "Neo4j user (--neo4j-user wins)"),
+        (
+            "neo4j.password",
+            "\"\" (none)".into(),
+            "Neo4j password (--neo4j-password wins)",
+        ),
     ];
     let mut s = String::from(
         "Configuration (TOML, unknown keys are errors; environment overrides the file, flags override both):\n",
@@ -768,6 +818,41 @@ mod tests {
             .queries
             .iter()
             .any(|q| q.signal == "calls_failed"));
+    }
+
+    #[test]
+    fn neo4j_comes_from_the_file_the_environment_wins_and_the_password_is_not_printed() {
+        let toml = br#"
+            [neo4j]
+            uri = "bolt://graph:7687"
+            user = "rca"
+            password = "s3cret"
+        "#;
+        let file = Some((std::path::Path::new("rca.toml"), &toml[..]));
+        let cfg = Config::load(file, &env(&[])).unwrap();
+        assert_eq!(cfg.neo4j.uri, "bolt://graph:7687");
+        assert_eq!(cfg.neo4j.user, "rca");
+        assert_eq!(cfg.neo4j.password, "s3cret");
+        assert!(
+            !format!("{cfg:?}").contains("s3cret"),
+            "Debug hides the password"
+        );
+        let cfg = Config::load(file, &env(&[("RCA_NEO4J_URI", "bolt://other:7687")])).unwrap();
+        assert_eq!(cfg.neo4j.uri, "bolt://other:7687");
+        assert_eq!(
+            Config::default().neo4j.uri,
+            "",
+            "the embedded store by default"
+        );
+        let bad = Config::load(
+            Some((
+                std::path::Path::new("rca.toml"),
+                &b"[neo4j]\nurl = \"x\"\n"[..],
+            )),
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("url"), "{bad}");
     }
 
     #[test]
