@@ -46,6 +46,9 @@ pub mod store;
 mod window;
 
 pub use engine::{alert_incident_id, incident_id, localise, missing_of, EngineConfig, GraphError};
-pub use localisation::*;
+pub use localisation::{
+    is_address, Candidate, Cell, CellSignal, Count, Detail, Edge, Evidence, FaultKind, Heatmap,
+    IncidentInfo, InnerCause, InnerKind, Localisation, Missing, ProxyMix, SignalSeries,
+};
 pub use params::{Floor, LevelFloors, Params};
 pub use window::WindowConfig;

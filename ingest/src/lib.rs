@@ -63,6 +63,10 @@ pub use metrics::{
     parse_query_range, read_metrics, read_metrics_detailed, MetricsRead, RangeSeries,
     DEFAULT_CLIENT_LABEL, DEFAULT_SERVER_LABEL,
 };
-pub use model::*;
+pub use model::{
+    rfc3339_micros, rfc3339_secs, AccessRecord, Alert, AlertWebhook, ComponentDumps, EdgeSeries,
+    EdgeSignal, Interner, LogLevel, LogRecord, Micros, Modality, NotAnEdgeSignal, Observations,
+    Series, Signal, SourceStatus, Span, SpanKind, Sym, TimeWindow, COMPONENT_LABELS,
+};
 pub use nezha::{load_nezha_case, nezha_cases, service_of, NezhaCase, NezhaInput, NezhaWindow};
 pub use traces::{read_traces, UNKNOWN_SERVICE};

@@ -21,15 +21,15 @@
 //! - `error`: [`WebError`].
 #![forbid(unsafe_code)]
 
-pub mod auth;
+mod auth;
 mod causal;
 mod colormap;
 mod data;
 mod error;
-pub mod heatmap;
+mod heatmap;
 mod png;
-pub mod report;
-pub mod server;
+mod report;
+mod server;
 mod text;
 
 pub use auth::require_bearer;

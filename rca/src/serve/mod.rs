@@ -10,7 +10,7 @@
 //! it is full the webhook answers `429` and Alertmanager retries later.
 //!
 //! An alert is one incident: the id is derived from its fingerprint and start
-//! (`graph::incident_id`), so a re-delivered alert is answered with the id it
+//! (`graph::alert_incident_id`), so a re-delivered alert is answered with the id it
 //! already has and queued no second time.
 //!
 //! # Layout
@@ -18,6 +18,10 @@
 //! - `webhook`: reading a webhook body into jobs; the HTTP handlers and the
 //!   error-to-status mapping.
 //! - `queue`: the bounded queue, the incident table and the workers.
+//! - `journal`: accepted alerts on disk until their incident is stored,
+//!   queued again at start.
+//! - `adhoc`: `POST /api/v1/localise` over the live sources, and which alerts
+//!   are still in flight (the "localising..." page).
 //! - `metrics`: the service's own Prometheus metrics (`GET /metrics`).
 //! - `telemetry`: tracing, with OTLP export of rca's own spans.
 
