@@ -57,7 +57,7 @@ impl AccessLogSource for AccessLogDir {
         let proxy = proxy.to_string();
         tokio::task::spawn_blocking(move || read_dir_window(&dir, &window, &proxy))
             .await
-            .map_err(|e| CollectError::NotConfigured(format!("access-log reader stopped: {e}")))?
+            .map_err(CollectError::stopped("access-log"))?
     }
 }
 

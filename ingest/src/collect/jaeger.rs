@@ -347,7 +347,7 @@ impl JaegerSource {
             read_traces(&name, &body, &mut obs).map(|_| Found::new(obs))
         })
         .await
-        .map_err(|e| CollectError::NotConfigured(format!("trace reader stopped: {e}")))?
+        .map_err(CollectError::stopped("trace"))?
         .map_err(CollectError::from)
     }
 

@@ -382,9 +382,9 @@ impl LogStoreSource {
             let _ = tx.send(carry).await;
         }
         drop(tx);
-        let reader = parser.await.map_err(|e| {
-            CollectError::NotConfigured(format!("victorialogs reader stopped: {e}"))
-        })?;
+        let reader = parser
+            .await
+            .map_err(CollectError::stopped("victorialogs"))?;
         let mut read = reader.finish();
         if let Some(e) = failed {
             if read.lines == 0 {

@@ -78,6 +78,21 @@ pub enum CollectError {
     /// Nothing configured to collect from.
     #[error("{0}")]
     NotConfigured(String),
+    /// The blocking task reading an answer stopped (it panicked, or the
+    /// runtime is shutting down).
+    #[error("{reader} reader stopped: {source}")]
+    ReaderStopped {
+        reader: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+impl CollectError {
+    /// `map_err` for a reader task's join.
+    pub(crate) fn stopped(reader: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Self {
+        move |source| CollectError::ReaderStopped { reader, source }
+    }
 }
 
 impl CollectError {

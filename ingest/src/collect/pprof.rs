@@ -117,7 +117,7 @@ impl PprofSource {
         let path = PathBuf::from(url);
         tokio::task::spawn_blocking(move || read_goroutine_dump(&path, &body))
             .await
-            .map_err(|e| CollectError::NotConfigured(format!("dump reader stopped: {e}")))?
+            .map_err(CollectError::stopped("dump"))?
             .map_err(CollectError::from)
     }
 }
