@@ -12,12 +12,6 @@ use common_model::*;
 use graph::{FaultKind, Localisation};
 use ingest::{LogLevel, Micros};
 
-fn top(loc: &Localisation) -> &graph::Candidate {
-    loc.ranking
-        .first()
-        .unwrap_or_else(|| panic!("nobody ranked:\n{}", show(loc)))
-}
-
 /// `api` calls `users` (which calls `db-proxy`) and `prices` on every request.
 fn shop(i: u64, users: Call) -> Call {
     Call::new("api", jit(2_000.0, 0.3, i, 1))

@@ -24,12 +24,6 @@ fn cpu_step(inc: &mut Incident, comp: &str, salt: u64, from: Micros, to: f64) {
     });
 }
 
-fn top(loc: &Localisation) -> &graph::Candidate {
-    loc.ranking
-        .first()
-        .unwrap_or_else(|| panic!("nobody ranked:\n{}", show(loc)))
-}
-
 // ---------------------------------------------------------------------------
 // 1. Scores on one scale.
 // ---------------------------------------------------------------------------

@@ -95,6 +95,28 @@ pub(super) fn build(
         }
     }
     let zeros = || vec![0.0; b.count];
+    let new_acc = || Acc {
+        n: zeros(),
+        err: zeros(),
+        exc: zeros(),
+        new_err: zeros(),
+        lock_n: zeros(),
+        lock: zeros(),
+        pool: zeros(),
+    };
+    // A line or span event in bucket `i`: what it says it waits for, read
+    // once per distinct text.
+    let note_wait = |acc: &mut Acc, i: usize, text: Sym, seen: &mut FxHashMap<Sym, Waits>| {
+        acc.lock_n[i] += 1.0;
+        match *seen
+            .entry(text)
+            .or_insert_with(|| what_it_waits_for(obs.names.name(text)))
+        {
+            Waits::Lock => acc.lock[i] += 1.0,
+            Waits::Pool => acc.pool[i] += 1.0,
+            Waits::Nothing => {}
+        }
+    };
     let mut by_comp: FxHashMap<Sym, Acc> = FxHashMap::default();
     let mut new_templates: FxHashMap<(Sym, Sym), u64> = FxHashMap::default();
     // Lines of other components that name a component, per (named, writer) and bucket.
@@ -102,25 +124,9 @@ pub(super) fn build(
     let mut lock_words: FxHashMap<Sym, Waits> = FxHashMap::default();
     for l in &obs.logs {
         let Some(i) = b.index(l.time) else { continue };
-        let acc = by_comp.entry(l.component).or_insert_with(|| Acc {
-            n: zeros(),
-            err: zeros(),
-            exc: zeros(),
-            new_err: zeros(),
-            lock_n: zeros(),
-            lock: zeros(),
-            pool: zeros(),
-        });
+        let acc = by_comp.entry(l.component).or_insert_with(new_acc);
         acc.n[i] += 1.0;
-        acc.lock_n[i] += 1.0;
-        match *lock_words
-            .entry(l.template)
-            .or_insert_with(|| what_it_waits_for(obs.names.name(l.template)))
-        {
-            Waits::Lock => acc.lock[i] += 1.0,
-            Waits::Pool => acc.pool[i] += 1.0,
-            Waits::Nothing => {}
-        }
+        note_wait(acc, i, l.template, &mut lock_words);
         let names = about_other.get(&(l.component, l.message));
         if let Some(names) = names {
             for &other in names {
@@ -146,24 +152,8 @@ pub(super) fn build(
         let (Some(ev), Some(i)) = (sp.event, b.index(sp.start)) else {
             continue;
         };
-        let acc = by_comp.entry(sp.component).or_insert_with(|| Acc {
-            n: zeros(),
-            err: zeros(),
-            exc: zeros(),
-            new_err: zeros(),
-            lock_n: zeros(),
-            lock: zeros(),
-            pool: zeros(),
-        });
-        acc.lock_n[i] += 1.0;
-        match *lock_words
-            .entry(ev)
-            .or_insert_with(|| what_it_waits_for(obs.names.name(ev)))
-        {
-            Waits::Lock => acc.lock[i] += 1.0,
-            Waits::Pool => acc.pool[i] += 1.0,
-            Waits::Nothing => {}
-        }
+        let acc = by_comp.entry(sp.component).or_insert_with(new_acc);
+        note_wait(acc, i, ev, &mut lock_words);
     }
     let mut names: Vec<Sym> = by_comp.keys().copied().collect();
     names.sort_unstable();

@@ -435,6 +435,13 @@ impl Incident {
     }
 }
 
+/// The first candidate; fails, showing the ranking, when nobody ranked.
+pub fn top(loc: &Localisation) -> &Candidate {
+    loc.ranking
+        .first()
+        .unwrap_or_else(|| panic!("nobody ranked:\n{}", show(loc)))
+}
+
 /// The position of `comp` in the ranking.
 pub fn rank_of(loc: &Localisation, comp: &str) -> Option<usize> {
     loc.ranking.iter().position(|c| c.component == comp)
