@@ -1,6 +1,9 @@
 //! Ranking root causes: each component's own change, with what its callees
 //! and the wire explain taken out, on one scale.
 //!
+//! The rules, in the order and with the numbers ARCHITECTURE.md's "5.
+//! Ranking" gives them:
+//!
 //! 1. A component is suspect for what it does *itself* (the signals whose
 //!    role is `Own` in the table): its own time, the errors it originates,
 //!    its exceptions, its resources, its log lines, what its proxy admits,
@@ -8,10 +11,11 @@
 //!    errors do not count, except the part of a metric-only symptom that
 //!    none of its callees' rises covers.
 //! 2. Its score is the length of the vector of its strongest evidence per
-//!    modality, `√(Σ_m max_{s∈m} z_s²)`: one modality's strongest signal
-//!    alone, or independent channels agreeing, each on the same scale of
-//!    standard errors (signals of one modality measure the same thing and
-//!    are not added).
+//!    channel (each modality, and the explained share of the symptom),
+//!    `√(Σ_m max_{s∈m} z_s²)`: one channel's strongest signal alone, or
+//!    independent channels agreeing, each on the same scale of standard
+//!    errors (signals of one modality measure the same thing and are not
+//!    added).
 //! 3. A component that took part in no call, while others did, cannot have
 //!    passed its trouble on through calls: it ranks after every component
 //!    that did (a batch job, a cron task, a service nobody called).
@@ -22,10 +26,12 @@
 //! 4. Ties are broken by evidence, never by name: the earlier onset, then
 //!    more independent modalities.
 //! 5. The fault is what the strongest *mechanism* among its significant
-//!    signals points at (a resource, an exception, a leak, an abusive client
-//!    mix), else the wire's (the network), else the strongest
-//!    manifestation's (self time, originated errors, changed call
-//!    structure, skipped log lines); see `signal::Specificity`.
+//!    signals points at (a resource, an exception, a leak, a pool, a lock
+//!    its lines name, calls it no longer answers, an abusive client mix),
+//!    else the wire's (the network), else the strongest manifestation's
+//!    (self time, or `queueing` when the added own time sits before the
+//!    calls; originated errors, changed call structure, skipped log lines);
+//!    see `signal::Specificity`.
 
 use ingest::Modality;
 

@@ -5,7 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
-use graph::store::{ActionStatus, EmbeddedStore, GraphStore, IncidentQuery, StoreError};
+use graph::store::{
+    ActionStatus, Background, EmbeddedStore, GraphStore, IncidentQuery, StoreError,
+};
 use graph::FaultKind;
 
 fn fresh() -> (tempfile::TempDir, EmbeddedStore) {
@@ -244,10 +246,14 @@ async fn open_without_neo4j_gives_the_embedded_store_in_the_data_dir() {
     let ns = common::namespace("e");
     let rec = common::spec(&ns, 1, &[("db", FaultKind::Latency)], &["db"], 0).record();
     {
-        let store = graph::store::open(cfg.clone()).await.unwrap();
+        let store = graph::store::open(cfg.clone(), &Background::default())
+            .await
+            .unwrap();
         store.put(&rec).await.unwrap();
         assert_eq!(store.pending(), 0);
     }
-    let again = graph::store::open(cfg).await.unwrap();
+    let again = graph::store::open(cfg, &Background::default())
+        .await
+        .unwrap();
     assert_eq!(again.get(rec.id()).await.unwrap(), Some(rec));
 }

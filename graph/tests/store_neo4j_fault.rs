@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use graph::store::{GraphStore, IncidentQuery, Neo4jStore};
+use graph::store::{Background, GraphStore, IncidentQuery, Neo4jStore};
 use graph::FaultKind;
 
 fn stack(cmd: &str) {
@@ -53,7 +53,7 @@ async fn incidents_that_arrive_while_neo4j_is_down_land_once_when_it_returns() {
         .record()
     };
 
-    let store = Neo4jStore::open(common::neo4j_config(), dir.path())
+    let store = Neo4jStore::open(common::neo4j_config(), dir.path(), &Background::default())
         .await
         .unwrap();
     for n in 0..5 {
@@ -95,7 +95,8 @@ async fn incidents_that_arrive_while_neo4j_is_down_land_once_when_it_returns() {
 
     // rca restarts: the outbox is read back from the data directory.
     store.close().await;
-    let store = Neo4jStore::open(common::neo4j_config(), dir.path())
+    drop(store);
+    let store = Neo4jStore::open(common::neo4j_config(), dir.path(), &Background::default())
         .await
         .unwrap();
     assert_eq!(store.pending(), 11);

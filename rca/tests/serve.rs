@@ -209,6 +209,20 @@ async fn a_full_queue_answers_429_and_the_service_stays_up() {
             .await
             .unwrap();
         codes.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            // Alertmanager and bots are told when to come back.
+            assert_eq!(
+                resp.headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap()),
+                Some("30")
+            );
+            let err: serde_json::Value = resp.json().await.unwrap();
+            assert!(
+                err["error"].as_str().unwrap().contains("queue full"),
+                "{err}"
+            );
+        }
         if fp == "01" {
             // Let the worker take the first before the second arrives.
             for _ in 0..100 {

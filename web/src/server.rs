@@ -167,15 +167,25 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Every error of a route, and its one mapping to a status.
+/// Every error of every HTTP route of rca (the pages, the bot API and, in
+/// `rca serve`, the webhook), and its one mapping to a status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0} not found")]
     NotFound(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The body is larger than the configured limit, in bytes.
+    #[error("request body larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    /// The work queue is full, with this many waiting: try again later.
+    #[error("queue full ({0} alerts waiting): try again later")]
+    QueueFull(usize),
     #[error("ad-hoc localisation is not available on this server")]
     NoLocaliser,
+    /// The server failed in a way the client cannot help (a journal write).
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -184,20 +194,28 @@ pub enum ApiError {
     Page(#[from] WebError),
 }
 
+/// How long a client told to wait (429) should wait, in seconds: about the
+/// time one queued incident takes to collect and localise.
+const RETRY_AFTER_S: &str = "30";
+
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) | ApiError::Localise(LocaliseError::BadRequest(_)) => {
                 StatusCode::BAD_REQUEST
             }
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Localise(LocaliseError::NoData) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NoLocaliser
-            | ApiError::Store(StoreError::Unavailable(_))
+            | ApiError::Store(StoreError::Unavailable { .. })
             | ApiError::Localise(LocaliseError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Store(_) | ApiError::Localise(_) | ApiError::Page(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::Internal(_)
+            | ApiError::Store(_)
+            | ApiError::Localise(_)
+            | ApiError::Page(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -214,13 +232,20 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
-        (
+        let mut resp = (
             status,
             Json(ErrorBody {
                 error: self.to_string(),
             }),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_S),
+            );
+        }
+        resp
     }
 }
 

@@ -192,9 +192,7 @@ impl IncidentRecord {
     /// Checks what the stores rely on: an id and a readable start.
     pub fn validate(&self) -> Result<(), super::StoreError> {
         if self.id().is_empty() {
-            return Err(super::StoreError::Query(
-                "an incident without an id cannot be stored".into(),
-            ));
+            return Err(super::StoreError::Invalid("it has no id".into()));
         }
         self.starts_at().map(|_| ())
     }

@@ -511,10 +511,7 @@ impl Inner {
     }
 
     fn read_only(&self) -> StoreError {
-        StoreError::Query(format!(
-            "the store in {} is open read-only",
-            self.dir.display()
-        ))
+        StoreError::ReadOnly(self.dir.clone())
     }
 
     fn get(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
@@ -549,7 +546,7 @@ impl GraphStore for EmbeddedStore {
         let record = record.clone();
         tokio::task::spawn_blocking(move || inner.put(&record))
             .await
-            .map_err(|e| StoreError::Query(format!("store write task failed: {e}")))?
+            .map_err(StoreError::task("writing an incident"))?
     }
 
     async fn get(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {

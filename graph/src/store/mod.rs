@@ -30,6 +30,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::localisation::{Edge, FaultKind, Localisation};
 
@@ -49,19 +51,34 @@ pub struct StoreConfig {
     pub neo4j: Option<Neo4jConfig>,
 }
 
-/// Opens the store `cfg` names and creates its schema. With Neo4j down this
-/// still succeeds: writes wait in the outbox and a background task (on the
-/// current tokio runtime) retries them until they land.
-pub async fn open(cfg: StoreConfig) -> Result<Arc<dyn GraphStore>, StoreError> {
+/// Where a store runs its background work (Neo4j's outbox retries): on the
+/// owner's task tracker, until the owner's token is cancelled. A server passes
+/// its own, so that shutdown drains the store's task with its others; a
+/// one-shot command takes the default (a tracker and a token of its own) and
+/// calls [`GraphStore::close`] when done.
+#[derive(Clone, Debug, Default)]
+pub struct Background {
+    pub tasks: TaskTracker,
+    pub stop: CancellationToken,
+}
+
+/// Opens the store `cfg` names. With Neo4j down this still succeeds: writes
+/// wait in the outbox and a task on `background` retries them until they land.
+pub async fn open(
+    cfg: StoreConfig,
+    background: &Background,
+) -> Result<Arc<dyn GraphStore>, StoreError> {
     match cfg.neo4j {
         None => {
             let dir = cfg.data_dir;
             let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(dir))
                 .await
-                .map_err(|e| StoreError::Query(format!("opening the store failed: {e}")))??;
+                .map_err(StoreError::task("opening the embedded store"))??;
             Ok(Arc::new(store))
         }
-        Some(neo) => Ok(Arc::new(Neo4jStore::open(neo, &cfg.data_dir).await?)),
+        Some(neo) => Ok(Arc::new(
+            Neo4jStore::open(neo, &cfg.data_dir, background).await?,
+        )),
     }
 }
 
@@ -181,15 +198,52 @@ pub struct IncidentGraph {
     pub actions: Vec<Action>,
 }
 
+/// What a store error keeps of its cause: the backend's own error, whole.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a store operation failed. Every variant says which store, and keeps
+/// the cause it came from as its `source` (also quoted in the message, so a
+/// log line alone is enough).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store could not be reached (Neo4j down, connection refused, ...).
-    /// Writes that fail this way are kept and retried.
-    #[error("graph store unavailable: {0}")]
-    Unavailable(String),
-    /// The store answered but refused or failed the operation.
-    #[error("graph store query failed: {0}")]
-    Query(String),
+    /// The store could not be reached (Neo4j down, connection refused, no
+    /// answer in time, a transient server error). Writes that fail this way
+    /// are kept and retried.
+    #[error("graph store {store} unavailable: {source}")]
+    Unavailable {
+        store: String,
+        #[source]
+        source: BoxError,
+    },
+    /// The store answered and refused or failed the operation (credentials,
+    /// a query error). `code` is the server's status code when it gave one,
+    /// e.g. `Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists`.
+    #[error("graph store {store} refused the operation: {source}")]
+    Refused {
+        store: String,
+        code: Option<String>,
+        #[source]
+        source: BoxError,
+    },
+    /// The settings cannot work (a URI that is not Bolt, ...): nothing was
+    /// sent anywhere.
+    #[error("graph store settings: {0}")]
+    Config(String),
+    /// The record cannot be stored as it is (no id).
+    #[error("incident cannot be stored: {0}")]
+    Invalid(String),
+    /// A write to a store opened read-only (`rca graph` on a directory a
+    /// server holds).
+    #[error("the store in {0} is open read-only")]
+    ReadOnly(std::path::PathBuf),
+    /// A blocking task of the store (file work off the async workers) panicked
+    /// or was cancelled; what it was doing may not have happened.
+    #[error("graph store task {what} stopped: {source}")]
+    TaskStopped {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// Reading or writing the embedded store's files.
     #[error("graph store file {path}: {source}")]
     Io {
@@ -200,6 +254,13 @@ pub enum StoreError {
     /// A stored record could not be read back.
     #[error("graph store record {what}: {reason}")]
     Corrupt { what: String, reason: String },
+}
+
+impl StoreError {
+    /// A blocking task's join failure.
+    pub(crate) fn task(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> StoreError {
+        move |source| StoreError::TaskStopped { what, source }
+    }
 }
 
 /// Where incidents live. Implementations must be idempotent on [`put`]
@@ -240,4 +301,8 @@ pub trait GraphStore: Send + Sync {
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Stops the store's background work and waits for it (what is pending
+    /// stays pending, for the next open). Reads and writes after it still
+    /// work, without retries; a store without background work does nothing.
+    async fn close(&self) {}
 }

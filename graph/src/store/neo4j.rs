@@ -42,12 +42,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use neo4rs::{BoltType, Graph, Query, Txn};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 use super::derive::parse_time;
 use super::embedded::sort_gaps;
 use super::{
-    Action, ActionStatus, EmbeddedStore, Gap, GraphStore, IncidentGraph, IncidentQuery,
+    Action, ActionStatus, Background, EmbeddedStore, Gap, GraphStore, IncidentGraph, IncidentQuery,
     IncidentRecord, IncidentSummary, Recurring, StoreError, DEFAULT_LIMIT,
 };
 use crate::localisation::{Edge, FaultKind};
@@ -93,7 +94,7 @@ impl Neo4jConfig {
         if ok {
             Ok(())
         } else {
-            Err(StoreError::Query(format!(
+            Err(StoreError::Config(format!(
                 "neo4j uri {:?} is not bolt://HOST[:PORT] (or neo4j://, bolt+s://, neo4j+s://)",
                 self.uri
             )))
@@ -108,6 +109,10 @@ const OP_TIMEOUT: Duration = Duration::from_secs(30);
 /// second figure while Neo4j stays down.
 const RETRY_MIN: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(15);
+
+/// Neo4j's answer when a concurrent client created the same constraint or
+/// index between our `IF NOT EXISTS` check and our creation.
+const EQUIVALENT_SCHEMA_RULE: &str = "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists";
 
 const SCHEMA: [&str; 9] = [
     "CREATE CONSTRAINT incident_id IF NOT EXISTS FOR (n:Incident) REQUIRE n.id IS UNIQUE",
@@ -137,12 +142,13 @@ struct Shared {
 
 struct Local {
     store: EmbeddedStore,
-    outbox: Mutex<Outbox>,
+    outbox: Arc<Mutex<Outbox>>,
     /// One flush at a time (the background task's or a caller's).
     flushing: tokio::sync::Mutex<()>,
     wake: Arc<tokio::sync::Notify>,
-    /// Set by [`Neo4jStore::close`]: the retry task ends.
-    stop: Arc<AtomicBool>,
+    /// Cancelled by [`GraphStore::close`] or by the owner's token
+    /// ([`Background::stop`]): the retry task ends.
+    stop: CancellationToken,
     retry_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -157,8 +163,14 @@ impl Neo4jStore {
 
     /// Neo4j with a local copy and an outbox in `data_dir` (see the module
     /// docs). Succeeds while Neo4j is down; must be called inside a tokio
-    /// runtime, where it starts the task that retries the outbox.
-    pub async fn open(cfg: Neo4jConfig, data_dir: &Path) -> Result<Neo4jStore, StoreError> {
+    /// runtime. The task that retries the outbox runs on `background`'s
+    /// tracker and ends when its token is cancelled, at [`GraphStore::close`]
+    /// or when the last clone is dropped.
+    pub async fn open(
+        cfg: Neo4jConfig,
+        data_dir: &Path,
+        background: &Background,
+    ) -> Result<Neo4jStore, StoreError> {
         let dir = data_dir.to_path_buf();
         let (store, outbox) = tokio::task::spawn_blocking(move || {
             let store = EmbeddedStore::open(&dir)?;
@@ -166,47 +178,29 @@ impl Neo4jStore {
             Ok::<_, StoreError>((store, outbox))
         })
         .await
-        .map_err(|e| StoreError::Query(format!("opening the data directory failed: {e}")))??;
+        .map_err(StoreError::task("opening the data directory"))??;
         let pending = outbox.pending.len();
         let wake = Arc::new(tokio::sync::Notify::new());
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = background.stop.child_token();
         let local = Local {
             store,
-            outbox: Mutex::new(outbox),
+            outbox: Arc::new(Mutex::new(outbox)),
             flushing: tokio::sync::Mutex::new(()),
             wake: Arc::clone(&wake),
-            stop: Arc::clone(&stop),
+            stop: stop.clone(),
             retry_task: Mutex::new(None),
         };
         let shared = Arc::new(Shared::new(&cfg, Some(local)).await?);
         if pending > 0 {
             info!(pending, uri = %cfg.uri, "incidents waiting in the outbox for Neo4j");
         }
-        let task = tokio::spawn(retry_outbox(Arc::downgrade(&shared), wake, stop));
+        let task = background
+            .tasks
+            .spawn(retry_outbox(Arc::downgrade(&shared), wake, stop));
         if let Some(l) = &shared.local {
             *l.retry_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         }
         Ok(Neo4jStore { shared })
-    }
-
-    /// Stops the retry task and waits for it, so that once the last clone
-    /// is dropped the data directory is free for another open at once.
-    /// (Dropping without closing also frees it, as soon as the task next
-    /// wakes.) What is pending stays in the outbox for the next open.
-    pub async fn close(self) {
-        let Some(local) = &self.shared.local else {
-            return;
-        };
-        local.stop.store(true, Ordering::Release);
-        local.wake.notify_one();
-        let task = local
-            .retry_task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
     }
 }
 
@@ -220,11 +214,12 @@ impl Shared {
             .max_connections(8)
             .fetch_size(1000)
             .build()
-            .map_err(|e| StoreError::Query(format!("neo4j settings for {}: {e}", cfg.uri)))?;
-        // The pool connects lazily: this does not touch the network.
+            .map_err(|e| StoreError::Config(format!("neo4j settings for {}: {e}", cfg.uri)))?;
+        // The pool connects lazily: this does not touch the network, and so
+        // only fails on settings.
         let graph = Graph::connect(config)
             .await
-            .map_err(|e| StoreError::Query(format!("neo4j uri {}: {e}", cfg.uri)))?;
+            .map_err(|e| StoreError::Config(format!("neo4j uri {}: {e}", cfg.uri)))?;
         Ok(Shared {
             graph,
             uri: cfg.uri.clone(),
@@ -233,25 +228,34 @@ impl Shared {
         })
     }
 
+    /// The store's name in errors.
+    fn name(&self) -> String {
+        format!("neo4j at {}", self.uri)
+    }
+
+    /// Down (retry later) or refused (do not), keeping neo4rs's error whole.
     fn err(&self, e: neo4rs::Error) -> StoreError {
         use neo4rs::Error as E;
-        match e {
-            E::IOError { .. } | E::ConnectionError => {
-                StoreError::Unavailable(format!("neo4j at {}: {e}", self.uri))
-            }
-            E::Neo4j(n) if matches!(n.kind(), neo4rs::Neo4jErrorKind::Transient) => {
-                StoreError::Unavailable(format!(
-                    "neo4j at {}: {} {}",
-                    self.uri,
-                    n.code(),
-                    n.message()
-                ))
-            }
-            E::AuthenticationError(m) => StoreError::Query(format!(
-                "neo4j at {} refused the credentials: {m}",
-                self.uri
-            )),
-            other => StoreError::Query(format!("neo4j at {}: {other}", self.uri)),
+        let store = self.name();
+        let down = match &e {
+            E::IOError { .. } | E::ConnectionError => true,
+            E::Neo4j(n) => n.kind() == neo4rs::Neo4jErrorKind::Transient,
+            _ => false,
+        };
+        if down {
+            return StoreError::Unavailable {
+                store,
+                source: Box::new(e),
+            };
+        }
+        let code = match &e {
+            E::Neo4j(n) => Some(n.code().to_string()),
+            _ => None,
+        };
+        StoreError::Refused {
+            store,
+            code,
+            source: Box::new(e),
         }
     }
 
@@ -295,11 +299,13 @@ impl Shared {
         };
         match tokio::time::timeout(OP_TIMEOUT, work).await {
             Ok(r) => r.map_err(|e| self.err(e)),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "neo4j at {} did not answer within {} s",
-                self.uri,
-                OP_TIMEOUT.as_secs()
-            ))),
+            Err(_) => Err(StoreError::Unavailable {
+                store: self.name(),
+                source: Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", OP_TIMEOUT.as_secs()),
+                )),
+            }),
         }
     }
 
@@ -315,7 +321,7 @@ impl Shared {
             match made {
                 // Another client created the same rule between our check
                 // and our creation: what we wanted exists.
-                Err(StoreError::Query(m)) if m.contains("EquivalentSchemaRuleAlreadyExists") => {}
+                Err(StoreError::Refused { code: Some(c), .. }) if c == EQUIVALENT_SCHEMA_RULE => {}
                 other => other?,
             }
         }
@@ -348,8 +354,7 @@ impl Shared {
                 // first); nothing to send.
                 None => warn!(incident = %id, "outbox names an incident the local copy lacks"),
             }
-            let mut ob = local.outbox();
-            ob.done(&id)?;
+            local.outbox_do(move |ob| ob.done(&id)).await?;
         }
         Ok(())
     }
@@ -362,8 +367,8 @@ impl Shared {
         local: impl FnOnce(&EmbeddedStore) -> T,
     ) -> Result<T, StoreError> {
         match (remote.await, &self.local) {
-            (Err(StoreError::Unavailable(why)), Some(l)) => {
-                warn!(query = what, reason = %why, "neo4j down: answering from the local copy");
+            (Err(e @ StoreError::Unavailable { .. }), Some(l)) => {
+                warn!(query = what, error = %e, "neo4j down: answering from the local copy");
                 Ok(local(&l.store))
             }
             (r, _) => r,
@@ -372,17 +377,39 @@ impl Shared {
 }
 
 impl Local {
+    /// The outbox, for reading (its writes sync a file: [`Local::outbox_do`]).
     fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
-        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.outbox)
+    }
+
+    /// Changes the outbox on a blocking thread: each change is synced to
+    /// disk before it returns, which must not stall an async worker.
+    async fn outbox_do(
+        &self,
+        f: impl FnOnce(&mut Outbox) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let outbox = Arc::clone(&self.outbox);
+        tokio::task::spawn_blocking(move || f(&mut lock(&outbox)))
+            .await
+            .map_err(StoreError::task("syncing the neo4j outbox"))?
     }
 }
 
-/// Retries the outbox until the store is dropped: promptly after a put that
-/// could not land, then with a growing pause while Neo4j stays down.
-async fn retry_outbox(shared: Weak<Shared>, wake: Arc<tokio::sync::Notify>, stop: Arc<AtomicBool>) {
+fn lock(outbox: &Mutex<Outbox>) -> std::sync::MutexGuard<'_, Outbox> {
+    outbox.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Retries the outbox until `stop` is cancelled or the store is dropped:
+/// promptly after a put that could not land, then with a growing pause while
+/// Neo4j stays down.
+async fn retry_outbox(
+    shared: Weak<Shared>,
+    wake: Arc<tokio::sync::Notify>,
+    stop: CancellationToken,
+) {
     let mut pause = RETRY_MIN;
     loop {
-        if stop.load(Ordering::Acquire) {
+        if stop.is_cancelled() {
             return;
         }
         {
@@ -406,6 +433,7 @@ async fn retry_outbox(shared: Weak<Shared>, wake: Arc<tokio::sync::Notify>, stop
             }
         }
         tokio::select! {
+            _ = stop.cancelled() => return,
             _ = wake.notified() => {}
             _ = tokio::time::sleep(pause) => {}
         }
@@ -433,21 +461,19 @@ impl GraphStore for Neo4jStore {
             .await?
             .unwrap_or_else(|| record.clone());
         let id = record.id().to_string();
-        let more = {
-            let mut ob = local.outbox();
-            ob.add(&id)?;
-            ob.pending.len() > 1
-        };
+        let added = id.clone();
+        local.outbox_do(move |ob| ob.add(&added)).await?;
+        let more = local.outbox().pending.len() > 1;
         match s.write(&stored).await {
             Ok(()) => {
-                local.outbox().done(&id)?;
+                local.outbox_do(move |ob| ob.done(&id)).await?;
                 if more {
                     local.wake.notify_one();
                 }
                 Ok(())
             }
-            Err(StoreError::Unavailable(why)) => {
-                warn!(reason = %why, "neo4j down: the incident waits in the outbox");
+            Err(e @ StoreError::Unavailable { .. }) => {
+                warn!(error = %e, "neo4j down: the incident waits in the outbox");
                 local.wake.notify_one();
                 Ok(())
             }
@@ -476,8 +502,8 @@ impl GraphStore for Neo4jStore {
             Ok(j) => j,
             // Down, with a local copy: what this instance stored is in it,
             // and nothing else can be known now.
-            Err(StoreError::Unavailable(reason)) if self.shared.local.is_some() => {
-                tracing::warn!(query = "get", %reason, "neo4j down: answering from the local copy");
+            Err(e @ StoreError::Unavailable { .. }) if self.shared.local.is_some() => {
+                tracing::warn!(query = "get", error = %e, "neo4j down: answering from the local copy");
                 None
             }
             Err(e) => return Err(e),
@@ -618,12 +644,30 @@ impl GraphStore for Neo4jStore {
         self.shared.flush().await
     }
 
+    /// Stops the retry task and waits for it, so that once the last clone
+    /// is dropped the data directory is free for another open at once.
+    /// What is pending stays in the outbox for the next open.
+    async fn close(&self) {
+        let Some(local) = &self.shared.local else {
+            return;
+        };
+        local.stop.cancel();
+        let task = local
+            .retry_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
     async fn graph(&self, id: &str) -> Result<Option<IncidentGraph>, StoreError> {
         let s = &self.shared;
         let remote = s.in_txn(|txn| Box::pin(read_graph(txn, id.to_string())));
         match (remote.await, &s.local) {
-            (Err(StoreError::Unavailable(why)), Some(l)) => {
-                warn!(reason = %why, "neo4j down: the incident graph from the local copy");
+            (Err(e @ StoreError::Unavailable { .. }), Some(l)) => {
+                warn!(error = %e, "neo4j down: the incident graph from the local copy");
                 Ok(l.store.get(id).await?.map(|r| IncidentGraph::of(&r)))
             }
             (r, _) => r,
@@ -991,6 +1035,8 @@ fn status(s: ActionStatus) -> &'static str {
     }
 }
 
+/// `created_at` as chrono's serde writes it (as precise as the value): a
+/// summary read back from Neo4j then equals the record's, to the nanosecond.
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }

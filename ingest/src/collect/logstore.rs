@@ -324,9 +324,9 @@ impl LogStoreSource {
         let query = format!("{} | fields {wanted} | limit {}", q.query, self.limit);
         let form = [
             ("query", query),
-            ("start", rfc3339(window.start)),
+            ("start", crate::rfc3339_micros(window.start)),
             // VictoriaLogs' end is inclusive; the window's is not.
-            ("end", rfc3339(window.end - 1)),
+            ("end", crate::rfc3339_micros(window.end - 1)),
         ];
         let mut resp = self
             .request(self.client.post(&url).form(&form))
@@ -465,12 +465,6 @@ impl LogStoreSource {
 
 /// Entries asked of Loki per page: its default `max_entries_limit_per_query`.
 const LOKI_PAGE: usize = 5_000;
-
-fn rfc3339(t: Micros) -> String {
-    chrono::DateTime::from_timestamp_micros(t)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
 
 #[async_trait]
 impl LogSource for LogStoreSource {

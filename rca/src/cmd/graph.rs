@@ -150,7 +150,7 @@ pub fn runtime() -> CliResult<tokio::runtime::Runtime> {
 /// anything else (Neo4j down, a file) a failure (1).
 pub fn store_error(e: StoreError) -> CliError {
     match e {
-        StoreError::Query(m) if m.contains("is not bolt://") => CliError::bad(anyhow::anyhow!(m)),
+        e @ StoreError::Config(_) => CliError::bad(e),
         e => CliError::failed(e),
     }
 }

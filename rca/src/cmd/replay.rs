@@ -26,15 +26,20 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
     };
     let store = match (&rt, args.store.config()) {
         (Some(rt), Some(sc)) => Some((
-            rt.block_on(graph::store::open(sc.clone()))
-                .map_err(super::graph::store_error)?,
+            rt.block_on(graph::store::open(
+                sc.clone(),
+                &graph::store::Background::default(),
+            ))
+            .map_err(super::graph::store_error)?,
             sc,
         )),
         _ => None,
     };
     let loc = super::localise_fixture(&args.fixture, &cfg)?;
     if let (Some(rt), Some((store, sc))) = (&rt, &store) {
-        rt.block_on(store_incident(store.as_ref(), sc, &loc))?;
+        let stored = rt.block_on(store_incident(store.as_ref(), sc, &loc));
+        rt.block_on(store.close());
+        stored?;
     }
     let out_dir = args
         .out

@@ -63,6 +63,9 @@ pub fn run(args: &ServeArgs) -> CliResult<()> {
         // Flags (and their environment variables) win over the file's [neo4j].
         let from_file = |v: &String| (!v.is_empty()).then(|| v.clone());
         let neo4j_uri = args.neo4j_uri.clone().or_else(|| from_file(&cfg.neo4j.uri));
+        // The server's tasks, the store's outbox retries among them: drained
+        // together at shutdown.
+        let background = graph::store::Background::default();
         let store = match &neo4j_uri {
             // Neo4j, with the local copy and the outbox under the data
             // directory: incidents are served even while Neo4j is down.
@@ -75,7 +78,7 @@ pub fn run(args: &ServeArgs) -> CliResult<()> {
                         .clone()
                         .or_else(|| from_file(&cfg.neo4j.password)),
                 )),
-            })
+            }, &background)
             .await
             .with_context(|| format!("opening the Neo4j store at {uri}"))
             .map_err(CliError::failed)?,
@@ -86,7 +89,7 @@ pub fn run(args: &ServeArgs) -> CliResult<()> {
             // Neo4j down at start-up: incidents are still made and served
             // from the local copy; the outbox writes them once it is back
             // (and the schema with them).
-            Err(e @ graph::store::StoreError::Unavailable(_)) => {
+            Err(e @ graph::store::StoreError::Unavailable { .. }) => {
                 tracing::warn!(error = %e, "graph store unavailable at start-up; writes wait in the outbox");
             }
             Err(e) => return Err(CliError::failed(e)),
@@ -100,6 +103,7 @@ pub fn run(args: &ServeArgs) -> CliResult<()> {
             config: cfg,
             store,
             sources,
+            background,
         };
         serve::run(listener, serve::shutdown_signal(), service, |h| {
             eprintln!(

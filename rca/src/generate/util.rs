@@ -157,18 +157,17 @@ pub(crate) fn utc_parts(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
-/// `2026-03-01T00:00:00Z` (whole seconds).
+/// `2026-03-01T00:00:00Z` (whole seconds): `ingest::rfc3339_secs` in the
+/// generator's unit.
 pub(crate) fn rfc3339_secs(secs: i64) -> String {
-    let (y, mo, d, h, mi, s) = utc_parts(secs);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    ingest::rfc3339_secs(secs * 1_000_000)
 }
 
-/// `2026-03-01T00:00:00.123Z` from nanoseconds.
+/// `2026-03-01T00:00:00.123Z` from nanoseconds: the precision of a
+/// generated alert's `startsAt` and onset, as Alertmanager writes them.
 pub(crate) fn rfc3339_millis(ns: i64) -> String {
-    let secs = ns.div_euclid(NANOS_PER_SEC);
-    let ms = ns.rem_euclid(NANOS_PER_SEC) / 1_000_000;
-    let (y, mo, d, h, mi, s) = utc_parts(secs);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Caches the per-second prefix of access-log timestamps: a million lines share

@@ -15,8 +15,8 @@
 //!
 //! # Layout
 //! - `config`: the TOML file, environment overrides, the `--help` reference.
-//! - `webhook`: reading a webhook body into jobs; the HTTP handlers and the
-//!   error-to-status mapping.
+//! - `webhook`: reading a webhook body into jobs; the intake's HTTP handlers
+//!   (errors map to statuses through `web::ApiError`, as the pages' do).
 //! - `queue`: the bounded queue, the incident table and the workers.
 //! - `journal`: accepted alerts on disk until their incident is stored,
 //!   queued again at start.
@@ -37,11 +37,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use graph::store::GraphStore;
+use graph::store::{Background, GraphStore};
 use ingest::collect::{AccessLogDir, JaegerSource, LogStoreSource, PrometheusSource, Sources};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use config::Config;
@@ -55,6 +53,9 @@ pub struct Service {
     pub config: Config,
     pub store: Arc<dyn GraphStore>,
     pub sources: Sources,
+    /// The tracker every task of the server runs on (the store's, opened
+    /// with it, too) and the token that stops them all.
+    pub background: Background,
 }
 
 /// The live sources a configuration names; an empty URL or directory leaves
@@ -140,7 +141,8 @@ pub struct Handle {
 }
 
 /// Serves on `listener` until `shutdown` completes, then stops taking
-/// webhooks, lets in-flight incidents finish (at most 10 s) and returns.
+/// webhooks, lets in-flight incidents finish (at most 10 s), closes the
+/// store and returns.
 /// `on_ready` gets the handle once the server accepts requests.
 pub async fn run(
     listener: TcpListener,
@@ -150,8 +152,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let base_url = service.config.base_url(addr);
-    let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
+    let Background {
+        tasks: tracker,
+        stop: cancel,
+    } = service.background.clone();
     let metrics = Arc::new(metrics::Metrics::new());
     let journal = Arc::new(
         journal::Journal::open(&service.config.data_dir)
@@ -176,17 +180,16 @@ pub async fn run(
             incidents: incidents.clone(),
         })),
         web::PageOptions {
-            jaeger_base_url: jaeger_ui.clone(),
+            jaeger_base_url: jaeger_ui,
             base_url: Some(base_url.clone()),
             token: token.clone(),
             ..web::PageOptions::default()
         },
     )?;
-    let state = Arc::new(webhook::AppState {
+    let state = Arc::new(webhook::Intake {
         base_url: base_url.clone(),
         body_limit: service.config.body_limit_bytes,
-        jaeger_ui,
-        store: service.store,
+        store: service.store.clone(),
         queue,
         incidents: incidents.clone(),
         metrics,
@@ -213,6 +216,7 @@ pub async fn run(
             "incidents still running at shutdown were abandoned"
         );
     }
+    service.store.close().await;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-//! The HTTP side: the webhook, health, metrics and the incident page, and
-//! the one mapping from errors to statuses.
+//! The HTTP side of the intake: the webhook, health and metrics. Errors reach
+//! HTTP through `web::ApiError`, the one mapping from error to status.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,15 +19,16 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tracing::{info, instrument, warn};
+use web::ApiError;
 
 use super::metrics::Metrics;
 use super::queue::{incident_id_of, Incidents, Job};
 
-/// What the handlers share.
-pub struct AppState {
+/// What the webhook, health and metrics routes share (the pages and the bot
+/// API have `web::Intake`).
+pub struct Intake {
     pub base_url: String,
     pub body_limit: usize,
-    pub jaeger_ui: Option<String>,
     pub store: Arc<dyn GraphStore>,
     pub queue: mpsc::Sender<Job>,
     pub incidents: Arc<Incidents>,
@@ -36,53 +37,10 @@ pub struct AppState {
     pub journal: Arc<super::journal::Journal>,
 }
 
-/// Every way a request can fail, and so its status.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("request body larger than the limit of {0} bytes")]
-    TooLarge(usize),
-    #[error("queue full ({0} alerts waiting): try again later")]
-    QueueFull(usize),
-    #[error("no incident {0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl ApiError {
-    fn status(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let mut resp = (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
-        }
-        resp
-    }
-}
-
 /// The routes of `rca serve` besides the pages and the bot API (those are
 /// `web::router`'s): the webhook (behind the bearer token when one is set),
 /// health and the service's own metrics (never behind it).
-pub fn router(state: Arc<AppState>, token: Option<String>) -> Router {
+pub fn router(state: Arc<Intake>, token: Option<String>) -> Router {
     let limit = state.body_limit;
     let webhook = web::require_bearer(Router::new().route("/api/v1/alerts", post(alerts)), token);
     Router::new()
@@ -106,10 +64,7 @@ struct AlertsAnswer {
 }
 
 #[instrument(name = "webhook", skip_all, fields(bytes))]
-async fn alerts(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn alerts(State(state): State<Arc<Intake>>, body: Result<Bytes, BytesRejection>) -> Response {
     let answer = accept(&state, body).await;
     let code = match &answer {
         Ok(_) => StatusCode::ACCEPTED,
@@ -130,7 +85,7 @@ async fn alerts(
 }
 
 async fn accept(
-    state: &AppState,
+    state: &Intake,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<AlertsAnswer, ApiError> {
     let body = body.map_err(|r| {
@@ -154,7 +109,7 @@ async fn accept(
                     .store
                     .get(id)
                     .await
-                    .map_err(|e| ApiError::Internal(e.to_string()))?
+                    .map_err(ApiError::Store)?
                     .is_some(),
         );
     }
@@ -282,7 +237,7 @@ fn fingerprint_of(labels: &BTreeMap<String, String>) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+async fn healthz(State(state): State<Arc<Intake>>) -> Response {
     Json(serde_json::json!({
         "status": "ok",
         "pending": state.incidents.pending(),
@@ -290,7 +245,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics(State(state): State<Arc<Intake>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

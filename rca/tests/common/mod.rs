@@ -89,6 +89,7 @@ pub async fn start(mut cfg: Config, listen: &str, data: &Path) -> Running {
         config: cfg,
         store: store.clone(),
         sources,
+        background: graph::store::Background::default(),
     };
     let task = tokio::spawn(serve::run(
         listener,
