@@ -257,3 +257,27 @@ async fn open_without_neo4j_gives_the_embedded_store_in_the_data_dir() {
         .unwrap();
     assert_eq!(again.get(rec.id()).await.unwrap(), Some(rec));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_feedback_round_trips() {
+    let (_d, s) = fresh();
+    common::feedback_round_trips(Arc::new(s), &common::namespace("e")).await;
+}
+
+/// Verdicts survive a restart of the store (they are in the file's lines).
+#[tokio::test]
+async fn verdicts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = common::namespace("e");
+    let rec = common::spec(&ns, 1, &[("db", FaultKind::Latency)], &["db", "web"], 0).record();
+    {
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        s.put(&rec).await.unwrap();
+        let v = common::verdict(&ns, graph::store::Verdict::Corrected, "web", "alice", 3);
+        s.add_feedback(rec.id(), v).await.unwrap();
+    }
+    let s = EmbeddedStore::open(dir.path()).unwrap();
+    let listed = s.verdicts(&IncidentQuery::default()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].feedback.root_cause, format!("{ns}web"));
+}

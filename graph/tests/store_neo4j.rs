@@ -153,3 +153,38 @@ async fn the_retry_task_is_the_owners_and_ends_on_close_or_cancel() {
         .await
         .expect("the owner's token ends the retry task");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_feedback_round_trips() {
+    let s = common::neo4j_direct().await;
+    common::feedback_round_trips(Arc::new(s), &common::namespace("n")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_feedback_round_trips_with_local_copy() {
+    common::neo4j_direct().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Neo4jStore::open(common::neo4j_config(), dir.path(), &Background::default())
+        .await
+        .unwrap();
+    let ns = common::namespace("n");
+    common::feedback_round_trips(Arc::new(s.clone()), &ns).await;
+    assert_eq!(s.pending(), 0);
+    // In Neo4j itself, as the relationship: read by a store with no local copy.
+    let direct = common::neo4j_direct().await;
+    let listed = direct
+        .verdicts(&graph::store::IncidentQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ours: Vec<_> = listed
+        .iter()
+        .filter(|v| v.incident.id.starts_with(&ns))
+        .collect();
+    assert_eq!(ours.len(), 2, "{listed:?}");
+    assert!(ours.iter().any(|v| v.feedback.by == "bob"
+        && v.feedback.root_cause == format!("{ns}api")
+        && v.feedback.verdict == graph::store::Verdict::Corrected));
+}

@@ -162,6 +162,7 @@ impl IncidentRecord {
             localisation,
             created_at,
             actions,
+            feedback: Vec::new(),
         }
     }
 
@@ -198,10 +199,15 @@ impl IncidentRecord {
     }
 
     /// A digest of everything stored but `created_at`: two puts with the
-    /// same content are the same incident, whenever they were made.
+    /// same content are the same incident, whenever they were made. (A
+    /// record without verdicts digests as it did before verdicts existed.)
     pub(crate) fn content_digest(&self) -> String {
-        let json = serde_json::to_string(&(&self.localisation, &self.actions)).unwrap_or_default();
-        short_hash([json.as_str()])
+        let json = if self.feedback.is_empty() {
+            serde_json::to_string(&(&self.localisation, &self.actions))
+        } else {
+            serde_json::to_string(&(&self.localisation, &self.actions, &self.feedback))
+        };
+        short_hash([json.unwrap_or_default().as_str()])
     }
 }
 

@@ -30,8 +30,8 @@ use tracing::{debug, warn};
 
 use super::derive::parse_time;
 use super::{
-    ActionStatus, Gap, GraphStore, IncidentGraph, IncidentQuery, IncidentRecord, IncidentSummary,
-    Recurring, StoreError,
+    ActionStatus, Feedback, Gap, GraphStore, IncidentGraph, IncidentQuery, IncidentRecord,
+    IncidentSummary, Recurring, StoreError, Verdicted,
 };
 use crate::localisation::FaultKind;
 
@@ -77,6 +77,8 @@ struct Entry {
     rule: Option<String>,
     taken: bool,
     digest: String,
+    /// Its verdicts, oldest first (kept across puts that carry none).
+    feedback: Vec<Feedback>,
     offset: u64,
     len: u64,
 }
@@ -100,6 +102,7 @@ impl Entry {
                 .iter()
                 .any(|a| a.status == ActionStatus::Taken),
             digest: record.content_digest(),
+            feedback: record.feedback.clone(),
             offset,
             len,
         })
@@ -288,6 +291,26 @@ impl EmbeddedStore {
         out
     }
 
+    /// [`GraphStore::verdicts`] without a runtime.
+    pub fn verdicts_now(&self, q: &IncidentQuery) -> Vec<Verdicted> {
+        let st = self.inner.state();
+        let mut hits: Vec<&Entry> = st
+            .entries
+            .values()
+            .filter(|e| !e.feedback.is_empty() && in_time(e, q))
+            .collect();
+        newest_first(&mut hits);
+        page(hits, q)
+            .filter_map(|e| {
+                Some(Verdicted {
+                    incident: e.summary.clone(),
+                    feedback: e.feedback.last()?.clone(),
+                    verdicts: e.feedback.len(),
+                })
+            })
+            .collect()
+    }
+
     /// [`GraphStore::latest_for_alert`] without a runtime.
     pub fn latest_for_alert_now(&self, fingerprint: &str) -> Option<IncidentSummary> {
         let st = self.inner.state();
@@ -471,14 +494,39 @@ impl Inner {
 
     fn put(&self, record: &IncidentRecord) -> Result<(), StoreError> {
         record.validate()?;
-        let digest = record.content_digest();
         let mut st = self.state();
+        self.put_locked(&mut st, record.clone())
+    }
+
+    /// Adds a verdict under the lock, so that two at once both stay.
+    fn add_feedback(
+        &self,
+        id: &str,
+        feedback: Feedback,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        feedback.validate()?;
+        let mut st = self.state();
+        let Some(e) = st.entries.get(id) else {
+            return Ok(None);
+        };
+        let mut record = self.read_entry(&st, id, e)?;
+        record.feedback.push(feedback);
+        self.put_locked(&mut st, record.clone())?;
+        Ok(Some(record))
+    }
+
+    fn put_locked(&self, st: &mut State, mut record: IncidentRecord) -> Result<(), StoreError> {
         if st.append.is_none() {
             return Err(self.read_only());
         }
-        let mut record = record.clone();
         if let Some(old) = st.entries.get(record.id()) {
-            if old.digest == digest {
+            // Verdicts only ever grow: a put with fewer (a replay, a
+            // re-analysis, a read-add-put that lost a race) keeps the ones
+            // people gave.
+            if old.feedback.len() > record.feedback.len() {
+                record.feedback = old.feedback.clone();
+            }
+            if old.digest == record.content_digest() {
                 return Ok(());
             }
             // Re-analysed: the new content, but the incident was first stored
@@ -519,17 +567,19 @@ impl Inner {
         let Some(e) = st.entries.get(id) else {
             return Ok(None);
         };
+        self.read_entry(&st, id, e).map(Some)
+    }
+
+    /// The whole record an index entry points at.
+    fn read_entry(&self, st: &State, id: &str, e: &Entry) -> Result<IncidentRecord, StoreError> {
         let mut buf = vec![0; e.len as usize];
         st.read
             .read_exact_at(&mut buf, e.offset)
             .map_err(io_err(&self.file_path))?;
-        drop(st);
-        serde_json::from_slice(&buf)
-            .map(Some)
-            .map_err(|err| StoreError::Corrupt {
-                what: format!("incident {id} in {}", self.file_path.display()),
-                reason: err.to_string(),
-            })
+        serde_json::from_slice(&buf).map_err(|err| StoreError::Corrupt {
+            what: format!("incident {id} in {}", self.file_path.display()),
+            reason: err.to_string(),
+        })
     }
 }
 
@@ -551,6 +601,23 @@ impl GraphStore for EmbeddedStore {
 
     async fn get(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
         self.inner.get(id)
+    }
+
+    async fn add_feedback(
+        &self,
+        id: &str,
+        feedback: Feedback,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        // Appending and syncing block: off the async workers.
+        let inner = Arc::clone(&self.inner);
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || inner.add_feedback(&id, feedback))
+            .await
+            .map_err(StoreError::task("adding feedback"))?
+    }
+
+    async fn verdicts(&self, query: &IncidentQuery) -> Result<Vec<Verdicted>, StoreError> {
+        Ok(self.verdicts_now(query))
     }
 
     async fn incidents(&self, query: &IncidentQuery) -> Result<Vec<IncidentSummary>, StoreError> {

@@ -101,7 +101,8 @@ pub enum ActionStatus {
 }
 
 /// What the store keeps of one incident: the whole localisation (so a page
-/// can be rendered from the store alone) and the actions tied to it.
+/// can be rendered from the store alone), the actions tied to it and the
+/// verdicts people gave on it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IncidentRecord {
     pub localisation: Localisation,
@@ -109,12 +110,109 @@ pub struct IncidentRecord {
     pub created_at: DateTime<Utc>,
     #[serde(default)]
     pub actions: Vec<Action>,
+    /// Every verdict given on it, oldest first; the last one counts. A put
+    /// of the record without any keeps what the store has (a replay of the
+    /// incident does not erase what people said of it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feedback: Vec<Feedback>,
 }
 
 impl IncidentRecord {
     pub fn id(&self) -> &str {
         &self.localisation.incident.id
     }
+
+    /// The verdict that counts: the latest.
+    pub fn verdict(&self) -> Option<&Feedback> {
+        self.feedback.last()
+    }
+}
+
+/// What a person said of rca's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// rca's first-ranked component was the root cause.
+    Confirmed,
+    /// It was another component (or another fault).
+    Corrected,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Confirmed => "confirmed",
+            Verdict::Corrected => "corrected",
+        }
+    }
+}
+
+/// The longest note kept with a verdict, in characters: a few paragraphs.
+pub const FEEDBACK_NOTE_MAX: usize = 4000;
+/// The longest author, component name or fault given with a verdict, in
+/// characters: a name or an e-mail address, not a text.
+pub const FEEDBACK_NAME_MAX: usize = 256;
+
+/// One verdict on an incident, with who gave it and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Feedback {
+    pub verdict: Verdict,
+    /// The component that was the root cause (for `confirmed`, rca's
+    /// first-ranked).
+    pub root_cause: String,
+    /// The fault it had, when the person says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultKind>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    /// Who gave it.
+    pub by: String,
+    /// When, RFC 3339 in JSON.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub at: DateTime<Utc>,
+}
+
+impl Feedback {
+    /// Checks what a stored verdict must hold: a root cause and an author,
+    /// each a name, and a note of at most [`FEEDBACK_NOTE_MAX`] characters.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let name = |what: &str, v: &str| {
+            if v.trim().is_empty() {
+                Err(StoreError::Invalid(format!("feedback: {what} is empty")))
+            } else if v.chars().count() > FEEDBACK_NAME_MAX {
+                Err(StoreError::Invalid(format!(
+                    "feedback: {what} is longer than {FEEDBACK_NAME_MAX} characters"
+                )))
+            } else if v.chars().any(char::is_control) {
+                Err(StoreError::Invalid(format!(
+                    "feedback: {what} holds control characters"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        name("root_cause", &self.root_cause)?;
+        name("by", &self.by)?;
+        if self.note.chars().count() > FEEDBACK_NOTE_MAX {
+            return Err(StoreError::Invalid(format!(
+                "feedback: note is longer than {FEEDBACK_NOTE_MAX} characters"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// An incident with its verdict, for lists and for judging rca on a
+/// team's own incidents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdicted {
+    pub incident: IncidentSummary,
+    /// The verdict that counts (the latest).
+    pub feedback: Feedback,
+    /// How many verdicts were given in all.
+    pub verdicts: usize,
 }
 
 /// One line of an incident list.
@@ -300,6 +398,55 @@ pub trait GraphStore: Send + Sync {
     /// still down (the writes keep waiting).
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// Adds a verdict to a stored incident (earlier ones stay in its
+    /// history) and returns the record as stored; `None` when there is no
+    /// such incident. Stores override it to make it atomic; this default
+    /// reads, adds and puts.
+    async fn add_feedback(
+        &self,
+        id: &str,
+        feedback: Feedback,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        feedback.validate()?;
+        let Some(mut record) = self.get(id).await? else {
+            return Ok(None);
+        };
+        record.feedback.push(feedback);
+        self.put(&record).await?;
+        Ok(Some(record))
+    }
+    /// Incidents with a verdict whose alert started in `query`'s window
+    /// (its component filter ignored), newest alert first. This default
+    /// reads every matching incident; stores override it with an index.
+    async fn verdicts(&self, query: &IncidentQuery) -> Result<Vec<Verdicted>, StoreError> {
+        let all = IncidentQuery {
+            component: None,
+            limit: usize::MAX,
+            offset: 0,
+            ..query.clone()
+        };
+        let mut out = Vec::new();
+        for s in self.incidents(&all).await? {
+            if let Some(r) = self.get(&s.id).await? {
+                if let Some(f) = r.verdict() {
+                    out.push(Verdicted {
+                        feedback: f.clone(),
+                        verdicts: r.feedback.len(),
+                        incident: s,
+                    });
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .skip(query.offset)
+            .take(if query.limit == 0 {
+                DEFAULT_LIMIT
+            } else {
+                query.limit
+            })
+            .collect())
     }
     /// Stops the store's background work and waits for it (what is pending
     /// stays pending, for the next open). Reads and writes after it still

@@ -6,7 +6,9 @@
 //! `(Incident)-[:FOLLOWED]->(AttackPath)-[:TRAVERSES {order}]->(Component)`,
 //! `(AttackPath)-[:DETECTED_BY]->(DetectionRule)<-[:DETECTED_BY]-(Incident)`,
 //! `(Incident)-[:ACTION {order, status}]->(Action)` and
-//! `(DetectionRule)-[:MITIGATED_BY {incident, attack_path, status}]->(Action)`.
+//! `(DetectionRule)-[:MITIGATED_BY {incident, attack_path, status}]->(Action)` and, once
+//! someone gave a verdict, `(Incident)-[:CONFIRMED_ROOT_CAUSE {verdict, fault, by, at, note,
+//! verdicts}]->(Component)` for the latest (the history is in the record).
 //! `Component`, `AttackPath`, `DetectionRule` and `Action` are shared between
 //! incidents, keyed by our own keys under uniqueness constraints; relationships
 //! that belong to one incident carry its id or hang off its node, so
@@ -48,8 +50,9 @@ use tracing::{debug, info, instrument, warn};
 use super::derive::parse_time;
 use super::embedded::sort_gaps;
 use super::{
-    Action, ActionStatus, Background, EmbeddedStore, Gap, GraphStore, IncidentGraph, IncidentQuery,
-    IncidentRecord, IncidentSummary, Recurring, StoreError, DEFAULT_LIMIT,
+    Action, ActionStatus, Background, EmbeddedStore, Feedback, Gap, GraphStore, IncidentGraph,
+    IncidentQuery, IncidentRecord, IncidentSummary, Recurring, StoreError, Verdict, Verdicted,
+    DEFAULT_LIMIT,
 };
 use crate::localisation::{Edge, FaultKind};
 
@@ -341,6 +344,38 @@ impl Shared {
         .await
     }
 
+    /// Adds a verdict to the record Neo4j holds, in one transaction.
+    async fn add_feedback(
+        &self,
+        id: &str,
+        feedback: &Feedback,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        self.ensure_schema().await?;
+        self.in_txn(|txn| {
+            let id = id.to_string();
+            let feedback = feedback.clone();
+            Box::pin(async move {
+                let q = neo4rs::query(
+                    "MATCH (i:Incident {id: $id}) SET i.writing = true RETURN i.record AS record",
+                )
+                .param("id", id.as_str());
+                let rows = collect(txn, q).await?;
+                let Some(json) = rows.first().and_then(|r| r.get::<String>("record").ok()) else {
+                    return Ok(None);
+                };
+                let mut record: IncidentRecord = serde_json::from_str(&json).map_err(|e| {
+                    neo4rs::Error::UnexpectedMessage(format!("incident record in neo4j: {e}"))
+                })?;
+                record.feedback.push(feedback);
+                let rows = Rows::of(&record)
+                    .map_err(|e| neo4rs::Error::UnexpectedMessage(e.to_string()))?;
+                rows.write(txn).await?;
+                Ok(Some(record))
+            })
+        })
+        .await
+    }
+
     async fn flush(&self) -> Result<(), StoreError> {
         let Some(local) = &self.local else {
             return Ok(());
@@ -460,25 +495,48 @@ impl GraphStore for Neo4jStore {
             .get(record.id())
             .await?
             .unwrap_or_else(|| record.clone());
-        let id = record.id().to_string();
-        let added = id.clone();
-        local.outbox_do(move |ob| ob.add(&added)).await?;
-        let more = local.outbox().pending.len() > 1;
-        match s.write(&stored).await {
-            Ok(()) => {
-                local.outbox_do(move |ob| ob.done(&id)).await?;
-                if more {
-                    local.wake.notify_one();
-                }
-                Ok(())
+        self.send(local, &stored).await
+    }
+
+    async fn add_feedback(
+        &self,
+        id: &str,
+        feedback: Feedback,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
+        feedback.validate()?;
+        if let Some(local) = &self.shared.local {
+            // Atomic in the local copy, then to Neo4j as a put is.
+            if let Some(stored) = local.store.add_feedback(id, feedback.clone()).await? {
+                self.send(local, &stored).await?;
+                return Ok(Some(stored));
             }
-            Err(e @ StoreError::Unavailable { .. }) => {
-                warn!(error = %e, "neo4j down: the incident waits in the outbox");
-                local.wake.notify_one();
-                Ok(())
-            }
-            Err(e) => Err(e),
         }
+        // Only in Neo4j: read, add and write in one transaction, which
+        // holds the incident's lock, so two at once both stay.
+        let Some(record) = self.shared.add_feedback(id, &feedback).await? else {
+            return Ok(None);
+        };
+        if let Some(local) = &self.shared.local {
+            local.store.put(&record).await?;
+        }
+        Ok(Some(record))
+    }
+
+    async fn verdicts(&self, query: &IncidentQuery) -> Result<Vec<Verdicted>, StoreError> {
+        let s = &self.shared;
+        let remote = s.in_txn(|txn| {
+            let q = query.clone();
+            Box::pin(async move {
+                let text = "MATCH (i:Incident)-[f:CONFIRMED_ROOT_CAUSE]->(c:Component) \
+                     WHERE ($since IS NULL OR i.starts_at_ms >= $since) \
+                       AND ($until IS NULL OR i.starts_at_ms < $until) \
+                     RETURN i AS i, f AS f, c.name AS root \
+                     ORDER BY i.starts_at_ms DESC, i.id DESC SKIP $skip LIMIT $limit";
+                let rows = collect(txn, with_window(neo4rs::query(text), &q)).await?;
+                rows.iter().map(verdicted).collect()
+            })
+        });
+        s.read("verdicts", remote, |l| l.verdicts_now(query)).await
     }
 
     async fn get(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
@@ -675,6 +733,33 @@ impl GraphStore for Neo4jStore {
     }
 }
 
+impl Neo4jStore {
+    /// Writes a record the local copy holds to Neo4j, through the outbox: on
+    /// disk there first, so a Neo4j that is down only delays it.
+    async fn send(&self, local: &Local, stored: &IncidentRecord) -> Result<(), StoreError> {
+        let s = &self.shared;
+        let id = stored.id().to_string();
+        let added = id.clone();
+        local.outbox_do(move |ob| ob.add(&added)).await?;
+        let more = local.outbox().pending.len() > 1;
+        match s.write(stored).await {
+            Ok(()) => {
+                local.outbox_do(move |ob| ob.done(&id)).await?;
+                if more {
+                    local.wake.notify_one();
+                }
+                Ok(())
+            }
+            Err(e @ StoreError::Unavailable { .. }) => {
+                warn!(error = %e, "neo4j down: the incident waits in the outbox");
+                local.wake.notify_one();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// One incident's graph, read back from its relationships (not from the
 /// record JSON): what Neo4j holds is what is shown.
 async fn read_graph(txn: &mut Txn, id: String) -> Result<Option<IncidentGraph>, neo4rs::Error> {
@@ -770,6 +855,37 @@ fn with_window(q: Query, iq: &IncidentQuery) -> Query {
         .param("limit", limit as i64)
 }
 
+/// One row of `verdicts`: the incident, its latest verdict and the component.
+fn verdicted(r: &neo4rs::Row) -> Result<Verdicted, neo4rs::Error> {
+    let f: neo4rs::Relation = r.get("f").map_err(de)?;
+    let text = |k: &str| f.get::<String>(k).map_err(de);
+    let verdict = match text("verdict")?.as_str() {
+        "confirmed" => Verdict::Confirmed,
+        "corrected" => Verdict::Corrected,
+        other => {
+            return Err(neo4rs::Error::UnexpectedMessage(format!(
+                "verdict {other:?} is neither confirmed nor corrected"
+            )))
+        }
+    };
+    let at = text("at")?;
+    let fault: Option<String> = f.get("fault").ok();
+    Ok(Verdicted {
+        incident: summary(&r.get::<neo4rs::Node>("i").map_err(de)?)?,
+        feedback: Feedback {
+            verdict,
+            root_cause: r.get("root").map_err(de)?,
+            fault: fault.as_deref().and_then(FaultKind::parse),
+            note: f.get::<String>("note").unwrap_or_default(),
+            by: text("by")?,
+            at: parse_time(&at).ok_or_else(|| {
+                neo4rs::Error::UnexpectedMessage(format!("verdict time {at:?} is not RFC 3339"))
+            })?,
+        },
+        verdicts: f.get::<i64>("verdicts").unwrap_or(1).max(1) as usize,
+    })
+}
+
 fn summary(n: &neo4rs::Node) -> Result<IncidentSummary, neo4rs::Error> {
     let created: String = n.get("created_at").map_err(de)?;
     let fault: Option<String> = n.get("fault").ok();
@@ -854,16 +970,29 @@ impl Rows {
             q(
                 "MERGE (i:Incident {id: $id}) ON CREATE SET i.created_at = $created_at \
                SET i.writing = true \
-               RETURN i.digest AS digest, i.created_at AS created",
+               RETURN i.digest AS digest, i.created_at AS created, i.feedback AS feedback",
             )
             .param("created_at", rfc3339(record.created_at)),
         )
         .await?;
+        // Verdicts only ever grow: a put with fewer than Neo4j holds (a
+        // replay without any, or a write that lost a race to a newer one)
+        // keeps the ones held.
+        let mut digest_now = self.digest.clone();
+        let held = existing
+            .first()
+            .and_then(|row| row.get::<String>("feedback").ok())
+            .and_then(|j| serde_json::from_str::<Vec<Feedback>>(&j).ok())
+            .unwrap_or_default();
+        if held.len() > record.feedback.len() {
+            record.feedback = held;
+            digest_now = record.content_digest();
+        }
         let previous = existing
             .first()
             .and_then(|row| Some((row.get::<String>("digest").ok()?, row)));
         if let Some((digest, row)) = previous {
-            if digest == self.digest {
+            if digest == digest_now {
                 txn.run(q("MATCH (i:Incident {id: $id}) REMOVE i.writing"))
                     .await?;
                 return Ok(());
@@ -876,7 +1005,7 @@ impl Rows {
             {
                 record.created_at = t;
             }
-            txn.run(q("MATCH (i:Incident {id: $id})-[r:ROOT_CAUSE|FOLLOWED|DETECTED_BY|ACTION]->() DELETE r"))
+            txn.run(q("MATCH (i:Incident {id: $id})-[r:ROOT_CAUSE|FOLLOWED|DETECTED_BY|ACTION|CONFIRMED_ROOT_CAUSE]->() DELETE r"))
                 .await?;
             txn.run(q("MATCH ()-[c:CALLS {incident: $id}]->() DELETE c"))
                 .await?;
@@ -896,7 +1025,7 @@ impl Rows {
                    i.starts_at = $starts_at, i.starts_at_ms = $starts_ms, \
                    i.created_at = $created_at, i.root_cause = $root_cause, i.fault = $fault, \
                    i.score = $score, i.detection_rule = $rule, i.attack_path = $path_id, \
-                   i.digest = $digest, i.record = $record")
+                   i.digest = $digest, i.record = $record, i.feedback = $feedback")
             .param("alert_name", l.incident.alert_name.as_str())
             .param("fingerprint", l.incident.fingerprint.as_str())
             .param("starts_at", l.incident.starts_at.as_str())
@@ -907,8 +1036,13 @@ impl Rows {
             .param("score", top.map(|c| c.score))
             .param("rule", self.rule.clone())
             .param("path_id", self.path_id.clone())
-            .param("digest", self.digest.as_str())
-            .param("record", json),
+            .param("digest", digest_now.as_str())
+            .param("record", json)
+            .param(
+                "feedback",
+                (!rec.feedback.is_empty())
+                    .then(|| serde_json::to_string(&rec.feedback).unwrap_or_default()),
+            ),
         )
         .await?;
         txn.run(
@@ -990,6 +1124,23 @@ impl Rows {
                    MERGE (p)-[:DETECTED_BY]->(r)")
                 .param("rule", rule.as_str())
                 .param("path_id", self.path_id.clone()),
+            )
+            .await?;
+        }
+        if let Some(f) = rec.verdict() {
+            txn.run(
+                q(
+                    "MATCH (i:Incident {id: $id}) MERGE (c:Component {name: $root}) \
+                   CREATE (i)-[:CONFIRMED_ROOT_CAUSE {verdict: $verdict, fault: $fault, by: $by, \
+                       at: $at, note: $note, verdicts: $verdicts}]->(c)",
+                )
+                .param("root", f.root_cause.as_str())
+                .param("verdict", f.verdict.as_str())
+                .param("fault", f.fault.map(|k| k.as_str()))
+                .param("by", f.by.as_str())
+                .param("at", rfc3339(f.at))
+                .param("note", f.note.as_str())
+                .param("verdicts", rec.feedback.len() as i64),
             )
             .await?;
         }

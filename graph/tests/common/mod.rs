@@ -516,3 +516,153 @@ pub async fn neo4j_direct() -> graph::store::Neo4jStore {
     }
     store
 }
+
+/// A verdict as a person gives it.
+pub fn verdict(
+    ns: &str,
+    v: graph::store::Verdict,
+    root: &str,
+    by: &str,
+    minute: u32,
+) -> graph::store::Feedback {
+    graph::store::Feedback {
+        verdict: v,
+        root_cause: format!("{ns}{root}"),
+        fault: Some(FaultKind::MemoryLeak),
+        note: String::new(),
+        by: by.into(),
+        at: at(minute),
+    }
+}
+
+/// Verdicts round-trip with their author, time and note; a later one
+/// counts and the earlier stays in the history; a replay of the incident
+/// (a put without verdicts) keeps them; a bad verdict changes nothing; two
+/// at once both stay; `verdicts` lists the latest per incident, by alert
+/// start, in the window.
+pub async fn feedback_round_trips(store: std::sync::Arc<dyn GraphStore>, ns: &str) {
+    use graph::store::{StoreError, Verdict};
+    use FaultKind::*;
+    store.ensure_schema().await.unwrap();
+    let rec = spec(
+        ns,
+        1,
+        &[("db", CpuSaturation), ("api", Latency)],
+        &["db", "api", "web"],
+        0,
+    )
+    .record();
+    let other = spec(ns, 2, &[("api", Latency)], &["api", "web"], 30).record();
+    store.put(&rec).await.unwrap();
+    store.put(&other).await.unwrap();
+
+    let mut first = verdict(ns, Verdict::Confirmed, "db", "alice@example.com", 5);
+    first.note = "<script>alert(1)</script> '}) DETACH DELETE n //".into();
+    let stored = store
+        .add_feedback(rec.id(), first.clone())
+        .await
+        .unwrap()
+        .expect("the incident exists");
+    assert_eq!(stored.feedback, vec![first.clone()]);
+    let second = verdict(ns, Verdict::Corrected, "api", "bob", 9);
+    store.add_feedback(rec.id(), second.clone()).await.unwrap();
+    let got = store.get(rec.id()).await.unwrap().unwrap();
+    assert_eq!(
+        got.feedback,
+        vec![first.clone(), second.clone()],
+        "history kept"
+    );
+    assert_eq!(got.verdict(), Some(&second), "the later verdict counts");
+    assert_eq!(
+        got.localisation, rec.localisation,
+        "the answer is unchanged"
+    );
+
+    // A replay of the incident keeps what people said of it.
+    store.put(&rec).await.unwrap();
+    assert_eq!(
+        store.get(rec.id()).await.unwrap().unwrap().feedback.len(),
+        2
+    );
+
+    // Bad verdicts: refused, nothing changed.
+    for bad in [
+        graph::store::Feedback {
+            by: " ".into(),
+            ..second.clone()
+        },
+        graph::store::Feedback {
+            note: "x".repeat(graph::store::FEEDBACK_NOTE_MAX + 1),
+            ..second.clone()
+        },
+        graph::store::Feedback {
+            root_cause: "db\u{0}".into(),
+            ..second.clone()
+        },
+    ] {
+        let e = store.add_feedback(rec.id(), bad).await.unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+    }
+    assert_eq!(
+        store.get(rec.id()).await.unwrap().unwrap().feedback.len(),
+        2
+    );
+    assert_eq!(
+        store
+            .add_feedback(&format!("{ns}nope"), second.clone())
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Two at once: both stay.
+    let (a, b) = tokio::join!(
+        store.add_feedback(
+            other.id(),
+            verdict(ns, Verdict::Confirmed, "api", "carol", 31)
+        ),
+        store.add_feedback(
+            other.id(),
+            verdict(ns, Verdict::Confirmed, "api", "dave", 32)
+        ),
+    );
+    a.unwrap();
+    b.unwrap();
+    let both = store.get(other.id()).await.unwrap().unwrap();
+    let mut by: Vec<&str> = both.feedback.iter().map(|f| f.by.as_str()).collect();
+    by.sort_unstable();
+    assert_eq!(by, ["carol", "dave"], "a concurrent verdict was lost");
+
+    // Listed: newest alert first, the latest verdict of each, in the window.
+    let listed = store
+        .verdicts(&IncidentQuery {
+            since: Some(at(0)),
+            until: Some(at(60)),
+            limit: 1000,
+            ..IncidentQuery::default()
+        })
+        .await
+        .unwrap();
+    let ours: Vec<&graph::store::Verdicted> = listed
+        .iter()
+        .filter(|v| v.incident.id.starts_with(ns))
+        .collect();
+    assert_eq!(ours.len(), 2, "{listed:?}");
+    assert_eq!(ours[0].incident.id, other.id());
+    assert_eq!(ours[0].verdicts, 2);
+    assert_eq!(ours[1].incident.id, rec.id());
+    assert_eq!(ours[1].feedback, second);
+    assert_eq!(ours[1].verdicts, 2);
+    let later = store
+        .verdicts(&IncidentQuery {
+            since: Some(at(20)),
+            limit: 1000,
+            ..IncidentQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        !later.iter().any(|v| v.incident.id == rec.id()),
+        "the window was ignored"
+    );
+}

@@ -166,8 +166,7 @@ pub(crate) fn rfc3339_secs(secs: i64) -> String {
 /// `2026-03-01T00:00:00.123Z` from nanoseconds: the precision of a
 /// generated alert's `startsAt` and onset, as Alertmanager writes them.
 pub(crate) fn rfc3339_millis(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns)
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Caches the per-second prefix of access-log timestamps: a million lines share
