@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .timestamp_opt(1_700_000_000 + records.len() as i64, 0)
                         .unwrap(),
                     actions: Vec::new(),
+                    feedback: Vec::new(),
                 });
             }
         }

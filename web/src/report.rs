@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use graph::{Candidate, Count, Edge, Evidence, Heatmap, Localisation};
+use graph::{Candidate, Count, Edge, Evidence, FaultKind, Heatmap, Localisation};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use sha2::{Digest, Sha256};
 
@@ -23,9 +23,10 @@ use crate::heatmap::{geometry, heatmap_svg, modality_heatmap_svg};
 use crate::text::{self, full_time, number, score, visible};
 use crate::WebError;
 
-/// Everything but our one script is refused: no network, no frames, no forms, no plugins.
+/// Everything but our one script is refused: no network, no frames, no plugins, and no forms
+/// but, on a served page, the verdict form posted back to the server.
 const CSP_REST: &str = "style-src 'unsafe-inline'; img-src data:; connect-src 'none'; \
-                        base-uri 'none'; form-action 'none'";
+                        base-uri 'none'";
 pub(crate) const CSS: &str = include_str!("report.css");
 /// The page's script: plain JavaScript, no dependencies, no build step.
 pub const PAGE_JS: &str = include_str!("page.js");
@@ -50,6 +51,18 @@ pub struct ReportOptions {
     pub modality_heatmaps: bool,
     /// How the page gets its script.
     pub script: Script,
+    /// The verdicts given so far and where the form posts a new one; `None`
+    /// for a page with nowhere to post (a file written by `rca replay`).
+    pub feedback: Option<FeedbackForm>,
+}
+
+/// The page's verdict section: what people said, and the form to say it.
+#[derive(Clone, Debug, Default)]
+pub struct FeedbackForm {
+    /// Where the form posts (a path on the serving host).
+    pub action: String,
+    /// Oldest first; the last counts.
+    pub verdicts: Vec<graph::store::Feedback>,
 }
 
 /// How the page carries its script.
@@ -68,7 +81,12 @@ impl Script {
             Script::Inline => format!("'sha256-{}'", base64(&Sha256::digest(PAGE_JS.as_bytes()))),
             Script::Linked => "'self'".to_owned(),
         };
-        format!("default-src 'none'; script-src {script}; {CSP_REST}")
+        // Only a served page has somewhere to post its form.
+        let forms = match self {
+            Script::Inline => "'none'",
+            Script::Linked => "'self'",
+        };
+        format!("default-src 'none'; script-src {script}; {CSP_REST}; form-action {forms}")
     }
 }
 
@@ -101,6 +119,7 @@ impl Default for ReportOptions {
             generated_by: concat!("rca ", env!("CARGO_PKG_VERSION")).to_owned(),
             modality_heatmaps: true,
             script: Script::Inline,
+            feedback: None,
         }
     }
 }
@@ -121,6 +140,7 @@ pub fn render_report(loc: &Localisation, opts: &ReportOptions) -> Result<String,
         modality_heatmaps: opts.modality_heatmaps,
         root: loc.ranking.first(),
         script: &opts.script,
+        feedback: opts.feedback.as_ref(),
     };
     Ok(page.render(&opts.generated_by).into_string())
 }
@@ -171,6 +191,7 @@ struct Page<'a> {
     modality_heatmaps: bool,
     root: Option<&'a Candidate>,
     script: &'a Script,
+    feedback: Option<&'a FeedbackForm>,
 }
 
 impl Page<'_> {
@@ -200,6 +221,7 @@ impl Page<'_> {
                     (self.header())
                     main {
                         (self.verdict())
+                        (self.feedback())
                         (self.heatmap())
                         (self.coupling())
                         (self.ranking())
@@ -327,6 +349,98 @@ impl Page<'_> {
                     @if let Some(a) = alerting.filter(|a| *a != top.component) {
                         " · alert fired on " span.comp { (visible(a)) }
                     }
+                }
+            }
+        }
+    }
+
+    /// What people said of the verdict, and the form to say it (served pages only).
+    fn feedback(&self) -> Markup {
+        let Some(form) = self.feedback else {
+            return html! {};
+        };
+        let latest = form.verdicts.last();
+        let top = self.root.map(|c| c.component.as_str());
+        html! {
+            section #feedback aria-label="Your verdict" {
+                h2 { "Was this right?" }
+                @match latest {
+                    Some(f) => {
+                        p.given {
+                            strong {
+                                @match f.verdict {
+                                    graph::store::Verdict::Confirmed => "Confirmed",
+                                    graph::store::Verdict::Corrected => "Corrected",
+                                }
+                            }
+                            " by " span.by { (visible(&f.by)) } " at " (full_time(&f.at.to_rfc3339()))
+                            ": the root cause was " span.comp { (visible(&f.root_cause)) }
+                            @if let Some(k) = f.fault { " (" code { (k.as_str()) } ")" }
+                        }
+                        @if !f.note.is_empty() {
+                            blockquote.verdict-note {
+                                @for (i, line) in f.note.lines().enumerate() {
+                                    @if i > 0 { br; }
+                                    (visible(line))
+                                }
+                            }
+                        }
+                        @if form.verdicts.len() > 1 {
+                            p.muted {
+                                (form.verdicts.len() - 1)
+                                @if form.verdicts.len() == 2 { " earlier verdict is" } @else { " earlier verdicts are" }
+                                " kept in the incident's history."
+                            }
+                        }
+                    }
+                    None => p.muted { "No verdict yet. Tell rca whether it was right: each verdict is kept, and the incidents with one measure rca on your own system." },
+                }
+                form.feedback method="post" action=(form.action) {
+                    fieldset {
+                        legend { "Verdict" }
+                        @if let Some(t) = top {
+                            label {
+                                input type="radio" name="verdict" value="confirmed" checked;
+                                " Confirmed: it was " span.comp { (visible(t)) }
+                            }
+                        }
+                        label {
+                            @if top.is_some() {
+                                input type="radio" name="verdict" value="corrected";
+                            } @else {
+                                input type="radio" name="verdict" value="corrected" checked;
+                            }
+                            " Corrected: it was another component"
+                        }
+                    }
+                    label {
+                        "Root cause (for a correction) "
+                        input type="text" name="root_cause" list="feedback-components"
+                            maxlength=(graph::store::FEEDBACK_NAME_MAX) autocomplete="off";
+                    }
+                    datalist #feedback-components {
+                        @for c in &self.loc.ranking {
+                            option value=(c.component) {}
+                        }
+                    }
+                    label {
+                        "Fault "
+                        select name="fault" {
+                            option value="" { "(not given)" }
+                            @for k in FaultKind::ALL {
+                                option value=(k.as_str()) { (k.as_str()) }
+                            }
+                        }
+                    }
+                    label.wide {
+                        "Note "
+                        textarea name="note" rows="3" maxlength=(graph::store::FEEDBACK_NOTE_MAX) {}
+                    }
+                    label {
+                        "Your name "
+                        input type="text" name="by" required maxlength=(graph::store::FEEDBACK_NAME_MAX) autocomplete="name";
+                    }
+                    button type="submit" { "Record verdict" }
                 }
             }
         }

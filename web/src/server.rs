@@ -1,23 +1,27 @@
 //! The pages and the bot API as one axum [`Router`] over a [`GraphStore`]; `rca serve` mounts it
 //! beside its webhook, health and metrics routes.
 //!
-//! Pages: `/` (recent incidents), `/incidents/{id}` (the incident page), `/incidents/{id}/heatmap.png`
-//! (for chat previews), `/alerts/{fingerprint}` (a stable link per alert: the newest incident, or
-//! a page that refreshes itself while it is being localised) and `/alerts/{fingerprint}/heatmap.png`. API: `/api/v1/incidents`,
-//! `/api/v1/incidents/{id}`, `POST /api/v1/localise`, and `/api/openapi.json`, generated from the
-//! handlers below by utoipa. Every error reaches HTTP through [`ApiError`]'s one mapping.
+//! Pages: `/` (recent incidents), `/incidents/{id}` (the incident page, with its verdict form,
+//! posted to `/incidents/{id}/feedback`), `/incidents/{id}/heatmap.png` (for chat previews),
+//! `/alerts/{fingerprint}` (a stable link per alert: the newest incident, or a page that refreshes
+//! itself while it is being localised) and `/alerts/{fingerprint}/heatmap.png`. API:
+//! `/api/v1/incidents`, `/api/v1/incidents/{id}`, `POST /api/v1/incidents/{id}/feedback`,
+//! `POST /api/v1/localise`, and `/api/openapi.json`, generated from the handlers below by utoipa.
+//! Every error reaches HTTP through [`ApiError`]'s one mapping.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
-use graph::store::{GraphStore, IncidentQuery, IncidentSummary, StoreError};
+use graph::store::{
+    Feedback, GraphStore, IncidentQuery, IncidentRecord, IncidentSummary, StoreError, Verdict,
+};
 use graph::{FaultKind, Localisation};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::{Deserialize, Serialize};
@@ -35,6 +39,10 @@ const MAX_LIMIT: usize = 500;
 const MAX_WINDOW_HOURS: i64 = 24;
 /// How often the "localising..." page reloads itself.
 const REFRESH_SECONDS: u32 = 3;
+/// The largest verdict body: a note of `FEEDBACK_NOTE_MAX` characters of
+/// any script (4 bytes each in UTF-8, 3 characters per byte once a form
+/// percent-encodes them) and the short fields fit.
+const FEEDBACK_BODY_MAX: usize = 64 * 1024;
 
 /// Localises on demand; `rca serve` implements it over its collectors and queue.
 #[async_trait]
@@ -134,6 +142,14 @@ pub fn router(state: AppState) -> Router {
         .route(PAGE_JS_PATH, get(page_js))
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
+        .route(
+            "/api/v1/incidents/{id}/feedback",
+            post(post_feedback).layer(DefaultBodyLimit::max(FEEDBACK_BODY_MAX)),
+        )
+        .route(
+            "/incidents/{id}/feedback",
+            post(form_feedback).layer(DefaultBodyLimit::max(FEEDBACK_BODY_MAX)),
+        )
         .route("/api/v1/localise", post(localise))
         .route("/api/openapi.json", get(openapi_json))
         .with_state(state);
@@ -144,8 +160,11 @@ pub fn router(state: AppState) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rca", description = "Root-cause localisation for alerts: the bot API."),
-    paths(list_incidents, get_incident, localise),
-    components(schemas(IncidentPage, IncidentItem, ErrorBody, LocaliseRequest, Localisation)),
+    paths(list_incidents, get_incident, post_feedback, localise),
+    components(schemas(
+        IncidentPage, IncidentItem, ErrorBody, LocaliseRequest, Localisation, IncidentJson,
+        FeedbackRequest, FeedbackAnswer, Feedback, Verdict
+    )),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -203,9 +222,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::BadRequest(_) | ApiError::Localise(LocaliseError::BadRequest(_)) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::BadRequest(_)
+            | ApiError::Localise(LocaliseError::BadRequest(_))
+            | ApiError::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Localise(LocaliseError::NoData) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -345,8 +364,22 @@ impl AppState {
     }
 
     async fn localisation(&self, id: &str) -> Result<Localisation, ApiError> {
+        Ok(self.record(id).await?.localisation)
+    }
+
+    async fn record(&self, id: &str) -> Result<IncidentRecord, ApiError> {
         match self.store.get(id).await? {
-            Some(r) => Ok(r.localisation),
+            Some(r) => Ok(r),
+            None => Err(ApiError::NotFound(format!("incident {id:?}"))),
+        }
+    }
+
+    /// Checks a verdict against the incident and stores it.
+    async fn add_feedback(&self, id: &str, req: FeedbackRequest) -> Result<Feedback, ApiError> {
+        let record = self.record(id).await?;
+        let feedback = req.feedback_for(&record)?;
+        match self.store.add_feedback(id, feedback.clone()).await? {
+            Some(_) => Ok(feedback),
             None => Err(ApiError::NotFound(format!("incident {id:?}"))),
         }
     }
@@ -386,13 +419,99 @@ async fn list_incidents(
     Ok(Json(state.page_of(&p).await?))
 }
 
-/// One incident's Localisation.
+/// One incident: its Localisation, with the verdicts people gave on it.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct IncidentJson {
+    #[serde(flatten)]
+    pub localisation: Localisation,
+    /// The verdict that counts (the latest), if anyone gave one.
+    pub verdict: Option<Feedback>,
+    /// Every verdict, oldest first.
+    pub feedback: Vec<Feedback>,
+}
+
+/// A verdict on an incident, as a bot or the page's form sends it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    pub verdict: Verdict,
+    /// The component that was the root cause: required for `corrected`; for
+    /// `confirmed` rca's first-ranked, which it may repeat.
+    #[serde(default)]
+    pub root_cause: Option<String>,
+    /// Its fault kind (`cpu_saturation`, `memory_leak`, ...), if known.
+    #[serde(default)]
+    pub fault: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Who gives the verdict.
+    pub by: String,
+}
+
+impl FeedbackRequest {
+    /// The verdict as stored, or what is wrong with it.
+    fn feedback_for(self, record: &IncidentRecord) -> Result<Feedback, ApiError> {
+        let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let top = record
+            .localisation
+            .ranking
+            .first()
+            .map(|c| c.component.as_str());
+        let root = given(self.root_cause);
+        let root_cause =
+            match (self.verdict, top, root) {
+                (Verdict::Confirmed, None, _) => return Err(ApiError::BadRequest(
+                    "rca named no root cause to confirm: send \"corrected\" with the root_cause"
+                        .into(),
+                )),
+                (Verdict::Confirmed, Some(t), Some(r)) if r != t => {
+                    return Err(ApiError::BadRequest(format!(
+                    "\"confirmed\" confirms rca's first-ranked {t:?}, not {r:?}: send \"corrected\""
+                )))
+                }
+                (Verdict::Confirmed, Some(t), _) => t.to_owned(),
+                (Verdict::Corrected, _, Some(r)) => r,
+                (Verdict::Corrected, _, None) => {
+                    return Err(ApiError::BadRequest(
+                        "\"corrected\" needs the root_cause it was".into(),
+                    ))
+                }
+            };
+        let fault = match given(self.fault) {
+            None => None,
+            Some(f) => Some(FaultKind::parse(&f).ok_or_else(|| {
+                let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
+                ApiError::BadRequest(format!("fault {f:?} is not one of {}", known.join(", ")))
+            })?),
+        };
+        let feedback = Feedback {
+            verdict: self.verdict,
+            root_cause,
+            fault,
+            note: self.note.unwrap_or_default().trim().to_owned(),
+            by: self.by.trim().to_owned(),
+            at: Utc::now(),
+        };
+        feedback.validate()?;
+        Ok(feedback)
+    }
+}
+
+/// The answer to a verdict.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FeedbackAnswer {
+    pub incident: String,
+    /// The verdict as stored (it now counts).
+    pub feedback: Feedback,
+}
+
+/// One incident's Localisation and verdicts.
 #[utoipa::path(
     get,
     path = "/api/v1/incidents/{id}",
     params(("id" = String, Path, description = "Incident id")),
     responses(
-        (status = 200, description = "The Localisation", body = Localisation),
+        (status = 200, description = "The Localisation, with `verdict` and `feedback`", body = IncidentJson),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No such incident", body = ErrorBody),
         (status = 503, description = "The graph store is unavailable", body = ErrorBody)
@@ -402,8 +521,68 @@ async fn list_incidents(
 async fn get_incident(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Localisation>, ApiError> {
-    Ok(Json(state.localisation(&id).await?))
+) -> Result<Json<IncidentJson>, ApiError> {
+    let r = state.record(&id).await?;
+    Ok(Json(IncidentJson {
+        verdict: r.verdict().cloned(),
+        feedback: r.feedback,
+        localisation: r.localisation,
+    }))
+}
+
+/// Records a verdict on an incident: rca was right (`confirmed`) or the root
+/// cause was another component (`corrected`). A later verdict counts; the
+/// earlier ones are kept.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/feedback",
+    params(("id" = String, Path, description = "Incident id")),
+    request_body = FeedbackRequest,
+    responses(
+        (status = 200, description = "Stored", body = FeedbackAnswer),
+        (status = 400, description = "A malformed verdict: unknown field or fault, no author, a note too long, `confirmed` naming another component", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 413, description = "A body over 64 KiB", body = ErrorBody),
+        (status = 503, description = "The graph store is unavailable", body = ErrorBody)
+    )
+)]
+#[tracing::instrument(skip_all, fields(id = %id))]
+async fn post_feedback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<FeedbackRequest>, JsonRejection>,
+) -> Result<Json<FeedbackAnswer>, ApiError> {
+    let Json(req) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(FEEDBACK_BODY_MAX)
+        } else {
+            ApiError::BadRequest(e.body_text())
+        }
+    })?;
+    let feedback = state.add_feedback(&id, req).await?;
+    Ok(Json(FeedbackAnswer {
+        incident: id,
+        feedback,
+    }))
+}
+
+/// The page's verdict form: stored as the API stores it, then back to the page.
+#[tracing::instrument(skip_all, fields(id = %id))]
+async fn form_feedback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Form<FeedbackRequest>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let Form(req) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(FEEDBACK_BODY_MAX)
+        } else {
+            ApiError::BadRequest(e.body_text())
+        }
+    })?;
+    state.add_feedback(&id, req).await?;
+    Ok(Redirect::to(&format!("/incidents/{}#feedback", segment(&id))).into_response())
 }
 
 /// Localises an ad-hoc window.
@@ -494,14 +673,18 @@ async fn incident_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let loc = state.localisation(&id).await?;
+    let record = state.record(&id).await?;
     let opts = ReportOptions {
         jaeger_base_url: state.options.jaeger_base_url.clone(),
         generated_by: state.options.generated_by.clone(),
         modality_heatmaps: true,
         script: Script::Linked,
+        feedback: Some(crate::report::FeedbackForm {
+            action: format!("/incidents/{}/feedback", segment(&id)),
+            verdicts: record.feedback,
+        }),
     };
-    let html = render_report(&loc, &opts)?;
+    let html = render_report(&record.localisation, &opts)?;
     Ok(html_response(StatusCode::OK, Script::Linked.csp(), html))
 }
 

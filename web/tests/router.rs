@@ -57,7 +57,25 @@ async fn app(token: Option<&str>, pending: &[&str]) -> (Router, tempfile::TempDi
             localisation: localisation("inc-1", "fp-1"),
             created_at: Utc.timestamp_opt(1_714_560_000, 0).unwrap(),
             actions: Vec::new(),
+            feedback: Vec::new(),
         })
+        .await
+        .unwrap();
+    // An incident rca named a root cause for, for verdicts.
+    let mut ranked = localisation("inc-2", "fp-2");
+    ranked.ranking.push(graph::Candidate {
+        component: "db".into(),
+        score: 12.0,
+        fault: graph::FaultKind::CpuSaturation,
+        evidence: Vec::new(),
+        inner: Vec::new(),
+        address: false,
+    });
+    store
+        .put(&IncidentRecord::new(
+            ranked,
+            Utc.timestamp_opt(1_714_560_100, 0).unwrap(),
+        ))
         .await
         .unwrap();
     let localiser = common::FixedLocaliser {
@@ -129,6 +147,27 @@ async fn the_token_guards_pages_and_api() {
     }
 }
 
+/// A verdict without the token is refused, by the API and by the form alike.
+#[tokio::test]
+async fn the_token_guards_verdicts() {
+    let (app, _dir) = app(Some("s3cret"), &[]).await;
+    for (uri, ct, body) in [
+        (
+            "/api/v1/incidents/inc-2/feedback",
+            JSON,
+            r#"{"verdict": "confirmed", "by": "eve"}"#,
+        ),
+        (
+            "/incidents/inc-2/feedback",
+            "application/x-www-form-urlencoded",
+            "verdict=confirmed&by=eve",
+        ),
+    ] {
+        let (status, _, _) = post(&app, uri, ct, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+    }
+}
+
 #[tokio::test]
 async fn pages_and_errors_over_the_embedded_store() {
     let (app, _dir) = app(None, &["fp-busy"]).await;
@@ -186,6 +225,7 @@ fn the_openapi_document_names_every_api_route() {
         BTreeSet::from([
             "/api/v1/incidents",
             "/api/v1/incidents/{id}",
+            "/api/v1/incidents/{id}/feedback",
             "/api/v1/localise"
         ])
     );
@@ -194,4 +234,198 @@ fn the_openapi_document_names_every_api_route() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+}
+
+async fn post(
+    app: &Router,
+    uri: &str,
+    content_type: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, String, String) {
+    let res = app
+        .clone()
+        .oneshot(
+            Request::post(uri)
+                .header(header::CONTENT_TYPE, content_type)
+                .body(body.into())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = res.status();
+    let location = res
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = to_bytes(res.into_body(), 1 << 24).await.unwrap();
+    (
+        status,
+        location,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+const JSON: &str = "application/json";
+
+/// A verdict by the API: stored with its author and shown in the incident's JSON; the later one
+/// counts; malformed, contradictory or oversized verdicts are refused with 400 or 413 and change
+/// nothing; an unknown incident is 404.
+#[tokio::test]
+async fn verdicts_by_the_api_round_trip_and_bad_ones_change_nothing() {
+    let (app, _dir) = app(None, &[]).await;
+    let url = "/api/v1/incidents/inc-2/feedback";
+    let (status, _, body) = post(
+        &app,
+        url,
+        JSON,
+        r#"{"verdict": "confirmed", "by": "alice", "note": "db CPU at 100 %"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        answer["feedback"]["root_cause"], "db",
+        "confirmed names rca's first"
+    );
+    assert_eq!(answer["feedback"]["by"], "alice");
+
+    let bad: [(&str, &str, StatusCode); 8] = [
+        (
+            r#"{"verdict": "corrected", "by": "bob"}"#,
+            "needs the root_cause",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"verdict": "confirmed", "root_cause": "web", "by": "bob"}"#,
+            "first-ranked",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"verdict": "corrected", "root_cause": "web", "fault": "gremlins", "by": "bob"}"#,
+            "is not one of",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"verdict": "corrected", "root_cause": "web", "by": ""}"#,
+            "by is empty",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"verdict": "corrected", "root_cause": "web", "by": "bob", "admin": true}"#,
+            "unknown field",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"verdict": "maybe", "by": "bob"}"#,
+            "unknown variant",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"verdict": "corrected", "root_cause": "web", "#,
+            "",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"verdict": "confirmed", "by": "bob"}"#,
+            "not found",
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (i, (body, says, want)) in bad.iter().enumerate() {
+        let uri = if i == 7 {
+            "/api/v1/incidents/nope/feedback"
+        } else {
+            url
+        };
+        let (status, _, text) = post(&app, uri, JSON, *body).await;
+        assert_eq!(status, *want, "{body}: {text}");
+        assert!(text.contains(says), "{body}: {text}");
+    }
+    let long = format!(
+        r#"{{"verdict": "corrected", "root_cause": "web", "by": "bob", "note": "{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    let (status, _, text) = post(&app, url, JSON, long).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    let (_, _, body) = get(&app, "/api/v1/incidents/inc-2", None).await;
+    let inc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        inc["feedback"].as_array().unwrap().len(),
+        1,
+        "a bad verdict was stored: {inc}"
+    );
+    assert_eq!(inc["verdict"]["verdict"], "confirmed");
+    assert_eq!(
+        inc["incident"]["id"], "inc-2",
+        "the Localisation's fields are still there"
+    );
+
+    let (status, _, _) = post(
+        &app,
+        url,
+        JSON,
+        r#"{"verdict": "corrected", "root_cause": "web", "fault": "memory_leak", "by": "bob"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, body) = get(&app, "/api/v1/incidents/inc-2", None).await;
+    let inc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        inc["verdict"]["root_cause"], "web",
+        "the later verdict counts"
+    );
+    assert_eq!(inc["verdict"]["fault"], "memory_leak");
+    assert_eq!(
+        inc["feedback"].as_array().unwrap().len(),
+        2,
+        "the history is kept"
+    );
+}
+
+/// The page's form posts as a browser does (urlencoded), is sent back to the page, and the page
+/// shows the verdict with markup in the note as text; the form's CSP allows posting only to
+/// this server.
+#[tokio::test]
+async fn the_verdict_form_stores_and_the_page_shows_it_as_text() {
+    let (app, _dir) = app(None, &[]).await;
+    let (_, _, page) = get(&app, "/incidents/inc-2", None).await;
+    assert!(
+        page.contains("action=\"/incidents/inc-2/feedback\""),
+        "{page}"
+    );
+    assert!(page.contains("No verdict yet"));
+    let form = "verdict=corrected&root_cause=web&fault=&by=carol&note=%3Cimg+src%3Dx+onerror%3Dalert(1)%3E";
+    let (status, location, text) = post(
+        &app,
+        "/incidents/inc-2/feedback",
+        "application/x-www-form-urlencoded",
+        form,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{text}");
+    assert_eq!(location, "/incidents/inc-2#feedback");
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/incidents/inc-2")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("form-action 'self'"), "{csp}");
+    let page =
+        String::from_utf8_lossy(&to_bytes(res.into_body(), 1 << 24).await.unwrap()).into_owned();
+    assert!(page.contains("Corrected"), "{page}");
+    assert!(page.contains("carol"));
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "the note is not text"
+    );
+    assert!(!page.contains("<img src=x"), "the note became markup");
 }

@@ -326,6 +326,7 @@ impl Worker {
             localisation,
             created_at: Utc::now(),
             actions: Vec::new(),
+            feedback: Vec::new(),
         };
         self.store
             .put(&record)

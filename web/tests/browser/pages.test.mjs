@@ -223,6 +223,45 @@ test("a service that went silent is drawn as no data, unlike a healthy row", asy
   await page.close();
 });
 
+test("the verdict form: a correction is stored, shown, and its markup stays text", async () => {
+  const { loc } = incidents.hostile;
+  const id = loc.incident.id;
+  const other = loc.ranking.length > 1 ? loc.ranking[1].component : "somewhere-else";
+  const feedbackUrl = `${base}/incidents/${id}/feedback`;
+  const { page, problems } = await guardedPage(
+    (u) => servedOnly(id)(u) || u === feedbackUrl || u === `${base}/incidents/${id}#feedback`,
+  );
+  await page.goto(`${base}/incidents/${id}`);
+  await page.waitForSelector("#controls:not([hidden])");
+  const form = page.locator("form.feedback");
+  await form.locator('input[name="verdict"][value="corrected"]').check();
+  await form.locator('input[name="root_cause"]').fill(other);
+  await form.locator('select[name="fault"]').selectOption("memory_leak");
+  await form.locator('textarea[name="note"]').fill('<img src=x onerror="window.pwned=1"> it was the cache');
+  await form.locator('input[name="by"]').fill("<b>mallory</b>");
+  await Promise.all([page.waitForURL(`${base}/incidents/${id}#feedback`), form.locator("button").click()]);
+  await page.waitForSelector("#controls:not([hidden])");
+  const given = page.locator("#feedback .given");
+  assert.match(await given.textContent(), /Corrected by <b>mallory<\/b>/);
+  assert.ok((await given.textContent()).includes(other));
+  assert.equal(await page.locator("#feedback .given b").count(), 0, "the author became markup");
+  assert.equal(
+    await page.locator("#feedback .verdict-note").textContent(),
+    '<img src=x onerror="window.pwned=1"> it was the cache',
+  );
+  assert.equal(await page.locator("#feedback img").count(), 0, "the note became markup");
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+  // The API says the same.
+  const api = await (await fetch(`${base}/api/v1/incidents/${id}`)).json();
+  assert.equal(api.verdict.verdict, "corrected");
+  assert.equal(api.verdict.root_cause, other);
+  assert.equal(api.verdict.fault, "memory_leak");
+  assert.equal(api.verdict.by, "<b>mallory</b>");
+  await page.screenshot({ path: join(ARTIFACTS, "verdict-form.png"), fullPage: false });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test("the file rca replay writes works offline, script allowed by its hash", async () => {
   const { loc, report } = incidents.ingress;
   const url = `file://${report}`;
@@ -342,7 +381,14 @@ test("the API answers as its OpenAPI document says", async () => {
   assert.equal((await call("GET", "/api/v1/incidents?since=yesterday", "/api/v1/incidents")).status, 400);
 
   const one = await call("GET", `/api/v1/incidents/${incidents.ingress.loc.incident.id}`, "/api/v1/incidents/{id}");
-  assert.deepEqual(one.json, incidents.ingress.loc);
+  const { verdict, feedback, ...localisation } = one.json;
+  assert.deepEqual(localisation, incidents.ingress.loc);
+  assert.equal(verdict, null);
+  assert.deepEqual(feedback, []);
+  const fb = (id) => `/api/v1/incidents/${id}/feedback`;
+  const tmpl = "/api/v1/incidents/{id}/feedback";
+  assert.equal((await call("POST", fb("nope"), tmpl, { verdict: "confirmed", by: "bot" })).status, 404);
+  assert.equal((await call("POST", fb(incidents.ingress.loc.incident.id), tmpl, { verdict: "corrected", by: "bot" })).status, 400);
   assert.equal((await call("GET", "/api/v1/incidents/nope", "/api/v1/incidents/{id}")).status, 404);
 
   const window = { start: "2026-03-04T01:00:00Z", end: "2026-03-04T01:30:00Z", services: ["edge-envoy"] };
