@@ -23,6 +23,18 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The body of a GET, as text.
+async fn text(url: String) -> String {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn minutes_ago(m: i64) -> String {
     (Utc::now() - chrono::Duration::minutes(m)).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -108,14 +120,7 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
         .await
         .unwrap();
     assert_eq!(again["incidents"][0]["id"].as_str(), Some(id.as_str()));
-    let metrics = client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text(server.url("/metrics")).await;
     assert!(
         metrics.contains("rca_incidents_total{outcome=\"stored\"} 1"),
         "{metrics}"
@@ -227,14 +232,8 @@ async fn a_full_queue_answers_429_and_the_service_stays_up() {
             // Let the worker take the first before the second arrives.
             for _ in 0..100 {
                 if server.handle.incidents.pending() == 1
-                    && client()
-                        .get(server.url("/metrics"))
-                        .send()
+                    && text(server.url("/metrics"))
                         .await
-                        .unwrap()
-                        .text()
-                        .await
-                        .unwrap()
                         .contains("rca_queue_depth 0")
                 {
                     break;
@@ -384,4 +383,76 @@ async fn an_accepted_alert_survives_a_restart_before_its_incident_is_stored() {
 
 async fn server_store_lacks(data: &std::path::Path, id: &str) -> bool {
     common::open_store(data).get(id).await.unwrap().is_none()
+}
+
+/// A verdict posted to the API of a running server is stored, counted on
+/// the list page and in /metrics (rca's accuracy on this system's own
+/// incidents), and listed by `rca graph feedback` over the data directory.
+#[tokio::test]
+async fn verdicts_are_counted_on_the_list_in_metrics_and_by_rca_graph_feedback() {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = NOWHERE.to_vec();
+    env.push(("RCA_WAIT_FOR_SETTLE", "false"));
+    let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
+    let id = common::post_alert(&server.base(), "checkout", 20, "f00dfeed000000cc").await;
+    server.wait_done(&id, Duration::from_secs(20)).await;
+    // A second incident that names a root cause, to be confirmed.
+    let mut ranked = server.store.get(&id).await.unwrap().unwrap();
+    ranked.localisation.incident.id = format!("{id}-ranked");
+    ranked.localisation.ranking.push(graph::Candidate {
+        component: "db".into(),
+        score: 9.0,
+        fault: graph::FaultKind::CpuSaturation,
+        evidence: Vec::new(),
+        inner: Vec::new(),
+        address: false,
+    });
+    server.store.put(&ranked).await.unwrap();
+
+    let post = |id: String, body: serde_json::Value| {
+        let url = server.url(&format!("/api/v1/incidents/{id}/feedback"));
+        async move { client().post(url).json(&body).send().await.unwrap() }
+    };
+    // Nobody confirms an incident without a root cause.
+    let r = post(
+        id.clone(),
+        serde_json::json!({"verdict": "confirmed", "by": "oncall"}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = post(
+        id.clone(),
+        serde_json::json!({"verdict": "corrected", "root_cause": "checkout", "by": "oncall"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = post(
+        format!("{id}-ranked"),
+        serde_json::json!({"verdict": "confirmed", "by": "oncall", "note": "db was pegged"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+
+    let metrics = text(server.url("/metrics")).await;
+    assert!(metrics.contains("rca_verdict_incidents 2"), "{metrics}");
+    assert!(metrics.contains("rca_verdict_ac1 0.5"), "{metrics}");
+    let list = text(server.url("/")).await;
+    assert!(list.contains("1 of 2"), "{list}");
+    server.stop().await;
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rca"))
+        .args(["graph", "feedback", "--format", "json", "--data-dir"])
+        .arg(data.path())
+        .env_remove("RCA_NEO4J_URI")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tally"]["incidents"], 2, "{v}");
+    assert_eq!(v["tally"]["first_right"], 1, "{v}");
+    assert_eq!(v["verdicts"].as_array().unwrap().len(), 2);
 }

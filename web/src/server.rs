@@ -21,6 +21,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use graph::store::{
     Feedback, GraphStore, IncidentQuery, IncidentRecord, IncidentSummary, StoreError, Verdict,
+    VerdictTally, TALLY_DAYS,
 };
 use graph::{FaultKind, Localisation};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -770,6 +771,7 @@ async fn index(
 ) -> Result<Response, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let page = state.page_of(&p).await?;
+    let tally = VerdictTally::recent(state.store.as_ref(), Utc::now()).await?;
     let next = page.next_offset.map(|o| {
         let mut q = format!("?offset={o}&limit={}", page.limit);
         if let Some(c) = &p.component {
@@ -784,6 +786,16 @@ async fn index(
         html! {
             p.kicker { "rca" }
             h1 { "Recent incidents" }
+            p.tally {
+                @match tally.ac1() {
+                    Some(ac1) => {
+                        "On your incidents of the last " (TALLY_DAYS) " days with a verdict, rca's first-ranked component was the root cause in "
+                        strong { (tally.first_right) " of " (tally.incidents) }
+                        " (AC@1 " (format!("{ac1:.2}")) ")."
+                    }
+                    None => span.muted { "No verdicts in the last " (TALLY_DAYS) " days: confirm or correct an incident on its page, and rca's accuracy on your own system shows here." },
+                }
+            }
             form.controls method="get" action="/" {
                 label { "Component " input type="text" name="component" value=[p.component.as_deref()]; }
                 button type="submit" { "Filter" }

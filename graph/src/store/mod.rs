@@ -204,6 +204,54 @@ impl Feedback {
     }
 }
 
+/// How many days of incidents the running figure of rca's accuracy covers:
+/// a month holds enough incidents with a verdict for a figure, and is
+/// recent enough to judge the version in use.
+pub const TALLY_DAYS: i64 = 30;
+
+/// rca judged on a team's own incidents: of the incidents with a verdict,
+/// how many had the confirmed root cause ranked first (AC@1 by component,
+/// as `rca eval` counts it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictTally {
+    /// Incidents with a verdict.
+    pub incidents: usize,
+    /// Of those, the ones whose first-ranked component was the root cause.
+    pub first_right: usize,
+}
+
+impl VerdictTally {
+    pub fn of(verdicts: &[Verdicted]) -> VerdictTally {
+        VerdictTally {
+            incidents: verdicts.len(),
+            first_right: verdicts
+                .iter()
+                .filter(|v| {
+                    v.incident.root_cause.as_deref() == Some(v.feedback.root_cause.as_str())
+                })
+                .count(),
+        }
+    }
+
+    /// The share right at the first rank; `None` without any verdict.
+    pub fn ac1(&self) -> Option<f64> {
+        (self.incidents > 0).then(|| self.first_right as f64 / self.incidents as f64)
+    }
+
+    /// Over the incidents whose alert started in the last [`TALLY_DAYS`].
+    pub async fn recent(
+        store: &dyn GraphStore,
+        now: DateTime<Utc>,
+    ) -> Result<VerdictTally, StoreError> {
+        let q = IncidentQuery {
+            since: Some(now - chrono::Duration::days(TALLY_DAYS)),
+            limit: usize::MAX,
+            ..IncidentQuery::default()
+        };
+        Ok(VerdictTally::of(&store.verdicts(&q).await?))
+    }
+}
+
 /// An incident with its verdict, for lists and for judging rca on a
 /// team's own incidents.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

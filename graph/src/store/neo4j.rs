@@ -851,8 +851,9 @@ fn with_window(q: Query, iq: &IncidentQuery) -> Query {
     q.param("component", iq.component.clone())
         .param("since", iq.since.map(|t| t.timestamp_millis()))
         .param("until", iq.until.map(|t| t.timestamp_millis()))
-        .param("skip", iq.offset as i64)
-        .param("limit", limit as i64)
+        .param("skip", i64::try_from(iq.offset).unwrap_or(i64::MAX))
+        // `usize::MAX` ("all") would wrap to a negative LIMIT.
+        .param("limit", i64::try_from(limit).unwrap_or(i64::MAX))
 }
 
 /// One row of `verdicts`: the incident, its latest verdict and the component.

@@ -75,6 +75,17 @@ pub enum GraphCommand {
     Gaps(GapsArgs),
     /// One incident's stored graph: root causes, calls, attack path, detection rule, actions.
     Show(ShowArgs),
+    /// Incidents with a verdict (confirmed or corrected), newest alert first, and how often
+    /// rca's first-ranked component was the root cause.
+    Feedback(FeedbackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FeedbackArgs {
+    #[command(flatten)]
+    pub window: Window,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +283,44 @@ async fn answer(cmd: &GraphCommand) -> CliResult<(&Common, String, serde_json::V
                 );
             }
             Ok((&a.common, t, json(&rows)?))
+        }
+        GraphCommand::Feedback(a) => {
+            let store = open_for_queries(&a.common.store).await?;
+            let rows = store
+                .verdicts(&query(None, &a.window))
+                .await
+                .map_err(store_error)?;
+            let tally = graph::store::VerdictTally::of(&rows);
+            if rows.is_empty() {
+                t.push_str("no incident has a verdict\n");
+            }
+            for v in &rows {
+                let f = &v.feedback;
+                let note = f.note.lines().next().unwrap_or_default();
+                let _ = writeln!(
+                    t,
+                    "{}  {}  {:<9} rca {:<24} was {:<24} {:<26} by {} at {}{}{}",
+                    v.incident.starts_at,
+                    v.incident.id,
+                    f.verdict.as_str(),
+                    clean(v.incident.root_cause.as_deref().unwrap_or("-")),
+                    clean(&f.root_cause),
+                    f.fault.map(|k| k.as_str()).unwrap_or("-"),
+                    clean(&f.by),
+                    f.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    if note.is_empty() { "" } else { "  " },
+                    clean(note),
+                );
+            }
+            if let Some(ac1) = tally.ac1() {
+                let _ = writeln!(
+                    t,
+                    "rca's first-ranked was the root cause in {} of {} (AC@1 {ac1:.2})",
+                    tally.first_right, tally.incidents
+                );
+            }
+            let out = serde_json::json!({ "verdicts": rows, "tally": tally, "ac1": tally.ac1() });
+            Ok((&a.common, t, out))
         }
         GraphCommand::Show(a) => {
             let store = open_for_queries(&a.common.store).await?;

@@ -1,8 +1,8 @@
 //! The service's own metrics, in Prometheus' text format at `GET /metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric `rca serve` exports, registered in one registry of its own
@@ -21,6 +21,10 @@ pub struct Metrics {
     pub collector_seconds: HistogramVec,
     /// Collections that left a modality missing, by modality.
     pub collector_missing: IntCounterVec,
+    /// Incidents of the last `TALLY_DAYS` with a verdict, and of those the
+    /// share rca ranked right first (set at each scrape from the store).
+    pub verdicts: IntGauge,
+    pub verdict_ac1: Gauge,
 }
 
 impl Metrics {
@@ -66,6 +70,17 @@ impl Metrics {
             &["modality"],
         )
         .expect("valid metric");
+        let verdicts = IntGauge::new(
+            "rca_verdict_incidents",
+            "Incidents of the last 30 days with a verdict (confirmed or corrected).",
+        )
+        .expect("valid metric");
+        let verdict_ac1 = Gauge::new(
+            "rca_verdict_ac1",
+            "Of the incidents of the last 30 days with a verdict, the share whose first-ranked \
+             component was the root cause (NaN without any).",
+        )
+        .expect("valid metric");
         for m in [
             Box::new(webhooks.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(queue_depth.clone()),
@@ -73,6 +88,8 @@ impl Metrics {
             Box::new(incident_seconds.clone()),
             Box::new(collector_seconds.clone()),
             Box::new(collector_missing.clone()),
+            Box::new(verdicts.clone()),
+            Box::new(verdict_ac1.clone()),
         ] {
             registry.register(m).expect("metric names are unique");
         }
@@ -84,6 +101,8 @@ impl Metrics {
             incident_seconds,
             collector_seconds,
             collector_missing,
+            verdicts,
+            verdict_ac1,
         }
     }
 

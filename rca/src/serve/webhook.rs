@@ -246,6 +246,15 @@ async fn healthz(State(state): State<Arc<Intake>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<Intake>>) -> Response {
+    // rca's accuracy on this system's own incidents, as of now; a store that
+    // cannot answer leaves the last figure.
+    match graph::store::VerdictTally::recent(state.store.as_ref(), chrono::Utc::now()).await {
+        Ok(t) => {
+            state.metrics.verdicts.set(t.incidents as i64);
+            state.metrics.verdict_ac1.set(t.ac1().unwrap_or(f64::NAN));
+        }
+        Err(e) => warn!(error = %e, "verdicts for /metrics"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
