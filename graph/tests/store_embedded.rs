@@ -281,3 +281,9 @@ async fn verdicts_survive_a_restart() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].feedback.root_cause, format!("{ns}web"));
 }
+
+#[tokio::test]
+async fn contract_resolution_round_trips() {
+    let (_d, s) = fresh();
+    common::resolution_round_trips(&s, &common::namespace("e")).await;
+}

@@ -188,3 +188,9 @@ async fn contract_feedback_round_trips_with_local_copy() {
         && v.feedback.root_cause == format!("{ns}api")
         && v.feedback.verdict == graph::store::Verdict::Corrected));
 }
+
+#[tokio::test]
+async fn contract_resolution_round_trips() {
+    let s = common::neo4j_direct().await;
+    common::resolution_round_trips(&s, &common::namespace("n")).await;
+}

@@ -47,12 +47,7 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
     let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
     let body = common::webhook("checkout", &minutes_ago(20), "f00dfeed00000001");
     let t0 = std::time::Instant::now();
-    let resp = client()
-        .post(server.url("/api/v1/alerts"))
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let resp = send_webhook(&server, body.clone()).await;
     assert_eq!(resp.status(), 202);
     let answer: serde_json::Value = resp.json().await.unwrap();
     let incidents = answer["incidents"].as_array().unwrap();
@@ -110,15 +105,7 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
     assert!(page.text().await.unwrap().contains(&id));
 
     // Re-delivery: the same id, no second incident.
-    let again: serde_json::Value = client()
-        .post(server.url("/api/v1/alerts"))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: serde_json::Value = send_webhook(&server, body).await.json().await.unwrap();
     assert_eq!(again["incidents"][0]["id"].as_str(), Some(id.as_str()));
     let metrics = text(server.url("/metrics")).await;
     assert!(
@@ -149,12 +136,7 @@ async fn malformed_webhooks_get_400_naming_what_is_wrong() {
         ),
     ];
     for (body, says) in cases {
-        let resp = client()
-            .post(server.url("/api/v1/alerts"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let resp = send_webhook(&server, body).await;
         assert_eq!(resp.status(), 400, "{body}");
         let err: serde_json::Value = resp.json().await.unwrap();
         let text = err["error"].as_str().unwrap_or_default();
@@ -172,12 +154,7 @@ async fn a_body_over_the_limit_gets_413() {
     let padding = "x".repeat(8192);
     let body = common::webhook("checkout", &minutes_ago(20), "ab")
         .replace("\"test\"", &format!("\"{padding}\""));
-    let resp = client()
-        .post(server.url("/api/v1/alerts"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = send_webhook(&server, body).await;
     assert_eq!(resp.status(), 413);
     let err: serde_json::Value = resp.json().await.unwrap();
     assert!(
@@ -207,12 +184,7 @@ async fn a_full_queue_answers_429_and_the_service_stays_up() {
     let now = minutes_ago(0);
     let mut codes = Vec::new();
     for fp in ["01", "02", "03"] {
-        let resp = client()
-            .post(server.url("/api/v1/alerts"))
-            .body(common::webhook("checkout", &now, fp))
-            .send()
-            .await
-            .unwrap();
+        let resp = send_webhook(&server, common::webhook("checkout", &now, fp)).await;
         codes.push(resp.status().as_u16());
         if resp.status() == 429 {
             // Alertmanager and bots are told when to come back.
@@ -324,12 +296,7 @@ async fn a_configured_token_guards_webhook_pages_and_api_but_not_health() {
     env.push(("RCA_TOKEN", "s3cret"));
     let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
     let body = common::webhook("checkout", &minutes_ago(20), "f00dfeed000000bb");
-    let denied = client()
-        .post(server.url("/api/v1/alerts"))
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let denied = send_webhook(&server, body.clone()).await;
     assert_eq!(denied.status(), 401);
     for path in ["/", "/api/v1/incidents"] {
         let r = client().get(server.url(path)).send().await.unwrap();
@@ -455,4 +422,95 @@ async fn verdicts_are_counted_on_the_list_in_metrics_and_by_rca_graph_feedback()
     assert_eq!(v["tally"]["incidents"], 2, "{v}");
     assert_eq!(v["tally"]["first_right"], 1, "{v}");
     assert_eq!(v["verdicts"].as_array().unwrap().len(), 2);
+}
+
+/// The webhook body Alertmanager sends when `fingerprint`'s alert resolves.
+fn resolved_webhook(starts_at: &str, ends_at: &str, fingerprint: &str) -> String {
+    common::webhook("checkout", starts_at, fingerprint)
+        .replace("\"firing\"", "\"resolved\"")
+        .replace("0001-01-01T00:00:00Z", ends_at)
+}
+
+/// Posts a webhook body to the server.
+async fn send_webhook(
+    server: &common::Running,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    client()
+        .post(server.url("/api/v1/alerts"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post_webhook(server: &common::Running, body: String) -> serde_json::Value {
+    let resp = send_webhook(server, body).await;
+    assert_eq!(resp.status(), 202);
+    resp.json().await.unwrap()
+}
+
+/// A resolved notification marks the stored incident resolved at its
+/// `endsAt`: the API gives the time and the duration, the page says it; one
+/// for an alert rca never saw is answered `unknown`.
+#[tokio::test]
+async fn a_resolved_alert_marks_its_stored_incident_with_its_end_and_duration() {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = NOWHERE.to_vec();
+    env.push(("RCA_WAIT_FOR_SETTLE", "false"));
+    let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
+    let start = Utc::now() - chrono::Duration::minutes(40);
+    let starts = start.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let ends = (start + chrono::Duration::minutes(15)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let fp = "f00dfeed000000dd";
+    let a = post_webhook(&server, common::webhook("checkout", &starts, fp)).await;
+    let id = a["incidents"][0]["id"].as_str().unwrap().to_string();
+    server.wait_done(&id, Duration::from_secs(20)).await;
+
+    for _ in 0..2 {
+        // Alertmanager re-sends resolved notifications: the same answer.
+        let r = post_webhook(&server, resolved_webhook(&starts, &ends, fp)).await;
+        assert_eq!(r["resolved"][0]["id"], id.as_str(), "{r}");
+        assert_eq!(r["resolved"][0]["state"], "stored", "{r}");
+        assert_eq!(r["incidents"].as_array().unwrap().len(), 0, "{r}");
+    }
+    let one: serde_json::Value =
+        serde_json::from_str(&text(server.url(&format!("/api/v1/incidents/{id}"))).await).unwrap();
+    assert_eq!(one["resolved_at"], ends.as_str(), "{}", one["resolved_at"]);
+    assert_eq!(one["duration_seconds"], 900.0);
+    let page = text(server.url(&format!("/incidents/{id}"))).await;
+    assert!(
+        page.contains("(after 15 min)"),
+        "the page does not say it resolved"
+    );
+
+    let r = post_webhook(&server, resolved_webhook(&starts, &ends, "never-seen")).await;
+    assert_eq!(r["resolved"][0]["state"], "unknown", "{r}");
+    server.stop().await;
+}
+
+/// A resolved notification that comes while its incident still waits for
+/// its settle period is applied when the incident is stored.
+#[tokio::test]
+async fn a_resolved_alert_that_comes_before_its_incident_is_stored_is_kept() {
+    let data = tempfile::tempdir().unwrap();
+    let cfg = common::config("[window]\nsettle_seconds = 2\n", &NOWHERE);
+    let server = common::start(cfg, "127.0.0.1:0", data.path()).await;
+    let start = Utc::now();
+    let starts = start.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let ends = (start + chrono::Duration::seconds(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let fp = "f00dfeed000000ee";
+    let a = post_webhook(&server, common::webhook("checkout", &starts, fp)).await;
+    let id = a["incidents"][0]["id"].as_str().unwrap().to_string();
+    let r = post_webhook(&server, resolved_webhook(&starts, &ends, fp)).await;
+    assert_eq!(r["resolved"][0]["state"], "pending", "{r}");
+    server.wait_done(&id, Duration::from_secs(30)).await;
+    let stored = server.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored
+            .resolved_at
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        Some(ends)
+    );
+    server.stop().await;
 }

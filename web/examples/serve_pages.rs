@@ -42,6 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .unwrap(),
                     actions: Vec::new(),
                     feedback: Vec::new(),
+                    resolved_at: None,
                 });
             }
         }

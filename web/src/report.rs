@@ -54,6 +54,8 @@ pub struct ReportOptions {
     /// The verdicts given so far and where the form posts a new one; `None`
     /// for a page with nowhere to post (a file written by `rca replay`).
     pub feedback: Option<FeedbackForm>,
+    /// When the alert resolved, and how long it had fired.
+    pub resolved: Option<(chrono::DateTime<chrono::Utc>, chrono::Duration)>,
 }
 
 /// The page's verdict section: what people said, and the form to say it.
@@ -120,6 +122,7 @@ impl Default for ReportOptions {
             modality_heatmaps: true,
             script: Script::Inline,
             feedback: None,
+            resolved: None,
         }
     }
 }
@@ -141,6 +144,7 @@ pub fn render_report(loc: &Localisation, opts: &ReportOptions) -> Result<String,
         root: loc.ranking.first(),
         script: &opts.script,
         feedback: opts.feedback.as_ref(),
+        resolved: opts.resolved,
     };
     Ok(page.render(&opts.generated_by).into_string())
 }
@@ -192,6 +196,7 @@ struct Page<'a> {
     root: Option<&'a Candidate>,
     script: &'a Script,
     feedback: Option<&'a FeedbackForm>,
+    resolved: Option<(chrono::DateTime<chrono::Utc>, chrono::Duration)>,
 }
 
 impl Page<'_> {
@@ -268,6 +273,13 @@ impl Page<'_> {
                     }
                     dt { "Alert started" }
                     dd { (full_time(&inc.starts_at)) }
+                    @if let Some((at, lasted)) = self.resolved {
+                        dt { "Resolved" }
+                        dd.resolved {
+                            (full_time(&at.to_rfc3339()))
+                            span.muted { " (after " (text::duration(lasted)) ")" }
+                        }
+                    }
                     dt { "Analysed window" }
                     dd {
                         (full_time(&inc.window_start)) " → " (full_time(&inc.window_end))

@@ -429,6 +429,11 @@ pub struct IncidentJson {
     pub verdict: Option<Feedback>,
     /// Every verdict, oldest first.
     pub feedback: Vec<Feedback>,
+    /// When the alert resolved, RFC 3339, once its resolved notification came.
+    #[schema(value_type = Option<String>)]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// From the alert's start to its resolution, in seconds.
+    pub duration_seconds: Option<f64>,
 }
 
 /// A verdict on an incident, as a bot or the page's form sends it.
@@ -525,6 +530,8 @@ async fn get_incident(
 ) -> Result<Json<IncidentJson>, ApiError> {
     let r = state.record(&id).await?;
     Ok(Json(IncidentJson {
+        resolved_at: r.resolved_at,
+        duration_seconds: r.duration().map(|d| d.num_milliseconds() as f64 / 1000.0),
         verdict: r.verdict().cloned(),
         feedback: r.feedback,
         localisation: r.localisation,
@@ -680,6 +687,7 @@ async fn incident_page(
         generated_by: state.options.generated_by.clone(),
         modality_heatmaps: true,
         script: Script::Linked,
+        resolved: record.resolved_at.zip(record.duration()),
         feedback: Some(crate::report::FeedbackForm {
             action: format!("/incidents/{}/feedback", segment(&id)),
             verdicts: record.feedback,

@@ -147,3 +147,36 @@ mod tests {
         assert_eq!(score(14.26), "14.3");
     }
 }
+
+/// A duration as a person says it: `45 s`, `12 min`, `3 h 20 min`, `2 d 4 h`.
+pub(crate) fn duration(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86400 => match (s / 3600, s % 3600 / 60) {
+            (h, 0) => format!("{h} h"),
+            (h, m) => format!("{h} h {m} min"),
+        },
+        _ => match (s / 86400, s % 86400 / 3600) {
+            (d, 0) => format!("{d} d"),
+            (d, h) => format!("{d} d {h} h"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::duration;
+    use chrono::Duration;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(Duration::seconds(45)), "45 s");
+        assert_eq!(duration(Duration::seconds(25 * 60 + 10)), "25 min");
+        assert_eq!(duration(Duration::minutes(200)), "3 h 20 min");
+        assert_eq!(duration(Duration::hours(2)), "2 h");
+        assert_eq!(duration(Duration::hours(52)), "2 d 4 h");
+        assert_eq!(duration(Duration::seconds(-5)), "0 s");
+    }
+}

@@ -58,6 +58,7 @@ async fn app(token: Option<&str>, pending: &[&str]) -> (Router, tempfile::TempDi
             created_at: Utc.timestamp_opt(1_714_560_000, 0).unwrap(),
             actions: Vec::new(),
             feedback: Vec::new(),
+            resolved_at: None,
         })
         .await
         .unwrap();

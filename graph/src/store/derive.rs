@@ -163,6 +163,7 @@ impl IncidentRecord {
             created_at,
             actions,
             feedback: Vec::new(),
+            resolved_at: None,
         }
     }
 
@@ -202,10 +203,15 @@ impl IncidentRecord {
     /// same content are the same incident, whenever they were made. (A
     /// record without verdicts digests as it did before verdicts existed.)
     pub(crate) fn content_digest(&self) -> String {
-        let json = if self.feedback.is_empty() {
+        let json = if self.feedback.is_empty() && self.resolved_at.is_none() {
             serde_json::to_string(&(&self.localisation, &self.actions))
         } else {
-            serde_json::to_string(&(&self.localisation, &self.actions, &self.feedback))
+            serde_json::to_string(&(
+                &self.localisation,
+                &self.actions,
+                &self.feedback,
+                &self.resolved_at,
+            ))
         };
         short_hash([json.unwrap_or_default().as_str()])
     }

@@ -79,6 +79,8 @@ struct Entry {
     digest: String,
     /// Its verdicts, oldest first (kept across puts that carry none).
     feedback: Vec<Feedback>,
+    /// When its alert resolved (kept across puts that carry none).
+    resolved_at: Option<DateTime<Utc>>,
     offset: u64,
     len: u64,
 }
@@ -103,6 +105,7 @@ impl Entry {
                 .any(|a| a.status == ActionStatus::Taken),
             digest: record.content_digest(),
             feedback: record.feedback.clone(),
+            resolved_at: record.resolved_at,
             offset,
             len,
         })
@@ -525,6 +528,9 @@ impl Inner {
             // people gave.
             if old.feedback.len() > record.feedback.len() {
                 record.feedback = old.feedback.clone();
+            }
+            if record.resolved_at.is_none() {
+                record.resolved_at = old.resolved_at;
             }
             if old.digest == record.content_digest() {
                 return Ok(());

@@ -115,6 +115,10 @@ pub struct IncidentRecord {
     /// incident does not erase what people said of it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feedback: Vec<Feedback>,
+    /// When the alert resolved (its `endsAt` in the sender's resolved
+    /// notification); a put without it keeps the one stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 impl IncidentRecord {
@@ -125,6 +129,11 @@ impl IncidentRecord {
     /// The verdict that counts: the latest.
     pub fn verdict(&self) -> Option<&Feedback> {
         self.feedback.last()
+    }
+
+    /// How long the alert fired, once it resolved.
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        Some(self.resolved_at? - self.starts_at().ok()?)
     }
 }
 
@@ -463,6 +472,20 @@ pub trait GraphStore: Send + Sync {
         record.feedback.push(feedback);
         self.put(&record).await?;
         Ok(Some(record))
+    }
+    /// Marks a stored incident's alert resolved at `at`; `false` when there
+    /// is no such incident. The default reads, sets and puts (a put keeps
+    /// the verdicts stored meanwhile).
+    async fn mark_resolved(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let Some(mut record) = self.get(id).await? else {
+            return Ok(false);
+        };
+        if record.resolved_at == Some(at) {
+            return Ok(true);
+        }
+        record.resolved_at = Some(at);
+        self.put(&record).await?;
+        Ok(true)
     }
     /// Incidents with a verdict whose alert started in `query`'s window
     /// (its component filter ignored), newest alert first. This default

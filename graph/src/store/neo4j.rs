@@ -971,7 +971,8 @@ impl Rows {
             q(
                 "MERGE (i:Incident {id: $id}) ON CREATE SET i.created_at = $created_at \
                SET i.writing = true \
-               RETURN i.digest AS digest, i.created_at AS created, i.feedback AS feedback",
+               RETURN i.digest AS digest, i.created_at AS created, i.feedback AS feedback, \
+                      i.resolved_at AS resolved",
             )
             .param("created_at", rfc3339(record.created_at)),
         )
@@ -988,6 +989,18 @@ impl Rows {
         if held.len() > record.feedback.len() {
             record.feedback = held;
             digest_now = record.content_digest();
+        }
+        // So does the time the alert resolved.
+        if record.resolved_at.is_none() {
+            let resolved = existing
+                .first()
+                .and_then(|row| row.get::<String>("resolved").ok())
+                .as_deref()
+                .and_then(parse_time);
+            if resolved.is_some() {
+                record.resolved_at = resolved;
+                digest_now = record.content_digest();
+            }
         }
         let previous = existing
             .first()
@@ -1026,7 +1039,8 @@ impl Rows {
                    i.starts_at = $starts_at, i.starts_at_ms = $starts_ms, \
                    i.created_at = $created_at, i.root_cause = $root_cause, i.fault = $fault, \
                    i.score = $score, i.detection_rule = $rule, i.attack_path = $path_id, \
-                   i.digest = $digest, i.record = $record, i.feedback = $feedback")
+                   i.digest = $digest, i.record = $record, i.feedback = $feedback, \
+                   i.resolved_at = $resolved")
             .param("alert_name", l.incident.alert_name.as_str())
             .param("fingerprint", l.incident.fingerprint.as_str())
             .param("starts_at", l.incident.starts_at.as_str())
@@ -1039,6 +1053,7 @@ impl Rows {
             .param("path_id", self.path_id.clone())
             .param("digest", digest_now.as_str())
             .param("record", json)
+            .param("resolved", rec.resolved_at.map(rfc3339))
             .param(
                 "feedback",
                 (!rec.feedback.is_empty())

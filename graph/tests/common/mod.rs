@@ -666,3 +666,32 @@ pub async fn feedback_round_trips(store: std::sync::Arc<dyn GraphStore>, ns: &st
         "the window was ignored"
     );
 }
+
+/// The time an alert resolved round-trips, survives a replay of the
+/// incident and a verdict, and gives the incident's duration.
+pub async fn resolution_round_trips(store: &dyn GraphStore, ns: &str) {
+    store.ensure_schema().await.unwrap();
+    let rec = spec(ns, 1, &[("db", FaultKind::Latency)], &["db", "web"], 0).record();
+    store.put(&rec).await.unwrap();
+    assert!(store.mark_resolved(rec.id(), at(25)).await.unwrap());
+    assert!(!store
+        .mark_resolved(&format!("{ns}nope"), at(25))
+        .await
+        .unwrap());
+    store.put(&rec).await.unwrap();
+    store
+        .add_feedback(
+            rec.id(),
+            verdict(ns, graph::store::Verdict::Confirmed, "db", "oncall", 30),
+        )
+        .await
+        .unwrap();
+    let got = store.get(rec.id()).await.unwrap().unwrap();
+    assert_eq!(
+        got.resolved_at,
+        Some(at(25)),
+        "a replay or a verdict lost it"
+    );
+    assert_eq!(got.duration(), Some(chrono::Duration::minutes(25)));
+    assert_eq!(got.feedback.len(), 1);
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use graph::store::{GraphStore, IncidentRecord};
 use graph::{EngineConfig, WindowConfig};
 use ingest::collect::{collect, CollectWindow, Sources};
@@ -13,7 +13,7 @@ use ingest::Alert;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, instrument, Instrument};
+use tracing::{error, info, instrument, warn, Instrument};
 
 use super::journal::Journal;
 use super::metrics::Metrics;
@@ -48,6 +48,9 @@ pub struct Incidents {
     states: Mutex<HashMap<String, IncidentState>>,
     /// The alert fingerprint of each incident id, for the alert links.
     fingerprints: Mutex<HashMap<String, String>>,
+    /// Resolved notifications that came while their incident was queued or
+    /// running: applied by the worker when it stores the incident.
+    resolved: Mutex<HashMap<String, DateTime<Utc>>>,
     changed: tokio::sync::Notify,
 }
 
@@ -103,6 +106,30 @@ impl Incidents {
                 return self.get(id);
             }
         }
+    }
+
+    /// Notes that the alert of a queued or running incident resolved at
+    /// `at`; `false` (and nothing noted) when the incident is neither.
+    pub(crate) fn note_resolved(&self, id: &str, at: DateTime<Utc>) -> bool {
+        let states = self.lock();
+        if !matches!(
+            states.get(id),
+            Some(IncidentState::Queued | IncidentState::Running)
+        ) {
+            return false;
+        }
+        self.resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), at);
+        true
+    }
+
+    fn take_resolved(&self, id: &str) -> Option<DateTime<Utc>> {
+        self.resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
     }
 
     pub(crate) fn note_fingerprint(&self, id: &str, fingerprint: &str) {
@@ -250,6 +277,13 @@ impl Worker {
                 info!(seconds, "incident stored");
                 self.journal.done(&job.id);
                 self.incidents.set(&job.id, IncidentState::Done { seconds });
+                // A resolved notification noted while the incident was being
+                // stored (once it is Done, the webhook marks the store itself).
+                if let Some(at) = self.incidents.take_resolved(&job.id) {
+                    if let Err(e) = self.store.mark_resolved(&job.id, at).await {
+                        warn!(error = %e, "marking the incident resolved");
+                    }
+                }
             }
             Err(reason) => {
                 self.metrics.incidents.with_label_values(&["failed"]).inc();
@@ -327,6 +361,7 @@ impl Worker {
             created_at: Utc::now(),
             actions: Vec::new(),
             feedback: Vec::new(),
+            resolved_at: self.incidents.take_resolved(&job.id),
         };
         self.store
             .put(&record)

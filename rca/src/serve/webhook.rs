@@ -61,6 +61,17 @@ pub struct Accepted {
 #[derive(Debug, Serialize)]
 struct AlertsAnswer {
     incidents: Vec<Accepted>,
+    /// The incidents of the resolved alerts: marked resolved (`stored`),
+    /// to be marked when stored (`pending`), or none known (`unknown`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resolved: Vec<Resolved>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Resolved {
+    pub id: String,
+    pub url: String,
+    pub state: &'static str,
 }
 
 #[instrument(name = "webhook", skip_all, fields(bytes))]
@@ -96,7 +107,8 @@ async fn accept(
         }
     })?;
     tracing::Span::current().record("bytes", body.len());
-    let alerts = firing_alerts(&body)?;
+    let (alerts, ended) = read_alerts(&body)?;
+    let resolved = mark_resolved(state, &ended).await?;
     let ids: Vec<String> = alerts.iter().map(incident_id_of).collect();
 
     // Ids already stored by an earlier run of the service count as known.
@@ -177,6 +189,7 @@ async fn accept(
     );
     let mut seen = std::collections::HashSet::new();
     Ok(AlertsAnswer {
+        resolved,
         incidents: ids
             .into_iter()
             .filter(|id| seen.insert(id.clone()))
@@ -188,12 +201,42 @@ async fn accept(
     })
 }
 
-/// The firing alerts of an Alertmanager (v4) or Grafana webhook body, each
-/// with a fingerprint (from its labels when the sender gave none).
-pub fn firing_alerts(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
+/// Marks the incidents of resolved alerts: in the store when stored, in the
+/// incident table while queued or running (the worker applies it).
+async fn mark_resolved(state: &Intake, ended: &[Alert]) -> Result<Vec<Resolved>, ApiError> {
+    let mut out = Vec::new();
+    for alert in ended {
+        let id = incident_id_of(alert);
+        // Alertmanager sets endsAt on a resolved alert; without it, now.
+        let at = alert
+            .ends_at
+            .filter(|t| *t > alert.starts_at)
+            .unwrap_or_else(chrono::Utc::now);
+        let state_of = if state.incidents.note_resolved(&id, at) {
+            "pending"
+        } else if state.store.mark_resolved(&id, at).await? {
+            "stored"
+        } else {
+            "unknown"
+        };
+        info!(incident = %id, state = state_of, "alert resolved");
+        out.push(Resolved {
+            url: format!("{}/incidents/{id}", state.base_url),
+            id,
+            state: state_of,
+        });
+    }
+    Ok(out)
+}
+
+/// The firing and the resolved alerts of an Alertmanager (v4) or Grafana
+/// webhook body, each with a fingerprint (from its labels when the sender
+/// gave none); the same checks for both.
+pub fn read_alerts(body: &[u8]) -> Result<(Vec<Alert>, Vec<Alert>), ApiError> {
     let webhook = ingest::read_webhook(Path::new("webhook body"), body)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let mut out = Vec::new();
+    let mut ended = Vec::new();
     for (i, mut alert) in webhook.alerts.into_iter().enumerate() {
         // An alert without a status takes the webhook's.
         let status = if alert.status.is_empty() {
@@ -201,16 +244,16 @@ pub fn firing_alerts(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
         } else {
             alert.status.as_str()
         };
-        match status {
-            "firing" => {}
-            "resolved" => continue,
+        let resolved = match status {
+            "firing" => false,
+            "resolved" => true,
             other => {
                 return Err(ApiError::BadRequest(format!(
                 "webhook body: alert {}: status {other:?} is neither \"firing\" nor \"resolved\"",
                 i + 1
             )))
             }
-        }
+        };
         if alert.starts_at.timestamp() <= 0 {
             return Err(ApiError::BadRequest(format!(
                 "webhook body: alert {}: startsAt is not set",
@@ -220,9 +263,13 @@ pub fn firing_alerts(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
         if alert.fingerprint.is_empty() {
             alert.fingerprint = fingerprint_of(&alert.labels);
         }
-        out.push(alert);
+        if resolved {
+            ended.push(alert);
+        } else {
+            out.push(alert);
+        }
     }
-    Ok(out)
+    Ok((out, ended))
 }
 
 /// A stable fingerprint of a label set, for senders that send none.
@@ -284,10 +331,10 @@ mod tests {
 
     #[test]
     fn firing_alerts_of_alertmanager_and_grafana() {
-        let a = firing_alerts(ALERTMANAGER.as_bytes()).unwrap();
+        let a = read_alerts(ALERTMANAGER.as_bytes()).unwrap().0;
         assert_eq!(a.len(), 1, "the resolved alert is no incident");
         assert_eq!(a[0].component(), Some("checkout"));
-        let g = firing_alerts(GRAFANA.as_bytes()).unwrap();
+        let g = read_alerts(GRAFANA.as_bytes()).unwrap().0;
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].fingerprint, "57c6d9296de2ad39");
         assert_eq!(g[0].component(), Some("payment"));
@@ -299,12 +346,12 @@ mod tests {
             "\"fingerprint\":\"4bc1ede3025b1c5a\"",
             "\"fingerprint\":\"\"",
         );
-        let a = firing_alerts(body.as_bytes()).unwrap();
-        let b = firing_alerts(body.as_bytes()).unwrap();
+        let a = read_alerts(body.as_bytes()).unwrap().0;
+        let b = read_alerts(body.as_bytes()).unwrap().0;
         assert_eq!(a[0].fingerprint.len(), 16);
         assert_eq!(incident_id_of(&a[0]), incident_id_of(&b[0]));
         let other = body.replace("checkout", "cart");
-        let c = firing_alerts(other.as_bytes()).unwrap();
+        let c = read_alerts(other.as_bytes()).unwrap().0;
         assert_ne!(incident_id_of(&a[0]), incident_id_of(&c[0]));
     }
 
@@ -320,7 +367,7 @@ mod tests {
             ),
         ];
         for (body, says) in cases {
-            let e = firing_alerts(body.as_bytes()).unwrap_err();
+            let e = read_alerts(body.as_bytes()).unwrap_err();
             assert!(matches!(e, ApiError::BadRequest(_)), "{body}");
             assert!(e.to_string().contains(says), "{body}: {e}");
         }
