@@ -219,6 +219,16 @@ pub enum ApiError {
 const RETRY_AFTER_S: &str = "30";
 
 impl ApiError {
+    /// A body axum refused to extract: over `limit` bytes is 413, anything
+    /// else (malformed, wrong type) 400 with axum's reason.
+    pub fn rejected(status: StatusCode, reason: String, limit: usize) -> ApiError {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(limit)
+        } else {
+            ApiError::BadRequest(reason)
+        }
+    }
+
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -561,13 +571,8 @@ async fn post_feedback(
     Path(id): Path<String>,
     body: Result<Json<FeedbackRequest>, JsonRejection>,
 ) -> Result<Json<FeedbackAnswer>, ApiError> {
-    let Json(req) = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(FEEDBACK_BODY_MAX)
-        } else {
-            ApiError::BadRequest(e.body_text())
-        }
-    })?;
+    let Json(req) =
+        body.map_err(|e| ApiError::rejected(e.status(), e.body_text(), FEEDBACK_BODY_MAX))?;
     let feedback = state.add_feedback(&id, req).await?;
     Ok(Json(FeedbackAnswer {
         incident: id,
@@ -582,13 +587,8 @@ async fn form_feedback(
     Path(id): Path<String>,
     body: Result<Form<FeedbackRequest>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let Form(req) = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(FEEDBACK_BODY_MAX)
-        } else {
-            ApiError::BadRequest(e.body_text())
-        }
-    })?;
+    let Form(req) =
+        body.map_err(|e| ApiError::rejected(e.status(), e.body_text(), FEEDBACK_BODY_MAX))?;
     state.add_feedback(&id, req).await?;
     Ok(Redirect::to(&format!("/incidents/{}#feedback", segment(&id))).into_response())
 }

@@ -103,11 +103,12 @@ async fn get(app: &Router, uri: &str, token: Option<&str>) -> (StatusCode, Strin
     if let Some(t) = token {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
-    let res = app
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    send(app, req.body(Body::empty()).unwrap()).await
+}
+
+/// The status, the `Location` header (empty without one) and the body of `req`'s answer.
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, String, String) {
+    let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let location = res
         .headers()
@@ -243,28 +244,11 @@ async fn post(
     content_type: &str,
     body: impl Into<Body>,
 ) -> (StatusCode, String, String) {
-    let res = app
-        .clone()
-        .oneshot(
-            Request::post(uri)
-                .header(header::CONTENT_TYPE, content_type)
-                .body(body.into())
-                .unwrap(),
-        )
-        .await
+    let req = Request::post(uri)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body.into())
         .unwrap();
-    let status = res.status();
-    let location = res
-        .headers()
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = to_bytes(res.into_body(), 1 << 24).await.unwrap();
-    (
-        status,
-        location,
-        String::from_utf8_lossy(&body).into_owned(),
-    )
+    send(app, req).await
 }
 
 const JSON: &str = "application/json";

@@ -100,11 +100,11 @@ async fn accept(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<AlertsAnswer, ApiError> {
     let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(state.body_limit)
-        } else {
-            ApiError::BadRequest(format!("reading the body: {}", r.body_text()))
-        }
+        ApiError::rejected(
+            r.status(),
+            format!("reading the body: {}", r.body_text()),
+            state.body_limit,
+        )
     })?;
     tracing::Span::current().record("bytes", body.len());
     let (alerts, ended) = read_alerts(&body)?;
