@@ -53,6 +53,11 @@ pub struct Fixture {
     /// its alerts are also in `observations.alerts`.
     pub webhook: Option<AlertWebhook>,
     pub observations: Observations,
+    /// `recording.json`, when the fixture is an incident rca recorded: the
+    /// window it was judged with, what its sources answered, what was
+    /// sampled. One that cannot be read is ignored, with a warning: the
+    /// files are the fixture.
+    pub manifest: Option<crate::record::Manifest>,
 }
 
 /// The known root cause of a fixture incident, for scoring the engine.
@@ -102,14 +107,30 @@ struct Loaded {
     partial: Option<String>,
 }
 
-/// Loads a fixture directory: every file present, read in parallel.
+/// Loads a fixture directory: every file present, read in parallel. A
+/// fixture archive (`.tar.gz`, as rca records incidents) is unpacked into a
+/// temporary directory first and read the same way; the fixture's `dir` is
+/// then the archive.
 pub fn load_fixture(dir: &Path) -> Result<Fixture, IngestError> {
     let meta = std::fs::metadata(dir).map_err(|source| IngestError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
+    if meta.is_file() && crate::archive::is_archive(dir) {
+        let tmp = tempfile::tempdir().map_err(|source| IngestError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let inner = crate::archive::unpack(dir, tmp.path())?;
+        let mut fixture = load_fixture(&inner)?;
+        fixture.dir = dir.to_path_buf();
+        return Ok(fixture);
+    }
     if !meta.is_dir() {
-        return Err(IngestError::malformed(dir, "not a directory"));
+        return Err(IngestError::malformed(
+            dir,
+            "not a directory, nor a fixture archive (.tar.gz)",
+        ));
     }
     let files = list_parts(dir)?;
     // Each worker keeps a chunk buffer of its own: a bound on that memory.
@@ -208,7 +229,21 @@ pub fn load_fixture(dir: &Path) -> Result<Fixture, IngestError> {
         dir: dir.to_path_buf(),
         webhook,
         observations,
+        manifest: read_manifest(dir),
     })
+}
+
+/// Reads `recording.json` when there is one.
+fn read_manifest(dir: &Path) -> Option<crate::record::Manifest> {
+    let path = dir.join(crate::record::MANIFEST);
+    let bytes = std::fs::read(&path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "unreadable recording manifest ignored");
+            None
+        }
+    }
 }
 
 /// Reads `goroutines/<component>/` when the fixture has it. Go components

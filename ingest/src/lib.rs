@@ -31,6 +31,10 @@
 //!   proved, [`DumpKind::ProvedLeaks`]), [`read_goroutine_dump`], and recorded ones, [`GoroutineSource`] (a directory of
 //!   dumps; live ones come from `collect::PprofSource`).
 //! - `fixture`: fixture incident directories, [`load_fixture`], and their [`Truth`].
+//! - `record`: the inverse, [`record::write_fixture`]: observations written back out as a
+//!   fixture directory (how an incident is recorded), optionally sampled.
+//! - `archive`: a fixture directory as one `.tar.gz`, [`archive::pack`], [`archive::unpack`]
+//!   (which `load_fixture` calls for an archive).
 //! - `files`: reading big files fast: whole by several threads at once, or in chunks cut
 //!   at newlines, for `load_fixture`; private.
 //! - `wire`: pieces the readers share (borrowed strings, IDs, timestamps); private.
@@ -38,6 +42,7 @@
 
 mod access;
 mod alert;
+pub mod archive;
 pub mod collect;
 mod error;
 mod files;
@@ -47,6 +52,7 @@ mod logs;
 mod metrics;
 mod model;
 mod nezha;
+pub mod record;
 mod traces;
 mod wire;
 

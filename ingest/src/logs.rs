@@ -93,27 +93,37 @@ fn convert(
         raw.severity_text.as_ref().map(Str::as_str),
     );
     let message: Cow<'_, str> = raw.body.into_text().unwrap_or(Cow::Borrowed(""));
-    let template = obs.names.intern(&template_of(&message));
+    let masked = obs.names.intern(&template_of(&message));
     let exception = match raw.attributes.exception_type {
         Some(e) => Some(obs.names.intern(&e)),
         None => exception_in(&message).map(|e| obs.names.intern(e)),
     };
-    let logger = raw
-        .attributes
-        .logger
-        .or_else(|| scope.map(|s| s.0.clone()))
-        .map(|l| obs.names.intern(&l));
+    let logger = raw.attributes.logger.or_else(|| scope.map(|s| s.0.clone()));
+    let template = match logger.as_deref() {
+        Some(l) if is_code_location(l) => obs.names.intern(l),
+        _ => masked,
+    };
+    let logger = logger.map(|l| obs.names.intern(&l));
     Ok(LogRecord {
         time: nanos.0.div_euclid(1000),
         component,
         level,
         template,
-        message: template,
+        message: masked,
         logger,
         trace_id,
         span_id,
         exception,
     })
+}
+
+/// Whether a logger's name is a code location (`t.s.TravelServiceImpl#532`,
+/// `OrderService#place`: a class and a line or method): then it is the
+/// line's template, the best grouping there is, since one statement writes
+/// every line with it whatever its message says. Every reader applies this
+/// one rule.
+pub(crate) fn is_code_location(logger: &str) -> bool {
+    logger.contains('#')
 }
 
 /// What a log store says of one line, for [`push_record`].
@@ -148,22 +158,24 @@ pub(crate) fn push_record(parts: LineParts<'_>, obs: &mut Observations) {
     } else {
         parts.component
     });
-    let template = obs.names.intern(&template_of(parts.message));
+    let masked = obs.names.intern(&template_of(parts.message));
     let exception = parts
         .exception
         .filter(|e| !e.is_empty())
         .or_else(|| exception_in(parts.message))
         .map(|e| obs.names.intern(e));
-    let logger = parts
-        .logger
-        .filter(|l| !l.is_empty())
-        .map(|l| obs.names.intern(l));
+    let logger = parts.logger.filter(|l| !l.is_empty());
+    let template = match logger {
+        Some(l) if is_code_location(l) => obs.names.intern(l),
+        _ => masked,
+    };
+    let logger = logger.map(|l| obs.names.intern(l));
     obs.logs.push(LogRecord {
         time: parts.time,
         component,
         level,
         template,
-        message: template,
+        message: masked,
         logger,
         trace_id: id(parts.trace_id, 16),
         span_id: id(parts.span_id, 8).map(|v| v as u64),

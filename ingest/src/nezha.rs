@@ -887,7 +887,7 @@ fn read_log_csv(
         let masked = obs.names.intern(&crate::template_of(message));
         let template = match logger {
             // A logger with a line number is a code location: the best template there is.
-            Some(l) if l.contains('#') => obs.names.intern(l),
+            Some(l) if crate::logs::is_code_location(l) => obs.names.intern(l),
             _ => masked,
         };
         let exception = crate::exception_in(message).map(|e| obs.names.intern(e));

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +26,7 @@ use tracing::{instrument, warn};
 use super::{
     http_client, reqwest_reason, CollectError, CollectWindow, GoroutineDumpSource, Pulled,
 };
-use crate::goroutines::{read_goroutine_dump, TimedDump};
+use crate::goroutines::{read_goroutine_dump, Dump, TimedDump};
 use crate::model::{ComponentDumps, Micros, Observations};
 
 /// Largest dump read, in bytes (a `debug=2` dump of 100k goroutines is
@@ -67,14 +68,14 @@ impl PprofSource {
 
     /// One dump of every URL, at once (in the order of [`Self::urls`]); when
     /// they were asked for.
-    async fn round(&self) -> (Micros, Vec<Result<crate::goroutines::Dump, CollectError>>) {
+    async fn round(&self) -> (Micros, Vec<Result<(Dump, Arc<[u8]>), CollectError>>) {
         let at = chrono::Utc::now().timestamp_micros();
         let dumps = futures::future::join_all(self.urls().map(|(_, url)| self.take(url))).await;
         (at, dumps)
     }
 
-    /// One dump of `url`, read.
-    async fn take(&self, url: &str) -> Result<crate::goroutines::Dump, CollectError> {
+    /// One dump of `url`, read, and the body it came in.
+    async fn take(&self, url: &str) -> Result<(Dump, Arc<[u8]>), CollectError> {
         let unreachable = |e: &reqwest::Error| CollectError::Unreachable {
             backend: "pprof",
             url: url.to_string(),
@@ -115,10 +116,12 @@ impl PprofSource {
             return Err(CollectError::status("pprof", url, status, &body));
         }
         let path = PathBuf::from(url);
-        tokio::task::spawn_blocking(move || read_goroutine_dump(&path, &body))
+        let body: Arc<[u8]> = body.into();
+        let bytes = Arc::clone(&body);
+        let dump = tokio::task::spawn_blocking(move || read_goroutine_dump(&path, &body))
             .await
-            .map_err(CollectError::stopped("dump"))?
-            .map_err(CollectError::from)
+            .map_err(CollectError::stopped("dump"))??;
+        Ok((dump, bytes))
     }
 }
 
@@ -151,10 +154,11 @@ impl GoroutineDumpSource for PprofSource {
             for ((component, url), answer) in self.urls().zip(answers) {
                 let dumps = by_component.entry(component).or_default();
                 match answer {
-                    Ok(dump) => dumps.push(TimedDump {
+                    Ok((dump, bytes)) => dumps.push(TimedDump {
                         at: Some(at),
                         from: PathBuf::from(url),
                         dump,
+                        bytes,
                     }),
                     Err(e) => {
                         warn!(collector = "pprof", component = %component, error = %e, "dump failed");

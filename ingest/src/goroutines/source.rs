@@ -14,6 +14,8 @@ pub struct TimedDump {
     /// The file or URL it came from.
     pub from: PathBuf,
     pub dump: Dump,
+    /// The dump as it came (file or answer body), for a recording to keep.
+    pub bytes: std::sync::Arc<[u8]>,
 }
 
 /// Gives the goroutine dumps of the components it knows.
@@ -85,6 +87,7 @@ pub fn read_dump_dir(dir: &Path) -> Result<Vec<TimedDump>, IngestError> {
                 at,
                 from: path,
                 dump,
+                bytes: bytes.into(),
             })
         })
         .collect()
