@@ -82,7 +82,9 @@ pub enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// The fixture directory (alert.json, traces.json, metrics.json, access.log, logs.json).
+    /// The fixture directory (alert.json, traces.json, metrics.json, access.log, logs.json),
+    /// or a recorded incident (.tar.gz, from GET /api/v1/incidents/{id}/window or
+    /// DATA_DIR/recordings/).
     pub fixture: PathBuf,
     /// Where to write report.html [default: ./rca-out/<incident id>/].
     #[arg(long)]
@@ -93,13 +95,14 @@ pub struct ReplayArgs {
     /// Jaeger UI base URL, to link example trace ids in the report.
     #[arg(long, env = "RCA_JAEGER_URL")]
     pub jaeger_url: Option<String>,
-    /// Minutes of data before the alert's start to analyse.
-    #[arg(long, default_value_t = 30)]
-    pub lookback_minutes: u32,
-    /// Minutes of data after the alert's start to analyse.
-    #[arg(long, default_value_t = 10)]
-    pub settle_minutes: u32,
-    /// Where to store the incident (none unless --data-dir or --neo4j-uri is given).
+    /// Minutes of data before the alert's start to analyse [default: a recording's own, else 30].
+    #[arg(long)]
+    pub lookback_minutes: Option<u32>,
+    /// Minutes of data after the alert's start to analyse [default: a recording's own, else 10].
+    #[arg(long)]
+    pub settle_minutes: Option<u32>,
+    /// Where to store the incident (none unless --data-dir or --neo4j-uri is given); its
+    /// window is recorded in DATA_DIR/recordings/ beside it.
     #[command(flatten)]
     pub store: cmd::graph::StoreArgs,
 }
@@ -174,6 +177,9 @@ pub enum DatasetFormat {
     Fixtures,
     /// The Nezha dataset's layout: rca_data/DAY/..., construct_data/DAY/... (needs --day).
     Nezha,
+    /// Your own incidents: every stored incident with a verdict, replayed from its recording
+    /// (needs --data-dir or --neo4j-uri).
+    Store,
 }
 
 #[derive(Debug, Args)]
@@ -181,13 +187,14 @@ pub struct EvalArgs {
     /// Layout of the dataset.
     #[arg(long, value_enum, default_value_t = DatasetFormat::Fixtures)]
     pub format: DatasetFormat,
-    /// The dataset's root directory.
-    #[arg(long)]
-    pub dataset: PathBuf,
+    /// The dataset's root directory (for --format fixtures and nezha).
+    #[arg(long, required_if_eq_any([("format", "fixtures"), ("format", "nezha")]))]
+    pub dataset: Option<PathBuf>,
     /// The day to evaluate (YYYY-MM-DD), for --format nezha.
     #[arg(long, required_if_eq("format", "nezha"))]
     pub day: Option<String>,
-    /// Only the cases whose name contains this text (for --format nezha).
+    /// Only the cases whose name contains this text (for --format nezha; for --format store,
+    /// the incidents whose id or alert name does).
     #[arg(long)]
     pub case: Option<String>,
     /// Engine parameters to use instead of the defaults: a TOML or JSON file
@@ -197,6 +204,10 @@ pub struct EvalArgs {
     /// Print a readable table or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// The store whose incidents to judge, for --format store; with Neo4j, --data-dir is where
+    /// the recordings are (default: where each was written).
+    #[command(flatten)]
+    pub store: cmd::graph::StoreArgs,
 }
 
 /// Runs the parsed command.

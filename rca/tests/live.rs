@@ -183,6 +183,36 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
     );
     assert_eq!(live.path, expected.path);
     assert_eq!(live.ranking[0].fault, expected.ranking[0].fault);
+
+    // The window the worker judged, downloaded as a user would: it replays
+    // offline to the very ranking stored.
+    // It is written just after the incident is stored: wait for it a little.
+    let url = server.url(&format!("/api/v1/incidents/{id}/window"));
+    let mut res = reqwest::get(&url).await.unwrap();
+    for _ in 0..100 {
+        if res.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        res = reqwest::get(&url).await.unwrap();
+    }
+    assert_eq!(res.status(), 200, "the recording within 20 s");
+    let archive = tmp.path().join("window.tar.gz");
+    std::fs::write(&archive, res.bytes().await.unwrap()).unwrap();
+    let recorded = ingest::load_fixture(&archive).unwrap();
+    let manifest = recorded.manifest.as_ref().expect("recording.json");
+    assert!(manifest.sampled.is_empty(), "{:?}", manifest.sampled);
+    let cfg = graph::EngineConfig {
+        window: rca::cmd::judged_window(&recorded, None, None),
+        ..graph::EngineConfig::default()
+    };
+    let again = graph::localise(&recorded.observations, &cfg).unwrap();
+    assert_eq!(
+        serde_json::to_value(&again.ranking).unwrap(),
+        serde_json::to_value(&live.ranking).unwrap(),
+        "the recording replays to the stored ranking"
+    );
+    assert_eq!(again.path, live.path);
     server.stop().await;
 }
 

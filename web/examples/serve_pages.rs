@@ -43,6 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     actions: Vec::new(),
                     feedback: Vec::new(),
                     resolved_at: None,
+                    recording: None,
                 });
             }
         }

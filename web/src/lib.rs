@@ -36,7 +36,7 @@ pub use auth::require_bearer;
 pub use error::WebError;
 pub use heatmap::{heatmap_svg, modality_heatmap_svg};
 pub use png::heatmap_png;
-pub use report::{render_report, ReportOptions, Script, PAGE_JS, PAGE_JS_PATH};
+pub use report::{render_report, RecordingLink, ReportOptions, Script, PAGE_JS, PAGE_JS_PATH};
 pub use server::{
     router, ApiDoc, ApiError, AppState, LocaliseError, LocaliseRequest, Localiser, PageOptions,
 };

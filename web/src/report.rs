@@ -56,6 +56,19 @@ pub struct ReportOptions {
     pub feedback: Option<FeedbackForm>,
     /// When the alert resolved, and how long it had fired.
     pub resolved: Option<(chrono::DateTime<chrono::Utc>, chrono::Duration)>,
+    /// The recorded window to link: where to download it, and what it says
+    /// of itself (its size, what was sampled).
+    pub recording: Option<RecordingLink>,
+}
+
+/// The incident's recorded window, as the page links it.
+#[derive(Clone, Debug, Default)]
+pub struct RecordingLink {
+    /// Where it downloads from (a path on the serving host).
+    pub href: String,
+    pub bytes: u64,
+    /// What was thinned to fit the cap, one line each.
+    pub sampled: Vec<String>,
 }
 
 /// The page's verdict section: what people said, and the form to say it.
@@ -123,6 +136,7 @@ impl Default for ReportOptions {
             script: Script::Inline,
             feedback: None,
             resolved: None,
+            recording: None,
         }
     }
 }
@@ -145,6 +159,7 @@ pub fn render_report(loc: &Localisation, opts: &ReportOptions) -> Result<String,
         script: &opts.script,
         feedback: opts.feedback.as_ref(),
         resolved: opts.resolved,
+        recording: opts.recording.as_ref(),
     };
     Ok(page.render(&opts.generated_by).into_string())
 }
@@ -197,6 +212,7 @@ struct Page<'a> {
     script: &'a Script,
     feedback: Option<&'a FeedbackForm>,
     resolved: Option<(chrono::DateTime<chrono::Utc>, chrono::Duration)>,
+    recording: Option<&'a RecordingLink>,
 }
 
 impl Page<'_> {
@@ -289,6 +305,17 @@ impl Page<'_> {
                     dd { (full_time(&inc.baseline_end)) }
                     dt { "Incident" }
                     dd.mono { (visible(&inc.id)) }
+                    @if let Some(r) = self.recording {
+                        dt { "Recorded window" }
+                        dd.recording {
+                            a href=(r.href) download { "download (" (text::bytes(r.bytes)) ")" }
+                            span.muted { " — replay it with " code { "rca replay FILE" } }
+                            @for line in &r.sampled {
+                                br;
+                                span.muted { "sampled: " (visible(line)) }
+                            }
+                        }
+                    }
                     dt { "Modalities used" }
                     dd {
                         @if self.loc.modalities.is_empty() {

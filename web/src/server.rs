@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, SecondsFormat, Utc};
 use graph::store::{
-    Feedback, GraphStore, IncidentQuery, IncidentRecord, IncidentSummary, StoreError, Verdict,
-    VerdictTally, TALLY_DAYS,
+    Feedback, GraphStore, IncidentQuery, IncidentRecord, IncidentSummary, Recordings, StoreError,
+    Verdict, VerdictTally, TALLY_DAYS,
 };
 use graph::{FaultKind, Localisation};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -107,9 +107,19 @@ pub struct AppState {
     /// `None`: `POST /api/v1/localise` answers 503 and no alert is ever pending.
     pub localiser: Option<Arc<dyn Localiser>>,
     pub options: Arc<PageOptions>,
+    /// The recorded windows beside the store; `None`: recordings are off, and
+    /// `GET /api/v1/incidents/{id}/window` answers 404.
+    pub recordings: Option<Arc<Recordings>>,
 }
 
 impl AppState {
+    /// Serves the recorded windows too (and adds `truth.json` to one when a
+    /// verdict is given).
+    pub fn with_recordings(mut self, recordings: Arc<Recordings>) -> AppState {
+        self.recordings = Some(recordings);
+        self
+    }
+
     /// Fails when the Jaeger URL is not a plain http(s) URL.
     pub fn new(
         store: Arc<dyn GraphStore>,
@@ -127,6 +137,7 @@ impl AppState {
             store,
             localiser,
             options: Arc::new(options),
+            recordings: None,
         })
     }
 }
@@ -143,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .route(PAGE_JS_PATH, get(page_js))
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
+        .route("/api/v1/incidents/{id}/window", get(get_window))
         .route(
             "/api/v1/incidents/{id}/feedback",
             post(post_feedback).layer(DefaultBodyLimit::max(FEEDBACK_BODY_MAX)),
@@ -161,10 +173,10 @@ pub fn router(state: AppState) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rca", description = "Root-cause localisation for alerts: the bot API."),
-    paths(list_incidents, get_incident, post_feedback, localise),
+    paths(list_incidents, get_incident, get_window, post_feedback, localise),
     components(schemas(
         IncidentPage, IncidentItem, ErrorBody, LocaliseRequest, Localisation, IncidentJson,
-        FeedbackRequest, FeedbackAnswer, Feedback, Verdict
+        FeedbackRequest, FeedbackAnswer, Feedback, Verdict, RecordingJson
     )),
     modifiers(&BearerAuth)
 )]
@@ -390,10 +402,62 @@ impl AppState {
         let record = self.record(id).await?;
         let feedback = req.feedback_for(&record)?;
         match self.store.add_feedback(id, feedback.clone()).await? {
-            Some(_) => Ok(feedback),
+            Some(_) => {
+                self.add_truth(id, &record, &feedback).await;
+                Ok(feedback)
+            }
             None => Err(ApiError::NotFound(format!("incident {id:?}"))),
         }
     }
+
+    /// Gives the incident's recording the `truth.json` the verdict implies.
+    /// The verdict is stored whatever becomes of this: a recording that
+    /// cannot be rewritten is logged, and its next verdict tries again.
+    async fn add_truth(&self, id: &str, record: &IncidentRecord, feedback: &Feedback) {
+        let Some(recordings) = self.recordings.clone() else {
+            return;
+        };
+        let fault = record
+            .fault_of(feedback)
+            .map_or("unknown", |f| f.as_str())
+            .to_owned();
+        let (id, component) = (id.to_owned(), feedback.root_cause.clone());
+        let done =
+            tokio::task::spawn_blocking(move || recordings.add_truth(&id, &component, &fault))
+                .await;
+        match done {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "adding truth.json to the recording"),
+            Err(e) => tracing::warn!(error = %e, "adding truth.json to the recording stopped"),
+        }
+    }
+
+    /// What the API and the page say of the incident's recording, when its
+    /// archive is there.
+    fn recording_of(&self, record: &IncidentRecord) -> Option<RecordingJson> {
+        let recordings = self.recordings.as_ref()?;
+        let path = recordings.path(record.id())?;
+        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        Some(RecordingJson {
+            url: format!("/api/v1/incidents/{}/window", segment(record.id())),
+            bytes,
+            sampled: record
+                .recording
+                .as_ref()
+                .map(|r| r.sampled.clone())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// An incident's recorded window, as the API describes it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecordingJson {
+    /// Where to download it: a `.tar.gz` fixture that `rca replay` reads.
+    pub url: String,
+    pub bytes: u64,
+    /// What was thinned to fit the per-incident cap, one line each.
+    pub sampled: Vec<String>,
 }
 
 /// Percent-encodes `s` as one URL path segment.
@@ -444,6 +508,8 @@ pub struct IncidentJson {
     pub resolved_at: Option<DateTime<Utc>>,
     /// From the alert's start to its resolution, in seconds.
     pub duration_seconds: Option<f64>,
+    /// The window it was judged on, when it is kept.
+    pub recording: Option<RecordingJson>,
 }
 
 /// A verdict on an incident, as a bot or the page's form sends it.
@@ -540,12 +606,65 @@ async fn get_incident(
 ) -> Result<Json<IncidentJson>, ApiError> {
     let r = state.record(&id).await?;
     Ok(Json(IncidentJson {
+        recording: state.recording_of(&r),
         resolved_at: r.resolved_at,
         duration_seconds: r.duration().map(|d| d.num_milliseconds() as f64 / 1000.0),
         verdict: r.verdict().cloned(),
         feedback: r.feedback,
         localisation: r.localisation,
     }))
+}
+
+/// The window an incident was judged on: a fixture archive (`.tar.gz`) that
+/// `rca replay` reads as it reads a fixture directory.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}/window",
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The recording, application/gzip", content_type = "application/gzip"),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "No such incident, or no recording of it (recordings off, or removed to stay under the cap)", body = ErrorBody),
+        (status = 503, description = "The graph store is unavailable", body = ErrorBody)
+    )
+)]
+#[tracing::instrument(skip_all, fields(id = %id))]
+async fn get_window(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = state.record(&id).await?;
+    let Some(recordings) = state.recordings.as_ref() else {
+        return Err(ApiError::NotFound(
+            "a recording: this server keeps none (recordings.enabled is false)".to_owned(),
+        ));
+    };
+    let Some(path) = recordings.path(record.id()) else {
+        return Err(ApiError::NotFound(format!(
+            "a recording of incident {id:?} (it was stored without one, or it was removed to \
+             keep the recordings under their cap)"
+        )));
+    };
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("opening {}: {e}", path.display())))?;
+    let len = file.metadata().await.map(|m| m.len()).ok();
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, "application/gzip".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"rca-{}.tar.gz\"", segment(&id)),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(len) = len.and_then(|l| HeaderValue::from_str(&l.to_string()).ok()) {
+        resp.headers_mut().insert(header::CONTENT_LENGTH, len);
+    }
+    Ok(resp)
 }
 
 /// Records a verdict on an incident: rca was right (`confirmed`) or the root
@@ -688,6 +807,13 @@ async fn incident_page(
         modality_heatmaps: true,
         script: Script::Linked,
         resolved: record.resolved_at.zip(record.duration()),
+        recording: state
+            .recording_of(&record)
+            .map(|r| crate::report::RecordingLink {
+                href: r.url,
+                bytes: r.bytes,
+                sampled: r.sampled,
+            }),
         feedback: Some(crate::report::FeedbackForm {
             action: format!("/incidents/{}/feedback", segment(&id)),
             verdicts: record.feedback,

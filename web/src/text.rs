@@ -180,3 +180,25 @@ mod duration_tests {
         assert_eq!(duration(Duration::seconds(-5)), "0 s");
     }
 }
+
+/// A size as a person reads it: `812 B`, `4.2 KB`, `37.1 MB`, `1.3 GB` (powers of 1000).
+pub(crate) fn bytes(n: u64) -> String {
+    let x = n as f64;
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} KB", x / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", x / 1e6),
+        _ => format!("{:.1} GB", x / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod bytes_tests {
+    #[test]
+    fn sizes_read_in_their_unit() {
+        assert_eq!(super::bytes(812), "812 B");
+        assert_eq!(super::bytes(4_210), "4.2 KB");
+        assert_eq!(super::bytes(37_100_000), "37.1 MB");
+        assert_eq!(super::bytes(1_300_000_000), "1.3 GB");
+    }
+}

@@ -48,21 +48,8 @@ fn localisation(id: &str, fingerprint: &str) -> Localisation {
     }
 }
 
-async fn app(token: Option<&str>, pending: &[&str]) -> (Router, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path()).unwrap();
-    store.ensure_schema().await.unwrap();
-    store
-        .put(&IncidentRecord {
-            localisation: localisation("inc-1", "fp-1"),
-            created_at: Utc.timestamp_opt(1_714_560_000, 0).unwrap(),
-            actions: Vec::new(),
-            feedback: Vec::new(),
-            resolved_at: None,
-        })
-        .await
-        .unwrap();
-    // An incident rca named a root cause for, for verdicts.
+/// Stores `inc-2`, whose first-ranked component is `db` (CPU saturation).
+async fn put_ranked(store: &EmbeddedStore) {
     let mut ranked = localisation("inc-2", "fp-2");
     ranked.ranking.push(graph::Candidate {
         component: "db".into(),
@@ -79,6 +66,25 @@ async fn app(token: Option<&str>, pending: &[&str]) -> (Router, tempfile::TempDi
         ))
         .await
         .unwrap();
+}
+
+async fn app(token: Option<&str>, pending: &[&str]) -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    store.ensure_schema().await.unwrap();
+    store
+        .put(&IncidentRecord {
+            localisation: localisation("inc-1", "fp-1"),
+            created_at: Utc.timestamp_opt(1_714_560_000, 0).unwrap(),
+            actions: Vec::new(),
+            feedback: Vec::new(),
+            resolved_at: None,
+            recording: None,
+        })
+        .await
+        .unwrap();
+    // An incident rca named a root cause for, for verdicts.
+    put_ranked(&store).await;
     let localiser = common::FixedLocaliser {
         answer: localisation("adhoc", ""),
         pending: pending
@@ -228,6 +234,7 @@ fn the_openapi_document_names_every_api_route() {
             "/api/v1/incidents",
             "/api/v1/incidents/{id}",
             "/api/v1/incidents/{id}/feedback",
+            "/api/v1/incidents/{id}/window",
             "/api/v1/localise"
         ])
     );
@@ -413,4 +420,110 @@ async fn the_verdict_form_stores_and_the_page_shows_it_as_text() {
         "the note is not text"
     );
     assert!(!page.contains("<img src=x"), "the note became markup");
+}
+
+/// The recorded window: downloaded whole as the archive `rca replay` reads, described in the
+/// incident's JSON and linked from its page; a verdict adds the truth to it; none is a 404 that
+/// says why.
+#[tokio::test]
+async fn the_recorded_window_downloads_and_a_verdict_gives_it_its_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    put_ranked(&*store).await;
+    let recordings = Arc::new(
+        graph::store::Recordings::open(dir.path(), graph::store::RecordingLimits::default())
+            .unwrap(),
+    );
+    let state = AppState::new(store.clone(), None, PageOptions::default()).unwrap();
+    let without = router(state.clone());
+    let app = router(state.with_recordings(recordings.clone()));
+
+    let (status, _, body) = get(&without, "/api/v1/incidents/inc-2/window", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("recordings.enabled"), "{body}");
+    let (status, _, body) = get(&app, "/api/v1/incidents/inc-2/window", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("stored without one"), "{body}");
+    let (status, _, _) = get(&app, "/api/v1/incidents/nope/window", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let fixture = ingest::load_fixture(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/cpu_saturation-23"),
+    )
+    .unwrap();
+    let window = graph::store::JudgedWindow {
+        lookback: 30 * 60_000_000,
+        settle: 10 * 60_000_000,
+    };
+    recordings
+        .record("inc-2", &fixture.observations, None, window)
+        .unwrap();
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/incidents/inc-2/window")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "application/gzip");
+    assert!(res.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .contains("rca-inc-2.tar.gz"));
+    let bytes = to_bytes(res.into_body(), 1 << 26).await.unwrap();
+    let on_disk = std::fs::read(recordings.path("inc-2").unwrap()).unwrap();
+    assert_eq!(bytes.as_ref(), on_disk.as_slice());
+    let saved = dir.path().join("downloaded.tar.gz");
+    std::fs::write(&saved, &bytes).unwrap();
+    let replayed = ingest::load_fixture(&saved).unwrap();
+    assert_eq!(
+        replayed.observations.spans.len(),
+        fixture.observations.spans.len()
+    );
+
+    let (_, _, json) = get(&app, "/api/v1/incidents/inc-2", None).await;
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["recording"]["url"], "/api/v1/incidents/inc-2/window");
+    assert_eq!(json["recording"]["bytes"], on_disk.len());
+    let (_, _, page) = get(&app, "/incidents/inc-2", None).await;
+    assert!(
+        page.contains(r#"href="/api/v1/incidents/inc-2/window""#),
+        "the page links the recording"
+    );
+
+    let (status, _, body) = post(
+        &app,
+        "/api/v1/incidents/inc-2/feedback",
+        JSON,
+        r#"{"verdict": "corrected", "root_cause": "frontend", "fault": "memory_leak", "by": "sre"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let into = tempfile::tempdir().unwrap();
+    let unpacked =
+        ingest::archive::unpack(&recordings.path("inc-2").unwrap(), into.path()).unwrap();
+    let truth = ingest::read_truth(&unpacked).unwrap().expect("truth.json");
+    assert_eq!(
+        (truth.component.as_str(), truth.fault.as_str()),
+        ("frontend", "memory_leak")
+    );
+    // A confirmation takes the fault rca named.
+    post(
+        &app,
+        "/api/v1/incidents/inc-2/feedback",
+        JSON,
+        r#"{"verdict": "confirmed", "by": "sre"}"#,
+    )
+    .await;
+    let into = tempfile::tempdir().unwrap();
+    let unpacked =
+        ingest::archive::unpack(&recordings.path("inc-2").unwrap(), into.path()).unwrap();
+    let truth = ingest::read_truth(&unpacked).unwrap().unwrap();
+    assert_eq!(
+        (truth.component.as_str(), truth.fault.as_str()),
+        ("db", "cpu_saturation")
+    );
 }

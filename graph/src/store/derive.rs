@@ -164,6 +164,7 @@ impl IncidentRecord {
             actions,
             feedback: Vec::new(),
             resolved_at: None,
+            recording: None,
         }
     }
 

@@ -17,12 +17,15 @@
 //!   detection rule, suggested and taken actions.
 //! - `embedded`: [`EmbeddedStore`], an append-only JSON-lines file and an index in memory.
 //! - `neo4j`: [`Neo4jStore`], Neo4j through Bolt, with a local copy and an outbox.
+//! - `recordings`: [`Recordings`], the input each incident was judged on, as fixture
+//!   archives beside the store, under caps.
 //!
 //! [`open`] picks one from a [`StoreConfig`].
 
 mod derive;
 mod embedded;
 mod neo4j;
+mod recordings;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +43,10 @@ pub use derive::{
 };
 pub use embedded::{parse_rfc3339, EmbeddedStore, DEFAULT_LIMIT};
 pub use neo4j::{Neo4jConfig, Neo4jStore};
+pub use recordings::{
+    recordings_dir, Evicted, JudgedWindow, Recording, RecordingError, RecordingLimits, Recordings,
+    DEFAULT_PER_INCIDENT, DEFAULT_TOTAL,
+};
 
 /// Which store to open, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +126,9 @@ pub struct IncidentRecord {
     /// notification); a put without it keeps the one stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<DateTime<Utc>>,
+    /// The recorded window it was judged on, when one was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<Recording>,
 }
 
 impl IncidentRecord {
@@ -129,6 +139,16 @@ impl IncidentRecord {
     /// The verdict that counts: the latest.
     pub fn verdict(&self) -> Option<&Feedback> {
         self.feedback.last()
+    }
+
+    /// The fault a verdict on this incident implies: the one it names, else
+    /// for `confirmed` the one rca named for its first-ranked component.
+    pub fn fault_of(&self, feedback: &Feedback) -> Option<FaultKind> {
+        feedback.fault.or_else(|| {
+            (feedback.verdict == Verdict::Confirmed)
+                .then(|| self.localisation.ranking.first().map(|c| c.fault))
+                .flatten()
+        })
     }
 
     /// How long the alert fired, once it resolved.

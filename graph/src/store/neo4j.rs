@@ -1040,7 +1040,7 @@ impl Rows {
                    i.created_at = $created_at, i.root_cause = $root_cause, i.fault = $fault, \
                    i.score = $score, i.detection_rule = $rule, i.attack_path = $path_id, \
                    i.digest = $digest, i.record = $record, i.feedback = $feedback, \
-                   i.resolved_at = $resolved")
+                   i.resolved_at = $resolved, i.recording = $recording")
             .param("alert_name", l.incident.alert_name.as_str())
             .param("fingerprint", l.incident.fingerprint.as_str())
             .param("starts_at", l.incident.starts_at.as_str())
@@ -1054,6 +1054,9 @@ impl Rows {
             .param("digest", digest_now.as_str())
             .param("record", json)
             .param("resolved", rec.resolved_at.map(rfc3339))
+            // The recorded window is a file beside the data directory; the
+            // graph holds where it was written.
+            .param("recording", rec.recording.as_ref().map(|r| r.path.clone()))
             .param(
                 "feedback",
                 (!rec.feedback.is_empty())

@@ -215,28 +215,43 @@ pub fn read_params(path: Option<&Path>) -> CliResult<graph::Params> {
 
 pub fn run(args: &EvalArgs) -> CliResult<()> {
     let params = read_params(args.params.as_deref())?;
-    let report = match args.format {
-        DatasetFormat::Fixtures => eval_fixtures(
-            &args.dataset,
-            &EngineConfig {
-                params,
-                ..EngineConfig::default()
-            },
-        )?,
-        DatasetFormat::Nezha => {
-            let day = args.day.as_deref().ok_or_else(|| {
-                CliError::bad(anyhow::anyhow!("--format nezha needs --day YYYY-MM-DD"))
-            })?;
-            super::nezha::eval(&args.dataset, day, args.case.as_deref(), &params)?
-        }
+    let dataset = || {
+        args.dataset.as_deref().ok_or_else(|| {
+            CliError::bad(anyhow::anyhow!(
+                "--format fixtures and nezha need --dataset DIR"
+            ))
+        })
     };
-    let text = match args.output {
-        OutputFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&report).map_err(CliError::failed)?;
-            s.push('\n');
-            s
+    let text = match args.format {
+        DatasetFormat::Store => {
+            let rt = super::graph::runtime()?;
+            let report = rt.block_on(eval_store(&args.store, args.case.as_deref(), &params))?;
+            match args.output {
+                OutputFormat::Json => json_text(&report)?,
+                OutputFormat::Text => store_table(&report),
+            }
         }
-        OutputFormat::Text => table(&report),
+        format => {
+            let report = match format {
+                DatasetFormat::Nezha => {
+                    let day = args.day.as_deref().ok_or_else(|| {
+                        CliError::bad(anyhow::anyhow!("--format nezha needs --day YYYY-MM-DD"))
+                    })?;
+                    super::nezha::eval(dataset()?, day, args.case.as_deref(), &params)?
+                }
+                _ => eval_fixtures(
+                    dataset()?,
+                    &EngineConfig {
+                        params,
+                        ..EngineConfig::default()
+                    },
+                )?,
+            };
+            match args.output {
+                OutputFormat::Json => json_text(&report)?,
+                OutputFormat::Text => table(&report),
+            }
+        }
     };
     use std::io::Write as _;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
@@ -244,6 +259,254 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::failed(e)),
         _ => Ok(()),
     }
+}
+
+fn json_text(v: &impl Serialize) -> CliResult<String> {
+    let mut s = serde_json::to_string_pretty(v).map_err(CliError::failed)?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// What `rca eval --format store` prints: the usual report over the
+/// incidents with a verdict and a recording, each incident's stored answer
+/// against the new one, and the incidents that could not be judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreReport {
+    #[serde(flatten)]
+    pub report: EvalReport,
+    pub incidents: Vec<StoredVsNew>,
+    /// Incidents with a verdict but nothing to replay, each with why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// One incident with a verdict: what rca said when it was stored, what the
+/// current engine says of the same recording, and what the verdict says.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredVsNew {
+    pub incident: String,
+    pub alert_name: String,
+    /// `confirmed` or `corrected`.
+    pub verdict: String,
+    /// The root cause the verdict names.
+    pub truth: String,
+    pub stored_top: Option<String>,
+    pub new_top: Option<String>,
+    /// The truth's rank, 1-based, in the stored and the new ranking.
+    pub stored_rank: Option<usize>,
+    pub new_rank: Option<usize>,
+}
+
+impl StoredVsNew {
+    /// `same`, `better`, `worse` (by the truth's rank; unranked is last).
+    pub fn change(&self) -> &'static str {
+        let key = |r: Option<usize>| r.unwrap_or(usize::MAX);
+        match key(self.new_rank).cmp(&key(self.stored_rank)) {
+            std::cmp::Ordering::Less => "better",
+            std::cmp::Ordering::Greater => "worse",
+            std::cmp::Ordering::Equal => "same",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub incident: String,
+    pub reason: String,
+}
+
+/// Where the recording of `record` is: under `data_dir/recordings` when a
+/// data directory is given, else where it was written.
+fn recording_path(
+    record: &graph::store::IncidentRecord,
+    data_dir: Option<&Path>,
+) -> Result<PathBuf, String> {
+    let mut tried = Vec::new();
+    let file = record
+        .recording
+        .as_ref()
+        .map_or_else(|| format!("{}.tar.gz", record.id()), |r| r.file.clone());
+    if let Some(dir) = data_dir {
+        let p = graph::store::recordings_dir(dir).join(&file);
+        if p.is_file() {
+            return Ok(p);
+        }
+        tried.push(p.display().to_string());
+    }
+    if let Some(r) = &record.recording {
+        let p = PathBuf::from(&r.path);
+        if p.is_file() {
+            return Ok(p);
+        }
+        tried.push(r.path.clone());
+    }
+    Err(if tried.is_empty() {
+        "stored without a recording (recordings were off, or it predates them)".to_string()
+    } else {
+        format!(
+            "its recording is gone (removed to stay under the cap, or on another host): \
+             tried {}",
+            tried.join(", ")
+        )
+    })
+}
+
+/// Replays every stored incident with a verdict through the current engine.
+pub async fn eval_store(
+    store_args: &super::graph::StoreArgs,
+    case: Option<&str>,
+    params: &graph::Params,
+) -> CliResult<StoreReport> {
+    let store = super::graph::open_for_queries(store_args).await?;
+    let all = graph::store::IncidentQuery {
+        limit: usize::MAX,
+        ..graph::store::IncidentQuery::default()
+    };
+    let verdicts = store
+        .verdicts(&all)
+        .await
+        .map_err(super::graph::store_error)?;
+    let verdicts: Vec<_> = verdicts
+        .into_iter()
+        .filter(|v| {
+            case.is_none_or(|c| v.incident.id.contains(c) || v.incident.alert_name.contains(c))
+        })
+        .collect();
+    let mut cases = Vec::new();
+    let mut incidents = Vec::new();
+    let mut skipped = Vec::new();
+    let total = verdicts.len();
+    for (n, v) in verdicts.into_iter().enumerate() {
+        let id = v.incident.id.clone();
+        let skip = |reason: String| Skipped {
+            incident: id.clone(),
+            reason,
+        };
+        let record = match store.get(&id).await.map_err(super::graph::store_error)? {
+            Some(r) => r,
+            None => {
+                skipped.push(skip("listed with a verdict but not found".into()));
+                continue;
+            }
+        };
+        let path = match recording_path(&record, store_args.data_dir.as_deref()) {
+            Ok(p) => p,
+            Err(reason) => {
+                skipped.push(skip(reason));
+                continue;
+            }
+        };
+        eprintln!(
+            "rca: [{}/{total}] {id}: replaying {}",
+            n + 1,
+            path.display()
+        );
+        let params = params.clone();
+        let t0 = Instant::now();
+        let judged = tokio::task::spawn_blocking(move || -> CliResult<graph::Localisation> {
+            let fixture = ingest::load_fixture(&path)?;
+            let cfg = EngineConfig {
+                window: super::judged_window(&fixture, None, None),
+                params,
+            };
+            super::localise_loaded(&fixture, &cfg)
+        })
+        .await
+        .map_err(CliError::failed)?;
+        let loc = match judged {
+            Ok(l) => l,
+            Err(e) => {
+                skipped.push(skip(format!("its recording cannot be replayed: {e}")));
+                continue;
+            }
+        };
+        let seconds = t0.elapsed().as_secs_f64();
+        let truth = v.feedback.root_cause.clone();
+        let fault = record.fault_of(&v.feedback);
+        let rank = |l: &graph::Localisation| {
+            l.ranking
+                .iter()
+                .position(|c| c.component == truth)
+                .map(|i| i + 1)
+        };
+        incidents.push(StoredVsNew {
+            incident: id.clone(),
+            alert_name: record.localisation.incident.alert_name.clone(),
+            verdict: v.feedback.verdict.as_str().to_string(),
+            truth: truth.clone(),
+            stored_top: record
+                .localisation
+                .ranking
+                .first()
+                .map(|c| c.component.clone()),
+            new_top: loc.ranking.first().map(|c| c.component.clone()),
+            stored_rank: rank(&record.localisation),
+            new_rank: rank(&loc),
+        });
+        cases.push(CaseResult::new(
+            id,
+            truth,
+            Some(fault.map_or("unknown", |f| f.as_str()).to_string()),
+            &loc,
+            seconds,
+        ));
+    }
+    store.close().await;
+    if cases.is_empty() && skipped.is_empty() {
+        return Err(CliError::bad(anyhow::anyhow!(
+            "no stored incident has a verdict yet: give some on the incident pages or by \
+             POST /api/v1/incidents/{{id}}/feedback"
+        )));
+    }
+    Ok(StoreReport {
+        report: EvalReport::from_cases(cases),
+        incidents,
+        skipped,
+    })
+}
+
+/// The text of a [`StoreReport`]: the usual table, then stored against new.
+pub fn store_table(r: &StoreReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = table(&r.report);
+    let rank = |x: Option<usize>| x.map_or("-".to_string(), |r| r.to_string());
+    let _ = writeln!(
+        s,
+        "\nstored answer against the current engine's, per incident:"
+    );
+    for i in &r.incidents {
+        let _ = writeln!(
+            s,
+            "{:<18} {:<10} truth {:<22} stored top {:<22} (rank {:<2}) new top {:<22} (rank {:<2}) {}",
+            i.incident,
+            i.verdict,
+            i.truth,
+            i.stored_top.as_deref().unwrap_or("-"),
+            rank(i.stored_rank),
+            i.new_top.as_deref().unwrap_or("-"),
+            rank(i.new_rank),
+            i.change()
+        );
+    }
+    let count = |c: &str| r.incidents.iter().filter(|i| i.change() == c).count();
+    let stored_ac1 = r
+        .incidents
+        .iter()
+        .filter(|i| i.stored_rank == Some(1))
+        .count();
+    let n = r.incidents.len().max(1) as f64;
+    let _ = writeln!(
+        s,
+        "stored AC@1 {:.3}  new AC@1 {:.3}  better {}  worse {}  same {}",
+        stored_ac1 as f64 / n,
+        r.report.ac_at_1,
+        count("better"),
+        count("worse"),
+        count("same")
+    );
+    for k in &r.skipped {
+        let _ = writeln!(s, "skipped {}: {}", k.incident, k.reason);
+    }
+    s
 }
 
 /// The fixture directories under `root` that carry a truth.json, sorted.

@@ -168,14 +168,14 @@ pub fn store_error(e: StoreError) -> CliError {
 
 /// The store to query: Neo4j alone (no local copy, so nothing is locked and
 /// a down server is an error), or a read-only snapshot of the embedded store.
-async fn open_for_queries(store: &StoreArgs) -> CliResult<Arc<dyn GraphStore>> {
+pub async fn open_for_queries(store: &StoreArgs) -> CliResult<Arc<dyn GraphStore>> {
     if let Some(cfg) = store.neo4j() {
         let s = Neo4jStore::connect(cfg).await.map_err(store_error)?;
         return Ok(Arc::new(s));
     }
     let Some(dir) = &store.data_dir else {
         return Err(CliError::bad(anyhow::anyhow!(
-            "rca graph needs --neo4j-uri URI (or RCA_NEO4J_URI) or --data-dir DIR (or RCA_DATA_DIR)"
+            "the store to read needs --neo4j-uri URI (or RCA_NEO4J_URI) or --data-dir DIR (or RCA_DATA_DIR)"
         )));
     };
     if !dir.is_dir() {

@@ -17,13 +17,18 @@ use ingest::{Micros, Observations};
 
 use crate::error::{CliError, CliResult};
 
-/// Reads a fixture directory and localises its incident. A fixture whose
+/// Reads a fixture directory (or a recording's archive) and localises its incident. A fixture whose
 /// alert finds nothing observed in its window (only `alert.json`, or files
 /// holding no records) is an incident with no ranking that says what was
 /// missing, as `rca serve` makes of such an alert; without an alert there is
 /// nothing to localise.
 pub fn localise_fixture(dir: &Path, cfg: &EngineConfig) -> CliResult<Localisation> {
-    let fixture = ingest::load_fixture(dir)?;
+    localise_loaded(&ingest::load_fixture(dir)?, cfg)
+}
+
+/// [`localise_fixture`] of a fixture already loaded.
+pub fn localise_loaded(fixture: &ingest::Fixture, cfg: &EngineConfig) -> CliResult<Localisation> {
+    let dir = &fixture.dir;
     let obs = &fixture.observations;
     match ::graph::localise(obs, cfg) {
         Ok(loc) => Ok(loc),
@@ -45,6 +50,39 @@ use ingest::rfc3339_secs as rfc3339;
 
 /// An incident with no ranking, for a window `start..end` where nothing was
 /// observed: it names the alert and lists every modality missing, with why.
+/// The window to judge a fixture with: the minutes given, else those its
+/// recording was judged with (a recorded incident replays as it was
+/// judged), else 30 before and 10 after the alert, as `rca serve` does.
+pub fn judged_window(
+    fixture: &ingest::Fixture,
+    lookback_minutes: Option<u32>,
+    settle_minutes: Option<u32>,
+) -> ::graph::WindowConfig {
+    let recorded = fixture.manifest.as_ref();
+    let minutes = |given: Option<u32>, recorded: Option<f64>, default: f64| {
+        given.map_or(recorded.unwrap_or(default), f64::from)
+    };
+    let us = |m: f64| (m * 60e6).round() as i64;
+    ::graph::WindowConfig {
+        lookback: us(minutes(
+            lookback_minutes,
+            recorded.map(|m| m.lookback_minutes),
+            DEFAULT_LOOKBACK_MINUTES,
+        )),
+        settle: us(minutes(
+            settle_minutes,
+            recorded.map(|m| m.settle_minutes),
+            DEFAULT_SETTLE_MINUTES,
+        )),
+        ..::graph::WindowConfig::default()
+    }
+}
+
+/// Minutes before the alert a replay judges, when nothing says otherwise.
+pub const DEFAULT_LOOKBACK_MINUTES: f64 = 30.0;
+/// Minutes after it.
+pub const DEFAULT_SETTLE_MINUTES: f64 = 10.0;
+
 pub fn empty_localisation(obs: &Observations, start: Micros, end: Micros) -> Localisation {
     let alert = obs.alerts.first();
     let starts_at = alert
@@ -80,5 +118,82 @@ pub fn empty_localisation(obs: &Observations, start: Micros, end: Micros) -> Loc
         heatmap: Heatmap::default(),
         edges: Vec::new(),
         detail: Default::default(),
+    }
+}
+
+/// Records `obs`, the window incident `id` was judged on, beside the store
+/// (on a blocking thread: it writes and compresses files). A recording that
+/// fails is logged, and the incident is stored without one: it is worth
+/// keeping all the same.
+pub(crate) async fn record_window(
+    recordings: &std::sync::Arc<::graph::store::Recordings>,
+    id: &str,
+    obs: std::sync::Arc<Observations>,
+    webhook: Option<ingest::AlertWebhook>,
+    window: ::graph::store::JudgedWindow,
+) -> Option<::graph::store::Recording> {
+    let (recordings, id) = (recordings.clone(), id.to_owned());
+    let t0 = std::time::Instant::now();
+    let done =
+        tokio::task::spawn_blocking(move || recordings.record(&id, &obs, webhook.as_ref(), window))
+            .await;
+    match done {
+        Ok(Ok(r)) => {
+            tracing::info!(
+                bytes = r.bytes,
+                seconds = t0.elapsed().as_secs_f64(),
+                sampled = r.sampled.len(),
+                "window recorded"
+            );
+            Some(r)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "recording the window failed; the incident is stored without it");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "recording the window stopped; the incident is stored without it");
+            None
+        }
+    }
+}
+
+/// Removes recordings while all of them together are over their cap: the
+/// oldest first, those of incidents with a verdict last (they are what `rca
+/// eval --format store` judges by). Failures are logged: a cap overrun is
+/// not worth failing an incident for.
+pub(crate) async fn evict_recordings(
+    recordings: &std::sync::Arc<::graph::store::Recordings>,
+    store: &dyn ::graph::store::GraphStore,
+) {
+    let r = recordings.clone();
+    let over = tokio::task::spawn_blocking(move || r.total_bytes() > r.limits().total)
+        .await
+        .unwrap_or(false);
+    if !over {
+        return;
+    }
+    let all = ::graph::store::IncidentQuery {
+        limit: usize::MAX,
+        ..::graph::store::IncidentQuery::default()
+    };
+    let verdicted: std::collections::HashSet<String> = match store.verdicts(&all).await {
+        Ok(v) => v.into_iter().map(|v| v.incident.id).collect(),
+        Err(e) => {
+            // Without the verdicts nothing can be ordered safely: try at the next incident.
+            tracing::warn!(error = %e, "recordings over their cap, but the verdicts are unreadable");
+            return;
+        }
+    };
+    let r = recordings.clone();
+    match tokio::task::spawn_blocking(move || r.evict(&verdicted)).await {
+        Ok(Ok(e)) if !e.ids.is_empty() => tracing::info!(
+            removed = e.ids.len(),
+            bytes = e.bytes,
+            "recordings removed to stay under recordings.max_total_bytes"
+        ),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "removing recordings over the cap"),
+        Err(e) => tracing::warn!(error = %e, "removing recordings over the cap stopped"),
     }
 }

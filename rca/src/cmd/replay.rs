@@ -4,20 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use graph::{EngineConfig, Localisation, WindowConfig};
+use graph::{EngineConfig, Localisation};
 
 use crate::cli::{OutputFormat, ReplayArgs};
 use crate::error::{CliError, CliResult};
 
 pub fn run(args: &ReplayArgs) -> CliResult<()> {
-    let cfg = EngineConfig {
-        window: WindowConfig {
-            lookback: i64::from(args.lookback_minutes) * 60_000_000,
-            settle: i64::from(args.settle_minutes) * 60_000_000,
-            ..WindowConfig::default()
-        },
-        ..EngineConfig::default()
-    };
     // The store is opened first: a bad setting or a locked data directory
     // fails before the work, not after.
     let rt = match args.store.config() {
@@ -35,9 +27,14 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
         )),
         _ => None,
     };
-    let loc = super::localise_fixture(&args.fixture, &cfg)?;
+    let fixture = ingest::load_fixture(&args.fixture)?;
+    let cfg = EngineConfig {
+        window: super::judged_window(&fixture, args.lookback_minutes, args.settle_minutes),
+        ..EngineConfig::default()
+    };
+    let loc = super::localise_loaded(&fixture, &cfg)?;
     if let (Some(rt), Some((store, sc))) = (&rt, &store) {
-        let stored = rt.block_on(store_incident(store.as_ref(), sc, &loc));
+        let stored = rt.block_on(store_incident(store.as_ref(), sc, &loc, fixture, &cfg));
         rt.block_on(store.close());
         stored?;
     }
@@ -68,12 +65,40 @@ async fn store_incident(
     store: &dyn graph::store::GraphStore,
     sc: &graph::store::StoreConfig,
     loc: &Localisation,
+    fixture: ingest::Fixture,
+    cfg: &EngineConfig,
 ) -> CliResult<()> {
-    let record = graph::store::IncidentRecord::new(loc.clone(), chrono::Utc::now());
+    let mut record = graph::store::IncidentRecord::new(loc.clone(), chrono::Utc::now());
+    // The window is recorded beside the store, as `rca serve` records its
+    // incidents: a replayed fixture is as replayable from the store.
+    let dir = sc.data_dir.clone();
+    let limits = graph::store::RecordingLimits::default();
+    let recordings =
+        tokio::task::spawn_blocking(move || graph::store::Recordings::open(&dir, limits))
+            .await
+            .map_err(CliError::failed)?
+            .map_err(CliError::failed)?;
+    let recordings = std::sync::Arc::new(recordings);
+    let judged = graph::store::JudgedWindow {
+        lookback: cfg.window.lookback,
+        settle: cfg.window.settle,
+    };
+    record.recording = super::record_window(
+        &recordings,
+        record.id(),
+        std::sync::Arc::new(fixture.observations),
+        fixture.webhook,
+        judged,
+    )
+    .await;
     store
         .put(&record)
         .await
         .map_err(super::graph::store_error)?;
+    super::evict_recordings(&recordings, store).await;
+    if let Some(r) = &record.recording {
+        eprintln!("rca: window recorded in {} ({} bytes)", r.path, r.bytes);
+    }
     match &sc.neo4j {
         None => eprintln!(
             "rca: incident {} stored in {}",

@@ -42,6 +42,42 @@ pub struct Config {
     pub goroutines: GoroutinesSection,
     pub telemetry: TelemetrySection,
     pub neo4j: Neo4jSection,
+    pub recordings: RecordingsSection,
+}
+
+/// The input each incident was judged on, kept beside the store
+/// (`data_dir/recordings/<id>.tar.gz`), under two caps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingsSection {
+    /// Keep a recording of every incident.
+    pub enabled: bool,
+    /// One incident's archive at most; over it the largest sampled modality
+    /// (traces, access logs, logs) is thinned, and the incident says so.
+    pub max_incident_bytes: u64,
+    /// All archives at most; over it the oldest go, those of incidents with
+    /// a verdict last.
+    pub max_total_bytes: u64,
+}
+
+impl Default for RecordingsSection {
+    fn default() -> Self {
+        let d = graph::store::RecordingLimits::default();
+        RecordingsSection {
+            enabled: true,
+            max_incident_bytes: d.per_incident,
+            max_total_bytes: d.total,
+        }
+    }
+}
+
+impl RecordingsSection {
+    pub fn limits(&self) -> graph::store::RecordingLimits {
+        graph::store::RecordingLimits {
+            per_incident: self.max_incident_bytes,
+            total: self.max_total_bytes,
+        }
+    }
 }
 
 /// Where incidents are kept besides the data directory: Neo4j over Bolt.
@@ -294,6 +330,7 @@ impl Default for Config {
             goroutines: GoroutinesSection::default(),
             telemetry: TelemetrySection::default(),
             neo4j: Neo4jSection::default(),
+            recordings: RecordingsSection::default(),
         }
     }
 }
@@ -410,7 +447,7 @@ pub fn default_queries() -> Vec<SignalQuery> {
 }
 
 /// The environment variables that override the file, each with its key.
-pub const ENV_KEYS: [(&str, &str); 19] = [
+pub const ENV_KEYS: [(&str, &str); 22] = [
     ("RCA_TOKEN", "token"),
     ("RCA_LISTEN", "listen"),
     ("RCA_PUBLIC_URL", "public_url"),
@@ -430,6 +467,15 @@ pub const ENV_KEYS: [(&str, &str); 19] = [
     ("RCA_NEO4J_URI", "neo4j.uri"),
     ("RCA_NEO4J_USER", "neo4j.user"),
     ("RCA_NEO4J_PASSWORD", "neo4j.password"),
+    ("RCA_RECORDINGS", "recordings.enabled"),
+    (
+        "RCA_RECORDINGS_MAX_INCIDENT_BYTES",
+        "recordings.max_incident_bytes",
+    ),
+    (
+        "RCA_RECORDINGS_MAX_TOTAL_BYTES",
+        "recordings.max_total_bytes",
+    ),
 ];
 
 /// All that was wrong with a configuration, one problem a line.
@@ -512,6 +558,9 @@ impl Config {
             }
             "telemetry.otlp_endpoint" => self.telemetry.otlp_endpoint = value.to_string(),
             "window.wait_for_settle" => self.window.wait_for_settle = num(value)?,
+            "recordings.enabled" => self.recordings.enabled = num(value)?,
+            "recordings.max_incident_bytes" => self.recordings.max_incident_bytes = num(value)?,
+            "recordings.max_total_bytes" => self.recordings.max_total_bytes = num(value)?,
             other => return Err(format!("unknown key {other}")),
         }
         Ok(())
@@ -528,6 +577,16 @@ impl Config {
         }
         if self.workers == 0 {
             errors.push("workers: must be at least 1".into());
+        }
+        // An archive holds at least its manifest and alert: a cap below a
+        // mebibyte would thin nearly every window to nothing.
+        if self.recordings.max_incident_bytes < 1 << 20 {
+            errors.push("recordings.max_incident_bytes: must be at least 1048576 (1 MiB)".into());
+        }
+        if self.recordings.max_total_bytes < self.recordings.max_incident_bytes {
+            errors.push(
+                "recordings.max_total_bytes: must be at least recordings.max_incident_bytes".into(),
+            );
         }
         if !(self.collect.timeout_seconds > 0.0 && self.collect.timeout_seconds <= 3600.0) {
             errors.push("collect.timeout_seconds: must be in (0, 3600]".into());
@@ -775,6 +834,21 @@ pub fn reference() -> String {
             "neo4j.password",
             "\"\" (none)".into(),
             "Neo4j password (--neo4j-password wins)",
+        ),
+        (
+            "recordings.enabled",
+            d.recordings.enabled.to_string(),
+            "keep each incident's input as data_dir/recordings/<id>.tar.gz",
+        ),
+        (
+            "recordings.max_incident_bytes",
+            d.recordings.max_incident_bytes.to_string(),
+            "one recording at most; over it traces, access logs, logs are sampled",
+        ),
+        (
+            "recordings.max_total_bytes",
+            d.recordings.max_total_bytes.to_string(),
+            "all recordings at most; the oldest go first, those with a verdict last",
         ),
     ];
     let mut s = String::from(

@@ -161,14 +161,27 @@ pub async fn run(
         journal::Journal::open(&service.config.data_dir)
             .map_err(|e| anyhow::anyhow!("pending alerts: {e}"))?,
     );
+    let recordings = if service.config.recordings.enabled {
+        let (dir, limits) = (
+            service.config.data_dir.clone(),
+            service.config.recordings.limits(),
+        );
+        let opened =
+            tokio::task::spawn_blocking(move || graph::store::Recordings::open(&dir, limits))
+                .await?
+                .map_err(|e| anyhow::anyhow!("recordings: {e}"))?;
+        Some(Arc::new(opened))
+    } else {
+        None
+    };
     let (queue, incidents) = queue::start(
         &service.config,
         service.store.clone(),
         service.sources.clone(),
         metrics.clone(),
         journal.clone(),
-        &tracker,
-        cancel.clone(),
+        recordings.clone(),
+        &service.background,
     );
     let jaeger_ui =
         (!service.config.jaeger.url.is_empty()).then(|| service.config.jaeger.url.clone());
@@ -186,6 +199,10 @@ pub async fn run(
             ..web::PageOptions::default()
         },
     )?;
+    let pages = match recordings {
+        Some(r) => pages.with_recordings(r),
+        None => pages,
+    };
     let state = Arc::new(webhook::Intake {
         base_url: base_url.clone(),
         body_limit: service.config.body_limit_bytes,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use graph::store::{GraphStore, IncidentRecord};
+use graph::store::{Background, GraphStore, IncidentRecord, JudgedWindow, Recordings};
 use graph::{EngineConfig, WindowConfig};
 use ingest::collect::{collect, CollectWindow, Sources};
 use ingest::Alert;
@@ -179,6 +179,8 @@ struct Worker {
     wait_for_settle: bool,
     cancel: CancellationToken,
     journal: Arc<Journal>,
+    /// Where each incident's window is recorded; `None`: recordings are off.
+    recordings: Option<Arc<Recordings>>,
 }
 
 /// Starts the workers; returns the queue's sending side and the incident table.
@@ -188,9 +190,10 @@ pub(crate) fn start(
     sources: Sources,
     metrics: Arc<Metrics>,
     journal: Arc<Journal>,
-    tracker: &TaskTracker,
-    cancel: CancellationToken,
+    recordings: Option<Arc<Recordings>>,
+    background: &Background,
 ) -> (mpsc::Sender<Job>, Arc<Incidents>) {
+    let (tracker, cancel) = (&background.tasks, background.stop.clone());
     let (tx, rx) = mpsc::channel::<Job>(cfg.queue_capacity);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let incidents = Arc::new(Incidents::default());
@@ -204,6 +207,7 @@ pub(crate) fn start(
         wait_for_settle: cfg.window.wait_for_settle,
         cancel: cancel.clone(),
         journal: journal.clone(),
+        recordings,
     });
     for n in 0..cfg.workers {
         let rx = rx.clone();
@@ -271,7 +275,7 @@ impl Worker {
         let outcome = self.localise(&job).await;
         let seconds = job.received.elapsed().as_secs_f64();
         match outcome {
-            Ok(()) => {
+            Ok(to_record) => {
                 self.metrics.incidents.with_label_values(&["stored"]).inc();
                 self.metrics.incident_seconds.observe(seconds);
                 info!(seconds, "incident stored");
@@ -283,6 +287,9 @@ impl Worker {
                     if let Err(e) = self.store.mark_resolved(&job.id, at).await {
                         warn!(error = %e, "marking the incident resolved");
                     }
+                }
+                if let Some(pending) = to_record {
+                    self.record_after(pending).await;
                 }
             }
             Err(reason) => {
@@ -298,7 +305,7 @@ impl Worker {
         }
     }
 
-    async fn localise(&self, job: &Job) -> Result<(), String> {
+    async fn localise(&self, job: &Job) -> Result<Option<ToRecord>, String> {
         let start = job.alert.starts_at_micros();
         if self.wait_for_settle {
             let until = start + self.settle;
@@ -343,14 +350,16 @@ impl Worker {
             series = obs.series.len(),
             access = obs.access.len()
         );
+        let obs = Arc::new(obs);
+        let judged = obs.clone();
         let localisation = tokio::task::spawn_blocking(move || {
             let _g = span.enter();
-            match graph::localise(&obs, &cfg) {
+            match graph::localise(&judged, &cfg) {
                 Ok(l) => l,
                 // Nothing came back (every backend down, or an empty
                 // window): still an incident, one that says what is missing.
                 Err(graph::GraphError::NoData) => {
-                    crate::cmd::empty_localisation(&obs, window.start, window.end)
+                    crate::cmd::empty_localisation(&judged, window.start, window.end)
                 }
             }
         })
@@ -362,13 +371,52 @@ impl Worker {
             actions: Vec::new(),
             feedback: Vec::new(),
             resolved_at: self.incidents.take_resolved(&job.id),
+            recording: None,
         };
         self.store
             .put(&record)
             .instrument(tracing::info_span!("store"))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(self
+            .recordings
+            .is_some()
+            .then_some(ToRecord { record, obs }))
     }
+
+    /// Records the window of an incident already stored, and stores it again
+    /// with the reference. After the incident is `Done`: the page does not
+    /// wait for the compression (ten seconds for a million spans), while the
+    /// worker does, so at most one window per worker is held in memory.
+    async fn record_after(&self, pending: ToRecord) {
+        let Some(r) = &self.recordings else { return };
+        if self.cancel.is_cancelled() {
+            return;
+        }
+        let ToRecord { mut record, obs } = pending;
+        let judged = JudgedWindow {
+            lookback: self.lookback,
+            settle: self.settle,
+        };
+        record.recording = crate::cmd::record_window(r, record.id(), obs, None, judged)
+            .instrument(tracing::info_span!("record"))
+            .await;
+        if record.recording.is_none() {
+            return;
+        }
+        // Verdicts and the resolved time given meanwhile are kept: a put
+        // never takes them away.
+        if let Err(e) = self.store.put(&record).await {
+            warn!(error = %e, "storing the recording's reference");
+        }
+        crate::cmd::evict_recordings(r, self.store.as_ref()).await;
+    }
+}
+
+/// A stored incident whose window is still to be recorded.
+struct ToRecord {
+    record: IncidentRecord,
+    obs: Arc<ingest::Observations>,
 }
 
 /// The id the engine gives the incident of `alert` (whose fingerprint is set).
