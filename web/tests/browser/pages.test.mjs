@@ -381,12 +381,16 @@ test("the API answers as its OpenAPI document says", async () => {
   assert.equal((await call("GET", "/api/v1/incidents?since=yesterday", "/api/v1/incidents")).status, 400);
 
   const one = await call("GET", `/api/v1/incidents/${incidents.ingress.loc.incident.id}`, "/api/v1/incidents/{id}");
-  const { verdict, feedback, resolved_at, duration_seconds, ...localisation } = one.json;
+  const { verdict, feedback, resolved_at, duration_seconds, recording, ...localisation } = one.json;
   assert.deepEqual(localisation, incidents.ingress.loc);
   assert.equal(verdict, null);
   assert.deepEqual(feedback, []);
   assert.equal(resolved_at, null, "nothing resolved it");
   assert.equal(duration_seconds, null);
+  assert.equal(recording, null, "serve_pages keeps no recordings (the router test serves one)");
+  const win = await call("GET", `/api/v1/incidents/${incidents.ingress.loc.incident.id}/window`, "/api/v1/incidents/{id}/window");
+  assert.equal(win.status, 404);
+  assert.match(win.json.error, /recordings\.enabled/);
   const fb = (id) => `/api/v1/incidents/${id}/feedback`;
   const tmpl = "/api/v1/incidents/{id}/feedback";
   assert.equal((await call("POST", fb("nope"), tmpl, { verdict: "confirmed", by: "bot" })).status, 404);
