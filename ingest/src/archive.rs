@@ -8,7 +8,7 @@
 //! directories, with plain relative names at most [`MAX_DEPTH`] deep, up to
 //! [`MAX_UNPACKED`] bytes in all; anything else is an error naming the entry.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -103,14 +103,14 @@ pub fn unpack(archive: &Path, into: &Path) -> Result<PathBuf, IngestError> {
                 "entry {shown:?} is not a plain file or directory"
             )));
         }
+        // `./x` is `x`; anything but plain names (`..`, `/`, a prefix) is refused.
         let parts: Vec<&std::ffi::OsStr> = path
             .components()
+            .filter(|c| *c != Component::CurDir)
             .map(|c| match c {
                 Component::Normal(p) => Ok(p),
-                Component::CurDir => Ok(std::ffi::OsStr::new(".")),
                 _ => Err(bad(format!("entry {shown:?} is not a plain relative name"))),
             })
-            .filter(|p| !matches!(p, Ok(p) if *p == "."))
             .collect::<Result<_, _>>()?;
         if parts.is_empty() {
             continue;
@@ -145,7 +145,7 @@ pub fn unpack(archive: &Path, into: &Path) -> Result<PathBuf, IngestError> {
             std::fs::create_dir_all(parent).map_err(io_err)?;
         }
         let mut out = std::fs::File::create(&dest).map_err(io_err)?;
-        copy(&mut entry, &mut out)
+        io::copy(&mut entry, &mut out)
             .map_err(|e| bad(format!("entry {shown:?} is cut short or unreadable: {e}")))?;
     }
     match (tops.as_slice(), top_files) {
@@ -153,10 +153,6 @@ pub fn unpack(archive: &Path, into: &Path) -> Result<PathBuf, IngestError> {
         ([top], false) => Ok(into.join(top)),
         _ => Ok(into.to_path_buf()),
     }
-}
-
-fn copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
-    io::copy(from, to)
 }
 
 #[cfg(test)]
