@@ -13,8 +13,8 @@ use crate::score;
 use crate::signal::SignalKind;
 use crate::window::{choose_buckets, Buckets, WindowConfig};
 use crate::{
-    Candidate, Count, Edge, Evidence, Heatmap, IncidentInfo, InnerCause, InnerKind, Localisation,
-    Missing,
+    AlertRef, Candidate, Count, Edge, Evidence, Heatmap, IncidentInfo, InnerCause, InnerKind,
+    Localisation, Missing,
 };
 
 /// Engine settings.
@@ -61,6 +61,20 @@ pub fn incident_id(fingerprint: &str, starts_at: &str) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
+/// The alerts of `obs` besides the first, the one that names the incident.
+pub fn other_alerts(obs: &Observations) -> Vec<AlertRef> {
+    obs.alerts
+        .iter()
+        .skip(1)
+        .map(|a| AlertRef {
+            fingerprint: a.fingerprint.clone(),
+            alert_name: a.name().to_string(),
+            alert_component: a.component().map(str::to_string),
+            starts_at: rfc3339(a.starts_at_micros()),
+        })
+        .collect()
+}
+
 /// The modalities `obs` lacks, each with why, as its sources reported them.
 pub fn missing_of(obs: &Observations) -> Vec<Missing> {
     obs.sources
@@ -74,11 +88,20 @@ pub fn missing_of(obs: &Observations) -> Vec<Missing> {
         .collect()
 }
 
-/// Localises the incident in `obs`: its first alert (if any) sets the window.
+/// Localises the incident in `obs`. Its first alert (if any) names the
+/// incident and the symptom; the window spans every alert's start: from the
+/// earliest less the lookback to the latest plus the settle period, with the
+/// baseline ending before the earliest (an alert storm of one outage is one
+/// investigation, and no alert's onset may fall in its baseline).
 pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, GraphError> {
     let alert = obs.alerts.first();
-    let alert_start = alert.map(|a| a.starts_at_micros());
-    let buckets = choose_buckets(obs, alert_start, &cfg.window).ok_or(GraphError::NoData)?;
+    let starts = obs.alerts.iter().map(|a| a.starts_at_micros());
+    let (first, last) = (starts.clone().min(), starts.max());
+    let mut window = cfg.window.clone();
+    if let (Some(f), Some(l)) = (first, last) {
+        window.settle += l - f;
+    }
+    let buckets = choose_buckets(obs, first, &window).ok_or(GraphError::NoData)?;
     let ctx = features::Context {
         params: &cfg.params,
         alert: alert
@@ -117,6 +140,7 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         baseline_end: rfc3339(buckets.start_of(buckets.baseline_end)),
         bucket_seconds: buckets.width as f64 / 1e6,
         annotations: alert.map(|a| a.annotations.clone()).unwrap_or_default(),
+        other_alerts: other_alerts(obs),
     };
 
     let ranking: Vec<Candidate> = ranked

@@ -45,10 +45,12 @@ pub mod signal;
 pub mod store;
 mod window;
 
-pub use engine::{alert_incident_id, incident_id, localise, missing_of, EngineConfig, GraphError};
+pub use engine::{
+    alert_incident_id, incident_id, localise, missing_of, other_alerts, EngineConfig, GraphError,
+};
 pub use localisation::{
-    is_address, Candidate, Cell, CellSignal, Count, Detail, Edge, Evidence, FaultKind, Heatmap,
-    IncidentInfo, InnerCause, InnerKind, Localisation, Missing, ProxyMix, SignalSeries,
+    is_address, AlertRef, Candidate, Cell, CellSignal, Count, Detail, Edge, Evidence, FaultKind,
+    Heatmap, IncidentInfo, InnerCause, InnerKind, Localisation, Missing, ProxyMix, SignalSeries,
 };
 pub use params::{Floor, LevelFloors, Params};
 pub use window::WindowConfig;

@@ -102,6 +102,22 @@ pub struct IncidentInfo {
     /// taken, ...), as Alertmanager sent them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// The other alerts of the same investigation (an alert storm of one
+    /// outage is one incident), in the order they arrived; empty for an
+    /// incident of one alert.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_alerts: Vec<AlertRef>,
+}
+
+/// One alert of an investigation, besides the one that opened it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertRef {
+    pub fingerprint: String,
+    pub alert_name: String,
+    pub alert_component: Option<String>,
+    /// RFC 3339.
+    pub starts_at: String,
 }
 
 /// One item of evidence behind a candidate or a heatmap cell.

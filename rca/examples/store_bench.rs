@@ -93,6 +93,7 @@ fn incident(
             baseline_end: rfc(starts - chrono::Duration::minutes(5)),
             bucket_seconds: 30.0,
             annotations,
+            other_alerts: Vec::new(),
         },
         ranking,
         path: path.iter().map(|&i| name(i)).collect(),

@@ -62,6 +62,11 @@ pub struct ServeArgs {
     /// Neo4j, the local copy of incidents and the outbox of writes waiting for it.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Where accepted alerts wait for a worker: nats://HOST:4222 puts them in a NATS
+    /// JetStream stream that every replica with the same URL takes work from [default:
+    /// the config's `queue.url`; empty: this process's journal under --data-dir].
+    #[arg(long)]
+    pub queue: Option<String>,
     /// Neo4j's Bolt URI (bolt://host:7687): keep incidents in Neo4j instead of the
     /// embedded store.
     #[arg(long, env = "RCA_NEO4J_URI")]

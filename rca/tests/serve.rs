@@ -178,6 +178,8 @@ async fn a_full_queue_answers_429_and_the_service_stays_up() {
     let mut env = NOWHERE.to_vec();
     env.push(("RCA_QUEUE_CAPACITY", "1"));
     env.push(("RCA_WORKERS", "1"));
+    // Each alert its own investigation: joining is tested below.
+    env.push(("RCA_GROUPING", "false"));
     let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
     // Alerts that just started: the worker waits out their settle period,
     // so the first occupies it, the second the queue, the third is refused.
@@ -513,4 +515,182 @@ async fn a_resolved_alert_that_comes_before_its_incident_is_stored_is_kept() {
         Some(ends)
     );
     server.stop().await;
+}
+
+/// A webhook of `alerts` (service, fingerprint, startsAt), one Alertmanager
+/// group, with `labels` added to each alert.
+fn group_webhook(alerts: &[(String, String, String)], labels: serde_json::Value) -> String {
+    let alerts: Vec<serde_json::Value> = alerts
+        .iter()
+        .map(|(service, fp, starts)| {
+            let mut l = serde_json::json!({"alertname": "HighErrorRate", "service": service});
+            for (k, v) in labels.as_object().unwrap() {
+                l[k] = v.clone();
+            }
+            serde_json::json!({
+                "status": "firing", "labels": l, "annotations": {},
+                "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fp
+            })
+        })
+        .collect();
+    serde_json::json!({"version": "4", "status": "firing", "receiver": "rca",
+        "groupKey": "{}:{alertname=\"HighErrorRate\"}", "alerts": alerts})
+    .to_string()
+}
+
+fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{metrics}"))
+}
+
+/// One webhook of 20 firing alerts (an outage seen by 20 services) is one
+/// investigation: one incident, its window spanning every start, every
+/// fingerprint linked to it, the 19 others listed in it.
+#[tokio::test]
+async fn twenty_alerts_of_one_webhook_are_one_investigation() {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = NOWHERE.to_vec();
+    env.push(("RCA_WAIT_FOR_SETTLE", "false"));
+    let server = common::start(common::config("", &env), "127.0.0.1:0", data.path()).await;
+    // Starts spread over two minutes, the earliest last in the body: the
+    // investigation is named after the earliest, whatever the order.
+    let alerts: Vec<(String, String, String)> = (0..20)
+        .map(|i| {
+            let at = (Utc::now() - chrono::Duration::seconds(1200 - 6 * i))
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            (format!("svc-{i:02}"), format!("fa11{i:012}"), at)
+        })
+        .rev()
+        .collect();
+    let resp = send_webhook(&server, group_webhook(&alerts, serde_json::json!({}))).await;
+    assert_eq!(resp.status(), 202);
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    let incidents = answer["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{answer}");
+    let id = incidents[0]["id"].as_str().unwrap().to_string();
+    let placed = answer["alerts"].as_array().unwrap();
+    assert_eq!(placed.len(), 20, "{answer}");
+    assert!(placed.iter().all(|a| a["id"] == id.as_str()), "{answer}");
+    let started: Vec<&serde_json::Value> =
+        placed.iter().filter(|a| a["status"] == "started").collect();
+    assert_eq!(started.len(), 1, "{answer}");
+    assert_eq!(
+        started[0]["fingerprint"], "fa11000000000000",
+        "the earliest opens it"
+    );
+    assert_eq!(
+        placed.iter().filter(|a| a["status"] == "joined").count(),
+        19
+    );
+
+    server.wait_done(&id, Duration::from_secs(30)).await;
+    let record: serde_json::Value = client()
+        .get(server.url(&format!("/api/v1/incidents/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let incident = &record["incident"];
+    assert_eq!(incident["fingerprint"], "fa11000000000000", "{incident}");
+    assert_eq!(
+        incident["other_alerts"].as_array().unwrap().len(),
+        19,
+        "{incident}"
+    );
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (_, fp, _) in &alerts {
+        let link = no_redirect
+            .get(server.url(&format!("/alerts/{fp}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(link.status().is_redirection(), "{fp}: {}", link.status());
+        let to = link.headers()["location"].to_str().unwrap();
+        assert!(to.ends_with(&format!("/incidents/{id}")), "{fp}: {to}");
+    }
+    let m = text(server.url("/metrics")).await;
+    assert_eq!(metric(&m, "rca_investigations_total"), 1.0);
+    assert_eq!(metric(&m, "rca_alerts_joined_total"), 19.0);
+
+    // The same group sent again (Alertmanager repeats it) starts nothing.
+    let again = send_webhook(&server, group_webhook(&alerts, serde_json::json!({}))).await;
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert!(
+        again["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "known" && a["id"] == id.as_str()),
+        "{again}"
+    );
+    server.stop().await;
+}
+
+/// Alerts of later webhooks join an investigation that is still settling,
+/// when the configured labels agree; joining takes no queue slot, so a
+/// storm of one outage is not turned away, while another system's alert
+/// opens its own investigation (and finds the queue full).
+#[tokio::test]
+async fn later_alerts_join_a_settling_investigation_of_the_same_system() {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = NOWHERE.to_vec();
+    env.push(("RCA_QUEUE_CAPACITY", "1"));
+    env.push(("RCA_WORKERS", "1"));
+    let cfg = common::config("[grouping]\nlabels = [\"cluster\"]\n", &env);
+    let server = common::start(cfg, "127.0.0.1:0", data.path()).await;
+    let one = |service: &str, fp: &str, cluster: &str| {
+        group_webhook(
+            &[(service.to_string(), fp.to_string(), minutes_ago(0))],
+            serde_json::json!({ "cluster": cluster }),
+        )
+    };
+    let post = |body: String| {
+        let server = &server;
+        async move {
+            let resp = send_webhook(server, body).await;
+            let code = resp.status().as_u16();
+            (code, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (code, first) = post(one("checkout", "a1", "east")).await;
+    assert_eq!(code, 202, "{first}");
+    let id = first["incidents"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(first["alerts"][0]["status"], "started");
+    // The worker takes it and waits out its settle period, queued still.
+    for _ in 0..100 {
+        if text(server.url("/metrics"))
+            .await
+            .contains("rca_queue_depth 0")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for fp in ["a2", "a3", "a4"] {
+        let (code, joined) = post(one("payment", fp, "east")).await;
+        assert_eq!(code, 202, "{joined}");
+        assert_eq!(joined["alerts"][0]["status"], "joined", "{joined}");
+        assert_eq!(joined["alerts"][0]["id"], id.as_str(), "{joined}");
+    }
+    // Another cluster is another system: a new investigation fills the
+    // queue's one slot, and the next one is refused.
+    let (code, other) = post(one("checkout", "b1", "west")).await;
+    assert_eq!(code, 202, "{other}");
+    assert_eq!(other["alerts"][0]["status"], "started", "{other}");
+    assert_ne!(other["incidents"][0]["id"], id.as_str());
+    let (code, refused) = post(one("checkout", "c1", "north")).await;
+    assert_eq!(code, 429, "{refused}");
+    let m = text(server.url("/metrics")).await;
+    assert_eq!(metric(&m, "rca_investigations_total"), 2.0);
+    assert_eq!(metric(&m, "rca_alerts_joined_total"), 3.0);
+    tokio::time::timeout(Duration::from_secs(15), server.stop())
+        .await
+        .expect("stops promptly");
 }

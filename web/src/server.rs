@@ -211,8 +211,12 @@ pub enum ApiError {
     #[error("request body larger than the limit of {0} bytes")]
     TooLarge(usize),
     /// The work queue is full, with this many waiting: try again later.
-    #[error("queue full ({0} alerts waiting): try again later")]
+    #[error("queue full ({0} investigations waiting): try again later")]
     QueueFull(usize),
+    /// The shared work queue (NATS JetStream) did not take the work: nothing
+    /// was accepted, try again later.
+    #[error("the work queue is unavailable, nothing was accepted: {0}")]
+    QueueUnavailable(String),
     #[error("ad-hoc localisation is not available on this server")]
     NoLocaliser,
     /// The server failed in a way the client cannot help (a journal write).
@@ -252,6 +256,7 @@ impl ApiError {
             ApiError::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Localise(LocaliseError::NoData) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NoLocaliser
+            | ApiError::QueueUnavailable(_)
             | ApiError::Store(StoreError::Unavailable { .. })
             | ApiError::Localise(LocaliseError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_)
@@ -271,6 +276,9 @@ pub struct ErrorBody {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        // Both are worth retrying as they are, once the queue has room or is back.
+        let retry = status == StatusCode::TOO_MANY_REQUESTS
+            || matches!(self, ApiError::QueueUnavailable(_));
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
@@ -281,7 +289,7 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        if retry {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from_static(RETRY_AFTER_S),

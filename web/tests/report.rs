@@ -99,6 +99,7 @@ fn fixture() -> Localisation {
             baseline_end: bucket(10),
             bucket_seconds: 60.0,
             annotations: Default::default(),
+            other_alerts: Vec::new(),
         },
         ranking: vec![
             Candidate {

@@ -29,6 +29,7 @@ fn localisation(id: &str, fingerprint: &str) -> Localisation {
             baseline_end: "2024-05-01T10:31:00Z".to_owned(),
             bucket_seconds: 60.0,
             annotations: Default::default(),
+            other_alerts: Vec::new(),
         },
         ranking: Vec::new(),
         path: Vec::new(),

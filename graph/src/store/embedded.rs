@@ -319,7 +319,13 @@ impl EmbeddedStore {
         let st = self.inner.state();
         st.entries
             .values()
-            .filter(|e| e.summary.fingerprint == fingerprint)
+            .filter(|e| {
+                e.summary.fingerprint == fingerprint
+                    || e.summary
+                        .other_fingerprints
+                        .iter()
+                        .any(|f| f == fingerprint)
+            })
             .max_by(|a, b| (a.starts, &a.summary.id).cmp(&(b.starts, &b.summary.id)))
             .map(|e| e.summary.clone())
     }

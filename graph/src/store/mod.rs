@@ -298,6 +298,9 @@ pub struct IncidentSummary {
     pub id: String,
     pub alert_name: String,
     pub fingerprint: String,
+    /// The fingerprints of the other alerts of the investigation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_fingerprints: Vec<String>,
     /// The alert's start, RFC 3339.
     pub starts_at: String,
     pub created_at: DateTime<Utc>,
@@ -315,6 +318,12 @@ impl IncidentSummary {
             id: l.incident.id.clone(),
             alert_name: l.incident.alert_name.clone(),
             fingerprint: l.incident.fingerprint.clone(),
+            other_fingerprints: l
+                .incident
+                .other_alerts
+                .iter()
+                .map(|a| a.fingerprint.clone())
+                .collect(),
             starts_at: l.incident.starts_at.clone(),
             created_at: record.created_at,
             root_cause: top.map(|c| c.component.clone()),
@@ -453,7 +462,8 @@ pub trait GraphStore: Send + Sync {
     async fn get(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError>;
     /// Incidents matching `query`, newest alert start first.
     async fn incidents(&self, query: &IncidentQuery) -> Result<Vec<IncidentSummary>, StoreError>;
-    /// The newest incident of the alert with this fingerprint.
+    /// The newest incident of the alert with this fingerprint, whether the
+    /// alert opened it or joined it.
     async fn latest_for_alert(
         &self,
         fingerprint: &str,

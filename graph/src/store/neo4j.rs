@@ -606,7 +606,8 @@ impl GraphStore for Neo4jStore {
         let s = &self.shared;
         let remote = s.in_txn(|txn| {
             let q = neo4rs::query(
-                "MATCH (i:Incident {fingerprint: $fp}) \
+                "MATCH (i:Incident) \
+                 WHERE i.fingerprint = $fp OR $fp IN coalesce(i.other_fingerprints, []) \
                  RETURN i AS i ORDER BY i.starts_at_ms DESC, i.id DESC LIMIT 1",
             )
             .param("fp", fingerprint);
@@ -894,6 +895,8 @@ fn summary(n: &neo4rs::Node) -> Result<IncidentSummary, neo4rs::Error> {
         id: n.get("id").map_err(de)?,
         alert_name: n.get("alert_name").map_err(de)?,
         fingerprint: n.get("fingerprint").map_err(de)?,
+        // Absent on incidents stored before investigations grouped alerts.
+        other_fingerprints: n.get("other_fingerprints").unwrap_or_default(),
         starts_at: n.get("starts_at").map_err(de)?,
         created_at: parse_time(&created).ok_or_else(|| {
             neo4rs::Error::UnexpectedMessage(format!("created_at {created:?} is not RFC 3339"))
@@ -1036,6 +1039,7 @@ impl Rows {
         txn.run(
             q("MATCH (i:Incident {id: $id}) REMOVE i.writing \
                SET i.alert_name = $alert_name, i.fingerprint = $fingerprint, \
+                   i.other_fingerprints = $other_fingerprints, \
                    i.starts_at = $starts_at, i.starts_at_ms = $starts_ms, \
                    i.created_at = $created_at, i.root_cause = $root_cause, i.fault = $fault, \
                    i.score = $score, i.detection_rule = $rule, i.attack_path = $path_id, \
@@ -1043,6 +1047,14 @@ impl Rows {
                    i.resolved_at = $resolved, i.recording = $recording")
             .param("alert_name", l.incident.alert_name.as_str())
             .param("fingerprint", l.incident.fingerprint.as_str())
+            .param(
+                "other_fingerprints",
+                l.incident
+                    .other_alerts
+                    .iter()
+                    .map(|a| a.fingerprint.clone())
+                    .collect::<Vec<String>>(),
+            )
             .param("starts_at", l.incident.starts_at.as_str())
             .param("starts_ms", starts_ms)
             .param("created_at", rfc3339(rec.created_at))

@@ -112,6 +112,7 @@ impl Spec<'_> {
                 baseline_end: rfc(starts - chrono::Duration::minutes(5)),
                 bucket_seconds: 30.0,
                 annotations,
+                other_alerts: Vec::new(),
             },
             ranking,
             path,
@@ -295,6 +296,22 @@ pub async fn incidents_by_component_and_time(store: &dyn GraphStore, ns: &str) {
             .unwrap(),
         None
     );
+
+    // An alert that joined an investigation links to it as its opener does.
+    let mut grouped = spec(ns, 5, &[("db", Latency)], &["web"], 5).record();
+    let joined = format!("{ns}fp-joined");
+    grouped.localisation.incident.other_alerts = vec![graph::AlertRef {
+        fingerprint: joined.clone(),
+        alert_name: "ErrorBudgetBurn".into(),
+        alert_component: Some(format!("{ns}web")),
+        starts_at: grouped.localisation.incident.starts_at.clone(),
+    }];
+    store.put(&grouped).await.unwrap();
+    let by_joined = store.latest_for_alert(&joined).await.unwrap().unwrap();
+    assert_eq!(by_joined.id, format!("{ns}inc-5"));
+    assert_eq!(by_joined.other_fingerprints, vec![joined.clone()]);
+    let back = store.get(&by_joined.id).await.unwrap().unwrap();
+    assert_eq!(back.localisation.incident.other_alerts.len(), 1);
 }
 
 /// Components first-ranked by two or more incidents, most first, with their

@@ -110,6 +110,7 @@ pub fn empty_localisation(obs: &Observations, start: Micros, end: Micros) -> Loc
             baseline_end: rfc3339(start),
             bucket_seconds: 0.0,
             annotations: alert.map(|a| a.annotations.clone()).unwrap_or_default(),
+            other_alerts: ::graph::other_alerts(obs),
         },
         ranking: Vec::new(),
         path: Vec::new(),

@@ -30,6 +30,15 @@ pub fn load_config(args: &ServeArgs, env: &BTreeMap<String, String>) -> CliResul
     if let Some(dir) = &args.data_dir {
         cfg.data_dir = dir.clone();
     }
+    if let Some(url) = &args.queue {
+        cfg.queue.url = url.clone();
+        // The flag is checked as the file's key would be.
+        if !url.is_empty() && !url.starts_with("nats://") {
+            return Err(CliError::bad(anyhow::anyhow!(
+                "--queue {url:?}: not a nats:// URL"
+            )));
+        }
+    }
     Ok(cfg)
 }
 

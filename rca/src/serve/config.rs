@@ -29,11 +29,14 @@ pub struct Config {
     pub token: String,
     /// Largest webhook body accepted, in bytes (413 above).
     pub body_limit_bytes: usize,
-    /// Alerts waiting to be worked on at most (429 above).
+    /// Investigations waiting to be worked on at most (429 for a webhook that
+    /// would open one more).
     pub queue_capacity: usize,
     /// Alerts worked on at once.
     pub workers: usize,
     pub window: WindowSection,
+    pub grouping: GroupingSection,
+    pub queue: QueueSection,
     pub collect: CollectSection,
     pub jaeger: JaegerSection,
     pub prometheus: PrometheusSection,
@@ -120,6 +123,38 @@ pub struct WindowSection {
     pub settle_seconds: u64,
     /// Wait until `startsAt + settle` has passed before collecting.
     pub wait_for_settle: bool,
+}
+
+/// Which alerts make one investigation. The alerts of one webhook always do
+/// (one Alertmanager group is one notification); with `enabled`, alerts of
+/// later webhooks join an investigation still waiting to start when their
+/// `labels` have the same values and they start within one settle period of
+/// the alert that opened it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupingSection {
+    pub enabled: bool,
+    /// Labels whose values must agree (say `["cluster", "namespace"]`);
+    /// empty: every alert of this service is one system.
+    pub labels: Vec<String>,
+}
+
+impl Default for GroupingSection {
+    fn default() -> Self {
+        GroupingSection {
+            enabled: true,
+            labels: Vec::new(),
+        }
+    }
+}
+
+/// Where accepted alerts wait for a worker.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSection {
+    /// `nats://HOST:PORT`: a NATS JetStream stream that replicas share;
+    /// empty: this process's own journal (`data_dir/pending`).
+    pub url: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -322,6 +357,8 @@ impl Default for Config {
             queue_capacity: 64,
             workers: 1,
             window: WindowSection::default(),
+            grouping: GroupingSection::default(),
+            queue: QueueSection::default(),
             collect: CollectSection::default(),
             jaeger: JaegerSection::default(),
             prometheus: PrometheusSection::default(),
@@ -447,7 +484,7 @@ pub fn default_queries() -> Vec<SignalQuery> {
 }
 
 /// The environment variables that override the file, each with its key.
-pub const ENV_KEYS: [(&str, &str); 22] = [
+pub const ENV_KEYS: [(&str, &str); 24] = [
     ("RCA_TOKEN", "token"),
     ("RCA_LISTEN", "listen"),
     ("RCA_PUBLIC_URL", "public_url"),
@@ -464,6 +501,8 @@ pub const ENV_KEYS: [(&str, &str); 22] = [
     ("RCA_LOGS_BACKEND", "logs.backend"),
     ("RCA_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
     ("RCA_WAIT_FOR_SETTLE", "window.wait_for_settle"),
+    ("RCA_GROUPING", "grouping.enabled"),
+    ("RCA_QUEUE_URL", "queue.url"),
     ("RCA_NEO4J_URI", "neo4j.uri"),
     ("RCA_NEO4J_USER", "neo4j.user"),
     ("RCA_NEO4J_PASSWORD", "neo4j.password"),
@@ -558,6 +597,8 @@ impl Config {
             }
             "telemetry.otlp_endpoint" => self.telemetry.otlp_endpoint = value.to_string(),
             "window.wait_for_settle" => self.window.wait_for_settle = num(value)?,
+            "grouping.enabled" => self.grouping.enabled = num(value)?,
+            "queue.url" => self.queue.url = value.to_string(),
             "recordings.enabled" => self.recordings.enabled = num(value)?,
             "recordings.max_incident_bytes" => self.recordings.max_incident_bytes = num(value)?,
             "recordings.max_total_bytes" => self.recordings.max_total_bytes = num(value)?,
@@ -603,6 +644,17 @@ impl Config {
         ] {
             if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
                 errors.push(format!("{key}: {url:?} is not an http(s) URL"));
+            }
+        }
+        if !self.queue.url.is_empty() && !self.queue.url.starts_with("nats://") {
+            errors.push(format!(
+                "queue.url: {:?} is not a nats:// URL (empty: the local journal)",
+                self.queue.url
+            ));
+        }
+        for label in &self.grouping.labels {
+            if label.is_empty() {
+                errors.push("grouping.labels: a label name is empty".into());
             }
         }
         let second = self.goroutines.second_dump_seconds;
@@ -707,7 +759,7 @@ pub fn reference() -> String {
         (
             "queue_capacity",
             d.queue_capacity.to_string(),
-            "alerts waiting at most; beyond, webhooks get 429",
+            "investigations waiting at most; beyond, a webhook opening one gets 429",
         ),
         ("workers", d.workers.to_string(), "alerts worked on at once"),
         (
@@ -724,6 +776,21 @@ pub fn reference() -> String {
             "window.wait_for_settle",
             d.window.wait_for_settle.to_string(),
             "wait for startsAt + settle before collecting",
+        ),
+        (
+            "grouping.enabled",
+            d.grouping.enabled.to_string(),
+            "later alerts join a queued investigation within one settle period",
+        ),
+        (
+            "grouping.labels",
+            "[] (one system)".into(),
+            "labels whose values must agree for alerts to join",
+        ),
+        (
+            "queue.url",
+            "\"\" (journal)".into(),
+            "nats://HOST:4222: a JetStream queue the replicas share",
         ),
         (
             "collect.timeout_seconds",

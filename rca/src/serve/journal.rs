@@ -1,9 +1,10 @@
 //! Accepted alerts on disk until their incident is stored: a webhook answered
 //! 202 is a promise, and a restart (a deploy, a crash, a shutdown during the
 //! settle wait) must not break it. Each alert is one file,
-//! `DATA_DIR/pending/ID.json`, written (to a temporary name, then renamed)
-//! before the 202 goes out and removed once the incident is stored or has
-//! failed for good; at start every file left is queued again.
+//! `DATA_DIR/pending/ALERT_ID.json` naming the investigation it belongs to,
+//! written (to a temporary name, then renamed) before the 202 goes out and
+//! removed once that investigation is stored or has failed for good; at start
+//! every file left is queued again, one investigation per investigation id.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -18,10 +19,22 @@ pub struct Journal {
     dir: PathBuf,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Entry {
-    id: String,
-    alert: Alert,
+/// One accepted alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The alert's own id (`graph::alert_incident_id`).
+    pub id: String,
+    /// The investigation it opened or joined; absent in files written before
+    /// alerts were grouped, where it is `id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub investigation: Option<String>,
+    pub alert: Alert,
+}
+
+impl Entry {
+    pub fn investigation(&self) -> &str {
+        self.investigation.as_deref().unwrap_or(&self.id)
+    }
 }
 
 impl Journal {
@@ -43,12 +56,15 @@ impl Journal {
         Ok(self.dir.join(format!("{id}.json")))
     }
 
-    /// Records `alert` as accepted, durably, before the webhook answers.
-    pub fn record(&self, id: &str, alert: &Alert) -> io::Result<()> {
+    /// Records `alert` (of id `id`, in `investigation`) as accepted,
+    /// durably, before the webhook answers.
+    pub fn record(&self, id: &str, investigation: &str, alert: &Alert) -> io::Result<()> {
         let path = self.path(id)?;
+        self.path(investigation)?;
         let tmp = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec(&Entry {
             id: id.to_string(),
+            investigation: (investigation != id).then(|| investigation.to_string()),
             alert: alert.clone(),
         })?;
         let write = || -> io::Result<()> {
@@ -61,7 +77,7 @@ impl Journal {
         write().map_err(|e| annotate(&path, e))
     }
 
-    /// Forgets `id`: its incident is stored, or failed for good.
+    /// Forgets alert `id`: its investigation is stored, or failed for good.
     pub fn done(&self, id: &str) {
         let Ok(path) = self.path(id) else { return };
         match std::fs::remove_file(&path) {
@@ -74,7 +90,7 @@ impl Journal {
     /// Every alert still pending, oldest file first. A file that cannot be
     /// read is renamed `*.unreadable` (kept for whoever looks, never retried)
     /// and reported in the log.
-    pub fn pending(&self) -> Vec<(String, Alert)> {
+    pub fn pending(&self) -> Vec<Entry> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -96,8 +112,11 @@ impl Journal {
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Entry>(&b).map_err(|e| e.to_string()));
             match read {
-                Ok(entry) if self.path(&entry.id).ok().as_deref() == Some(path.as_path()) => {
-                    out.push((entry.id, entry.alert))
+                Ok(entry)
+                    if self.path(&entry.id).ok().as_deref() == Some(path.as_path())
+                        && self.path(entry.investigation()).is_ok() =>
+                {
+                    out.push(entry)
                 }
                 Ok(entry) => {
                     warn!(path = %path.display(), id = %entry.id, "pending alert's id does not match its file; left alone")
@@ -133,17 +152,22 @@ mod tests {
     fn recorded_alerts_survive_until_done_and_bad_files_are_set_aside() {
         let tmp = tempfile::tempdir().unwrap();
         let j = Journal::open(tmp.path()).unwrap();
-        j.record("aa01", &alert("f1")).unwrap();
-        j.record("bb02", &alert("f2")).unwrap();
+        j.record("aa01", "aa01", &alert("f1")).unwrap();
+        j.record("bb02", "aa01", &alert("f2")).unwrap();
         std::fs::write(tmp.path().join("pending/cc03.json"), b"{\"id\": \"cc0").unwrap();
         let again = Journal::open(tmp.path()).unwrap();
         let pending = again.pending();
-        let ids: Vec<&str> = pending.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<&str> = pending.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids.len(), 2, "{ids:?}");
         assert!(ids.contains(&"aa01") && ids.contains(&"bb02"), "{ids:?}");
+        let first = pending.iter().find(|e| e.id == "aa01").unwrap();
+        assert_eq!(first.alert, alert("f1"));
+        assert_eq!(first.investigation(), "aa01");
+        let joined = pending.iter().find(|e| e.id == "bb02").unwrap();
         assert_eq!(
-            pending.iter().find(|(id, _)| id == "aa01").unwrap().1,
-            alert("f1")
+            joined.investigation(),
+            "aa01",
+            "the alert that joined names its investigation"
         );
         assert!(tmp.path().join("pending/cc03.unreadable").exists());
         again.done("aa01");
@@ -155,7 +179,9 @@ mod tests {
     fn ids_that_are_not_plain_names_are_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let j = Journal::open(tmp.path()).unwrap();
-        let e = j.record("../etc", &alert("f")).unwrap_err();
+        let e = j.record("../etc", "../etc", &alert("f")).unwrap_err();
+        assert!(e.to_string().contains("not a file name"), "{e}");
+        let e = j.record("aa01", "../etc", &alert("f")).unwrap_err();
         assert!(e.to_string().contains("not a file name"), "{e}");
     }
 }

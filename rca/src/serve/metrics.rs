@@ -1,8 +1,8 @@
 //! The service's own metrics, in Prometheus' text format at `GET /metrics`.
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 
 /// Every metric `rca serve` exports, registered in one registry of its own
@@ -11,8 +11,12 @@ pub struct Metrics {
     registry: Registry,
     /// Webhook requests by answer status.
     pub webhooks: IntCounterVec,
-    /// Alerts waiting in the queue.
+    /// Investigations waiting in the queue (settling or for a worker).
     pub queue_depth: IntGauge,
+    /// Investigations opened: one per outage, however many alerts it has.
+    pub investigations: IntCounter,
+    /// Alerts that joined an investigation another alert opened.
+    pub alerts_joined: IntCounter,
     /// Incidents finished, by outcome (`stored`, `failed`).
     pub incidents: IntCounterVec,
     /// Seconds from webhook to stored incident.
@@ -41,8 +45,21 @@ impl Metrics {
             &["code"],
         )
         .expect("valid metric");
-        let queue_depth = IntGauge::new("rca_queue_depth", "Alerts waiting to be worked on.")
-            .expect("valid metric");
+        let queue_depth = IntGauge::new(
+            "rca_queue_depth",
+            "Investigations waiting to be worked on (settling or for a worker).",
+        )
+        .expect("valid metric");
+        let investigations = IntCounter::new(
+            "rca_investigations_total",
+            "Investigations opened (an alert storm of one outage is one).",
+        )
+        .expect("valid metric");
+        let alerts_joined = IntCounter::new(
+            "rca_alerts_joined_total",
+            "Alerts that joined an investigation another alert opened.",
+        )
+        .expect("valid metric");
         let incidents = IntCounterVec::new(
             Opts::new("rca_incidents_total", "Incidents finished, by outcome."),
             &["outcome"],
@@ -84,6 +101,8 @@ impl Metrics {
         for m in [
             Box::new(webhooks.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(queue_depth.clone()),
+            Box::new(investigations.clone()),
+            Box::new(alerts_joined.clone()),
             Box::new(incidents.clone()),
             Box::new(incident_seconds.clone()),
             Box::new(collector_seconds.clone()),
@@ -97,6 +116,8 @@ impl Metrics {
             registry,
             webhooks,
             queue_depth,
+            investigations,
+            alerts_joined,
             incidents,
             incident_seconds,
             collector_seconds,

@@ -1,23 +1,31 @@
 //! `rca serve`: alerts in by webhook, incidents out.
 //!
 //! A webhook (`POST /api/v1/alerts`, Alertmanager v4 or Grafana unified
-//! alerting) is checked and answered at once with `202` and the id and URL
-//! of one incident per firing alert; the work is queued. Workers take each
-//! alert, wait (if configured) until its settle period has passed, collect the
-//! window from every source at once (`ingest::collect`), localise it on a
-//! blocking thread (`graph::localise`, the same engine as `rca replay`) and
-//! store the result (`graph::store::GraphStore`). The queue is bounded: when
-//! it is full the webhook answers `429` and Alertmanager retries later.
+//! alerting) is checked and answered at once with `202`, the investigations
+//! its firing alerts are in and, for each alert, whether it started one or
+//! joined one; the work is queued. Workers take each investigation, wait (if
+//! configured) until the settle period after its latest alert has passed,
+//! collect the window that spans all its alerts from every source at once
+//! (`ingest::collect`), localise it on a blocking thread (`graph::localise`,
+//! the same engine as `rca replay`) and store the result
+//! (`graph::store::GraphStore`). The queue is bounded in investigations: when
+//! it is full a webhook that would open a new one answers `429` and
+//! Alertmanager retries later.
 //!
-//! An alert is one incident: the id is derived from its fingerprint and start
-//! (`graph::alert_incident_id`), so a re-delivered alert is answered with the id it
+//! An alert storm of one outage is one investigation: the alerts of one
+//! webhook (one Alertmanager group) make one, and alerts of later webhooks
+//! join one still queued when the configured labels agree and they start
+//! within one settle period of the alert that opened it (`queue::Incidents::place`).
+//! Its id is the opening alert's (`graph::alert_incident_id`, from its
+//! fingerprint and start), so a re-delivered alert is answered with the id it
 //! already has and queued no second time.
 //!
 //! # Layout
 //! - `config`: the TOML file, environment overrides, the `--help` reference.
-//! - `webhook`: reading a webhook body into jobs; the intake's HTTP handlers
+//! - `webhook`: reading a webhook body into investigations; the intake's HTTP handlers
 //!   (errors map to statuses through `web::ApiError`, as the pages' do).
-//! - `queue`: the bounded queue, the incident table and the workers.
+//! - `queue`: the bounded queue, the table of investigations (grouping) and
+//!   the workers.
 //! - `journal`: accepted alerts on disk until their incident is stored,
 //!   queued again at start.
 //! - `adhoc`: `POST /api/v1/localise` over the live sources, and which alerts

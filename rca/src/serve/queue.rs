@@ -1,5 +1,9 @@
-//! The bounded queue of alerts, the table of incidents this process knows,
-//! and the workers that turn an alert into a stored incident.
+//! The bounded queue of investigations, the table of those this process
+//! knows, and the workers that turn one into a stored incident.
+//!
+//! An investigation is the unit of work: the alerts of one webhook, and the
+//! alerts of later webhooks that joined it while it waited (see
+//! [`Incidents::place`]). Its id is the id of the alert that opened it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,11 +23,11 @@ use super::journal::Journal;
 use super::metrics::Metrics;
 use super::Config;
 
-/// One alert to work on.
+/// One investigation to work on; its alerts are in the incident table until
+/// a worker takes them.
 #[derive(Debug)]
 pub struct Job {
     pub id: String,
-    pub alert: Alert,
     pub received: Instant,
 }
 
@@ -41,55 +45,308 @@ pub enum IncidentState {
     },
 }
 
-/// Incidents seen since start, by id: what makes a re-delivery cheap and
-/// lets a page say "in progress".
+/// Which alerts make one investigation (the config's `[grouping]`).
+#[derive(Clone, Debug, Default)]
+pub struct Grouping {
+    /// Alerts of later webhooks may join a queued investigation.
+    pub join: bool,
+    /// Labels whose values must agree for an alert to join.
+    pub labels: Vec<String>,
+    /// How far, in microseconds, an alert's start may lie from the start of
+    /// the alert that opened the investigation: the settle period. The
+    /// window then ends at most one settle period later than the opener's
+    /// alone would, and onsets further apart are not one onset.
+    pub within: i64,
+}
+
+/// How an alert of a webhook was placed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placed {
+    /// It opened a new investigation.
+    Started,
+    /// It joined one, queued, of this webhook or an earlier one.
+    Joined,
+    /// It was placed before (a re-delivery): nothing new.
+    Known,
+}
+
+impl Placed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placed::Started => "started",
+            Placed::Joined => "joined",
+            Placed::Known => "known",
+        }
+    }
+}
+
+/// One alert's placement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// The alert's own id.
+    pub alert: String,
+    pub investigation: String,
+    pub placed: Placed,
+}
+
+/// The alerts of one investigation; the first opened it.
+#[derive(Clone, Debug)]
+struct Group {
+    key: Vec<Option<String>>,
+    opener_start: i64,
+    alerts: Vec<(String, Alert)>,
+}
+
+#[derive(Default)]
+struct Table {
+    /// By investigation id.
+    states: HashMap<String, IncidentState>,
+    groups: HashMap<String, Group>,
+    /// Alert id to the investigation it belongs to.
+    of_alert: HashMap<String, String>,
+    /// Resolved notifications that came while the investigation was queued
+    /// or running: applied by the worker when it stores the incident.
+    resolved: HashMap<String, DateTime<Utc>>,
+}
+
+/// Investigations seen since start, by id: what makes a re-delivery cheap,
+/// lets later alerts join, and lets a page say "in progress".
 #[derive(Default)]
 pub struct Incidents {
-    states: Mutex<HashMap<String, IncidentState>>,
-    /// The alert fingerprint of each incident id, for the alert links.
-    fingerprints: Mutex<HashMap<String, String>>,
-    /// Resolved notifications that came while their incident was queued or
-    /// running: applied by the worker when it stores the incident.
-    resolved: Mutex<HashMap<String, DateTime<Utc>>>,
+    table: Mutex<Table>,
+    grouping: Grouping,
     changed: tokio::sync::Notify,
 }
 
+/// What a worker finds when it comes to an investigation.
+enum Take {
+    /// Its alerts, now that it runs.
+    Run(Vec<(String, Alert)>),
+    /// Still settling until this time (microseconds since the epoch).
+    Wait(i64),
+    /// No longer queued (forgotten, or taken already).
+    Gone,
+}
+
 impl Incidents {
-    pub fn get(&self, id: &str) -> Option<IncidentState> {
-        self.lock().get(id).cloned()
+    pub fn new(grouping: Grouping) -> Incidents {
+        Incidents {
+            grouping,
+            ..Incidents::default()
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, IncidentState>> {
-        // A panic elsewhere while holding the lock leaves a map that is
-        // still consistent (each write is one insert).
-        self.states.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        // A panic elsewhere while holding the lock leaves a table that is
+        // still consistent (every change is made after every check).
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The state of investigation `id`.
+    pub fn get(&self, id: &str) -> Option<IncidentState> {
+        self.lock().states.get(id).cloned()
+    }
+
+    /// The investigation alert `alert_id` opened or joined, if this process
+    /// placed it.
+    pub fn investigation_of(&self, alert_id: &str) -> Option<String> {
+        self.lock().of_alert.get(alert_id).cloned()
     }
 
     pub(crate) fn set(&self, id: &str, state: IncidentState) {
-        self.lock().insert(id.to_string(), state);
+        self.lock().states.insert(id.to_string(), state);
         self.changed.notify_waiters();
     }
 
-    /// Marks the ids not yet known (or failed before) as queued, all at
-    /// once; returns which ones were new.
-    pub(crate) fn claim(&self, ids: &[String]) -> Vec<bool> {
-        let mut map = self.lock();
-        ids.iter()
-            .map(|id| match map.get(id) {
-                None | Some(IncidentState::Failed { .. }) => {
-                    map.insert(id.clone(), IncidentState::Queued);
-                    true
-                }
-                Some(_) => false,
-            })
+    fn key_of(&self, alert: &Alert) -> Vec<Option<String>> {
+        self.grouping
+            .labels
+            .iter()
+            .map(|l| alert.labels.get(l).cloned())
             .collect()
     }
 
-    pub(crate) fn forget(&self, ids: &[String]) {
-        let mut map = self.lock();
-        for id in ids {
-            map.remove(id);
+    /// Places the firing alerts of one webhook (with their ids): each one
+    /// known already stays where it is; the others, earliest start first,
+    /// join an investigation this webhook opened, or (with joining on) a
+    /// queued one of the same label values, when their start lies within
+    /// one settle period of its opener's; else they open a new one.
+    /// `reserve` gets the number of new investigations before anything is
+    /// changed: when it fails, nothing is, and its error is returned.
+    pub(crate) fn place<R, E>(
+        &self,
+        alerts: &[(String, Alert)],
+        reserve: impl FnOnce(usize) -> Result<R, E>,
+    ) -> Result<(Vec<Placement>, R), E> {
+        let mut t = self.lock();
+        let mut order: Vec<usize> = (0..alerts.len()).collect();
+        order.sort_by_key(|&i| alerts[i].1.starts_at_micros());
+        let mut placed: Vec<Option<Placement>> = vec![None; alerts.len()];
+        // New investigations of this webhook: (id, key, opener start).
+        let mut opened: Vec<(String, Vec<Option<String>>, i64)> = Vec::new();
+        let within = self.grouping.within;
+        for i in order {
+            let (id, alert) = &alerts[i];
+            let known = t.of_alert.get(id).filter(|inv| {
+                !matches!(
+                    t.states.get(*inv),
+                    Some(IncidentState::Failed { .. }) | None
+                )
+            });
+            if let Some(inv) = known {
+                placed[i] = Some(Placement {
+                    alert: id.clone(),
+                    investigation: inv.clone(),
+                    placed: Placed::Known,
+                });
+                continue;
+            }
+            // The same alert twice in one webhook.
+            if let Some(p) = placed.iter().flatten().find(|p| &p.alert == id) {
+                placed[i] = Some(Placement {
+                    placed: Placed::Known,
+                    ..p.clone()
+                });
+                continue;
+            }
+            let start = alert.starts_at_micros();
+            let key = self.key_of(alert);
+            // This webhook's own investigations group regardless of labels:
+            // the sender grouped these alerts.
+            let ours = opened
+                .iter()
+                .find(|(_, _, s)| (start - s).abs() <= within)
+                .map(|(inv, _, _)| inv.clone());
+            let theirs = || {
+                t.groups
+                    .iter()
+                    .filter(|(inv, g)| {
+                        t.states.get(*inv) == Some(&IncidentState::Queued)
+                            && g.key == key
+                            && (start - g.opener_start).abs() <= within
+                    })
+                    .min_by_key(|(inv, g)| ((start - g.opener_start).abs(), (*inv).clone()))
+                    .map(|(inv, _)| inv.clone())
+            };
+            let joined = ours.or_else(|| if self.grouping.join { theirs() } else { None });
+            placed[i] = Some(match joined {
+                Some(inv) => Placement {
+                    alert: id.clone(),
+                    investigation: inv,
+                    placed: Placed::Joined,
+                },
+                None => {
+                    opened.push((id.clone(), key, start));
+                    Placement {
+                        alert: id.clone(),
+                        investigation: id.clone(),
+                        placed: Placed::Started,
+                    }
+                }
+            });
         }
+        let reservation = reserve(opened.len())?;
+        let placed: Vec<Placement> = placed.into_iter().flatten().collect();
+        for (inv, key, opener_start) in opened {
+            t.states.insert(inv.clone(), IncidentState::Queued);
+            t.groups.insert(
+                inv,
+                Group {
+                    key,
+                    opener_start,
+                    alerts: Vec::new(),
+                },
+            );
+        }
+        // In the webhook's order, the opener first.
+        for p in placed.iter().filter(|p| p.placed != Placed::Known) {
+            let alert = alerts
+                .iter()
+                .find(|(id, _)| *id == p.alert)
+                .map(|(_, a)| a.clone())
+                .expect("placed from these alerts");
+            t.of_alert.insert(p.alert.clone(), p.investigation.clone());
+            let g = t
+                .groups
+                .get_mut(&p.investigation)
+                .expect("opened above or queued");
+            if p.placed == Placed::Started {
+                g.alerts.insert(0, (p.alert.clone(), alert));
+            } else {
+                g.alerts.push((p.alert.clone(), alert));
+            }
+        }
+        drop(t);
+        self.changed.notify_waiters();
+        Ok((placed, reservation))
+    }
+
+    /// Undoes [`Incidents::place`]'s new placements (the alerts could not be
+    /// recorded): investigations opened are forgotten, alerts that joined
+    /// leave theirs.
+    pub(crate) fn unplace(&self, placed: &[Placement]) {
+        let mut t = self.lock();
+        for p in placed {
+            match p.placed {
+                Placed::Known => {}
+                Placed::Started => {
+                    t.states.remove(&p.investigation);
+                    if let Some(g) = t.groups.remove(&p.investigation) {
+                        for (a, _) in g.alerts {
+                            t.of_alert.remove(&a);
+                        }
+                    }
+                }
+                Placed::Joined => {
+                    t.of_alert.remove(&p.alert);
+                    if let Some(g) = t.groups.get_mut(&p.investigation) {
+                        g.alerts.retain(|(a, _)| *a != p.alert);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts an investigation restored from the journal in the table, queued.
+    fn restore(&self, id: &str, alerts: Vec<(String, Alert)>) {
+        let mut t = self.lock();
+        let Some(opener) = alerts.first().map(|(_, a)| a) else {
+            return;
+        };
+        let group = Group {
+            key: self.key_of(opener),
+            opener_start: opener.starts_at_micros(),
+            alerts,
+        };
+        for (a, _) in &group.alerts {
+            t.of_alert.insert(a.clone(), id.to_string());
+        }
+        t.states.insert(id.to_string(), IncidentState::Queued);
+        t.groups.insert(id.to_string(), group);
+    }
+
+    /// Marks investigation `id` running and gives its alerts, unless it
+    /// must still settle (`settle`: microseconds after the latest start).
+    fn take(&self, id: &str, settle: Option<i64>) -> Take {
+        let mut t = self.lock();
+        if t.states.get(id) != Some(&IncidentState::Queued) {
+            return Take::Gone;
+        }
+        let Some(g) = t.groups.get(id) else {
+            return Take::Gone;
+        };
+        if let Some(settle) = settle {
+            let latest = g.alerts.iter().map(|(_, a)| a.starts_at_micros()).max();
+            let until = latest.unwrap_or(g.opener_start) + settle;
+            if until > Utc::now().timestamp_micros() {
+                return Take::Wait(until);
+            }
+        }
+        let alerts = g.alerts.clone();
+        t.states.insert(id.to_string(), IncidentState::Running);
+        drop(t);
+        self.changed.notify_waiters();
+        Take::Run(alerts)
     }
 
     /// Waits until `id` is done or failed, at most `timeout`.
@@ -108,60 +365,40 @@ impl Incidents {
         }
     }
 
-    /// Notes that the alert of a queued or running incident resolved at
-    /// `at`; `false` (and nothing noted) when the incident is neither.
+    /// Notes that the alert that opened a queued or running investigation
+    /// resolved at `at`; `false` (and nothing noted) when it is neither.
     pub(crate) fn note_resolved(&self, id: &str, at: DateTime<Utc>) -> bool {
-        let states = self.lock();
+        let mut t = self.lock();
         if !matches!(
-            states.get(id),
+            t.states.get(id),
             Some(IncidentState::Queued | IncidentState::Running)
         ) {
             return false;
         }
-        self.resolved
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string(), at);
+        t.resolved.insert(id.to_string(), at);
         true
     }
 
     fn take_resolved(&self, id: &str) -> Option<DateTime<Utc>> {
-        self.resolved
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
+        self.lock().resolved.remove(id)
     }
 
-    pub(crate) fn note_fingerprint(&self, id: &str, fingerprint: &str) {
-        self.fingerprints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string(), fingerprint.to_string());
-    }
-
-    /// Whether an incident of the alert with this fingerprint is queued or
-    /// running.
+    /// Whether an investigation with an alert of this fingerprint is queued
+    /// or running.
     pub fn pending_fingerprint(&self, fingerprint: &str) -> bool {
-        let ids: Vec<String> = self
-            .fingerprints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|(_, fp)| fp.as_str() == fingerprint)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let states = self.lock();
-        ids.iter().any(|id| {
+        let t = self.lock();
+        t.groups.iter().any(|(inv, g)| {
             matches!(
-                states.get(id),
+                t.states.get(inv),
                 Some(IncidentState::Queued | IncidentState::Running)
-            )
+            ) && g.alerts.iter().any(|(_, a)| a.fingerprint == fingerprint)
         })
     }
 
-    /// Queued or running.
+    /// Investigations queued or running.
     pub fn pending(&self) -> usize {
         self.lock()
+            .states
             .values()
             .filter(|s| matches!(s, IncidentState::Queued | IncidentState::Running))
             .count()
@@ -196,14 +433,19 @@ pub(crate) fn start(
     let (tracker, cancel) = (&background.tasks, background.stop.clone());
     let (tx, rx) = mpsc::channel::<Job>(cfg.queue_capacity);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
-    let incidents = Arc::new(Incidents::default());
+    let settle = (cfg.window.settle_seconds as i64) * 1_000_000;
+    let incidents = Arc::new(Incidents::new(Grouping {
+        join: cfg.grouping.enabled,
+        labels: cfg.grouping.labels.clone(),
+        within: settle,
+    }));
     let worker = Arc::new(Worker {
         store,
         sources,
         incidents: incidents.clone(),
         metrics,
         lookback: (cfg.window.lookback_seconds as i64) * 1_000_000,
-        settle: (cfg.window.settle_seconds as i64) * 1_000_000,
+        settle,
         wait_for_settle: cfg.window.wait_for_settle,
         cancel: cancel.clone(),
         journal: journal.clone(),
@@ -232,32 +474,47 @@ pub(crate) fn start(
     (tx, incidents)
 }
 
-/// Queues again the alerts accepted before the last stop and not stored
-/// then (their incidents, when stored after all, are only forgotten).
+/// Queues again the investigations accepted before the last stop and not
+/// stored then (those stored after all are only forgotten).
 fn restore(worker: &Arc<Worker>, tx: mpsc::Sender<Job>, tracker: &TaskTracker) {
     let pending = worker.journal.pending();
     if pending.is_empty() {
         return;
     }
+    // Oldest first, the alert that opened each investigation first in it.
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<(String, Alert)>> = HashMap::new();
+    for e in pending {
+        let inv = e.investigation().to_string();
+        if !groups.contains_key(&inv) {
+            order.push(inv.clone());
+        }
+        let g = groups.entry(inv.clone()).or_default();
+        if e.id == inv {
+            g.insert(0, (e.id, e.alert));
+        } else {
+            g.push((e.id, e.alert));
+        }
+    }
     info!(
-        alerts = pending.len(),
-        "queueing again the alerts accepted before the last stop"
+        investigations = order.len(),
+        alerts = groups.values().map(Vec::len).sum::<usize>(),
+        "queueing again the investigations accepted before the last stop"
     );
-    let ids: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
-    worker.incidents.claim(&ids);
     let worker = worker.clone();
     tracker.spawn(async move {
-        for (id, alert) in pending {
-            if let Ok(Some(_)) = worker.store.get(&id).await {
-                worker.journal.done(&id);
-                worker.incidents.forget(std::slice::from_ref(&id));
+        for inv in order {
+            let alerts = groups.remove(&inv).unwrap_or_default();
+            if let Ok(Some(_)) = worker.store.get(&inv).await {
+                for (id, _) in &alerts {
+                    worker.journal.done(id);
+                }
                 continue;
             }
-            worker.incidents.note_fingerprint(&id, &alert.fingerprint);
+            worker.incidents.restore(&inv, alerts);
             worker.metrics.queue_depth.inc();
             let job = Job {
-                id,
-                alert,
+                id: inv,
                 received: Instant::now(),
             };
             tokio::select! {
@@ -269,17 +526,44 @@ fn restore(worker: &Arc<Worker>, tx: mpsc::Sender<Job>, tracker: &TaskTracker) {
 }
 
 impl Worker {
-    #[instrument(name = "incident", skip_all, fields(id = %job.id, alert = %job.alert.name()))]
+    #[instrument(name = "incident", skip_all, fields(id = %job.id, alerts))]
     async fn run(&self, job: Job) {
-        self.incidents.set(&job.id, IncidentState::Running);
-        let outcome = self.localise(&job).await;
+        // Queued while it settles, so that later alerts can still join.
+        let settle = self.wait_for_settle.then_some(self.settle);
+        let alerts = loop {
+            match self.incidents.take(&job.id, settle) {
+                Take::Run(alerts) => break alerts,
+                Take::Gone => return,
+                Take::Wait(until) => {
+                    let now = Utc::now().timestamp_micros();
+                    let wait = Duration::from_micros((until - now).max(0) as u64);
+                    info!(wait_s = wait.as_secs(), "waiting for the settle period");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {},
+                        _ = self.cancel.cancelled() => {
+                            self.incidents.set(&job.id, IncidentState::Failed {
+                                reason: "shut down while waiting for the settle period".into(),
+                            });
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        tracing::Span::current().record("alerts", alerts.len());
+        let outcome = self.localise(&job.id, &alerts).await;
         let seconds = job.received.elapsed().as_secs_f64();
+        let done = |journal: &Journal| {
+            for (id, _) in &alerts {
+                journal.done(id);
+            }
+        };
         match outcome {
             Ok(to_record) => {
                 self.metrics.incidents.with_label_values(&["stored"]).inc();
                 self.metrics.incident_seconds.observe(seconds);
                 info!(seconds, "incident stored");
-                self.journal.done(&job.id);
+                done(&self.journal);
                 self.incidents.set(&job.id, IncidentState::Done { seconds });
                 // A resolved notification noted while the incident was being
                 // stored (once it is Done, the webhook marks the store itself).
@@ -297,7 +581,7 @@ impl Worker {
                 error!(%reason, "incident failed");
                 // Cut short by a shutdown: the next start takes it up again.
                 if !self.cancel.is_cancelled() {
-                    self.journal.done(&job.id);
+                    done(&self.journal);
                 }
                 self.incidents
                     .set(&job.id, IncidentState::Failed { reason });
@@ -305,25 +589,28 @@ impl Worker {
         }
     }
 
-    async fn localise(&self, job: &Job) -> Result<Option<ToRecord>, String> {
-        let start = job.alert.starts_at_micros();
-        if self.wait_for_settle {
-            let until = start + self.settle;
-            let now = Utc::now().timestamp_micros();
-            if until > now {
-                let wait = Duration::from_micros((until - now) as u64);
-                info!(wait_s = wait.as_secs(), "waiting for the settle period");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {},
-                    _ = self.cancel.cancelled() => return Err("shut down while waiting for the settle period".into()),
-                }
-            }
-        }
-        let window = CollectWindow {
-            start: start - self.lookback,
-            end: start + self.settle,
+    /// Collects the window that spans every alert of the investigation and
+    /// localises it: the opening alert names the incident, the others are
+    /// listed with it.
+    async fn localise(
+        &self,
+        id: &str,
+        alerts: &[(String, Alert)],
+    ) -> Result<Option<ToRecord>, String> {
+        let Some((_, opener)) = alerts.first() else {
+            return Err("the investigation has no alert".into());
         };
-        let (obs, reports) = collect(&self.sources, &window, &job.alert).await;
+        let starts = alerts.iter().map(|(_, a)| a.starts_at_micros());
+        let (first, last) = (
+            starts.clone().min().unwrap_or_default(),
+            starts.max().unwrap_or_default(),
+        );
+        let window = CollectWindow {
+            start: first - self.lookback,
+            end: last + self.settle,
+        };
+        let (mut obs, reports) = collect(&self.sources, &window, opener).await;
+        obs.alerts = alerts.iter().map(|(_, a)| a.clone()).collect();
         for r in &reports {
             self.metrics
                 .collector_seconds
@@ -365,12 +652,20 @@ impl Worker {
         })
         .await
         .map_err(|e| format!("localisation stopped: {e}"))?;
+        if localisation.incident.id != id {
+            // The engine names the incident after its first alert, as the
+            // webhook did; anything else would lose the link.
+            return Err(format!(
+                "the engine named the incident {} where the webhook answered {id}",
+                localisation.incident.id
+            ));
+        }
         let record = IncidentRecord {
             localisation,
             created_at: Utc::now(),
             actions: Vec::new(),
             feedback: Vec::new(),
-            resolved_at: self.incidents.take_resolved(&job.id),
+            resolved_at: self.incidents.take_resolved(id),
             recording: None,
         };
         self.store
@@ -422,4 +717,95 @@ struct ToRecord {
 /// The id the engine gives the incident of `alert` (whose fingerprint is set).
 pub fn incident_id_of(alert: &Alert) -> String {
     graph::alert_incident_id(alert)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(fp: &str, start: &str, cluster: &str) -> (String, Alert) {
+        let a: Alert = serde_json::from_value(serde_json::json!({
+            "status": "firing", "labels": {"alertname": "A", "cluster": cluster},
+            "startsAt": start, "fingerprint": fp
+        }))
+        .unwrap();
+        (incident_id_of(&a), a)
+    }
+
+    fn grouping(join: bool) -> Incidents {
+        Incidents::new(Grouping {
+            join,
+            labels: vec!["cluster".into()],
+            within: 600 * 1_000_000,
+        })
+    }
+
+    #[test]
+    fn a_webhook_splits_only_where_onsets_lie_more_than_a_settle_period_apart() {
+        let t = grouping(true);
+        let alerts = [
+            alert("b", "2026-12-01T10:09:00Z", "east"),
+            alert("a", "2026-12-01T10:00:00Z", "west"),
+            alert("c", "2026-12-01T10:30:00Z", "east"),
+        ];
+        let (placed, opened) = t.place(&alerts, |n| Ok::<_, ()>(n)).unwrap();
+        assert_eq!(opened, 2, "{placed:?}");
+        // The sender grouped them, so labels do not split a webhook; 30
+        // minutes apart is another onset.
+        let of = |fp: &str| {
+            placed
+                .iter()
+                .find(|p| p.alert == alerts.iter().find(|(_, a)| a.fingerprint == fp).unwrap().0)
+                .unwrap()
+        };
+        assert_eq!(of("a").placed, Placed::Started);
+        assert_eq!(of("b").placed, Placed::Joined);
+        assert_eq!(of("b").investigation, of("a").investigation);
+        assert_eq!(of("c").placed, Placed::Started);
+    }
+
+    #[test]
+    fn a_refused_reservation_changes_nothing_and_joining_follows_the_labels() {
+        let t = grouping(true);
+        let first = [alert("a", "2026-12-01T10:00:00Z", "east")];
+        assert!(t.place(&first, |_| Err::<(), _>("full")).is_err());
+        assert_eq!(t.pending(), 0, "nothing placed when the queue refused");
+        t.place(&first, |_| Ok::<_, ()>(())).unwrap();
+        let later = [
+            alert("b", "2026-12-01T10:05:00Z", "east"),
+            alert("c", "2026-12-01T10:05:00Z", "west"),
+        ];
+        let (placed, ()) = t
+            .place(&later[..1], |n| {
+                assert_eq!(n, 0);
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        assert_eq!(placed[0].placed, Placed::Joined);
+        let (placed, ()) = t
+            .place(&later[1..], |n| {
+                assert_eq!(n, 1);
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        assert_eq!(
+            placed[0].placed,
+            Placed::Started,
+            "another cluster, another system"
+        );
+        // Once it runs, nothing joins it any more.
+        let id = &first[0].0;
+        assert!(matches!(t.take(id, None), Take::Run(a) if a.len() == 2));
+        let (placed, ()) = t
+            .place(&[alert("d", "2026-12-01T10:06:00Z", "east")], |_| {
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        assert_eq!(placed[0].placed, Placed::Started);
+        // Without joining, each webhook is its own investigation.
+        let solo = grouping(false);
+        solo.place(&first, |_| Ok::<_, ()>(())).unwrap();
+        let (placed, ()) = solo.place(&later[..1], |_| Ok::<_, ()>(())).unwrap();
+        assert_eq!(placed[0].placed, Placed::Started);
+    }
 }

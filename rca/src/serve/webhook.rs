@@ -1,7 +1,7 @@
 //! The HTTP side of the intake: the webhook, health and metrics. Errors reach
 //! HTTP through `web::ApiError`, the one mapping from error to status.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,7 +22,7 @@ use tracing::{info, instrument, warn};
 use web::ApiError;
 
 use super::metrics::Metrics;
-use super::queue::{incident_id_of, Incidents, Job};
+use super::queue::{incident_id_of, Incidents, Job, Placed, Placement};
 
 /// What the webhook, health and metrics routes share (the pages and the bot
 /// API have `web::Intake`).
@@ -51,7 +51,7 @@ pub fn router(state: Arc<Intake>, token: Option<String>) -> Router {
         .with_state(state)
 }
 
-/// One entry of the webhook's answer.
+/// One investigation of the webhook's answer.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Accepted {
     pub id: String,
@@ -60,11 +60,26 @@ pub struct Accepted {
 
 #[derive(Debug, Serialize)]
 struct AlertsAnswer {
+    /// The investigations the firing alerts are in, each once.
     incidents: Vec<Accepted>,
+    /// Each firing alert: the investigation it `started`, `joined`, or was
+    /// in already (`known`: a re-delivery).
+    alerts: Vec<AlertPlaced>,
     /// The incidents of the resolved alerts: marked resolved (`stored`),
-    /// to be marked when stored (`pending`), or none known (`unknown`).
+    /// to be marked when stored (`pending`), in an investigation another
+    /// alert opened, which that alert's resolution closes (`grouped`), or
+    /// none known (`unknown`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     resolved: Vec<Resolved>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct AlertPlaced {
+    pub fingerprint: String,
+    /// The investigation (incident) id.
+    pub id: String,
+    pub url: String,
+    pub status: &'static str,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -109,120 +124,177 @@ async fn accept(
     tracing::Span::current().record("bytes", body.len());
     let (alerts, ended) = read_alerts(&body)?;
     let resolved = mark_resolved(state, &ended).await?;
-    let ids: Vec<String> = alerts.iter().map(incident_id_of).collect();
-
-    // Ids already stored by an earlier run of the service count as known.
-    let mut stored = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let known = state.incidents.get(id).is_some();
-        stored.push(
-            !known
-                && state
-                    .store
-                    .get(id)
-                    .await
-                    .map_err(ApiError::Store)?
-                    .is_some(),
-        );
-    }
-    let fresh: Vec<String> = ids
-        .iter()
-        .zip(&stored)
-        .filter(|(_, s)| !**s)
-        .map(|(id, _)| id.clone())
-        .collect();
-    let claimed = state.incidents.claim(&fresh);
-    let new_ids: Vec<String> = fresh
-        .iter()
-        .zip(&claimed)
-        .filter(|(_, c)| **c)
-        .map(|(id, _)| id.clone())
+    let alerts: Vec<(String, Alert)> = alerts
+        .into_iter()
+        .map(|a| (incident_id_of(&a), a))
         .collect();
 
-    // All the new alerts of one webhook are queued, or none.
-    if !new_ids.is_empty() {
-        let permits = match state.queue.try_reserve_many(new_ids.len()) {
-            Ok(p) => p,
-            Err(_) => {
-                state.incidents.forget(&new_ids);
-                return Err(ApiError::QueueFull(
-                    state.queue.max_capacity() - state.queue.capacity(),
-                ));
-            }
-        };
-        // On disk before the 202: a restart must not lose an accepted alert.
-        for (alert, id) in alerts.iter().zip(&ids) {
-            if !new_ids.contains(id) {
-                continue;
-            }
-            if let Err(e) = state.journal.record(id, alert) {
-                for id in &new_ids {
-                    state.journal.done(id);
-                }
-                state.incidents.forget(&new_ids);
-                return Err(ApiError::Internal(format!(
-                    "the alert could not be recorded: {e}"
-                )));
-            }
+    // Alerts stored by an earlier run of the service count as known.
+    let mut stored: HashMap<String, String> = HashMap::new();
+    for (id, alert) in &alerts {
+        if stored.contains_key(id) || state.incidents.investigation_of(id).is_some() {
+            continue;
         }
-        let received = Instant::now();
-        let mut permits = permits;
-        for (alert, id) in alerts.iter().zip(&ids) {
-            if !new_ids.contains(id) {
-                continue;
+        if let Some(inv) = stored_investigation(state.store.as_ref(), id, alert).await? {
+            stored.insert(id.clone(), inv);
+        }
+    }
+    let fresh: Vec<(String, Alert)> = alerts
+        .iter()
+        .filter(|(id, _)| !stored.contains_key(id))
+        .cloned()
+        .collect();
+
+    // Queue slots are for new investigations only: alerts that join one
+    // take none, so a storm of one outage is never turned away.
+    let (placed, permits) = state
+        .incidents
+        .place(&fresh, |n| {
+            if n == 0 {
+                Ok(None)
+            } else {
+                state.queue.try_reserve_many(n).map(Some).map_err(|_| ())
             }
-            if let Some(p) = permits.next() {
-                state.incidents.note_fingerprint(id, &alert.fingerprint);
+        })
+        .map_err(|()| ApiError::QueueFull(state.queue.max_capacity() - state.queue.capacity()))?;
+
+    // On disk before the 202: a restart must not lose an accepted alert.
+    let new: Vec<&Placement> = placed
+        .iter()
+        .filter(|p| p.placed != Placed::Known)
+        .collect();
+    for p in &new {
+        let alert = &fresh
+            .iter()
+            .find(|(id, _)| *id == p.alert)
+            .expect("placed from the fresh alerts")
+            .1;
+        if let Err(e) = state.journal.record(&p.alert, &p.investigation, alert) {
+            for p in &new {
+                state.journal.done(&p.alert);
+            }
+            state.incidents.unplace(&placed);
+            return Err(ApiError::Internal(format!(
+                "the alert could not be recorded: {e}"
+            )));
+        }
+    }
+    let received = Instant::now();
+    let (mut started, mut joined) = (0, 0);
+    if let Some(mut permits) = permits {
+        for p in placed.iter().filter(|p| p.placed == Placed::Started) {
+            if let Some(permit) = permits.next() {
                 state.metrics.queue_depth.inc();
-                p.send(Job {
-                    id: id.clone(),
-                    alert: alert.clone(),
+                permit.send(Job {
+                    id: p.investigation.clone(),
                     received,
                 });
+                started += 1;
             }
         }
     }
-    info!(
-        alerts = ids.len(),
-        queued = new_ids.len(),
-        "webhook accepted"
-    );
-    let mut seen = std::collections::HashSet::new();
-    Ok(AlertsAnswer {
+    for p in &placed {
+        if p.placed == Placed::Joined {
+            joined += 1;
+        }
+    }
+    state.metrics.investigations.inc_by(started);
+    state.metrics.alerts_joined.inc_by(joined);
+    info!(alerts = alerts.len(), started, joined, "webhook accepted");
+    let url = |id: &str| format!("{}/incidents/{id}", state.base_url);
+    let mut answer = AlertsAnswer {
         resolved,
-        incidents: ids
-            .into_iter()
-            .filter(|id| seen.insert(id.clone()))
-            .map(|id| Accepted {
-                url: format!("{}/incidents/{id}", state.base_url),
-                id,
-            })
-            .collect(),
-    })
+        incidents: Vec::new(),
+        alerts: Vec::with_capacity(alerts.len()),
+    };
+    let mut seen = HashSet::new();
+    for (id, alert) in &alerts {
+        let (inv, status) = match stored.get(id) {
+            Some(inv) => (inv.clone(), Placed::Known),
+            None => match placed.iter().find(|p| &p.alert == id) {
+                Some(p) => (p.investigation.clone(), p.placed),
+                None => continue,
+            },
+        };
+        if seen.insert(inv.clone()) {
+            answer.incidents.push(Accepted {
+                url: url(&inv),
+                id: inv.clone(),
+            });
+        }
+        answer.alerts.push(AlertPlaced {
+            fingerprint: alert.fingerprint.clone(),
+            url: url(&inv),
+            id: inv,
+            status: status.as_str(),
+        });
+    }
+    Ok(answer)
+}
+
+/// The stored investigation alert `id` opened or joined, if any (of the
+/// newest incident that lists its fingerprint).
+async fn stored_investigation(
+    store: &dyn GraphStore,
+    id: &str,
+    alert: &Alert,
+) -> Result<Option<String>, ApiError> {
+    if store.get(id).await.map_err(ApiError::Store)?.is_some() {
+        return Ok(Some(id.to_string()));
+    }
+    let Some(newest) = store
+        .latest_for_alert(&alert.fingerprint)
+        .await
+        .map_err(ApiError::Store)?
+    else {
+        return Ok(None);
+    };
+    if !newest.other_fingerprints.contains(&alert.fingerprint) {
+        return Ok(None);
+    }
+    let Some(record) = store.get(&newest.id).await.map_err(ApiError::Store)? else {
+        return Ok(None);
+    };
+    let start = alert.starts_at_micros();
+    let listed = record.localisation.incident.other_alerts.iter().any(|a| {
+        a.fingerprint == alert.fingerprint
+            && chrono::DateTime::parse_from_rfc3339(&a.starts_at)
+                .is_ok_and(|t| t.timestamp_micros() == start)
+    });
+    Ok(listed.then_some(newest.id))
 }
 
 /// Marks the incidents of resolved alerts: in the store when stored, in the
-/// incident table while queued or running (the worker applies it).
+/// incident table while queued or running (the worker applies it). An
+/// investigation is resolved when the alert that opened it is.
 async fn mark_resolved(state: &Intake, ended: &[Alert]) -> Result<Vec<Resolved>, ApiError> {
     let mut out = Vec::new();
     for alert in ended {
         let id = incident_id_of(alert);
+        let inv = match state.incidents.investigation_of(&id) {
+            Some(inv) => inv,
+            None => stored_investigation(state.store.as_ref(), &id, alert)
+                .await?
+                .unwrap_or_else(|| id.clone()),
+        };
         // Alertmanager sets endsAt on a resolved alert; without it, now.
         let at = alert
             .ends_at
             .filter(|t| *t > alert.starts_at)
             .unwrap_or_else(chrono::Utc::now);
-        let state_of = if state.incidents.note_resolved(&id, at) {
+        let state_of = if inv != id {
+            "grouped"
+        } else if state.incidents.note_resolved(&id, at) {
             "pending"
         } else if state.store.mark_resolved(&id, at).await? {
             "stored"
         } else {
             "unknown"
         };
-        info!(incident = %id, state = state_of, "alert resolved");
+        info!(incident = %inv, alert = %id, state = state_of, "alert resolved");
         out.push(Resolved {
-            url: format!("{}/incidents/{id}", state.base_url),
-            id,
+            url: format!("{}/incidents/{inv}", state.base_url),
+            id: inv,
             state: state_of,
         });
     }
