@@ -149,12 +149,29 @@ impl Default for GroupingSection {
 }
 
 /// Where accepted alerts wait for a worker.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueSection {
     /// `nats://HOST:PORT`: a NATS JetStream stream that replicas share;
     /// empty: this process's own journal (`data_dir/pending`).
     pub url: String,
+    /// The name of the JetStream stream; its consumer and its bucket of
+    /// alert claims are named after it. Replicas that share work share it.
+    pub stream: String,
+    /// Seconds an investigation taken by a replica that stops answering
+    /// (killed, cut off) waits before another replica gets it. A working
+    /// replica tells JetStream it is alive every third of this.
+    pub ack_wait_seconds: u64,
+}
+
+impl Default for QueueSection {
+    fn default() -> Self {
+        QueueSection {
+            url: String::new(),
+            stream: "rca".into(),
+            ack_wait_seconds: 30,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -599,6 +616,8 @@ impl Config {
             "window.wait_for_settle" => self.window.wait_for_settle = num(value)?,
             "grouping.enabled" => self.grouping.enabled = num(value)?,
             "queue.url" => self.queue.url = value.to_string(),
+            "queue.stream" => self.queue.stream = value.to_string(),
+            "queue.ack_wait_seconds" => self.queue.ack_wait_seconds = num(value)?,
             "recordings.enabled" => self.recordings.enabled = num(value)?,
             "recordings.max_incident_bytes" => self.recordings.max_incident_bytes = num(value)?,
             "recordings.max_total_bytes" => self.recordings.max_total_bytes = num(value)?,
@@ -651,6 +670,21 @@ impl Config {
                 "queue.url: {:?} is not a nats:// URL (empty: the local journal)",
                 self.queue.url
             ));
+        }
+        if self.queue.stream.is_empty()
+            || !self
+                .queue
+                .stream
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            errors.push(format!(
+                "queue.stream: {:?} must be letters, digits, - and _ (a JetStream name)",
+                self.queue.stream
+            ));
+        }
+        if !(3..=3600).contains(&self.queue.ack_wait_seconds) {
+            errors.push("queue.ack_wait_seconds: must be in [3, 3600]".into());
         }
         for label in &self.grouping.labels {
             if label.is_empty() {
@@ -791,6 +825,16 @@ pub fn reference() -> String {
             "queue.url",
             "\"\" (journal)".into(),
             "nats://HOST:4222: a JetStream queue the replicas share",
+        ),
+        (
+            "queue.stream",
+            d.queue.stream.clone(),
+            "JetStream stream (and claims bucket) name",
+        ),
+        (
+            "queue.ack_wait_seconds",
+            d.queue.ack_wait_seconds.to_string(),
+            "a dead replica's investigation goes to another after this",
         ),
         (
             "collect.timeout_seconds",

@@ -27,7 +27,8 @@
 //! - `queue`: the bounded queue, the table of investigations (grouping) and
 //!   the workers.
 //! - `journal`: accepted alerts on disk until their incident is stored,
-//!   queued again at start.
+//!   queued again at start (the default, one process).
+//! - `nats`: the JetStream queue replicas share (`--queue nats://...`).
 //! - `adhoc`: `POST /api/v1/localise` over the live sources, and which alerts
 //!   are still in flight (the "localising..." page).
 //! - `metrics`: the service's own Prometheus metrics (`GET /metrics`).
@@ -37,6 +38,7 @@ pub mod adhoc;
 pub mod config;
 pub mod journal;
 pub mod metrics;
+pub mod nats;
 pub mod queue;
 pub mod telemetry;
 pub mod webhook;
@@ -165,10 +167,6 @@ pub async fn run(
         stop: cancel,
     } = service.background.clone();
     let metrics = Arc::new(metrics::Metrics::new());
-    let journal = Arc::new(
-        journal::Journal::open(&service.config.data_dir)
-            .map_err(|e| anyhow::anyhow!("pending alerts: {e}"))?,
-    );
     let recordings = if service.config.recordings.enabled {
         let (dir, limits) = (
             service.config.data_dir.clone(),
@@ -182,15 +180,15 @@ pub async fn run(
     } else {
         None
     };
-    let (queue, incidents) = queue::start(
+    let (dispatch, incidents) = queue::start(
         &service.config,
         service.store.clone(),
         service.sources.clone(),
         metrics.clone(),
-        journal.clone(),
         recordings.clone(),
         &service.background,
-    );
+    )
+    .await?;
     let jaeger_ui =
         (!service.config.jaeger.url.is_empty()).then(|| service.config.jaeger.url.clone());
     let token = (!service.config.token.is_empty()).then(|| service.config.token.clone());
@@ -215,10 +213,9 @@ pub async fn run(
         base_url: base_url.clone(),
         body_limit: service.config.body_limit_bytes,
         store: service.store.clone(),
-        queue,
+        dispatch,
         incidents: incidents.clone(),
         metrics,
-        journal,
     });
     let app = webhook::router(state, token).merge(web::router(pages));
     info!(%addr, %base_url, "rca serve listening");

@@ -21,6 +21,7 @@ use tracing::{error, info, instrument, warn, Instrument};
 
 use super::journal::Journal;
 use super::metrics::Metrics;
+use super::nats::{Delivery, Nats};
 use super::Config;
 
 /// One investigation to work on; its alerts are in the incident table until
@@ -118,6 +119,28 @@ pub struct Incidents {
     changed: tokio::sync::Notify,
 }
 
+/// The investigations the alerts of one webhook make by themselves: earliest
+/// start first, each alert joins the first whose opener started within
+/// `within` of it, else opens one. Indexes into `alerts`, each group's
+/// opener first; an alert id given twice is placed once.
+pub(crate) fn split(alerts: &[(String, Alert)], within: i64) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..alerts.len()).collect();
+    order.sort_by_key(|&i| alerts[i].1.starts_at_micros());
+    let mut seen = std::collections::HashSet::new();
+    let mut groups: Vec<(i64, Vec<usize>)> = Vec::new();
+    for i in order {
+        if !seen.insert(alerts[i].0.as_str()) {
+            continue;
+        }
+        let start = alerts[i].1.starts_at_micros();
+        match groups.iter_mut().find(|(s, _)| (start - s).abs() <= within) {
+            Some((_, g)) => g.push(i),
+            None => groups.push((start, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
 /// What a worker finds when it comes to an investigation.
 enum Take {
     /// Its alerts, now that it runs.
@@ -134,6 +157,11 @@ impl Incidents {
             grouping,
             ..Incidents::default()
         }
+    }
+
+    /// How far apart, in microseconds, the onsets of one investigation may lie.
+    pub fn within(&self) -> i64 {
+        self.grouping.within
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -415,30 +443,62 @@ struct Worker {
     settle: i64,
     wait_for_settle: bool,
     cancel: CancellationToken,
-    journal: Arc<Journal>,
+    /// The local journal; `None` with the shared queue (JetStream keeps the
+    /// work there).
+    journal: Option<Arc<Journal>>,
     /// Where each incident's window is recorded; `None`: recordings are off.
     recordings: Option<Arc<Recordings>>,
 }
 
-/// Starts the workers; returns the queue's sending side and the incident table.
-pub(crate) fn start(
+/// Where accepted investigations wait for a worker.
+pub enum Dispatch {
+    /// This process's bounded queue, with its journal on disk.
+    Local {
+        queue: mpsc::Sender<Job>,
+        journal: Arc<Journal>,
+    },
+    /// The JetStream queue replicas share.
+    Nats(Arc<Nats>),
+}
+
+/// How a worker left an investigation.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Stored,
+    /// Failed for good.
+    Failed,
+    /// Cut short by a shutdown: to be taken up again.
+    Stopped,
+    /// Not queued any more: nothing to do.
+    Gone,
+}
+
+/// Starts the workers on the queue `cfg.queue` names; returns where the
+/// webhook puts work, and the incident table.
+pub(crate) async fn start(
     cfg: &Config,
     store: Arc<dyn GraphStore>,
     sources: Sources,
     metrics: Arc<Metrics>,
-    journal: Arc<Journal>,
     recordings: Option<Arc<Recordings>>,
     background: &Background,
-) -> (mpsc::Sender<Job>, Arc<Incidents>) {
+) -> anyhow::Result<(Dispatch, Arc<Incidents>)> {
     let (tracker, cancel) = (&background.tasks, background.stop.clone());
-    let (tx, rx) = mpsc::channel::<Job>(cfg.queue_capacity);
-    let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let settle = (cfg.window.settle_seconds as i64) * 1_000_000;
+    let shared = !cfg.queue.url.is_empty();
     let incidents = Arc::new(Incidents::new(Grouping {
-        join: cfg.grouping.enabled,
+        // A published investigation is fixed: later alerts join none.
+        join: cfg.grouping.enabled && !shared,
         labels: cfg.grouping.labels.clone(),
         within: settle,
     }));
+    let journal = if shared {
+        None
+    } else {
+        Some(Arc::new(
+            Journal::open(&cfg.data_dir).map_err(|e| anyhow::anyhow!("pending alerts: {e}"))?,
+        ))
+    };
     let worker = Arc::new(Worker {
         store,
         sources,
@@ -451,6 +511,43 @@ pub(crate) fn start(
         journal: journal.clone(),
         recordings,
     });
+    if shared {
+        let nats = Arc::new(
+            Nats::connect(
+                &cfg.queue.url,
+                &cfg.queue.stream,
+                Duration::from_secs(cfg.queue.ack_wait_seconds),
+            )
+            .await?,
+        );
+        for n in 0..cfg.workers {
+            let (worker, nats, cancel) = (worker.clone(), nats.clone(), cancel.clone());
+            tracker.spawn(async move {
+                loop {
+                    let next = tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        next = nats.next() => next,
+                    };
+                    match next {
+                        Ok(Some(delivery)) => worker.run_delivery(delivery).await,
+                        Ok(None) => {}
+                        Err(e) => {
+                            warn!(error = %e, "the shared queue does not answer; retrying");
+                            tokio::select! {
+                                _ = cancel.cancelled() => break,
+                                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                            }
+                        }
+                    }
+                }
+                tracing::debug!(worker = n, "worker stopped");
+            });
+        }
+        return Ok((Dispatch::Nats(nats), incidents));
+    }
+    let journal = journal.expect("opened without a shared queue");
+    let (tx, rx) = mpsc::channel::<Job>(cfg.queue_capacity);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
     for n in 0..cfg.workers {
         let rx = rx.clone();
         let worker = worker.clone();
@@ -470,14 +567,14 @@ pub(crate) fn start(
             tracing::debug!(worker = n, "worker stopped");
         });
     }
-    restore(&worker, tx.clone(), tracker);
-    (tx, incidents)
+    restore(&worker, &journal, tx.clone(), tracker);
+    Ok((Dispatch::Local { queue: tx, journal }, incidents))
 }
 
 /// Queues again the investigations accepted before the last stop and not
 /// stored then (those stored after all are only forgotten).
-fn restore(worker: &Arc<Worker>, tx: mpsc::Sender<Job>, tracker: &TaskTracker) {
-    let pending = worker.journal.pending();
+fn restore(worker: &Arc<Worker>, journal: &Journal, tx: mpsc::Sender<Job>, tracker: &TaskTracker) {
+    let pending = journal.pending();
     if pending.is_empty() {
         return;
     }
@@ -506,9 +603,7 @@ fn restore(worker: &Arc<Worker>, tx: mpsc::Sender<Job>, tracker: &TaskTracker) {
         for inv in order {
             let alerts = groups.remove(&inv).unwrap_or_default();
             if let Ok(Some(_)) = worker.store.get(&inv).await {
-                for (id, _) in &alerts {
-                    worker.journal.done(id);
-                }
+                worker.journal_done(&alerts);
                 continue;
             }
             worker.incidents.restore(&inv, alerts);
@@ -526,14 +621,64 @@ fn restore(worker: &Arc<Worker>, tx: mpsc::Sender<Job>, tracker: &TaskTracker) {
 }
 
 impl Worker {
+    fn journal_done(&self, alerts: &[(String, Alert)]) {
+        if let Some(j) = &self.journal {
+            for (id, _) in alerts {
+                j.done(id);
+            }
+        }
+    }
+
+    /// Works on an investigation delivered by the shared queue and
+    /// acknowledges it once stored (or failed on its last delivery); gives
+    /// it back when this replica stops first.
+    #[instrument(name = "delivery", skip_all, fields(delivered = delivery.delivered()))]
+    async fn run_delivery(&self, delivery: Delivery) {
+        let Some(inv) = delivery.investigation().await else {
+            return;
+        };
+        // Stored by a replica that died before acknowledging it.
+        match self.store.get(&inv.id).await {
+            Ok(Some(_)) => {
+                info!(id = %inv.id, "already stored; acknowledged without doing it again");
+                if let Err(e) = delivery.done().await {
+                    warn!(error = %e, "acknowledging");
+                }
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "checking the store before working; working anyway"),
+        }
+        let since = (Utc::now() - inv.received_at).to_std().unwrap_or_default();
+        let received = Instant::now()
+            .checked_sub(since)
+            .unwrap_or_else(Instant::now);
+        let id = inv.id.clone();
+        self.incidents.restore(&id, inv.alerts);
+        let alive = delivery.keep_alive();
+        let outcome = self.run(Job { id, received }).await;
+        alive.abort();
+        let last_try = delivery.delivered() >= super::nats::MAX_DELIVER;
+        match outcome {
+            Outcome::Stored | Outcome::Gone => {}
+            Outcome::Failed if last_try => {}
+            Outcome::Failed | Outcome::Stopped => return delivery.give_back().await,
+        }
+        if let Err(e) = delivery.done().await {
+            // Delivered again after the ack wait: the store check above
+            // then acknowledges it without doing it again.
+            warn!(error = %e, "acknowledging a stored investigation");
+        }
+    }
+
     #[instrument(name = "incident", skip_all, fields(id = %job.id, alerts))]
-    async fn run(&self, job: Job) {
+    async fn run(&self, job: Job) -> Outcome {
         // Queued while it settles, so that later alerts can still join.
         let settle = self.wait_for_settle.then_some(self.settle);
         let alerts = loop {
             match self.incidents.take(&job.id, settle) {
                 Take::Run(alerts) => break alerts,
-                Take::Gone => return,
+                Take::Gone => return Outcome::Gone,
                 Take::Wait(until) => {
                     let now = Utc::now().timestamp_micros();
                     let wait = Duration::from_micros((until - now).max(0) as u64);
@@ -544,7 +689,7 @@ impl Worker {
                             self.incidents.set(&job.id, IncidentState::Failed {
                                 reason: "shut down while waiting for the settle period".into(),
                             });
-                            return;
+                            return Outcome::Stopped;
                         }
                     }
                 }
@@ -553,17 +698,12 @@ impl Worker {
         tracing::Span::current().record("alerts", alerts.len());
         let outcome = self.localise(&job.id, &alerts).await;
         let seconds = job.received.elapsed().as_secs_f64();
-        let done = |journal: &Journal| {
-            for (id, _) in &alerts {
-                journal.done(id);
-            }
-        };
         match outcome {
             Ok(to_record) => {
                 self.metrics.incidents.with_label_values(&["stored"]).inc();
                 self.metrics.incident_seconds.observe(seconds);
                 info!(seconds, "incident stored");
-                done(&self.journal);
+                self.journal_done(&alerts);
                 self.incidents.set(&job.id, IncidentState::Done { seconds });
                 // A resolved notification noted while the incident was being
                 // stored (once it is Done, the webhook marks the store itself).
@@ -575,16 +715,23 @@ impl Worker {
                 if let Some(pending) = to_record {
                     self.record_after(pending).await;
                 }
+                Outcome::Stored
             }
             Err(reason) => {
                 self.metrics.incidents.with_label_values(&["failed"]).inc();
                 error!(%reason, "incident failed");
                 // Cut short by a shutdown: the next start takes it up again.
-                if !self.cancel.is_cancelled() {
-                    done(&self.journal);
+                let stopped = self.cancel.is_cancelled();
+                if !stopped {
+                    self.journal_done(&alerts);
                 }
                 self.incidents
                     .set(&job.id, IncidentState::Failed { reason });
+                if stopped {
+                    Outcome::Stopped
+                } else {
+                    Outcome::Failed
+                }
             }
         }
     }

@@ -21,8 +21,10 @@ use tokio::sync::mpsc;
 use tracing::{info, instrument, warn};
 use web::ApiError;
 
+use super::journal::Journal;
 use super::metrics::Metrics;
-use super::queue::{incident_id_of, Incidents, Job, Placed, Placement};
+use super::nats::{Claim, Investigation, Nats};
+use super::queue::{incident_id_of, split, Dispatch, Incidents, Job, Placed, Placement};
 
 /// What the webhook, health and metrics routes share (the pages and the bot
 /// API have `web::Intake`).
@@ -30,11 +32,11 @@ pub struct Intake {
     pub base_url: String,
     pub body_limit: usize,
     pub store: Arc<dyn GraphStore>,
-    pub queue: mpsc::Sender<Job>,
+    /// Where accepted investigations wait for a worker (and, locally, the
+    /// journal where their alerts wait on disk until stored).
+    pub dispatch: Dispatch,
     pub incidents: Arc<Incidents>,
     pub metrics: Arc<Metrics>,
-    /// Where accepted alerts wait, on disk, until their incident is stored.
-    pub journal: Arc<super::journal::Journal>,
 }
 
 /// The routes of `rca serve` besides the pages and the bot API (those are
@@ -145,59 +147,12 @@ async fn accept(
         .cloned()
         .collect();
 
-    // Queue slots are for new investigations only: alerts that join one
-    // take none, so a storm of one outage is never turned away.
-    let (placed, permits) = state
-        .incidents
-        .place(&fresh, |n| {
-            if n == 0 {
-                Ok(None)
-            } else {
-                state.queue.try_reserve_many(n).map(Some).map_err(|_| ())
-            }
-        })
-        .map_err(|()| ApiError::QueueFull(state.queue.max_capacity() - state.queue.capacity()))?;
-
-    // On disk before the 202: a restart must not lose an accepted alert.
-    let new: Vec<&Placement> = placed
-        .iter()
-        .filter(|p| p.placed != Placed::Known)
-        .collect();
-    for p in &new {
-        let alert = &fresh
-            .iter()
-            .find(|(id, _)| *id == p.alert)
-            .expect("placed from the fresh alerts")
-            .1;
-        if let Err(e) = state.journal.record(&p.alert, &p.investigation, alert) {
-            for p in &new {
-                state.journal.done(&p.alert);
-            }
-            state.incidents.unplace(&placed);
-            return Err(ApiError::Internal(format!(
-                "the alert could not be recorded: {e}"
-            )));
-        }
-    }
-    let received = Instant::now();
-    let (mut started, mut joined) = (0, 0);
-    if let Some(mut permits) = permits {
-        for p in placed.iter().filter(|p| p.placed == Placed::Started) {
-            if let Some(permit) = permits.next() {
-                state.metrics.queue_depth.inc();
-                permit.send(Job {
-                    id: p.investigation.clone(),
-                    received,
-                });
-                started += 1;
-            }
-        }
-    }
-    for p in &placed {
-        if p.placed == Placed::Joined {
-            joined += 1;
-        }
-    }
+    let placed = match &state.dispatch {
+        Dispatch::Local { queue, journal } => queue_locally(state, queue, journal, &fresh)?,
+        Dispatch::Nats(nats) => queue_shared(state, nats, &fresh).await?,
+    };
+    let count = |k: Placed| placed.iter().filter(|p| p.placed == k).count() as u64;
+    let (started, joined) = (count(Placed::Started), count(Placed::Joined));
     state.metrics.investigations.inc_by(started);
     state.metrics.alerts_joined.inc_by(joined);
     info!(alerts = alerts.len(), started, joined, "webhook accepted");
@@ -230,6 +185,140 @@ async fn accept(
         });
     }
     Ok(answer)
+}
+
+/// Places `fresh` in this process's table and queue, journalled before the
+/// answer. Queue slots are for new investigations only: alerts that join one
+/// take none, so a storm of one outage is never turned away.
+fn queue_locally(
+    state: &Intake,
+    queue: &mpsc::Sender<Job>,
+    journal: &Journal,
+    fresh: &[(String, Alert)],
+) -> Result<Vec<Placement>, ApiError> {
+    let (placed, permits) = state
+        .incidents
+        .place(fresh, |n| {
+            if n == 0 {
+                Ok(None)
+            } else {
+                queue.try_reserve_many(n).map(Some).map_err(|_| ())
+            }
+        })
+        .map_err(|()| ApiError::QueueFull(queue.max_capacity() - queue.capacity()))?;
+
+    // On disk before the 202: a restart must not lose an accepted alert.
+    let new: Vec<&Placement> = placed
+        .iter()
+        .filter(|p| p.placed != Placed::Known)
+        .collect();
+    for p in &new {
+        let alert = &fresh
+            .iter()
+            .find(|(id, _)| *id == p.alert)
+            .expect("placed from the fresh alerts")
+            .1;
+        if let Err(e) = journal.record(&p.alert, &p.investigation, alert) {
+            for p in &new {
+                journal.done(&p.alert);
+            }
+            state.incidents.unplace(&placed);
+            return Err(ApiError::Internal(format!(
+                "the alert could not be recorded: {e}"
+            )));
+        }
+    }
+    let received = Instant::now();
+    if let Some(mut permits) = permits {
+        for p in placed.iter().filter(|p| p.placed == Placed::Started) {
+            if let Some(permit) = permits.next() {
+                state.metrics.queue_depth.inc();
+                permit.send(Job {
+                    id: p.investigation.clone(),
+                    received,
+                });
+            }
+        }
+    }
+    Ok(placed)
+}
+
+/// Claims each alert of `fresh` in JetStream and publishes the
+/// investigations they make; answers only once JetStream holds every one.
+/// Anything that fails gives up this webhook's claims not yet published:
+/// the sender's retry finds the rest as it left them.
+async fn queue_shared(
+    state: &Intake,
+    nats: &Nats,
+    fresh: &[(String, Alert)],
+) -> Result<Vec<Placement>, ApiError> {
+    let down = ApiError::QueueUnavailable;
+    let mut placed = Vec::with_capacity(fresh.len());
+    let mut new = Vec::new();
+    for (id, _) in fresh {
+        match nats.claimed(id).await.map_err(down)? {
+            Some(inv) => placed.push(Placement {
+                alert: id.clone(),
+                investigation: inv,
+                placed: Placed::Known,
+            }),
+            None => new.push((
+                id.clone(),
+                fresh.iter().find(|(i, _)| i == id).unwrap().1.clone(),
+            )),
+        }
+    }
+    for group in split(&new, state.incidents.within()) {
+        let inv = new[group[0]].0.clone();
+        let mut ours: Vec<String> = Vec::with_capacity(group.len());
+        let mut members = Vec::with_capacity(group.len());
+        for &i in &group {
+            let (id, alert) = &new[i];
+            match nats.claim(id, &inv).await {
+                Ok(Claim::Ours) => {
+                    ours.push(id.clone());
+                    members.push((id.clone(), alert.clone()));
+                }
+                Ok(Claim::Theirs(other)) if i != group[0] => placed.push(Placement {
+                    alert: id.clone(),
+                    investigation: other,
+                    placed: Placed::Known,
+                }),
+                // The same webhook accepted by another replica at this
+                // very moment: that replica opens it.
+                Ok(Claim::Theirs(_)) => {
+                    return Err(down(format!(
+                        "alert {id} is being accepted by another replica; retry"
+                    )))
+                }
+                Err(e) => {
+                    nats.unclaim(&ours).await;
+                    return Err(down(e));
+                }
+            }
+        }
+        let investigation = Investigation {
+            id: inv.clone(),
+            alerts: members,
+            received_at: chrono::Utc::now(),
+        };
+        if let Err(e) = nats.publish(&investigation).await {
+            nats.unclaim(&ours).await;
+            return Err(down(e));
+        }
+        for (n, id) in ours.into_iter().enumerate() {
+            placed.push(Placement {
+                alert: id,
+                investigation: inv.clone(),
+                placed: if n == 0 {
+                    Placed::Started
+                } else {
+                    Placed::Joined
+                },
+            });
+        }
+    }
+    Ok(placed)
 }
 
 /// The stored investigation alert `id` opened or joined, if any (of the
@@ -373,6 +462,13 @@ async fn metrics(State(state): State<Arc<Intake>>) -> Response {
             state.metrics.verdict_ac1.set(t.ac1().unwrap_or(f64::NAN));
         }
         Err(e) => warn!(error = %e, "verdicts for /metrics"),
+    }
+    // With the shared queue, the depth is JetStream's: every replica's.
+    if let Dispatch::Nats(nats) = &state.dispatch {
+        match nats.depth().await {
+            Ok((waiting, _)) => state.metrics.queue_depth.set(waiting as i64),
+            Err(e) => warn!(error = %e, "queue depth for /metrics"),
+        }
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
