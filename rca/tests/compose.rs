@@ -43,7 +43,36 @@ fn compose_has_every_service_rca_expects_wired_by_name() {
             );
         }
     }
-    assert_eq!(services.len(), 6);
+    // The replicas profile: two rca replicas on NATS and Neo4j behind one address.
+    let profiled: Vec<&str> = services
+        .iter()
+        .filter(|(_, s)| !s["profiles"].is_null())
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert_eq!(profiled, ["nats", "rca-a", "rca-b", "rca-replicas"]);
+    for name in &profiled {
+        let s = &compose["services"][*name];
+        assert!(!s["healthcheck"].is_null(), "{name} has no health check");
+        for port in s["ports"].as_sequence().into_iter().flatten() {
+            let p = port.as_str().unwrap();
+            assert!(
+                p.starts_with("127.0.0.1:"),
+                "{name} publishes {p} beyond loopback"
+            );
+        }
+    }
+    for replica in ["rca-a", "rca-b"] {
+        let cmd: Vec<&str> = compose["services"][replica]["command"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{replica} has its command"))
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let after = |flag: &str| cmd.iter().position(|c| *c == flag).map(|i| cmd[i + 1]);
+        assert_eq!(after("--queue"), Some("nats://nats:4222"), "{replica}");
+        assert_eq!(after("--neo4j-uri"), Some("bolt://neo4j:7687"), "{replica}");
+    }
+    assert_eq!(services.len() - profiled.len(), 6);
     assert!(compose["services"]["neo4j"]["image"]
         .as_str()
         .unwrap()
