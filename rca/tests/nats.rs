@@ -127,9 +127,8 @@ impl Replica {
             .text()
             .await
             .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or(0.0)
+        // A counter never incremented is not printed: 0.
+        common::metric_value(&text, name).unwrap_or(0.0)
     }
 }
 

@@ -539,9 +539,7 @@ fn group_webhook(alerts: &[(String, String, String)], labels: serde_json::Value)
 }
 
 fn metric(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    common::metric_value(metrics, name)
         .unwrap_or_else(|| panic!("{name} not in /metrics:\n{metrics}"))
 }
 

@@ -255,17 +255,14 @@ async fn queue_shared(
     let down = ApiError::QueueUnavailable;
     let mut placed = Vec::with_capacity(fresh.len());
     let mut new = Vec::new();
-    for (id, _) in fresh {
+    for (id, alert) in fresh {
         match nats.claimed(id).await.map_err(down)? {
             Some(inv) => placed.push(Placement {
                 alert: id.clone(),
                 investigation: inv,
                 placed: Placed::Known,
             }),
-            None => new.push((
-                id.clone(),
-                fresh.iter().find(|(i, _)| i == id).unwrap().1.clone(),
-            )),
+            None => new.push((id.clone(), alert.clone())),
         }
     }
     for group in split(&new, state.incidents.within()) {

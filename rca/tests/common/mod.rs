@@ -143,6 +143,13 @@ pub async fn post_alert(base: &str, service: &str, minutes_ago: i64, fingerprint
     answer["incidents"][0]["id"].as_str().unwrap().to_string()
 }
 
+/// The value of the sample `name` (with its labels, as printed) in a
+/// `/metrics` text, if it is there.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// `var` from the environment, else `default`.
 pub fn env_or(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_string())
