@@ -71,6 +71,7 @@ pub fn other_alerts(obs: &Observations) -> Vec<AlertRef> {
             alert_name: a.name().to_string(),
             alert_component: a.component().map(str::to_string),
             starts_at: rfc3339(a.starts_at_micros()),
+            explained: None,
         })
         .collect()
 }
@@ -89,7 +90,8 @@ pub fn missing_of(obs: &Observations) -> Vec<Missing> {
 }
 
 /// Localises the incident in `obs`. Its first alert (if any) names the
-/// incident and the symptom; the window spans every alert's start: from the
+/// incident; every alert's component is a symptom (their requests are the
+/// ones judged, and the path ends at the nearest of them); the window spans every alert's start: from the
 /// earliest less the lookback to the latest plus the settle period, with the
 /// baseline ending before the earliest (an alert storm of one outage is one
 /// investigation, and no alert's onset may fall in its baseline).
@@ -102,21 +104,46 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         window.settle += l - f;
     }
     let buckets = choose_buckets(obs, first, &window).ok_or(GraphError::NoData)?;
+    // Every alerting component is a symptom: the opener's first.
+    let mut alerting_names: Vec<&str> = Vec::new();
+    for name in obs.alerts.iter().filter_map(|a| a.component()) {
+        if !alerting_names.contains(&name) {
+            alerting_names.push(name);
+        }
+    }
     let ctx = features::Context {
         params: &cfg.params,
-        alert: alert
-            .and_then(|a| a.component())
-            .and_then(|name| obs.names.get(name)),
+        alerts: alerting_names
+            .iter()
+            .filter_map(|name| obs.names.get(name))
+            .collect(),
     };
     let set = features::build(obs, &buckets, &ctx);
     if set.components.is_empty() {
         return Err(GraphError::NoData);
     }
-    let alert_component = alert
-        .and_then(|a| a.component())
-        .and_then(|name| set.components.iter().position(|c| c == name))
-        .map(|i| i as u32);
+    let component_of = |name: &str| {
+        set.components
+            .iter()
+            .position(|c| c == name)
+            .map(|i| i as u32)
+    };
+    let alerting: Vec<u32> = alerting_names
+        .iter()
+        .filter_map(|n| component_of(n))
+        .collect();
     let ranked = rank::rank(&set, &buckets, &cfg.params);
+    // Which alerting components the named cause accounts for: itself, and
+    // every component that calls it, directly or through others.
+    let above_cause = ranked
+        .suspects
+        .first()
+        .map(|top| ranked.graph.above(top.component));
+    let explained = |a: &ingest::Alert| -> Option<bool> {
+        let up = above_cause.as_ref()?;
+        let c = component_of(a.component()?)?;
+        Some(up[c as usize])
+    };
 
     let starts_at = alert
         .map(|a| rfc3339(a.starts_at_micros()))
@@ -140,7 +167,14 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         baseline_end: rfc3339(buckets.start_of(buckets.baseline_end)),
         bucket_seconds: buckets.width as f64 / 1e6,
         annotations: alert.map(|a| a.annotations.clone()).unwrap_or_default(),
-        other_alerts: other_alerts(obs),
+        other_alerts: other_alerts(obs)
+            .into_iter()
+            .zip(obs.alerts.iter().skip(1))
+            .map(|(r, a)| AlertRef {
+                explained: explained(a),
+                ..r
+            })
+            .collect(),
     };
 
     let ranking: Vec<Candidate> = ranked
@@ -153,7 +187,7 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
     let path = match ranked.suspects.first() {
         Some(top) => ranked
             .graph
-            .path_up(top.component, alert_component, &ranked.symptom)
+            .path_up(top.component, &alerting, &ranked.symptom)
             .into_iter()
             .map(|c| set.components[c as usize].clone())
             .collect(),

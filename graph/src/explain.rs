@@ -352,10 +352,29 @@ impl Graph {
         self.g.neighbors_undirected(self.node[c as usize]).count()
     }
 
-    /// The path from `c` up through its callers: to `alert` by the fewest
-    /// hops (ties to the more symptomatic caller) when it can be reached,
-    /// else up the most symptomatic callers until an entry point.
-    pub fn path_up(&self, c: u32, alert: Option<u32>, symptom: &[f64]) -> Vec<u32> {
+    /// Which components reach `c` through their callees (`c` included):
+    /// those whose symptoms `c`'s own change can account for.
+    pub fn above(&self, c: u32) -> Vec<bool> {
+        let mut seen = vec![false; self.node.len()];
+        seen[c as usize] = true;
+        let mut stack = vec![c];
+        while let Some(x) = stack.pop() {
+            for u in self.callers(x) {
+                if !seen[u as usize] {
+                    seen[u as usize] = true;
+                    stack.push(u);
+                }
+            }
+        }
+        seen
+    }
+
+    /// The path from `c` up through its callers: to the nearest of the
+    /// alerting components `alerts` by the fewest hops (the earlier alert
+    /// between equally near ones; ties of route to the more symptomatic
+    /// caller) when one can be reached, else up the most symptomatic callers
+    /// until an entry point.
+    pub fn path_up(&self, c: u32, alerts: &[u32], symptom: &[f64]) -> Vec<u32> {
         let by_symptom = |v: &mut Vec<u32>| {
             v.sort_by(|p, q| {
                 symptom[*q as usize]
@@ -363,13 +382,14 @@ impl Graph {
                     .then(p.cmp(q))
             });
         };
-        if let Some(a) = alert {
+        if !alerts.is_empty() {
             let n = symptom.len();
             let mut prev: Vec<Option<u32>> = vec![None; n];
             let mut seen = vec![false; n];
             seen[c as usize] = true;
             let mut frontier = vec![c];
-            while !frontier.is_empty() && !seen[a as usize] {
+            let reached = |seen: &[bool]| alerts.iter().copied().find(|&a| seen[a as usize]);
+            while !frontier.is_empty() && reached(&seen).is_none() {
                 let mut next = Vec::new();
                 for &x in &frontier {
                     let mut ups = self.callers(x);
@@ -384,7 +404,7 @@ impl Graph {
                 }
                 frontier = next;
             }
-            if seen[a as usize] {
+            if let Some(a) = reached(&seen) {
                 let mut path = vec![a];
                 let mut x = a;
                 while let Some(p) = prev[x as usize] {

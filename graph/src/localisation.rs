@@ -118,6 +118,11 @@ pub struct AlertRef {
     pub alert_component: Option<String>,
     /// RFC 3339.
     pub starts_at: String,
+    /// Whether the named root cause accounts for this alert: its component
+    /// is the cause or calls it, directly or through others. Absent when
+    /// there is no cause, or the alert names no component with data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explained: Option<bool>,
 }
 
 /// One item of evidence behind a candidate or a heatmap cell.

@@ -152,7 +152,7 @@ impl Sim {
             starts_at: Utc.timestamp_micros(at).unwrap(),
             ends_at: None,
             generator_url: String::new(),
-            fingerprint: "abc".into(),
+            fingerprint: format!("fp-{comp}"),
         });
     }
 }
@@ -244,4 +244,51 @@ fn a_quiet_incident_names_nobody() {
         .scores
         .iter()
         .all(|r| r.len() == loc.heatmap.buckets.len()));
+}
+
+/// a waits on the database from minute 18; the storm's alerts fire on
+/// `alerting`, the first opening the investigation.
+fn storm(alerting: &[&str]) -> graph::Localisation {
+    let mut obs = incident(|on| {
+        if on {
+            (80_000, 0, 0, false)
+        } else {
+            (0, 0, 0, false)
+        }
+    });
+    obs.alerts.clear();
+    let mut sim = Sim { obs, next: 0 };
+    for (k, comp) in alerting.iter().enumerate() {
+        sim.alert_on(comp, T0 + 20 * MIN + k as i64 * 30_000_000);
+    }
+    localise(&sim.obs, &EngineConfig::default()).unwrap()
+}
+
+#[test]
+fn every_alert_of_a_storm_is_a_symptom_the_verdict_accounts_for() {
+    // Opened by an alert on b, whose requests are healthy: the slowed
+    // requests of front, which alerted too, are still the ones judged, and
+    // the path ends at front, the alerting component a reaches.
+    let loc = storm(&["b", "front"]);
+    assert_eq!(loc.ranking[0].component, "a", "{:#?}", loc.ranking);
+    assert_eq!(loc.path, vec!["a", "front"]);
+    assert!(
+        loc.ranking[0]
+            .evidence
+            .iter()
+            .any(|e| e.signal == "explains_symptom"),
+        "front's slowed requests are judged, and a accounts for them: {:#?}",
+        loc.ranking[0].evidence
+    );
+    assert_eq!(loc.incident.alert_component.as_deref(), Some("b"));
+    let front = &loc.incident.other_alerts[0];
+    assert_eq!(front.alert_component.as_deref(), Some("front"));
+    assert_eq!(front.explained, Some(true), "a is called by front");
+
+    // The same outage opened by front: b's alert is one a cannot account
+    // for (a is not below b), and the verdict says so.
+    let loc = storm(&["front", "b"]);
+    assert_eq!(loc.ranking[0].component, "a", "{:#?}", loc.ranking);
+    assert_eq!(loc.path, vec!["a", "front"]);
+    assert_eq!(loc.incident.other_alerts[0].explained, Some(false));
 }

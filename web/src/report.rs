@@ -289,6 +289,28 @@ impl Page<'_> {
                     }
                     dt { "Alert started" }
                     dd { (full_time(&inc.starts_at)) }
+                    @if !inc.other_alerts.is_empty() {
+                        dt { "Other alerts" }
+                        dd.others {
+                            ul {
+                                @for a in &inc.other_alerts {
+                                    li {
+                                        (visible(&a.alert_name))
+                                        @if let Some(c) = &a.alert_component {
+                                            " on " span.comp { (visible(c)) }
+                                        }
+                                        span.muted {
+                                            @match a.explained {
+                                                Some(true) => " — accounted for by the root cause",
+                                                Some(false) => " — not below the root cause: look at it apart",
+                                                None => "",
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                     @if let Some((at, lasted)) = self.resolved {
                         dt { "Resolved" }
                         dd.resolved {

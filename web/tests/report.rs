@@ -300,6 +300,34 @@ fn page_leads_with_the_verdict_and_names_everything() {
 }
 
 #[test]
+fn the_other_alerts_of_a_storm_say_whether_the_cause_accounts_for_them() {
+    let mut loc = fixture();
+    let other = |name: &str, comp: &str, explained| graph::AlertRef {
+        fingerprint: format!("fp-{name}"),
+        alert_name: name.to_owned(),
+        alert_component: Some(comp.to_owned()),
+        starts_at: "2024-05-01T10:43:30Z".to_owned(),
+        explained,
+    };
+    loc.incident.other_alerts = vec![
+        other("CheckoutErrors", "checkout", Some(true)),
+        other("CartLatency", "cart", Some(false)),
+    ];
+    let text = visible_text(&render_report(&loc, &opts(None)).unwrap());
+    assert!(
+        text.contains("CheckoutErrors on checkout — accounted for by the root cause"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CartLatency on cart — not below the root cause: look at it apart"),
+        "{text}"
+    );
+    // One alert: no such row.
+    let text = visible_text(&render_report(&fixture(), &opts(None)).unwrap());
+    assert!(!text.contains("Other alerts"), "{text}");
+}
+
+#[test]
 fn baseline_notes_are_not_counted_as_missing_modalities() {
     let mut loc = fixture();
     loc.missing.push(Missing {
@@ -461,6 +489,13 @@ fn hostile() -> Localisation {
     ev[1].tls_versions = vec![count(UA, 7)];
     loc.incident.alert_name = format!("{NAME}\u{202e}gnp.exe");
     loc.incident.alert_component = Some(UA.to_owned());
+    loc.incident.other_alerts = vec![graph::AlertRef {
+        fingerprint: UA.to_owned(),
+        alert_name: UA.to_owned(),
+        alert_component: Some(UA.to_owned()),
+        starts_at: "2026-01-01T00:00:00Z".to_owned(),
+        explained: Some(false),
+    }];
     loc.incident.id = UA.to_owned();
     loc.missing[0].reason = UA.to_owned();
     loc.modalities.push(UA.to_owned());

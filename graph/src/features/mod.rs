@@ -148,7 +148,7 @@ pub struct GoroutineLeakSeen {
 /// for the component it started in, `SignalKind::ErrorOrigin`.)
 #[derive(Clone, Debug, Default)]
 pub struct Attribution {
-    /// The entry requests judged (the alerting component's, else the traces' roots).
+    /// The entry requests judged (the alerting components', else the traces' roots).
     pub requests: f64,
     /// Their time beyond their operations' baseline typical, summed (µs).
     pub excess_us: f64,
@@ -263,8 +263,9 @@ fn part(
 /// What the engine knows of the incident besides the observations.
 pub struct Context<'a> {
     pub params: &'a Params,
-    /// The alerting component, when the alert names one that has data.
-    pub alert: Option<Sym>,
+    /// The alerting components that have data, each once, the opening
+    /// alert's first: every one is a symptom of the investigation.
+    pub alerts: Vec<Sym>,
 }
 
 /// Builds every feature and edge of `obs` over `buckets`.

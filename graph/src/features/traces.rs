@@ -809,8 +809,9 @@ pub(super) fn build(
 }
 
 /// The counterfactual split of the analysed entry requests' slowdown (see
-/// [`Attribution`]). The requests judged are the alerting
-/// component's when it has traced entries; else the roots of one entry
+/// [`Attribution`]). The requests judged are the outermost entries of the
+/// alerting components that have traced entries (every alert of an
+/// investigation is a symptom to explain); else the roots of one entry
 /// component: the one whose requests slowed most against their baseline,
 /// so that an unrelated busy entry point, healthy, does not dilute the
 /// symptom of the one that alerted.
@@ -830,14 +831,21 @@ fn attribution(
     let p = ctx.params;
     let spans = &obs.spans;
     let n = spans.len();
-    let alert_traced = ctx
-        .alert
-        .is_some_and(|a| (0..n).any(|i| t.entry[i] && spans[i].component == a));
+    // The alerting components with traced entries: their outermost entry
+    // requests are the ones judged, all together (a request of one made
+    // inside another's belongs to the outer one, so none counts twice).
+    let alerting: Vec<Sym> = ctx
+        .alerts
+        .iter()
+        .copied()
+        .filter(|&a| (0..n).any(|i| t.entry[i] && spans[i].component == a))
+        .collect();
+    let alert_traced = !alerting.is_empty();
     let is_top = |i: usize| -> bool {
         if alert_traced {
             t.entry[i]
-                && Some(spans[i].component) == ctx.alert
-                && !ancestor_in(t, spans, i, ctx.alert)
+                && alerting.contains(&spans[i].component)
+                && !ancestor_in(t, spans, i, &alerting)
         } else {
             t.parents[i] == NONE
         }
@@ -910,12 +918,18 @@ fn attribution(
     };
     let mut entries: Vec<Sym> = by_entry.keys().copied().collect();
     entries.sort_unstable();
-    let judged: Option<Sym> = entries
-        .into_iter()
-        .map(|c| (slowdown(&by_entry[&c]), c))
-        .max_by(|x, y| x.0.total_cmp(&y.0).then_with(|| y.1.cmp(&x.1)))
-        .map(|(_, c)| c);
-    let in_judged = |tp: u32| tp != NONE && Some(spans[tp as usize].component) == judged;
+    let judged: Vec<Sym> = if alert_traced {
+        alerting.clone()
+    } else {
+        entries
+            .into_iter()
+            .map(|c| (slowdown(&by_entry[&c]), c))
+            .max_by(|x, y| x.0.total_cmp(&y.0).then_with(|| y.1.cmp(&x.1)))
+            .map(|(_, c)| c)
+            .into_iter()
+            .collect()
+    };
+    let in_judged = |tp: u32| tp != NONE && judged.contains(&spans[tp as usize].component);
 
     let edge_index: FxHashMap<(u32, u32), usize> = edges
         .iter()
@@ -994,13 +1008,13 @@ fn attribution(
     a
 }
 
-/// Whether a span above `i` belongs to component `c` (so `i` is not its
-/// outermost entry).
-fn ancestor_in(t: &Tree, spans: &[Span], i: usize, c: Option<Sym>) -> bool {
+/// Whether a span above `i` belongs to one of the components `cs` (so `i`
+/// is not the outermost entry of them).
+fn ancestor_in(t: &Tree, spans: &[Span], i: usize, cs: &[Sym]) -> bool {
     let mut j = t.parents[i];
     let mut hops = 0;
     while j != NONE && hops < 256 {
-        if Some(spans[j as usize].component) == c {
+        if cs.contains(&spans[j as usize].component) {
             return true;
         }
         j = t.parents[j as usize];

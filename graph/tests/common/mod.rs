@@ -305,6 +305,7 @@ pub async fn incidents_by_component_and_time(store: &dyn GraphStore, ns: &str) {
         alert_name: "ErrorBudgetBurn".into(),
         alert_component: Some(format!("{ns}web")),
         starts_at: grouped.localisation.incident.starts_at.clone(),
+        explained: Some(true),
     }];
     store.put(&grouped).await.unwrap();
     let by_joined = store.latest_for_alert(&joined).await.unwrap().unwrap();
