@@ -15,6 +15,7 @@
 //! - `data`: the JSON the page's script reads, escaped for a script element.
 //! - `png`: [`heatmap_png`], for chat previews.
 //! - `server`: [`router`], [`AppState`], [`Localiser`], [`ApiError`], the OpenAPI document [`ApiDoc`].
+//! - `intake`: the answer of `rca serve`'s webhook, for the OpenAPI document.
 //! - `auth`: [`require_bearer`], the bearer-token layer.
 //! - `colormap`: the viridis colour map and the score scale.
 //! - `text`: display helpers for untrusted strings, times and numbers.
@@ -27,6 +28,7 @@ mod colormap;
 mod data;
 mod error;
 mod heatmap;
+pub mod intake;
 mod png;
 mod report;
 mod server;

@@ -173,10 +173,11 @@ pub fn router(state: AppState) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "rca", description = "Root-cause localisation for alerts: the bot API."),
-    paths(list_incidents, get_incident, get_window, post_feedback, localise),
+    paths(list_incidents, get_incident, get_window, post_feedback, localise, crate::intake::webhook),
     components(schemas(
         IncidentPage, IncidentItem, ErrorBody, LocaliseRequest, Localisation, IncidentJson,
-        FeedbackRequest, FeedbackAnswer, Feedback, Verdict, RecordingJson
+        FeedbackRequest, FeedbackAnswer, Feedback, Verdict, RecordingJson,
+        crate::intake::WebhookAnswer
     )),
     modifiers(&BearerAuth)
 )]

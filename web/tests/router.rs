@@ -232,6 +232,7 @@ fn the_openapi_document_names_every_api_route() {
     assert_eq!(
         paths,
         BTreeSet::from([
+            "/api/v1/alerts",
             "/api/v1/incidents",
             "/api/v1/incidents/{id}",
             "/api/v1/incidents/{id}/feedback",
@@ -240,6 +241,9 @@ fn the_openapi_document_names_every_api_route() {
         ])
     );
     assert!(doc["components"]["schemas"]["Localisation"].is_object());
+    let answer = &doc["components"]["schemas"]["WebhookAnswer"]["properties"];
+    assert!(answer["alerts"].is_object(), "{answer}");
+    assert!(answer["incidents"].is_object(), "{answer}");
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
@@ -430,7 +434,7 @@ async fn the_verdict_form_stores_and_the_page_shows_it_as_text() {
 async fn the_recorded_window_downloads_and_a_verdict_gives_it_its_truth() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    put_ranked(&*store).await;
+    put_ranked(&store).await;
     let recordings = Arc::new(
         graph::store::Recordings::open(dir.path(), graph::store::RecordingLimits::default())
             .unwrap(),
