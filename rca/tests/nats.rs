@@ -66,6 +66,11 @@ struct Replica {
 
 impl Replica {
     fn spawn(data: &Path, config: &Path, port: u16, hole: u16) -> Replica {
+        Replica::start(data, config, port, hole, false)
+    }
+
+    /// `settle`: whether it waits for the settle period before working.
+    fn start(data: &Path, config: &Path, port: u16, hole: u16, settle: bool) -> Replica {
         let hole = format!("http://127.0.0.1:{hole}");
         let child = Command::new(env!("CARGO_BIN_EXE_rca"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -81,7 +86,7 @@ impl Replica {
             .env("RCA_LOGS_URL", &hole)
             .env("RCA_ACCESS_LOG_DIR", "/nonexistent/rca-access-logs")
             .env("RCA_COLLECT_TIMEOUT_SECONDS", "0.5")
-            .env("RCA_WAIT_FOR_SETTLE", "false")
+            .env("RCA_WAIT_FOR_SETTLE", settle.to_string())
             .env("RCA_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -151,7 +156,8 @@ fn outage(tag: &str, group: usize, n: usize) -> (String, Vec<String>) {
         .map(|(i, fp)| {
             serde_json::json!({
                 "status": "firing",
-                "labels": {"alertname": "HighErrorRate", "service": format!("svc-{i}"), "run": tag},
+                "labels": {"alertname": "HighErrorRate", "service": format!("svc-{i}"), "run": tag,
+                           "outage": group.to_string()},
                 "annotations": {}, "startsAt": at, "endsAt": "0001-01-01T00:00:00Z",
                 "fingerprint": fp
             })
@@ -188,7 +194,12 @@ async fn a_replica_killed_mid_work_loses_nothing_and_duplicates_nothing() {
     // This run's own stream: other runs' leftovers are not its business.
     std::fs::write(
         &config,
-        format!("[queue]\nstream = \"rca-test-{tag}\"\nack_wait_seconds = 3\n"),
+        // Each simulated outage its own system: the 30 start a second
+        // apart, and would otherwise join one investigation.
+        format!(
+            "[queue]\nstream = \"rca-test-{tag}\"\nack_wait_seconds = 3\n\
+             [grouping]\nlabels = [\"outage\"]\n"
+        ),
     )
     .unwrap();
     let hole = black_hole();
@@ -319,6 +330,200 @@ async fn a_replica_killed_mid_work_loses_nothing_and_duplicates_nothing() {
     // stored one more between the count and the kill).
     let sum = stored_a + stored_b;
     assert!((29.0..=30.0).contains(&sum), "A {stored_a} + B {stored_b}");
+}
+
+async fn post(r: &Replica, body: String) -> serde_json::Value {
+    let resp = client()
+        .post(r.url("/api/v1/alerts"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    resp.json().await.unwrap()
+}
+
+fn statuses(answer: &serde_json::Value) -> Vec<(String, String)> {
+    answer["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap().to_string(),
+                a["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Alerts of a later webhook, posted to the other replica while the
+/// investigation settles, join it; once it is closed, the next alert of the
+/// same system opens its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_webhook_to_another_replica_joins_the_settling_investigation() {
+    require_servers().await;
+    let tag = format!("j{}", Utc::now().timestamp_micros());
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("rca.toml");
+    // A settle period of 4 s, over by the time the test waits for it.
+    std::fs::write(
+        &config,
+        format!(
+            "[queue]\nstream = \"rca-test-{tag}\"\nack_wait_seconds = 3\n\
+             [window]\nsettle_seconds = 4\n"
+        ),
+    )
+    .unwrap();
+    let hole = black_hole();
+    // Settling for real: this test is about what joins meanwhile.
+    let spawn = |dir: &str| Replica::start(&tmp.path().join(dir), &config, free_port(), hole, true);
+    let mut a = spawn("a");
+    let mut b = spawn("b");
+    a.ready().await;
+    b.ready().await;
+
+    // Starts now: the settle period ends 4 s from now.
+    let webhook = |fp: &str, service: &str, start: chrono::DateTime<Utc>| {
+        serde_json::json!({"version": "4", "status": "firing", "receiver": "rca",
+            "alerts": [{"status": "firing", "fingerprint": fp,
+                "labels": {"alertname": "HighErrorRate", "service": service, "run": tag},
+                "annotations": {}, "endsAt": "0001-01-01T00:00:00Z",
+                "startsAt": start.to_rfc3339_opts(SecondsFormat::Millis, true)}]})
+        .to_string()
+    };
+    let t0 = Utc::now();
+    let first = post(&a, webhook(&format!("{tag}-1"), "checkout", t0)).await;
+    let [(status, inv)] = statuses(&first).try_into().unwrap();
+    assert_eq!(status, "started", "{first}");
+    let joined = post(&b, webhook(&format!("{tag}-2"), "payment", t0)).await;
+    assert_eq!(
+        statuses(&joined),
+        vec![("joined".to_string(), inv.clone())],
+        "{joined}"
+    );
+    // The same again, to either replica: known.
+    let again = post(&a, webhook(&format!("{tag}-2"), "payment", t0)).await;
+    assert_eq!(
+        statuses(&again),
+        vec![("known".to_string(), inv.clone())],
+        "{again}"
+    );
+
+    // Stored with both alerts.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rec = loop {
+        let resp = client()
+            .get(b.url(&format!("/api/v1/incidents/{inv}")))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            break resp.json::<serde_json::Value>().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "{inv} never stored");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let others: Vec<&str> = rec["incident"]["other_alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(others, vec![format!("{tag}-2")], "{rec}");
+    // From the other replica too, once the store has it there.
+    let location = loop {
+        let resp = client()
+            .get(a.url(&format!("/alerts/{tag}-2")))
+            .send()
+            .await
+            .unwrap();
+        if resp.status().is_redirection() {
+            break resp.headers()["location"].to_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "{tag}-2 never linked from A");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(location.ends_with(&inv), "{location}");
+
+    // Closed now: an alert of the same system opens its own.
+    let late = post(&b, webhook(&format!("{tag}-3"), "cart", t0)).await;
+    let [(status, other)] = statuses(&late).try_into().unwrap();
+    assert_eq!(status, "started", "{late}");
+    assert_ne!(other, inv);
+}
+
+/// A claim its investigation's record does not list is a replica's that
+/// died mid-webhook: a minute on, a later webhook takes the alert over;
+/// before that, the webhook answers 503 (another replica is accepting it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_claim_is_taken_over_and_a_fresh_one_is_retried() {
+    require_servers().await;
+    let tag = format!("c{}", Utc::now().timestamp_micros());
+    let stream = format!("rca-test-{tag}");
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("rca.toml");
+    std::fs::write(&config, format!("[queue]\nstream = \"{stream}\"\n")).unwrap();
+    let hole = black_hole();
+    let mut r = Replica::spawn(&tmp.path().join("a"), &config, free_port(), hole);
+    r.ready().await;
+
+    let body = |fp: &str| {
+        serde_json::json!({"version": "4", "status": "firing", "receiver": "rca",
+            "alerts": [{"status": "firing", "fingerprint": fp,
+                "labels": {"alertname": "HighErrorRate", "service": fp},
+                "annotations": {}, "endsAt": "0001-01-01T00:00:00Z",
+                "startsAt": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)}]})
+        .to_string()
+    };
+    let id_of = |body: &str| {
+        let (alerts, _) = rca::serve::webhook::read_alerts(body.as_bytes()).unwrap();
+        rca::serve::queue::incident_id_of(&alerts[0])
+    };
+    // Claims as a replica that died before queueing would leave them.
+    let nats = rca::serve::nats::Nats::connect(&nats_url(), &stream, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let (fresh, old) = (body(&format!("{tag}-fresh")), body(&format!("{tag}-old")));
+    assert!(matches!(
+        nats.claim(&id_of(&fresh), "died-a-second-ago")
+            .await
+            .unwrap(),
+        rca::serve::nats::Claim::Ours
+    ));
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    let claims = js.get_key_value(format!("{stream}-alerts")).await.unwrap();
+    let two_minutes_ago = Utc::now().timestamp() - 120;
+    claims
+        .put(
+            id_of(&old),
+            format!("died-long-ago@{two_minutes_ago}").into(),
+        )
+        .await
+        .unwrap();
+
+    let resp = client()
+        .post(r.url("/api/v1/alerts"))
+        .body(fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        503,
+        "a claim a second old is someone at work"
+    );
+    assert!(resp.headers().contains_key("retry-after"));
+
+    let answer = post(&r, old.clone()).await;
+    assert_eq!(
+        statuses(&answer),
+        vec![("started".to_string(), id_of(&old))],
+        "{answer}"
+    );
+    // And it is claimed for good now: the same again is known.
+    let again = post(&r, old).await;
+    assert_eq!(statuses(&again)[0].0, "known", "{again}");
 }
 
 /// With NATS down, nothing is acknowledged: the webhook answers 503 with a

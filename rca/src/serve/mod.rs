@@ -15,7 +15,8 @@
 //! An alert storm of one outage is one investigation: the alerts of one
 //! webhook (one Alertmanager group) make one, and alerts of later webhooks
 //! join one still queued when the configured labels agree and they start
-//! within one settle period of the alert that opened it (`queue::Incidents::place`).
+//! within one settle period of the alert that opened it (`queue::Incidents::place`;
+//! with replicas, through the shared record in `nats`).
 //! Its id is the opening alert's (`graph::alert_incident_id`, from its
 //! fingerprint and start), so a re-delivered alert is answered with the id it
 //! already has and queued no second time.

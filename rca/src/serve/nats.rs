@@ -16,8 +16,20 @@
 //!   the store, so an incident stored by a replica that died before its
 //!   acknowledgement is not made twice.
 //!
-//! Alerts of later webhooks do not join an investigation in this mode: the
-//! message is what is durable, and it is fixed once published.
+//! - While an investigation settles, its alerts are shared in the bucket
+//!   `STREAM-investigations` (key `inv.ID`), and `sys.HASH` names the one
+//!   last opened for each system (the values of `grouping.labels`). Alerts
+//!   of a later webhook, to any replica, join it there with a
+//!   compare-and-set on the key's revision; the worker that takes the
+//!   message closes it the same way once the settle period has passed, and
+//!   works on the alerts it closed (a join that lost the race opens an
+//!   investigation of its own). A redelivered message finds the record
+//!   closed, with the same alerts.
+//! - A claim names its investigation and when it was made. An alert whose
+//!   claim the investigation's record does not list is one a replica
+//!   claimed and then died before queueing: after [`CLAIM_GRACE`] a later
+//!   webhook takes it over (before that, it answers 503: another replica is
+//!   accepting it at this moment).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +64,15 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(3600);
 /// repeat interval (4 h) of a still-firing alert; later re-sends are
 /// recognised by the store.
 const CLAIM_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How long an alert may be claimed without its investigation's record
+/// listing it before the claim counts as abandoned: a minute, far beyond
+/// one webhook's claims, publish and record (a few NATS requests of at most
+/// a few seconds each); only a replica that died mid-webhook leaves one.
+pub(crate) const CLAIM_GRACE: Duration = Duration::from_secs(60);
+/// How many times a join or a close retries a compare-and-set that another
+/// replica's change beat; each retry reads the newer value first, and a
+/// storm's webhooks are far fewer at one moment than this.
+const CAS_TRIES: usize = 32;
 /// Deliveries of one investigation at most: one that kills its worker every
 /// time is given up after five replicas tried (and logged by JetStream as
 /// a max-deliveries advisory).
@@ -73,6 +94,7 @@ pub struct Nats {
 struct Ready {
     js: jetstream::Context,
     claims: kv::Store,
+    open: kv::Store,
     consumer: PullConsumer,
 }
 
@@ -82,6 +104,59 @@ pub enum Claim {
     Ours,
     /// Another webhook did, for this investigation.
     Theirs(String),
+}
+
+/// An alert's claim: its investigation and how long ago it was made.
+pub struct Claimed {
+    pub investigation: String,
+    pub age: Duration,
+}
+
+/// An investigation's alerts as the replicas share them while it settles.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Shared {
+    /// Its alerts with their ids, the one that opened it first.
+    pub alerts: Vec<(String, Alert)>,
+    /// Taken by a worker: nothing joins any more.
+    pub closed: bool,
+}
+
+/// A [`Shared`] as read, with the revision a change must name.
+pub struct Record {
+    pub shared: Shared,
+    revision: u64,
+}
+
+/// The key-value bucket `name`, made if it is not there: one value per
+/// key, kept as long as a claim.
+async fn bucket(js: &jetstream::Context, name: String) -> Result<kv::Store, String> {
+    match js.get_key_value(&name).await {
+        Ok(kv) => Ok(kv),
+        Err(_) => js
+            .create_key_value(kv::Config {
+                bucket: name.clone(),
+                history: 1,
+                max_age: CLAIM_AGE,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("key-value bucket {name}: {e}")),
+    }
+}
+
+/// The key naming a system's latest investigation: a hash of its
+/// `grouping.labels` values (label values may hold any character; keys may
+/// not).
+fn system_key(labels: &[Option<String>]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(labels).unwrap_or_default());
+    format!("sys.{}", hex::encode(&h.finalize()[..12]))
+}
+
+fn record_key(id: &str) -> String {
+    format!("inv.{id}")
 }
 
 impl Nats {
@@ -149,56 +224,189 @@ impl Nats {
                     })
                     .await
                     .map_err(|e| format!("consumer {name}: {e}"))?;
-                let bucket = format!("{}-alerts", self.stream);
-                let claims = match js.get_key_value(&bucket).await {
-                    Ok(kv) => kv,
-                    Err(_) => js
-                        .create_key_value(kv::Config {
-                            bucket: bucket.clone(),
-                            history: 1,
-                            max_age: CLAIM_AGE,
-                            storage: stream::StorageType::File,
-                            ..Default::default()
-                        })
-                        .await
-                        .map_err(|e| format!("key-value bucket {bucket}: {e}"))?,
-                };
+                let claims = bucket(&js, format!("{}-alerts", self.stream)).await?;
+                let open = bucket(&js, format!("{}-investigations", self.stream)).await?;
                 info!(stream = %self.stream, "JetStream queue ready");
                 Ok::<Ready, String>(Ready {
                     js,
                     claims,
+                    open,
                     consumer,
                 })
             })
             .await
     }
 
-    /// The investigation alert `alert_id` was claimed for, if any.
-    pub async fn claimed(&self, alert_id: &str) -> Result<Option<String>, String> {
+    /// The claim of alert `alert_id`, if any.
+    pub async fn claimed(&self, alert_id: &str) -> Result<Option<Claimed>, String> {
         let r = self.ready().await?;
         let v = r
             .claims
             .get(alert_id)
             .await
             .map_err(|e| format!("reading the claim of {alert_id}: {e}"))?;
-        Ok(v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        Ok(v.map(|b| {
+            // `INVESTIGATION@UNIX_SECONDS`.
+            let text = String::from_utf8_lossy(&b);
+            let (inv, at) = text.split_once('@').unwrap_or((&text, ""));
+            let at = at.parse::<i64>().unwrap_or(0);
+            let age = (Utc::now().timestamp() - at).max(0) as u64;
+            Claimed {
+                investigation: inv.to_string(),
+                age: Duration::from_secs(age),
+            }
+        }))
     }
 
     /// Claims `alert_id` for `investigation`, unless another webhook did.
     pub async fn claim(&self, alert_id: &str, investigation: &str) -> Result<Claim, String> {
         let r = self.ready().await?;
-        match r
-            .claims
-            .create(alert_id, investigation.as_bytes().to_vec().into())
-            .await
-        {
+        let value = format!("{investigation}@{}", Utc::now().timestamp());
+        match r.claims.create(alert_id, value.into_bytes().into()).await {
             Ok(_) => Ok(Claim::Ours),
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(Claim::Theirs(
                 self.claimed(alert_id)
                     .await?
+                    .map(|c| c.investigation)
                     .unwrap_or_else(|| investigation.to_string()),
             )),
             Err(e) => Err(format!("claiming {alert_id}: {e}")),
+        }
+    }
+
+    /// The shared record of investigation `id`, if there is one.
+    pub async fn record(&self, id: &str) -> Result<Option<Record>, String> {
+        let r = self.ready().await?;
+        let entry = r
+            .open
+            .entry(record_key(id))
+            .await
+            .map_err(|e| format!("reading investigation {id}: {e}"))?;
+        let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+            return Ok(None);
+        };
+        let shared = serde_json::from_slice(&entry.value)
+            .map_err(|e| format!("investigation {id} as shared is unreadable: {e}"))?;
+        Ok(Some(Record {
+            shared,
+            revision: entry.revision,
+        }))
+    }
+
+    /// Shares a just published investigation for later alerts to join, and
+    /// names it its system's latest. A record there already (the worker
+    /// took the message first, or this is a retry) is left as it is.
+    pub async fn share(
+        &self,
+        inv: &Investigation,
+        labels: &[Option<String>],
+    ) -> Result<(), String> {
+        let r = self.ready().await?;
+        let shared = Shared {
+            alerts: inv.alerts.clone(),
+            closed: false,
+        };
+        let value = serde_json::to_vec(&shared).map_err(|e| e.to_string())?;
+        match r.open.create(record_key(&inv.id), value.into()).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => return Ok(()),
+            Err(e) => return Err(format!("sharing investigation {}: {e}", inv.id)),
+        }
+        r.open
+            .put(system_key(labels), inv.id.clone().into_bytes().into())
+            .await
+            .map_err(|e| format!("naming investigation {} its system's latest: {e}", inv.id))?;
+        Ok(())
+    }
+
+    /// The investigation last opened for the system of `labels`, with its
+    /// record, if it still takes alerts.
+    pub async fn joinable(
+        &self,
+        labels: &[Option<String>],
+    ) -> Result<Option<(String, Record)>, String> {
+        let r = self.ready().await?;
+        let Some(id) = r
+            .open
+            .get(system_key(labels))
+            .await
+            .map_err(|e| format!("reading the system's latest investigation: {e}"))?
+        else {
+            return Ok(None);
+        };
+        let id = String::from_utf8_lossy(&id).into_owned();
+        Ok(self
+            .record(&id)
+            .await?
+            .filter(|rec| !rec.shared.closed && !rec.shared.alerts.is_empty())
+            .map(|rec| (id, rec)))
+    }
+
+    /// Adds `alerts` to investigation `id` unless it was closed (`false`).
+    pub async fn join(&self, id: &str, alerts: &[(String, Alert)]) -> Result<bool, String> {
+        let r = self.ready().await?;
+        for _ in 0..CAS_TRIES {
+            let Some(mut rec) = self.record(id).await? else {
+                return Ok(false);
+            };
+            if rec.shared.closed {
+                return Ok(false);
+            }
+            rec.shared.alerts.extend(alerts.iter().cloned());
+            let value = serde_json::to_vec(&rec.shared).map_err(|e| e.to_string())?;
+            match r
+                .open
+                .update(record_key(id), value.into(), rec.revision)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                Err(e) => return Err(format!("joining investigation {id}: {e}")),
+            }
+        }
+        Err(format!(
+            "joining investigation {id}: changed by others {CAS_TRIES} times in a row"
+        ))
+    }
+
+    /// Closes investigation `id` as read in `rec`: `false` when it changed
+    /// since (an alert joined; read it again).
+    pub async fn close(&self, id: &str, rec: &Record) -> Result<bool, String> {
+        let r = self.ready().await?;
+        let shared = Shared {
+            closed: true,
+            ..rec.shared.clone()
+        };
+        let value = serde_json::to_vec(&shared).map_err(|e| e.to_string())?;
+        match r
+            .open
+            .update(record_key(id), value.into(), rec.revision)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(false),
+            Err(e) => Err(format!("closing investigation {id}: {e}")),
+        }
+    }
+
+    /// Records investigation `id`, which has no record (its webhook's
+    /// replica died between publishing and sharing it), closed with the
+    /// message's alerts: `false` when a record appeared meanwhile.
+    pub async fn close_unshared(
+        &self,
+        id: &str,
+        alerts: &[(String, Alert)],
+    ) -> Result<bool, String> {
+        let r = self.ready().await?;
+        let shared = Shared {
+            alerts: alerts.to_vec(),
+            closed: true,
+        };
+        let value = serde_json::to_vec(&shared).map_err(|e| e.to_string())?;
+        match r.open.create(record_key(id), value.into()).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(format!("closing investigation {id}: {e}")),
         }
     }
 

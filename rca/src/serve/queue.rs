@@ -21,7 +21,7 @@ use tracing::{error, info, instrument, warn, Instrument};
 
 use super::journal::Journal;
 use super::metrics::Metrics;
-use super::nats::{Delivery, Nats};
+use super::nats::{Delivery, Investigation, Nats};
 use super::Config;
 
 /// One investigation to work on; its alerts are in the incident table until
@@ -184,6 +184,16 @@ impl Incidents {
     pub(crate) fn set(&self, id: &str, state: IncidentState) {
         self.lock().states.insert(id.to_string(), state);
         self.changed.notify_waiters();
+    }
+
+    /// Whether alerts of later webhooks join a settling investigation.
+    pub fn joins(&self) -> bool {
+        self.grouping.join
+    }
+
+    /// The values of `grouping.labels` of `alert`: its system.
+    pub(crate) fn labels_of(&self, alert: &Alert) -> Vec<Option<String>> {
+        self.key_of(alert)
     }
 
     fn key_of(&self, alert: &Alert) -> Vec<Option<String>> {
@@ -487,8 +497,8 @@ pub(crate) async fn start(
     let settle = (cfg.window.settle_seconds as i64) * 1_000_000;
     let shared = !cfg.queue.url.is_empty();
     let incidents = Arc::new(Incidents::new(Grouping {
-        // A published investigation is fixed: later alerts join none.
-        join: cfg.grouping.enabled && !shared,
+        // Shared, later alerts join through the queue's records.
+        join: cfg.grouping.enabled,
         labels: cfg.grouping.labels.clone(),
         within: settle,
     }));
@@ -529,7 +539,7 @@ pub(crate) async fn start(
                         next = nats.next() => next,
                     };
                     match next {
-                        Ok(Some(delivery)) => worker.run_delivery(delivery).await,
+                        Ok(Some(delivery)) => worker.run_delivery(&nats, delivery).await,
                         Ok(None) => {}
                         Err(e) => {
                             warn!(error = %e, "the shared queue does not answer; retrying");
@@ -633,7 +643,7 @@ impl Worker {
     /// acknowledges it once stored (or failed on its last delivery); gives
     /// it back when this replica stops first.
     #[instrument(name = "delivery", skip_all, fields(delivered = delivery.delivered()))]
-    async fn run_delivery(&self, delivery: Delivery) {
+    async fn run_delivery(&self, nats: &Nats, delivery: Delivery) {
         let Some(inv) = delivery.investigation().await else {
             return;
         };
@@ -654,8 +664,16 @@ impl Worker {
             .checked_sub(since)
             .unwrap_or_else(Instant::now);
         let id = inv.id.clone();
-        self.incidents.restore(&id, inv.alerts);
         let alive = delivery.keep_alive();
+        let alerts = match self.settle_shared(nats, &inv).await {
+            Ok(alerts) => alerts,
+            Err(why) => {
+                alive.abort();
+                info!(id = %inv.id, %why, "given back");
+                return delivery.give_back().await;
+            }
+        };
+        self.incidents.restore(&id, alerts);
         let outcome = self.run(Job { id, received }).await;
         alive.abort();
         let last_try = delivery.delivered() >= super::nats::MAX_DELIVER;
@@ -668,6 +686,50 @@ impl Worker {
             // Delivered again after the ack wait: the store check above
             // then acknowledges it without doing it again.
             warn!(error = %e, "acknowledging a stored investigation");
+        }
+    }
+
+    /// Waits out the settle period of a shared investigation while later
+    /// alerts may join it, then closes it to joins; its alerts as closed.
+    /// `Err` (why) when this replica stops or NATS fails meanwhile: the
+    /// message is then given back.
+    async fn settle_shared(
+        &self,
+        nats: &Nats,
+        inv: &Investigation,
+    ) -> Result<Vec<(String, Alert)>, String> {
+        loop {
+            let Some(rec) = nats.record(&inv.id).await? else {
+                // Published, never shared: nothing can have joined it.
+                if nats.close_unshared(&inv.id, &inv.alerts).await? {
+                    return Ok(inv.alerts.clone());
+                }
+                continue;
+            };
+            if rec.shared.closed {
+                return Ok(rec.shared.alerts);
+            }
+            if self.wait_for_settle {
+                let latest = rec
+                    .shared
+                    .alerts
+                    .iter()
+                    .map(|(_, a)| a.starts_at_micros())
+                    .max();
+                let until = latest.unwrap_or(i64::MIN) + self.settle;
+                let now = Utc::now().timestamp_micros();
+                if until > now {
+                    let wait = Duration::from_micros((until - now) as u64);
+                    info!(wait_s = wait.as_secs(), "waiting for the settle period");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = self.cancel.cancelled() => return Err("stopping".into()),
+                    }
+                }
+            }
+            if nats.close(&inv.id, &rec).await? {
+                return Ok(rec.shared.alerts);
+            }
         }
     }
 
@@ -895,7 +957,7 @@ mod tests {
             alert("a", "2026-12-01T10:00:00Z", "west"),
             alert("c", "2026-12-01T10:30:00Z", "east"),
         ];
-        let (placed, opened) = t.place(&alerts, |n| Ok::<_, ()>(n)).unwrap();
+        let (placed, opened) = t.place(&alerts, Ok::<_, ()>).unwrap();
         assert_eq!(opened, 2, "{placed:?}");
         // The sender grouped them, so labels do not split a webhook; 30
         // minutes apart is another onset.

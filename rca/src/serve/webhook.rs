@@ -15,10 +15,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use graph::store::GraphStore;
 use ingest::Alert;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tracing::{info, instrument, warn};
+use web::intake::{Accepted, AlertPlaced, Resolved, WebhookAnswer};
 use web::ApiError;
 
 use super::journal::Journal;
@@ -53,44 +53,6 @@ pub fn router(state: Arc<Intake>, token: Option<String>) -> Router {
         .with_state(state)
 }
 
-/// One investigation of the webhook's answer.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Accepted {
-    pub id: String,
-    pub url: String,
-}
-
-#[derive(Debug, Serialize)]
-struct AlertsAnswer {
-    /// The investigations the firing alerts are in, each once.
-    incidents: Vec<Accepted>,
-    /// Each firing alert: the investigation it `started`, `joined`, or was
-    /// in already (`known`: a re-delivery).
-    alerts: Vec<AlertPlaced>,
-    /// The incidents of the resolved alerts: marked resolved (`stored`),
-    /// to be marked when stored (`pending`), in an investigation another
-    /// alert opened, which that alert's resolution closes (`grouped`), or
-    /// none known (`unknown`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    resolved: Vec<Resolved>,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct AlertPlaced {
-    pub fingerprint: String,
-    /// The investigation (incident) id.
-    pub id: String,
-    pub url: String,
-    pub status: &'static str,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Resolved {
-    pub id: String,
-    pub url: String,
-    pub state: &'static str,
-}
-
 #[instrument(name = "webhook", skip_all, fields(bytes))]
 async fn alerts(State(state): State<Arc<Intake>>, body: Result<Bytes, BytesRejection>) -> Response {
     let answer = accept(&state, body).await;
@@ -115,7 +77,7 @@ async fn alerts(State(state): State<Arc<Intake>>, body: Result<Bytes, BytesRejec
 async fn accept(
     state: &Intake,
     body: Result<Bytes, BytesRejection>,
-) -> Result<AlertsAnswer, ApiError> {
+) -> Result<WebhookAnswer, ApiError> {
     let body = body.map_err(|r| {
         ApiError::rejected(
             r.status(),
@@ -157,7 +119,7 @@ async fn accept(
     state.metrics.alerts_joined.inc_by(joined);
     info!(alerts = alerts.len(), started, joined, "webhook accepted");
     let url = |id: &str| format!("{}/incidents/{id}", state.base_url);
-    let mut answer = AlertsAnswer {
+    let mut answer = WebhookAnswer {
         resolved,
         incidents: Vec::new(),
         alerts: Vec::with_capacity(alerts.len()),
@@ -243,10 +205,12 @@ fn queue_locally(
     Ok(placed)
 }
 
-/// Claims each alert of `fresh` in JetStream and publishes the
-/// investigations they make; answers only once JetStream holds every one.
-/// Anything that fails gives up this webhook's claims not yet published:
-/// the sender's retry finds the rest as it left them.
+/// Claims each alert of `fresh` in JetStream and either joins it to the
+/// settling investigation of its system (with joining on, and within one
+/// settle period of its opener) or publishes the investigations the rest
+/// make; answers only once JetStream holds every one. Anything that fails
+/// gives up this webhook's claims not yet queued: the sender's retry finds
+/// the rest as it left them.
 async fn queue_shared(
     state: &Intake,
     nats: &Nats,
@@ -255,22 +219,47 @@ async fn queue_shared(
     let down = ApiError::QueueUnavailable;
     let mut placed = Vec::with_capacity(fresh.len());
     let mut new = Vec::new();
+    // The alerts each claimed investigation's record lists (None: no record).
+    let mut listed: HashMap<String, Option<HashSet<String>>> = HashMap::new();
     for (id, alert) in fresh {
-        match nats.claimed(id).await.map_err(down)? {
-            Some(inv) => placed.push(Placement {
+        let Some(claim) = nats.claimed(id).await.map_err(down)? else {
+            new.push((id.clone(), alert.clone()));
+            continue;
+        };
+        let inv = claim.investigation;
+        if !listed.contains_key(&inv) {
+            let rec = nats.record(&inv).await.map_err(down)?;
+            let ids = rec.map(|r| r.shared.alerts.into_iter().map(|(a, _)| a).collect());
+            listed.insert(inv.clone(), ids);
+        }
+        if listed[&inv].as_ref().is_some_and(|ids| ids.contains(id)) {
+            placed.push(Placement {
                 alert: id.clone(),
                 investigation: inv,
                 placed: Placed::Known,
-            }),
-            None => new.push((id.clone(), alert.clone())),
+            });
+        } else if claim.age < super::nats::CLAIM_GRACE {
+            return Err(down(format!(
+                "alert {id} is being accepted by another replica; retry"
+            )));
+        } else {
+            // Claimed by a replica that died before queueing it.
+            warn!(alert = %id, investigation = %inv, "an abandoned claim is taken over");
+            nats.unclaim(std::slice::from_ref(id)).await;
+            new.push((id.clone(), alert.clone()));
         }
     }
-    for group in split(&new, state.incidents.within()) {
-        let inv = new[group[0]].0.clone();
+    let rest = if state.incidents.joins() {
+        join_shared(state, nats, new, &mut placed).await?
+    } else {
+        new
+    };
+    for group in split(&rest, state.incidents.within()) {
+        let inv = rest[group[0]].0.clone();
         let mut ours: Vec<String> = Vec::with_capacity(group.len());
         let mut members = Vec::with_capacity(group.len());
         for &i in &group {
-            let (id, alert) = &new[i];
+            let (id, alert) = &rest[i];
             match nats.claim(id, &inv).await {
                 Ok(Claim::Ours) => {
                     ours.push(id.clone());
@@ -303,6 +292,12 @@ async fn queue_shared(
             nats.unclaim(&ours).await;
             return Err(down(e));
         }
+        // Published: the investigation is durable whatever happens next. A
+        // record not made only means later alerts open their own.
+        let labels = state.incidents.labels_of(&investigation.alerts[0].1);
+        if let Err(e) = nats.share(&investigation, &labels).await {
+            warn!(investigation = %inv, error = %e, "not shared: later alerts will not join it");
+        }
         for (n, id) in ours.into_iter().enumerate() {
             placed.push(Placement {
                 alert: id,
@@ -316,6 +311,76 @@ async fn queue_shared(
         }
     }
     Ok(placed)
+}
+
+/// Joins each alert of `new` to the settling investigation its system's
+/// labels name, when it starts within one settle period of its opener;
+/// gives back the alerts that joined none.
+async fn join_shared(
+    state: &Intake,
+    nats: &Nats,
+    new: Vec<(String, Alert)>,
+    placed: &mut Vec<Placement>,
+) -> Result<Vec<(String, Alert)>, ApiError> {
+    let down = ApiError::QueueUnavailable;
+    let within = state.incidents.within();
+    // By labels: the joinable investigation and its opener's start.
+    let mut open: HashMap<Vec<Option<String>>, Option<(String, i64)>> = HashMap::new();
+    let mut joining: BTreeMap<String, Vec<(String, Alert)>> = BTreeMap::new();
+    let mut rest = Vec::new();
+    for (id, alert) in new {
+        let labels = state.incidents.labels_of(&alert);
+        if !open.contains_key(&labels) {
+            let found = nats.joinable(&labels).await.map_err(down)?;
+            let found = found.map(|(inv, rec)| (inv, rec.shared.alerts[0].1.starts_at_micros()));
+            open.insert(labels.clone(), found);
+        }
+        match &open[&labels] {
+            Some((inv, opener)) if (alert.starts_at_micros() - opener).abs() <= within => {
+                joining.entry(inv.clone()).or_default().push((id, alert))
+            }
+            _ => rest.push((id, alert)),
+        }
+    }
+    for (inv, alerts) in joining {
+        let mut ours = Vec::with_capacity(alerts.len());
+        for (id, alert) in alerts {
+            match nats.claim(&id, &inv).await {
+                Ok(Claim::Ours) => ours.push((id, alert)),
+                Ok(Claim::Theirs(other)) => placed.push(Placement {
+                    alert: id,
+                    investigation: other,
+                    placed: Placed::Known,
+                }),
+                Err(e) => {
+                    let ids: Vec<String> = ours.into_iter().map(|(id, _)| id).collect();
+                    nats.unclaim(&ids).await;
+                    return Err(down(e));
+                }
+            }
+        }
+        if ours.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = ours.iter().map(|(id, _)| id.clone()).collect();
+        match nats.join(&inv, &ours).await {
+            Ok(true) => placed.extend(ids.into_iter().map(|alert| Placement {
+                alert,
+                investigation: inv.clone(),
+                placed: Placed::Joined,
+            })),
+            // Closed meanwhile: these open their own.
+            Ok(false) => {
+                nats.unclaim(&ids).await;
+                rest.extend(ours);
+            }
+            Err(e) => {
+                nats.unclaim(&ids).await;
+                return Err(down(e));
+            }
+        }
+    }
+    Ok(rest)
 }
 
 /// The stored investigation alert `id` opened or joined, if any (of the
