@@ -48,8 +48,19 @@ use super::{http_client, reqwest_reason, CollectError, CollectWindow, Pulled, Tr
 use crate::model::{Micros, Observations, Sym};
 use crate::traces::read_traces;
 
-/// How many searches run at once.
-const PARALLEL: usize = 4;
+/// How many searches run at once by default (`jaeger.parallel`): two per
+/// core of a small Jaeger, enough to keep it busy without queueing.
+pub const PARALLEL: usize = 4;
+/// The first wait after Jaeger answers 429 or 503 without `Retry-After`,
+/// doubled on each further refusal: a quarter second is about one search's
+/// time on a loaded query service.
+const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+/// The longest single wait, whatever `Retry-After` asks: beyond it the
+/// collect timeout would end the collection anyway.
+const BACKOFF_MAX: Duration = Duration::from_secs(8);
+/// Refusals of one request before its answer stands (about 16 s of waits
+/// at most, past any collect timeout worth having).
+const BACKOFF_TRIES: u32 = 6;
 /// Traces in each service's sample.
 pub const SAMPLE: u32 = 32;
 /// Slices a full search's window is cut into.
@@ -118,6 +129,25 @@ pub struct JaegerSource {
     /// Traces asked for per search.
     max_traces: u32,
     search: TraceSearch,
+    /// Searches in flight at most.
+    parallel: usize,
+    /// Until when every request waits: Jaeger asked to slow down (429 or
+    /// 503). Shared by all the collections this source serves, since they
+    /// all load the one Jaeger.
+    pause: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+}
+
+/// How long a refused request waits: `Retry-After` in seconds when given,
+/// else [`BACKOFF_FIRST`] doubled per earlier refusal; at most
+/// [`BACKOFF_MAX`].
+fn backoff(retry_after: Option<&str>, refusals: u32) -> Duration {
+    let asked = retry_after
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(BACKOFF_MAX.as_secs_f64())));
+    asked
+        .unwrap_or_else(|| BACKOFF_FIRST.saturating_mul(1 << refusals.min(16)))
+        .min(BACKOFF_MAX)
 }
 
 /// What the searches have brought in so far.
@@ -192,7 +222,15 @@ impl JaegerSource {
             exclude,
             max_traces: max_traces.max(1),
             search: TraceSearch::default(),
+            parallel: PARALLEL,
+            pause: Arc::default(),
         }
+    }
+
+    /// Runs at most `n` searches at once (at least one).
+    pub fn with_parallel(mut self, n: usize) -> JaegerSource {
+        self.parallel = n.max(1);
+        self
     }
 
     /// Searches the traces this way instead of the default.
@@ -206,16 +244,48 @@ impl JaegerSource {
         url: &str,
         query: &[(&str, String)],
     ) -> Result<(u16, Vec<u8>), CollectError> {
-        let resp = self
-            .client
-            .get(url)
-            .query(query)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(url, &e))?;
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.unreachable(url, &e))?;
-        Ok((status, body.to_vec()))
+        let mut refusals = 0;
+        loop {
+            let until = *self.pause.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(until) = until {
+                tokio::time::sleep_until(until).await;
+            }
+            let resp = self
+                .client
+                .get(url)
+                .query(query)
+                .send()
+                .await
+                .map_err(|e| self.unreachable(url, &e))?;
+            let status = resp.status().as_u16();
+            // Too many requests, or overloaded: every request of this source
+            // waits, then this one is asked again; the last refusal stands
+            // (the search then fails, and the incident says so).
+            if matches!(status, 429 | 503) && refusals < BACKOFF_TRIES {
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok());
+                let wait = backoff(retry_after, refusals);
+                refusals += 1;
+                let until = tokio::time::Instant::now() + wait;
+                {
+                    let mut pause = self.pause.lock().unwrap_or_else(|p| p.into_inner());
+                    if pause.is_none_or(|p| p < until) {
+                        *pause = Some(until);
+                    }
+                }
+                tracing::warn!(
+                    status,
+                    wait_ms = wait.as_millis() as u64,
+                    refusals,
+                    "jaeger asks to slow down"
+                );
+                continue;
+            }
+            let body = resp.bytes().await.map_err(|e| self.unreachable(url, &e))?;
+            return Ok((status, body.to_vec()));
+        }
     }
 
     fn unreachable(&self, url: &str, e: &reqwest::Error) -> CollectError {
@@ -369,14 +439,14 @@ impl JaegerSource {
             .collect()
     }
 
-    /// Runs `queries` at once, at most [`PARALLEL`] in flight; the answers
+    /// Runs `queries` at once, at most `parallel` in flight; the answers
     /// in the order given.
     async fn search_all(
         &self,
         queries: &[Query<'_>],
         api: Api,
     ) -> Vec<Result<Found, CollectError>> {
-        let gate = Arc::new(Semaphore::new(PARALLEL));
+        let gate = Arc::new(Semaphore::new(self.parallel));
         let tasks = queries.iter().map(|q| {
             let gate = gate.clone();
             async move {
@@ -554,3 +624,79 @@ fn whole<'a>(service: &'a str, window: &CollectWindow, limit: u32) -> Query<'a> 
 }
 
 use crate::model::rfc3339_micros as rfc3339;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn backoff_takes_retry_after_else_doubles_and_is_bounded() {
+        assert_eq!(backoff(Some("2"), 0), Duration::from_secs(2));
+        assert_eq!(backoff(Some("3600"), 0), BACKOFF_MAX);
+        assert_eq!(backoff(None, 0), BACKOFF_FIRST);
+        assert_eq!(backoff(None, 2), BACKOFF_FIRST * 4);
+        assert_eq!(backoff(Some("soon"), 1), BACKOFF_FIRST * 2);
+        assert_eq!(backoff(Some("-1"), 0), BACKOFF_FIRST);
+        assert_eq!(backoff(None, 40), BACKOFF_MAX);
+    }
+
+    /// A query service that refuses the first `refuse` requests with
+    /// `status` (and `Retry-After: 0` when `immediate`), then lists one
+    /// service; the count of requests it saw.
+    async fn refusing(refuse: usize, status: u16, immediate: bool) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let mut buf = vec![0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let answer = if n < refuse {
+                    let retry = if immediate { "Retry-After: 0\r\n" } else { "" };
+                    format!("HTTP/1.1 {status} No\r\n{retry}Content-Length: 0\r\nConnection: close\r\n\r\n")
+                } else {
+                    let body = r#"{"services":["checkout"]}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        (base, seen)
+    }
+
+    fn source(base: &str) -> JaegerSource {
+        JaegerSource::new(base, Vec::new(), Vec::new(), 10, Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn a_busy_jaeger_slows_the_requests_down_instead_of_failing_them() {
+        let (base, seen) = refusing(2, 429, false).await;
+        let t0 = std::time::Instant::now();
+        let (services, api) = source(&base).services().await.unwrap();
+        assert_eq!(services, vec!["checkout".to_string()]);
+        assert_eq!(api, Api::V3);
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        // Waited the doubling backoff: a quarter second, then half.
+        assert!(t0.elapsed() >= BACKOFF_FIRST * 3, "{:?}", t0.elapsed());
+
+        let (base, seen) = refusing(3, 503, true).await;
+        let (services, _) = source(&base).services().await.unwrap();
+        assert_eq!(services, vec!["checkout".to_string()]);
+        assert_eq!(seen.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_jaeger_that_keeps_refusing_gets_its_refusal_reported() {
+        let (base, seen) = refusing(usize::MAX, 503, true).await;
+        let err = source(&base).services().await.unwrap_err().to_string();
+        assert!(err.contains("503"), "{err}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1 + BACKOFF_TRIES as usize);
+    }
+}

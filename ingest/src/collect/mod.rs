@@ -32,7 +32,7 @@ use crate::fixture::Fixture;
 use crate::model::{Alert, Micros, Modality, Observations, SourceStatus};
 
 pub use access::AccessLogDir;
-pub use jaeger::{JaegerSource, TraceSearch};
+pub use jaeger::{JaegerSource, TraceSearch, PARALLEL as JAEGER_PARALLEL};
 pub use logstore::{
     default_log_queries, LogBackend, LogKind, LogQuery, LogStoreSource, DEFAULT_COMPONENT_FIELDS,
     PROXY_CONTAINERS,

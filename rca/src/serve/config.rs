@@ -199,6 +199,10 @@ pub struct JaegerSection {
     /// in hand has); `every_service`: search every service in full, several
     /// times slower on deep call graphs.
     pub search: TraceSearch,
+    /// Searches in flight at most, per collection. Whatever this says,
+    /// a 429 or 503 from Jaeger makes every search wait (its `Retry-After`,
+    /// else a doubling backoff) and ask again.
+    pub parallel: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -415,6 +419,7 @@ impl Default for JaegerSection {
             exclude_services: vec!["jaeger".into(), "jaeger-all-in-one".into(), "rca".into()],
             max_traces: 100_000,
             search: TraceSearch::Covering,
+            parallel: ingest::collect::JAEGER_PARALLEL,
         }
     }
 }
@@ -861,6 +866,11 @@ pub fn reference() -> String {
             "jaeger.search",
             "covering".into(),
             "covering (entry services, unseen operations) | every_service",
+        ),
+        (
+            "jaeger.parallel",
+            d.jaeger.parallel.to_string(),
+            "searches in flight; 429/503 from Jaeger slow them all down",
         ),
         (
             "prometheus.url",

@@ -85,7 +85,8 @@ pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
                     cfg.jaeger.max_traces,
                     timeout,
                 )
-                .with_search(cfg.jaeger.search),
+                .with_search(cfg.jaeger.search)
+                .with_parallel(cfg.jaeger.parallel),
             ) as _
         });
     let metrics: Option<Arc<dyn ingest::collect::MetricSource>> = if cfg.prometheus.url.is_empty() {
