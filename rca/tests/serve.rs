@@ -287,6 +287,25 @@ async fn the_incident_of_a_webhook_has_its_page_its_json_and_its_alert_link() {
         .await
         .unwrap();
     assert_eq!(spec.status(), 200);
+    // The webhook is documented, with the fields its answers have.
+    let spec: serde_json::Value = spec.json().await.unwrap();
+    assert!(spec["paths"]["/api/v1/alerts"]["post"]["responses"]["202"].is_object());
+    let schemas = &spec["components"]["schemas"];
+    let fields = |name: &str| -> Vec<String> {
+        let mut v: Vec<String> = schemas[name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{name} in the document"))
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(fields("WebhookAnswer"), ["alerts", "incidents", "resolved"]);
+    assert_eq!(
+        fields("AlertPlaced"),
+        ["fingerprint", "id", "status", "url"]
+    );
 }
 
 /// With a token, the webhook, the pages and the API ask for it; health and

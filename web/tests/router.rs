@@ -244,6 +244,7 @@ fn the_openapi_document_names_every_api_route() {
     let answer = &doc["components"]["schemas"]["WebhookAnswer"]["properties"];
     assert!(answer["alerts"].is_object(), "{answer}");
     assert!(answer["incidents"].is_object(), "{answer}");
+    assert!(doc["components"]["schemas"]["AlertPlaced"].is_object());
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"

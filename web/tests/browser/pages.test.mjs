@@ -403,8 +403,10 @@ test("the API answers as its OpenAPI document says", async () => {
   assert.equal((await call("POST", "/api/v1/localise", "/api/v1/localise", { ...window, services: ["nothing-here"] })).status, 422);
   assert.equal((await call("POST", "/api/v1/localise", "/api/v1/localise", { start: "x" })).status, 400);
 
-  // Every documented path was exercised.
-  for (const p of Object.keys(doc.paths)) {
+  // Every documented path was exercised, but the webhook: it is rca serve's
+  // (this server is the pages' router), and rca/tests/serve.rs checks its
+  // answer against the same document.
+  for (const p of Object.keys(doc.paths).filter((p) => p !== "/api/v1/alerts")) {
     assert.ok([...checked].some((c) => c.split(" ")[1] === p), `${p} exercised`);
   }
 });
