@@ -168,6 +168,21 @@ fn outage(tag: &str, group: usize, n: usize) -> (String, Vec<String>) {
     (body.to_string(), fps)
 }
 
+/// A run of its own (`PREFIX` and the time: other runs' streams are not
+/// its business): its tag, its directory and its config file, holding its
+/// own stream and `extra` TOML.
+fn own_run(prefix: &str, extra: &str) -> (String, tempfile::TempDir, std::path::PathBuf) {
+    let tag = format!("{prefix}{}", Utc::now().timestamp_micros());
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("rca.toml");
+    std::fs::write(
+        &config,
+        format!("[queue]\nstream = \"rca-test-{tag}\"\nack_wait_seconds = 3\n{extra}"),
+    )
+    .unwrap();
+    (tag, tmp, config)
+}
+
 async fn require_servers() {
     common::require(
         "nats",
@@ -188,20 +203,9 @@ async fn require_servers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_work_loses_nothing_and_duplicates_nothing() {
     require_servers().await;
-    let tag = format!("k{}", Utc::now().timestamp_micros());
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("rca.toml");
-    // This run's own stream: other runs' leftovers are not its business.
-    std::fs::write(
-        &config,
-        // Each simulated outage its own system: the 30 start a second
-        // apart, and would otherwise join one investigation.
-        format!(
-            "[queue]\nstream = \"rca-test-{tag}\"\nack_wait_seconds = 3\n\
-             [grouping]\nlabels = [\"outage\"]\n"
-        ),
-    )
-    .unwrap();
+    // Each simulated outage its own system: the 30 start a second apart,
+    // and would otherwise join one investigation.
+    let (tag, tmp, config) = own_run("k", "[grouping]\nlabels = [\"outage\"]\n");
     let hole = black_hole();
     let (da, db) = (tmp.path().join("a"), tmp.path().join("b"));
     let mut a = Replica::spawn(&da, &config, free_port(), hole);
@@ -363,18 +367,8 @@ fn statuses(answer: &serde_json::Value) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_webhook_to_another_replica_joins_the_settling_investigation() {
     require_servers().await;
-    let tag = format!("j{}", Utc::now().timestamp_micros());
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("rca.toml");
     // A settle period of 4 s, over by the time the test waits for it.
-    std::fs::write(
-        &config,
-        format!(
-            "[queue]\nstream = \"rca-test-{tag}\"\nack_wait_seconds = 3\n\
-             [window]\nsettle_seconds = 4\n"
-        ),
-    )
-    .unwrap();
+    let (tag, tmp, config) = own_run("j", "[window]\nsettle_seconds = 4\n");
     let hole = black_hole();
     // Settling for real: this test is about what joins meanwhile.
     let spawn = |dir: &str| Replica::start(&tmp.path().join(dir), &config, free_port(), hole, true);
@@ -459,11 +453,8 @@ async fn a_later_webhook_to_another_replica_joins_the_settling_investigation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_claim_is_taken_over_and_a_fresh_one_is_retried() {
     require_servers().await;
-    let tag = format!("c{}", Utc::now().timestamp_micros());
+    let (tag, tmp, config) = own_run("c", "");
     let stream = format!("rca-test-{tag}");
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("rca.toml");
-    std::fs::write(&config, format!("[queue]\nstream = \"{stream}\"\n")).unwrap();
     let hole = black_hole();
     let mut r = Replica::spawn(&tmp.path().join("a"), &config, free_port(), hole);
     r.ready().await;

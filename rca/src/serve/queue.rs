@@ -192,11 +192,7 @@ impl Incidents {
     }
 
     /// The values of `grouping.labels` of `alert`: its system.
-    pub(crate) fn labels_of(&self, alert: &Alert) -> Vec<Option<String>> {
-        self.key_of(alert)
-    }
-
-    fn key_of(&self, alert: &Alert) -> Vec<Option<String>> {
+    pub(crate) fn key_of(&self, alert: &Alert) -> Vec<Option<String>> {
         self.grouping
             .labels
             .iter()

@@ -294,7 +294,7 @@ async fn queue_shared(
         }
         // Published: the investigation is durable whatever happens next. A
         // record not made only means later alerts open their own.
-        let labels = state.incidents.labels_of(&investigation.alerts[0].1);
+        let labels = state.incidents.key_of(&investigation.alerts[0].1);
         if let Err(e) = nats.share(&investigation, &labels).await {
             warn!(investigation = %inv, error = %e, "not shared: later alerts will not join it");
         }
@@ -329,7 +329,7 @@ async fn join_shared(
     let mut joining: BTreeMap<String, Vec<(String, Alert)>> = BTreeMap::new();
     let mut rest = Vec::new();
     for (id, alert) in new {
-        let labels = state.incidents.labels_of(&alert);
+        let labels = state.incidents.key_of(&alert);
         if !open.contains_key(&labels) {
             let found = nats.joinable(&labels).await.map_err(down)?;
             let found = found.map(|(inv, rec)| (inv, rec.shared.alerts[0].1.starts_at_micros()));
