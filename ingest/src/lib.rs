@@ -33,6 +33,8 @@
 //! - `fixture`: fixture incident directories, [`load_fixture`], and their [`Truth`].
 //! - `record`: the inverse, [`record::write_fixture`]: observations written back out as a
 //!   fixture directory (how an incident is recorded), optionally sampled.
+//! - `sample`: the live trace sample's rule ([`sample::TraceSampling`]) and the same rule applied to
+//!   spans in hand, [`sample::thin`], to measure what sampling costs.
 //! - `archive`: a fixture directory as one `.tar.gz`, [`archive::pack`], [`archive::unpack`]
 //!   (which `load_fixture` calls for an archive).
 //! - `files`: reading big files fast: whole by several threads at once, or in chunks cut
@@ -53,6 +55,7 @@ mod metrics;
 mod model;
 mod nezha;
 pub mod record;
+pub mod sample;
 mod traces;
 mod wire;
 

@@ -206,6 +206,11 @@ pub struct EvalArgs {
     /// naming the fields to change (see `graph::Params`).
     #[arg(long)]
     pub params: Option<PathBuf>,
+    /// Thin each case's traces first as the live Jaeger sample would fetch them: at most
+    /// PER_SLICE traces per entry service and twentieth of the window (default 100), plus
+    /// every failing and every slow trace (for --format fixtures and nezha).
+    #[arg(long, value_name = "PER_SLICE", num_args = 0..=1, default_missing_value = "100")]
+    pub thin_traces: Option<u32>,
     /// Print a readable table or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use graph::EngineConfig;
+use ingest::sample::TraceSampling;
 use serde::Serialize;
 
 use crate::cli::{DatasetFormat, EvalArgs, OutputFormat};
@@ -215,6 +216,10 @@ pub fn read_params(path: Option<&Path>) -> CliResult<graph::Params> {
 
 pub fn run(args: &EvalArgs) -> CliResult<()> {
     let params = read_params(args.params.as_deref())?;
+    let thin = args.thin_traces.map(|per_slice| TraceSampling {
+        per_slice: per_slice.max(1),
+        ..TraceSampling::default()
+    });
     let dataset = || {
         args.dataset.as_deref().ok_or_else(|| {
             CliError::bad(anyhow::anyhow!(
@@ -237,7 +242,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
                     let day = args.day.as_deref().ok_or_else(|| {
                         CliError::bad(anyhow::anyhow!("--format nezha needs --day YYYY-MM-DD"))
                     })?;
-                    super::nezha::eval(dataset()?, day, args.case.as_deref(), &params)?
+                    super::nezha::eval(dataset()?, day, args.case.as_deref(), &params, thin)?
                 }
                 _ => eval_fixtures(
                     dataset()?,
@@ -245,6 +250,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
                         params,
                         ..EngineConfig::default()
                     },
+                    thin,
                 )?,
             };
             match args.output {
@@ -529,13 +535,23 @@ pub fn fixture_dirs(root: &Path) -> CliResult<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-pub fn eval_fixtures(root: &Path, cfg: &EngineConfig) -> CliResult<EvalReport> {
+/// Every fixture under `root`, each first thinned by `thin` when given.
+pub fn eval_fixtures(
+    root: &Path,
+    cfg: &EngineConfig,
+    thin: Option<TraceSampling>,
+) -> CliResult<EvalReport> {
     let mut cases = Vec::new();
+    let mut thinned = ThinTally::default();
     for dir in fixture_dirs(root)? {
         let truth = ingest::read_truth(&dir)?
             .ok_or_else(|| CliError::bad(anyhow::anyhow!("{}: no truth.json", dir.display())))?;
         let t0 = Instant::now();
-        let loc = super::localise_fixture(&dir, cfg)?;
+        let mut fixture = ingest::load_fixture(&dir)?;
+        if let Some(rule) = &thin {
+            thinned.thin(&mut fixture.observations, rule);
+        }
+        let loc = super::localise_loaded(&fixture, cfg)?;
         let seconds = t0.elapsed().as_secs_f64();
         let name = dir
             .file_name()
@@ -549,7 +565,56 @@ pub fn eval_fixtures(root: &Path, cfg: &EngineConfig) -> CliResult<EvalReport> {
             seconds,
         ));
     }
+    thinned.report();
     Ok(EvalReport::from_cases(cases))
+}
+
+/// What `--thin-traces` kept over all the cases, told on stderr.
+#[derive(Default)]
+pub struct ThinTally {
+    cases: usize,
+    total: ingest::sample::Thinned,
+}
+
+impl ThinTally {
+    /// Thins `obs`'s spans in the slices the live collector would cut
+    /// `rca serve`'s default window into, anchored on the (first) alert.
+    pub fn thin(&mut self, obs: &mut ingest::Observations, rule: &TraceSampling) {
+        let window = (super::DEFAULT_LOOKBACK_MINUTES + super::DEFAULT_SETTLE_MINUTES) * 60e6;
+        let width = (window / f64::from(rule.slices.max(1))).round() as i64;
+        let origin = obs.alerts.first().map_or(0, |a| a.starts_at_micros());
+        let r = ingest::sample::thin(obs, origin, width, rule.per_slice);
+        let t = &mut self.total;
+        self.cases += 1;
+        t.traces += r.traces;
+        t.kept += r.kept;
+        t.sampled += r.sampled;
+        t.failing += r.failing;
+        t.slow += r.slow;
+        t.spans += r.spans;
+        t.spans_kept += r.spans_kept;
+    }
+
+    pub fn report(&self) {
+        let t = &self.total;
+        if self.cases == 0 {
+            return;
+        }
+        let share = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+        eprintln!(
+            "thinned traces of {} cases: kept {} of {} traces ({:.1}%; {} by the sample, {} failing, {} slow), {} of {} spans ({:.1}%)",
+            self.cases,
+            t.kept,
+            t.traces,
+            share(t.kept, t.traces),
+            t.sampled,
+            t.failing,
+            t.slow,
+            t.spans_kept,
+            t.spans,
+            share(t.spans_kept, t.spans)
+        );
+    }
 }
 
 pub fn table(r: &EvalReport) -> String {

@@ -28,7 +28,9 @@ pub fn eval(
     day: &str,
     only: Option<&str>,
     params: &graph::Params,
+    thin: Option<ingest::sample::TraceSampling>,
 ) -> CliResult<EvalReport> {
+    let mut thinned = super::eval::ThinTally::default();
     let mut cases = ingest::nezha_cases(root, day)?;
     if let Some(only) = only {
         cases.retain(|c| c.id.contains(only));
@@ -61,6 +63,9 @@ pub fn eval(
             generator_url: String::new(),
             fingerprint: case.id.clone(),
         });
+        if let Some(rule) = &thin {
+            thinned.thin(&mut obs, rule);
+        }
         let cfg = EngineConfig {
             window: WindowConfig {
                 lookback: w.metric_lookback,
@@ -99,6 +104,7 @@ pub fn eval(
         };
         out.push(result);
     }
+    thinned.report();
     Ok(EvalReport::from_cases(out))
 }
 
