@@ -163,7 +163,15 @@ async fn an_alert_through_alertmanager_gives_the_offline_ranking() {
             live.missing
         );
     }
-    assert!(live.missing.is_empty(), "{:?}", live.missing);
+    // Nothing is missing but what the trace sample says of itself: the
+    // stack's Jaeger is shared with the other tests, whose healthy spans
+    // (status OK) its memory store answers to a search for failing ones.
+    let missing: Vec<_> = live
+        .missing
+        .iter()
+        .filter(|m| !(m.modality == "traces" && m.reason.contains("cannot select them")))
+        .collect();
+    assert!(missing.is_empty(), "{missing:?}");
     if top5(live) != top5(&expected) {
         // Both localisations, for whoever has to find out why.
         let dump = std::env::temp_dir().join(format!("rca-live-{id}.json"));
@@ -440,6 +448,121 @@ async fn the_covering_trace_search_finds_every_trace_and_says_when_it_was_cut_sh
     let partial = partial.expect("a capped search says so");
     assert!(partial.contains("jaeger.max_traces"), "{partial}");
     assert!(partial.contains(&front), "{partial}");
+}
+
+/// A sampled search reads at most its size per slice of the window, and
+/// every failing and every slow trace in full, however old; and says it
+/// sampled. Unsampled, the same window is read whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_search_reads_a_bounded_sample_and_every_failing_and_slow_trace() {
+    use ingest::collect::{CollectWindow, JaegerSource, TraceSource};
+    use ingest::sample::TraceSampling;
+    require("jaeger", &format!("{}/api/v3/services", jaeger_url())).await;
+    let run = Utc::now().timestamp_nanos_opt().unwrap() as u64;
+    let front = format!("front-{run}");
+    let back = format!("back-{run}");
+    let now = Utc::now();
+    let t0 = now - chrono::Duration::minutes(8);
+    let trace_base = u128::from(run) << 32;
+    // One request: front's root span and back's span under it.
+    let request = |i: u64, fails: bool, slow: bool| {
+        let trace = trace_base + u128::from(i);
+        let start = t0 + chrono::Duration::milliseconds(2_000 * i as i64);
+        let mut root = otlp_span(&front, trace, 2 * i + 1, 0, "GET /x", start);
+        if slow {
+            let end = start.timestamp_nanos_opt().unwrap() + 200_000_000;
+            root["scopeSpans"][0]["spans"][0]["endTimeUnixNano"] = end.to_string().into();
+        }
+        let mut call = otlp_span(&back, trace, 2 * i + 2, 2 * i + 1, "GET /back", start);
+        // Status OK (1) or ERROR (2), as instrumented servers set it.
+        let status = serde_json::json!({"code": if fails { 2 } else { 1 }});
+        call["scopeSpans"][0]["spans"][0]["status"] = status.clone();
+        root["scopeSpans"][0]["spans"][0]["status"] = status;
+        vec![root, call]
+    };
+    // The failing and slow requests first, so they are the oldest Jaeger
+    // holds and no "most recent" sample reaches them.
+    let (failing, slow) = ([1u64, 2, 3], [4u64, 5]);
+    let mut first = Vec::new();
+    for i in failing {
+        first.extend(request(i, true, false));
+    }
+    for i in slow {
+        first.extend(request(i, false, true));
+    }
+    push_otlp(first).await;
+    let mut rest = Vec::new();
+    for i in 6..=200u64 {
+        rest.extend(request(i, false, false));
+    }
+    push_otlp(rest).await;
+
+    let window = CollectWindow {
+        start: t0.timestamp_micros(),
+        end: (t0 + chrono::Duration::minutes(8)).timestamp_micros(),
+    };
+    let source = |sampling| {
+        JaegerSource::new(
+            &jaeger_url(),
+            vec![front.clone(), back.clone()],
+            Vec::new(),
+            100_000,
+            Duration::from_secs(10),
+        )
+        .with_sampling(sampling)
+    };
+    let whole = loop_until(Duration::from_secs(30), || async {
+        let pulled = source(None).traces(&window).await.ok()?;
+        (pulled.obs.spans.len() == 400).then_some(pulled)
+    })
+    .await
+    .expect("jaeger holds every pushed span within 30 s");
+    assert_eq!(whole.partial, None);
+
+    // Two slices of four minutes, 120 requests in the first, 80 in the second.
+    let rule = TraceSampling {
+        per_slice: 20,
+        slices: 2,
+    };
+    let sampled = source(Some(rule))
+        .traces(&window)
+        .await
+        .expect("sampled search");
+    let traces: std::collections::HashSet<u128> =
+        sampled.obs.spans.iter().map(|s| s.trace_id).collect();
+    assert!(
+        traces.len() >= 40 && traces.len() <= 40 + 5 + 32,
+        "{} traces read: the two slices' 20, the 5 failing or slow, and at most front's and back's \
+         samples of 32 that no slice covers",
+        traces.len()
+    );
+    for i in slow {
+        assert!(
+            traces.contains(&(trace_base + u128::from(i))),
+            "slow request {i} was not read"
+        );
+    }
+    let partial = sampled.partial.expect("a sample says so");
+    assert!(partial.contains("sampled: 2 of 2 slices"), "{partial}");
+    assert!(partial.contains("jaeger.sample_per_slice"), "{partial}");
+    // Jaeger v1.76's in-memory store answers `error=true` with the traces
+    // that did not fail (it reads the tag as a string, and a string as
+    // false): none of those is kept as failing, and the incident says the
+    // failing traces could not be selected. A backend that selects them
+    // gives the failing requests in full instead.
+    let every_failing_read = failing
+        .iter()
+        .all(|i| traces.contains(&(trace_base + u128::from(*i))));
+    assert!(
+        every_failing_read || partial.contains("cannot select them"),
+        "failing requests missing and not said: {partial}"
+    );
+    let failing_spans = sampled.obs.spans.iter().filter(|s| s.error).count();
+    assert!(
+        traces.len() <= 40 + 5 + 32,
+        "the non-failing traces of the failing search were kept: {} traces, {failing_spans} failing spans",
+        traces.len()
+    );
 }
 
 /// `rca serve` (the binary, as users run it) exports its own pipeline's

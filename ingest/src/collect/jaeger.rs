@@ -46,6 +46,7 @@ use tracing::{debug, instrument};
 
 use super::{http_client, reqwest_reason, CollectError, CollectWindow, Pulled, TraceSource};
 use crate::model::{Micros, Observations, Sym};
+use crate::sample::{slow_thresholds, TraceSampling};
 use crate::traces::read_traces;
 
 /// How many searches run at once by default (`jaeger.parallel`): two per
@@ -93,14 +94,28 @@ struct Query<'a> {
     start: Micros,
     end: Micros,
     limit: u32,
+    /// Only traces with a span of error status (Jaeger's `error=true`).
+    failing: bool,
+    /// Only traces with a span of the service (and operation) lasting at
+    /// least this long.
+    min_duration: Option<Micros>,
+    /// One slice of a sample: its limit is the sample's size, not a cap.
+    stratum: bool,
 }
 
 impl Query<'_> {
     fn describe(&self) -> String {
-        match self.operation {
+        let mut d = match self.operation {
             Some(op) => format!("{} operation {op:?}", self.service),
             None => self.service.to_string(),
+        };
+        if self.failing {
+            d.push_str(" failing");
         }
+        if let Some(us) = self.min_duration {
+            d.push_str(&format!(" at least {us} µs"));
+        }
+        d
     }
 }
 
@@ -115,6 +130,16 @@ impl Found {
     fn new(obs: Observations) -> Found {
         let traces = obs.spans.iter().map(|s| s.trace_id).collect();
         Found { obs, traces }
+    }
+
+    /// The service each trace starts at, for those whose root is here.
+    fn roots(&self) -> HashMap<u128, &str> {
+        self.obs
+            .spans
+            .iter()
+            .filter(|s| s.parent_id == 0)
+            .map(|s| (s.trace_id, self.obs.names.name(s.component)))
+            .collect()
     }
 }
 
@@ -131,6 +156,9 @@ pub struct JaegerSource {
     search: TraceSearch,
     /// Searches in flight at most.
     parallel: usize,
+    /// Sample the window instead of reading it whole (see
+    /// [`crate::sample`]).
+    sampling: Option<TraceSampling>,
     /// Until when every request waits: Jaeger asked to slow down (429 or
     /// 503). Shared by all the collections this source serves, since they
     /// all load the one Jaeger.
@@ -163,6 +191,13 @@ struct Gathered {
     truncated: Vec<String>,
     /// Searches made, for the log.
     searches: usize,
+    /// Slices of a sample searched, and those that held more than the
+    /// sample's size.
+    strata: usize,
+    thinned: usize,
+    /// Services whose search for failing traces answered traces that do
+    /// not fail: the backend cannot select them.
+    failing_unselected: Vec<String>,
 }
 
 impl Gathered {
@@ -191,7 +226,11 @@ impl Gathered {
         self.searches += 1;
         match answer {
             Ok(found) => {
-                if full && found.traces.len() as u64 >= u64::from(q.limit) {
+                let reached = found.traces.len() as u64 >= u64::from(q.limit);
+                if q.stratum {
+                    self.strata += 1;
+                    self.thinned += usize::from(reached);
+                } else if full && reached {
                     self.truncated.push(format!(
                         "{} {}..{}",
                         q.describe(),
@@ -223,8 +262,15 @@ impl JaegerSource {
             max_traces: max_traces.max(1),
             search: TraceSearch::default(),
             parallel: PARALLEL,
+            sampling: None,
             pause: Arc::default(),
         }
+    }
+
+    /// Samples each window this way (`None`: reads it whole).
+    pub fn with_sampling(mut self, sampling: Option<TraceSampling>) -> JaegerSource {
+        self.sampling = sampling.filter(|s| s.per_slice > 0);
+        self
     }
 
     /// Runs at most `n` searches at once (at least one).
@@ -374,6 +420,9 @@ impl JaegerSource {
 
     /// One search, read into its own observations.
     async fn search(&self, q: Query<'_>, api: Api) -> Result<Found, CollectError> {
+        // The v3 HTTP API takes no attributes: a search for failing traces
+        // goes to the older API, which Jaeger v2 serves beside it.
+        let api = if q.failing { Api::Legacy } else { api };
         let (url, mut query) = match api {
             Api::V3 => (
                 format!("{}/api/v3/traces", self.base),
@@ -402,7 +451,26 @@ impl JaegerSource {
             };
             query.push((key, op.to_string()));
         }
+        if let Some(us) = q.min_duration {
+            let key = if api == Api::V3 {
+                "query.duration_min"
+            } else {
+                "minDuration"
+            };
+            query.push((key, format!("{us}us")));
+        }
+        if q.failing {
+            query.push(("tags", r#"{"error":"true"}"#.to_string()));
+        }
+        let t0 = std::time::Instant::now();
         let (status, body) = self.get(&url, &query).await?;
+        debug!(
+            search = %q.describe(),
+            start = q.start,
+            ms = t0.elapsed().as_millis() as u64,
+            bytes = body.len(),
+            "jaeger answered"
+        );
         // Jaeger v2 answers a search that found nothing with 404 and the
         // message "No traces found": an empty result, not a failure.
         if status == 404 && memchr::memmem::find(&body, b"No traces found").is_some() {
@@ -465,17 +533,132 @@ impl JaegerSource {
     }
 
     /// A full search of `service` (or one of its operations) over the
-    /// window, sliced.
+    /// window, sliced; when sampling, the sample's slices instead.
     fn full<'a>(
         &self,
         service: &'a str,
         operation: Option<&'a str>,
         window: &CollectWindow,
     ) -> Vec<Query<'a>> {
-        self.sliced(Query {
+        let q = Query {
             operation,
             ..whole(service, window, self.max_traces)
-        })
+        };
+        match &self.sampling {
+            None => self.sliced(q),
+            Some(rule) => rule
+                .slices_of(window.start, window.end)
+                .into_iter()
+                .map(|(start, end)| Query {
+                    start,
+                    end,
+                    limit: rule.per_slice,
+                    stratum: true,
+                    ..q
+                })
+                .collect(),
+        }
+    }
+
+    /// What a sample reads in full: every service's failing traces, and
+    /// the slow traces of every operation that starts traces in hand (at
+    /// least [`crate::sample::SLOW_FACTOR`] times its median there).
+    async fn tails(&self, services: &[String], window: &CollectWindow, api: Api, g: &mut Gathered) {
+        let slow: Vec<(String, String, Micros)> = {
+            let names = &g.out.names;
+            let mut v: Vec<_> = slow_thresholds(&g.out.spans)
+                .into_iter()
+                .map(|((c, o), t)| (names.name(c).to_string(), names.name(o).to_string(), t))
+                .filter(|(c, _, _)| services.contains(c))
+                .collect();
+            v.sort();
+            v
+        };
+        // Every failing trace, up to the sample's own size a service: a
+        // window failing more often than that has its share of failures
+        // well estimated by the sample anyway.
+        let rule = self.sampling.unwrap_or_default();
+        let cap = rule
+            .per_slice
+            .saturating_mul(rule.slices)
+            .min(self.max_traces);
+        // One trace first, from the service most traces start at: when
+        // Jaeger answers it with a trace that does not fail, it cannot
+        // select failing traces, and asking each service would only read
+        // the healthy ones.
+        let entry = {
+            let mut roots: HashMap<&str, usize> = HashMap::new();
+            for s in g.out.spans.iter().filter(|s| s.parent_id == 0) {
+                *roots.entry(g.out.names.name(s.component)).or_default() += 1;
+            }
+            services.iter().max_by_key(|s| {
+                (
+                    roots.get(s.as_str()).copied().unwrap_or(0),
+                    std::cmp::Reverse(*s),
+                )
+            })
+        };
+        if let Some(entry) = entry {
+            let probe = Query {
+                failing: true,
+                ..whole(entry, window, 1)
+            };
+            if let Ok(found) = self.search(probe, api).await {
+                if found.obs.spans.iter().all(|s| !s.error) && !found.traces.is_empty() {
+                    g.searches += 1;
+                    g.failing_unselected.push(entry.to_string());
+                    return self.slow_tails(slow, window, api, g).await;
+                }
+            }
+        }
+        let failing: Vec<Query> = services
+            .iter()
+            .map(|s| Query {
+                failing: true,
+                ..whole(s, window, cap)
+            })
+            .collect();
+        for (q, answer) in failing.iter().zip(self.search_all(&failing, api).await) {
+            // Keep only traces that do fail: Jaeger v2's in-memory store
+            // (v1.76) reads the query's `error` as a string, takes it for
+            // false and answers the traces that did *not* fail.
+            let answer = answer.map(|mut found| {
+                let fails: HashSet<u128> = found
+                    .obs
+                    .spans
+                    .iter()
+                    .filter(|s| s.error)
+                    .map(|s| s.trace_id)
+                    .collect();
+                if fails.len() < found.traces.len() {
+                    g.failing_unselected.push(q.service.to_string());
+                }
+                found.obs.spans.retain(|s| fails.contains(&s.trace_id));
+                found.traces = fails;
+                found
+            });
+            g.take(q, answer, true);
+        }
+        self.slow_tails(slow, window, api, g).await;
+    }
+
+    /// The slow traces of each (service, operation, least duration).
+    async fn slow_tails(
+        &self,
+        slow: Vec<(String, String, Micros)>,
+        window: &CollectWindow,
+        api: Api,
+        g: &mut Gathered,
+    ) {
+        let queries: Vec<Query> = slow
+            .iter()
+            .map(|(service, op, t)| Query {
+                operation: Some(op.as_str()),
+                min_duration: Some(*t),
+                ..whole(service, window, self.max_traces)
+            })
+            .collect();
+        self.run_all(&queries, api, g).await;
     }
 
     async fn every_service(
@@ -490,9 +673,15 @@ impl JaegerSource {
         // 7.9 s sliced against 6.2 s whole, for a 100k-span window).
         let queries: Vec<Query> = services
             .iter()
-            .map(|s| whole(s, window, self.max_traces))
+            .flat_map(|s| match self.sampling {
+                Some(_) => self.full(s, None, window),
+                None => vec![whole(s, window, self.max_traces)],
+            })
             .collect();
         self.run_all(&queries, api, &mut g).await;
+        if self.sampling.is_some() {
+            self.tails(services, window, api, &mut g).await;
+        }
         g
     }
 
@@ -524,6 +713,9 @@ impl JaegerSource {
             )
         });
 
+        // When sampling, a trace that starts at a service already sampled
+        // is covered by that sample, in hand or not.
+        let mut sampled: HashSet<&str> = HashSet::new();
         for i in order {
             let service = services[i].as_str();
             let found = match &samples[i] {
@@ -533,9 +725,17 @@ impl JaegerSource {
             if (found.traces.len() as u64) < u64::from(SAMPLE.min(self.max_traces)) {
                 continue; // the sample is all there is
             }
-            if found.traces.iter().any(|t| !g.traces.contains(t)) {
+            let roots = found.roots();
+            let uncovered = |t: &u128| {
+                let in_hand = g.traces.contains(t);
+                let covered =
+                    self.sampling.is_some() && roots.get(t).is_some_and(|r| sampled.contains(r));
+                !(in_hand || covered)
+            };
+            if found.traces.iter().any(uncovered) {
                 self.run_all(&self.full(service, None, window), api, &mut g)
                     .await;
+                sampled.insert(service);
                 continue;
             }
             // Covered, but for operations no span in hand has.
@@ -559,9 +759,28 @@ impl JaegerSource {
                 }
             }
         }
-        // The samples last: anything they hold that no full search brought.
+        // The samples last: anything they hold that no full search brought
+        // (when sampling, only traces no sample covers: the services'
+        // samples are the most recent traces, and would weigh the window's
+        // end).
         for (q, answer) in sample_queries.iter().zip(samples) {
+            let answer = match (answer, self.sampling.is_some()) {
+                (Ok(mut found), true) => {
+                    let covered: HashSet<u128> = found
+                        .roots()
+                        .into_iter()
+                        .filter(|(_, r)| sampled.contains(r))
+                        .map(|(t, _)| t)
+                        .collect();
+                    found.obs.spans.retain(|s| !covered.contains(&s.trace_id));
+                    Ok(found)
+                }
+                (answer, _) => answer,
+            };
             g.take(q, answer, false);
+        }
+        if self.sampling.is_some() {
+            self.tails(services, window, api, &mut g).await;
         }
         g
     }
@@ -583,6 +802,8 @@ impl TraceSource for JaegerSource {
         debug!(
             services = services.len(),
             searches = g.searches,
+            strata = g.strata,
+            thinned = g.thinned,
             spans = g.out.spans.len(),
             ?api,
             "traces searched"
@@ -604,6 +825,23 @@ impl TraceSource for JaegerSource {
                 g.truncated.join("; ")
             ));
         }
+        if let (Some(rule), true) = (&self.sampling, g.thinned > 0) {
+            partial.push(format!(
+                "sampled: {} of {} slices of a service's window held more than {} traces, of which the most recent {} were read (jaeger.sample_per_slice), with every failing trace and every trace at least {} times its operation's typical time in full; {} traces read",
+                g.thinned,
+                g.strata,
+                rule.per_slice,
+                rule.per_slice,
+                crate::sample::SLOW_FACTOR,
+                g.traces.len()
+            ));
+        }
+        if !g.failing_unselected.is_empty() {
+            partial.push(format!(
+                "the search for failing traces answered traces that do not fail, for {}: this Jaeger cannot select them, so failing traces are read only as far as the sample holds them",
+                g.failing_unselected.join(", ")
+            ));
+        }
         let partial = (!partial.is_empty()).then(|| partial.join("; "));
         Ok(Pulled {
             obs: g.out,
@@ -620,6 +858,9 @@ fn whole<'a>(service: &'a str, window: &CollectWindow, limit: u32) -> Query<'a> 
         start: window.start,
         end: window.end,
         limit,
+        failing: false,
+        min_duration: None,
+        stratum: false,
     }
 }
 

@@ -203,6 +203,12 @@ pub struct JaegerSection {
     /// a 429 or 503 from Jaeger makes every search wait (its `Retry-After`,
     /// else a doubling backoff) and ask again.
     pub parallel: usize,
+    /// Traces read per searched service and slice of the window, the most
+    /// recent; with every failing and every slow trace in full (see
+    /// `ingest::sample`). 0 reads the window whole.
+    pub sample_per_slice: u32,
+    /// Slices the window is cut into for the sample.
+    pub sample_slices: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -420,6 +426,8 @@ impl Default for JaegerSection {
             max_traces: 100_000,
             search: TraceSearch::Covering,
             parallel: ingest::collect::JAEGER_PARALLEL,
+            sample_per_slice: ingest::sample::TraceSampling::default().per_slice,
+            sample_slices: ingest::sample::TraceSampling::default().slices,
         }
     }
 }
@@ -506,7 +514,7 @@ pub fn default_queries() -> Vec<SignalQuery> {
 }
 
 /// The environment variables that override the file, each with its key.
-pub const ENV_KEYS: [(&str, &str); 24] = [
+pub const ENV_KEYS: [(&str, &str); 25] = [
     ("RCA_TOKEN", "token"),
     ("RCA_LISTEN", "listen"),
     ("RCA_PUBLIC_URL", "public_url"),
@@ -517,6 +525,7 @@ pub const ENV_KEYS: [(&str, &str); 24] = [
     ("RCA_COLLECT_TIMEOUT_SECONDS", "collect.timeout_seconds"),
     ("RCA_JAEGER_URL", "jaeger.url"),
     ("RCA_JAEGER_SEARCH", "jaeger.search"),
+    ("RCA_JAEGER_SAMPLE_PER_SLICE", "jaeger.sample_per_slice"),
     ("RCA_PROMETHEUS_URL", "prometheus.url"),
     ("RCA_ACCESS_LOG_DIR", "access_logs.dir"),
     ("RCA_LOGS_URL", "logs.url"),
@@ -597,6 +606,7 @@ impl Config {
             "workers" => self.workers = num(value)?,
             "collect.timeout_seconds" => self.collect.timeout_seconds = num(value)?,
             "jaeger.url" => self.jaeger.url = value.to_string(),
+            "jaeger.sample_per_slice" => self.jaeger.sample_per_slice = num(value)?,
             "jaeger.search" => {
                 self.jaeger.search = match value.trim() {
                     "covering" => TraceSearch::Covering,
@@ -655,6 +665,11 @@ impl Config {
         }
         if !(self.collect.timeout_seconds > 0.0 && self.collect.timeout_seconds <= 3600.0) {
             errors.push("collect.timeout_seconds: must be in (0, 3600]".into());
+        }
+        // Each slice is one search per sampled service: beyond a thousand,
+        // the searches would cost more than reading the window whole.
+        if !(1..=1000).contains(&self.jaeger.sample_slices) {
+            errors.push("jaeger.sample_slices: must be in [1, 1000]".into());
         }
         if self.prometheus.step_seconds.is_nan() || self.prometheus.step_seconds < 1.0 {
             errors.push("prometheus.step_seconds: must be at least 1".into());
@@ -871,6 +886,16 @@ pub fn reference() -> String {
             "jaeger.parallel",
             d.jaeger.parallel.to_string(),
             "searches in flight; 429/503 from Jaeger slow them all down",
+        ),
+        (
+            "jaeger.sample_per_slice",
+            d.jaeger.sample_per_slice.to_string(),
+            "traces per service and slice, + failing and slow ones in full; 0 reads all",
+        ),
+        (
+            "jaeger.sample_slices",
+            d.jaeger.sample_slices.to_string(),
+            "slices the window is cut into for the sample",
         ),
         (
             "prometheus.url",

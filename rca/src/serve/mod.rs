@@ -86,7 +86,11 @@ pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
                     timeout,
                 )
                 .with_search(cfg.jaeger.search)
-                .with_parallel(cfg.jaeger.parallel),
+                .with_parallel(cfg.jaeger.parallel)
+                .with_sampling(Some(ingest::sample::TraceSampling {
+                    per_slice: cfg.jaeger.sample_per_slice,
+                    slices: cfg.jaeger.sample_slices,
+                })),
             ) as _
         });
     let metrics: Option<Arc<dyn ingest::collect::MetricSource>> = if cfg.prometheus.url.is_empty() {
