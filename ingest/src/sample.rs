@@ -57,16 +57,21 @@ impl Default for TraceSampling {
 }
 
 impl TraceSampling {
-    /// `[start, end)` cut into the slices, in time order; a window shorter
-    /// than a millisecond a slice stays whole.
+    /// `[start, end)` cut into the slices (see [`cut`]; a slice is at least
+    /// a millisecond).
     pub fn slices_of(&self, start: Micros, end: Micros) -> Vec<(Micros, Micros)> {
-        let span = (end - start).max(0);
-        let n = i64::from(self.slices.max(1));
-        let n = if span >= n * 1000 { n } else { 1 };
-        (0..n)
-            .map(|i| (start + span * i / n, start + span * (i + 1) / n))
-            .collect()
+        cut(start, end, i64::from(self.slices.max(1)), 1000)
     }
+}
+
+/// `[start, end)` cut into `n` equal slices in time order, or kept whole
+/// when a slice would be shorter than `least` microseconds.
+pub fn cut(start: Micros, end: Micros, n: i64, least: Micros) -> Vec<(Micros, Micros)> {
+    let span = (end - start).max(0);
+    let n = if n > 1 && span >= n * least { n } else { 1 };
+    (0..n)
+        .map(|i| (start + span * i / n, start + span * (i + 1) / n))
+        .collect()
 }
 
 /// Per (service, operation) of the roots of traces, the least duration of a
@@ -107,6 +112,18 @@ pub struct Thinned {
     pub slow: usize,
     pub spans: usize,
     pub spans_kept: usize,
+}
+
+impl std::ops::AddAssign for Thinned {
+    fn add_assign(&mut self, r: Thinned) {
+        self.traces += r.traces;
+        self.kept += r.kept;
+        self.sampled += r.sampled;
+        self.failing += r.failing;
+        self.slow += r.slow;
+        self.spans += r.spans;
+        self.spans_kept += r.spans_kept;
+    }
 }
 
 /// Keeps of `obs`'s spans only the traces the sample would fetch (see the

@@ -492,19 +492,10 @@ impl JaegerSource {
     /// `whole` cut into [`SLICES`] slices of time, in time order (a window
     /// under a second a slice stays whole).
     fn sliced<'a>(&self, whole: Query<'a>) -> Vec<Query<'a>> {
-        let span = whole.end - whole.start;
-        let n = if span >= SLICES * 1_000_000 {
-            SLICES
-        } else {
-            1
-        };
-        (0..n)
-            .map(|i| Query {
-                start: whole.start + span * i / n,
-                end: whole.start + span * (i + 1) / n,
-                ..whole
-            })
-            .collect()
+        within(
+            whole,
+            crate::sample::cut(whole.start, whole.end, SLICES, 1_000_000),
+        )
     }
 
     /// Runs `queries` at once, at most `parallel` in flight; the answers
@@ -546,17 +537,14 @@ impl JaegerSource {
         };
         match &self.sampling {
             None => self.sliced(q),
-            Some(rule) => rule
-                .slices_of(window.start, window.end)
-                .into_iter()
-                .map(|(start, end)| Query {
-                    start,
-                    end,
+            Some(rule) => within(
+                Query {
                     limit: rule.per_slice,
                     stratum: true,
                     ..q
-                })
-                .collect(),
+                },
+                rule.slices_of(window.start, window.end),
+            ),
         }
     }
 
@@ -848,6 +836,14 @@ impl TraceSource for JaegerSource {
             partial,
         })
     }
+}
+
+/// `q` once for each of `slices`.
+fn within<'a>(q: Query<'a>, slices: Vec<(Micros, Micros)>) -> Vec<Query<'a>> {
+    slices
+        .into_iter()
+        .map(|(start, end)| Query { start, end, ..q })
+        .collect()
 }
 
 /// A search of `service` over the whole window, for at most `limit` traces.

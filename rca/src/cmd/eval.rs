@@ -584,15 +584,8 @@ impl ThinTally {
         let width = (window / f64::from(rule.slices.max(1))).round() as i64;
         let origin = obs.alerts.first().map_or(0, |a| a.starts_at_micros());
         let r = ingest::sample::thin(obs, origin, width, rule.per_slice);
-        let t = &mut self.total;
         self.cases += 1;
-        t.traces += r.traces;
-        t.kept += r.kept;
-        t.sampled += r.sampled;
-        t.failing += r.failing;
-        t.slow += r.slow;
-        t.spans += r.spans;
-        t.spans_kept += r.spans_kept;
+        self.total += r;
     }
 
     pub fn report(&self) {
