@@ -78,4 +78,4 @@ pub use model::{
     Series, Signal, SourceStatus, Span, SpanKind, Sym, TimeWindow, COMPONENT_LABELS,
 };
 pub use nezha::{load_nezha_case, nezha_cases, service_of, NezhaCase, NezhaInput, NezhaWindow};
-pub use traces::{read_traces, UNKNOWN_SERVICE};
+pub use traces::{read_traces, read_traces_proto, UNKNOWN_SERVICE};

@@ -26,7 +26,10 @@ use crate::error::IngestError;
 use crate::model::{Interner, Observations, Span, SpanKind, Sym};
 use crate::wire::{self, decode_id, visit_key_values, AttrValue, Int, Resource, Str};
 
+mod proto;
 mod scan;
+
+pub use proto::read_traces_proto;
 
 /// The component of spans whose resource names no `service.name`.
 pub const UNKNOWN_SERVICE: &str = "unknown";

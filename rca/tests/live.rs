@@ -23,8 +23,8 @@ use chrono::{DateTime, Utc};
 use graph::Localisation;
 
 use common::{
-    alertmanager_url, fire_through_alertmanager, jaeger_url, loop_until, otlp_url, prometheus_url,
-    require, serve_addr, victorialogs_url, wait_for_alertmanager,
+    alertmanager_url, fire_through_alertmanager, jaeger_grpc_url, jaeger_url, loop_until, otlp_url,
+    prometheus_url, require, serve_addr, victorialogs_url, wait_for_alertmanager,
 };
 
 fn fixture() -> PathBuf {
@@ -450,6 +450,127 @@ async fn the_covering_trace_search_finds_every_trace_and_says_when_it_was_cut_sh
     assert!(partial.contains(&front), "{partial}");
 }
 
+/// Jaeger's gRPC query service and its HTTP API give the same spans, field
+/// for field: kinds, error statuses, HTTP statuses, peers, exception
+/// events, parents. A gRPC address where nothing listens falls back to the
+/// HTTP API and gives them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_query_service_gives_what_the_http_api_gives() {
+    use ingest::collect::{CollectWindow, JaegerSource, TraceSource};
+    require("jaeger", &format!("{}/api/v3/services", jaeger_url())).await;
+    let run = Utc::now().timestamp_nanos_opt().unwrap() as u64;
+    let front = format!("front-{run}");
+    let back = format!("back-{run}");
+    let now = Utc::now();
+    // Two hours back: outside the windows of the other tests on this Jaeger.
+    let t0 = now - chrono::Duration::hours(2);
+    let trace_base = u128::from(run) << 32;
+    let mut spans = Vec::new();
+    for i in 0..30u64 {
+        let trace = trace_base + u128::from(i);
+        let start = t0 + chrono::Duration::seconds(i as i64);
+        let mut root = otlp_span(&front, trace, 2 * i + 1, 0, "GET /x", start);
+        root["scopeSpans"][0]["spans"][0]["attributes"] = serde_json::json!([
+            {"key": "http.response.status_code", "value": {"intValue": if i % 5 == 0 { "503" } else { "200" }}}
+        ]);
+        let mut call = otlp_span(&back, trace, 2 * i + 2, 2 * i + 1, "GET /back", start);
+        let call_span = &mut call["scopeSpans"][0]["spans"][0];
+        call_span["kind"] = 3.into();
+        call_span["attributes"] = serde_json::json!([
+            {"key": "peer.service", "value": {"stringValue": "db"}},
+            {"key": "net.peer.name", "value": {"stringValue": "db-host"}}
+        ]);
+        if i % 5 == 0 {
+            call_span["status"] = serde_json::json!({"code": 2});
+            call_span["events"] = serde_json::json!([{
+                "name": "exception",
+                "timeUnixNano": start.timestamp_nanos_opt().unwrap().to_string(),
+                "attributes": [{"key": "exception.type", "value": {"stringValue": "Timeout"}}]
+            }]);
+        }
+        spans.push(root);
+        spans.push(call);
+    }
+    push_otlp(spans).await;
+    let window = CollectWindow {
+        start: (t0 - chrono::Duration::minutes(1)).timestamp_micros(),
+        end: (t0 + chrono::Duration::minutes(2)).timestamp_micros(),
+    };
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let source_at = |http: &str| {
+        JaegerSource::new(
+            http,
+            vec![front.clone(), back.clone()],
+            Vec::new(),
+            100_000,
+            Duration::from_secs(10),
+        )
+    };
+    let source = || source_at(&jaeger_url());
+    let described = |obs: &ingest::Observations| {
+        let n = |s| obs.names.name(s).to_string();
+        let mut v: Vec<String> = obs
+            .spans
+            .iter()
+            .map(|s| {
+                format!(
+                    "{:x} {:x} {:x} {} {} {:?} {} {} {} {} {:?} {:?}",
+                    s.trace_id,
+                    s.span_id,
+                    s.parent_id,
+                    n(s.component),
+                    n(s.operation),
+                    s.kind,
+                    s.start,
+                    s.duration,
+                    s.error,
+                    s.http_status,
+                    s.peer.map(n),
+                    s.exception.map(n),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let http = loop_until(Duration::from_secs(30), || async {
+        let pulled = source().traces(&window).await.ok()?;
+        (pulled.obs.spans.len() == 60).then_some(pulled)
+    })
+    .await
+    .expect("jaeger holds every pushed span within 30 s");
+    let http = described(&http.obs);
+    // The HTTP API of this one is where nothing listens: only gRPC can
+    // answer it.
+    let grpc = source_at(&closed)
+        .with_grpc(&jaeger_grpc_url())
+        .unwrap()
+        .traces(&window)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "over gRPC at {}: {e} (start Jaeger with scripts/stack up jaeger)",
+                jaeger_grpc_url()
+            )
+        });
+    assert_eq!(described(&grpc.obs), http, "gRPC and HTTP disagree");
+    assert_eq!(grpc.partial, None);
+    let text = http.join("\n");
+    assert!(text.contains("Timeout") && text.contains("503") && text.contains("\"db\""));
+
+    // Nothing listens at this gRPC address: the HTTP API answers instead.
+    let fallback = source()
+        .with_grpc(&closed)
+        .unwrap()
+        .traces(&window)
+        .await
+        .expect("the HTTP API after a silent gRPC address");
+    assert_eq!(described(&fallback.obs), http);
+}
+
 /// A sampled search reads at most its size per slice of the window, and
 /// every failing and every slow trace in full, however old; and says it
 /// sampled. Unsampled, the same window is read whole.
@@ -527,45 +648,52 @@ async fn a_sampled_search_reads_a_bounded_sample_and_every_failing_and_slow_trac
         per_slice: 20,
         slices: 2,
     };
-    let sampled = source(Some(rule))
-        .traces(&window)
-        .await
-        .expect("sampled search");
-    let traces: std::collections::HashSet<u128> =
-        sampled.obs.spans.iter().map(|s| s.trace_id).collect();
-    assert!(
+    // Over the HTTP API, then over gRPC: the same rule, the same bounds.
+    for grpc in [false, true] {
+        let mut sampler = source(Some(rule));
+        if grpc {
+            sampler = sampler.with_grpc(&jaeger_grpc_url()).unwrap();
+        }
+        let sampled = sampler
+            .traces(&window)
+            .await
+            .unwrap_or_else(|e| panic!("sampled search (gRPC: {grpc}): {e}"));
+        let traces: std::collections::HashSet<u128> =
+            sampled.obs.spans.iter().map(|s| s.trace_id).collect();
+        assert!(
         traces.len() >= 40 && traces.len() <= 40 + 5 + 32,
         "{} traces read: the two slices' 20, the 5 failing or slow, and at most front's and back's \
          samples of 32 that no slice covers",
         traces.len()
     );
-    for i in slow {
+        for i in slow {
+            assert!(
+                traces.contains(&(trace_base + u128::from(i))),
+                "slow request {i} was not read"
+            );
+        }
+        let partial = sampled.partial.expect("a sample says so");
+        assert!(partial.contains("sampled: 2 of 2 slices"), "{partial}");
+        assert!(partial.contains("jaeger.sample_per_slice"), "{partial}");
+        // Jaeger v1.76's in-memory store answers `error=true` with the traces
+        // that did not fail (it reads the tag as a string, and a string as
+        // false): none of those is kept as failing, and the incident says the
+        // failing traces could not be selected. A backend that selects them
+        // gives the failing requests in full instead.
+        let every_failing_read = failing
+            .iter()
+            .all(|i| traces.contains(&(trace_base + u128::from(*i))));
         assert!(
-            traces.contains(&(trace_base + u128::from(i))),
-            "slow request {i} was not read"
+            every_failing_read || partial.contains("cannot select them"),
+            "failing requests missing and not said: {partial}"
         );
-    }
-    let partial = sampled.partial.expect("a sample says so");
-    assert!(partial.contains("sampled: 2 of 2 slices"), "{partial}");
-    assert!(partial.contains("jaeger.sample_per_slice"), "{partial}");
-    // Jaeger v1.76's in-memory store answers `error=true` with the traces
-    // that did not fail (it reads the tag as a string, and a string as
-    // false): none of those is kept as failing, and the incident says the
-    // failing traces could not be selected. A backend that selects them
-    // gives the failing requests in full instead.
-    let every_failing_read = failing
-        .iter()
-        .all(|i| traces.contains(&(trace_base + u128::from(*i))));
-    assert!(
-        every_failing_read || partial.contains("cannot select them"),
-        "failing requests missing and not said: {partial}"
-    );
-    let failing_spans = sampled.obs.spans.iter().filter(|s| s.error).count();
-    assert!(
+        let failing_spans = sampled.obs.spans.iter().filter(|s| s.error).count();
+        assert!(
         traces.len() <= 40 + 5 + 32,
         "the non-failing traces of the failing search were kept: {} traces, {failing_spans} failing spans",
         traces.len()
     );
+    }
 }
 
 /// `rca serve` (the binary, as users run it) exports its own pipeline's

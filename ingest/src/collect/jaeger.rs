@@ -1,6 +1,14 @@
-//! Jaeger's query API: `/api/v3/traces` (OTLP JSON wrapped as `{"result": ..}`),
-//! with the older `/api/traces` (Jaeger JSON) as fallback when the v3 API is
-//! not there.
+//! Jaeger's query API. Three ways in, the first that answers:
+//!
+//! 1. The `api_v3` gRPC `QueryService` (`jaeger.grpc_url`, by default port
+//!    16685 of the HTTP API's host when that is on Jaeger's 16686): OTLP
+//!    protobuf, streamed a trace at a time (see the submodule `grpc`).
+//! 2. `/api/v3/traces` over HTTP: OTLP JSON wrapped as `{"result": ..}`.
+//! 3. The older `/api/traces` (Jaeger JSON), when the v3 API is not there.
+//!
+//! The v3 HTTP API takes no attributes, so when it is the one in use a
+//! search for failing traces goes to the older API, which Jaeger v2 serves
+//! beside it.
 //!
 //! Jaeger finds traces one service at a time, and a trace comes back for
 //! every service on it: searching each service in full pulls the window's
@@ -49,6 +57,8 @@ use crate::model::{Micros, Observations, Sym};
 use crate::sample::{slow_thresholds, TraceSampling};
 use crate::traces::read_traces;
 
+mod grpc;
+
 /// How many searches run at once by default (`jaeger.parallel`): two per
 /// core of a small Jaeger, enough to keep it busy without queueing.
 pub const PARALLEL: usize = 4;
@@ -82,6 +92,7 @@ pub enum TraceSearch {
 /// Which of Jaeger's APIs answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Api {
+    Grpc,
     V3,
     Legacy,
 }
@@ -147,6 +158,11 @@ impl Found {
 pub struct JaegerSource {
     base: String,
     client: reqwest::Client,
+    /// The gRPC query service, tried first (`None`: HTTP only).
+    grpc: Option<grpc::QueryClient>,
+    /// Whether the gRPC service's silence was already logged.
+    grpc_warned: std::sync::atomic::AtomicBool,
+    timeout: Duration,
     /// Services to search; empty: every service Jaeger knows.
     services: Vec<String>,
     /// Services never searched (Jaeger's and rca's own spans).
@@ -257,6 +273,9 @@ impl JaegerSource {
         JaegerSource {
             base: base.trim_end_matches('/').to_string(),
             client: http_client(timeout),
+            grpc: None,
+            grpc_warned: Default::default(),
+            timeout,
             services,
             exclude,
             max_traces: max_traces.max(1),
@@ -279,6 +298,14 @@ impl JaegerSource {
         self
     }
 
+    /// Tries Jaeger's gRPC query service at `url` (`http://host:16685`)
+    /// first, the HTTP API when it does not answer.
+    pub fn with_grpc(mut self, url: &str) -> Result<JaegerSource, CollectError> {
+        self.grpc =
+            Some(grpc::QueryClient::new(url, self.timeout).map_err(CollectError::NotConfigured)?);
+        Ok(self)
+    }
+
     /// Searches the traces this way instead of the default.
     pub fn with_search(mut self, search: TraceSearch) -> JaegerSource {
         self.search = search;
@@ -292,10 +319,7 @@ impl JaegerSource {
     ) -> Result<(u16, Vec<u8>), CollectError> {
         let mut refusals = 0;
         loop {
-            let until = *self.pause.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(until) = until {
-                tokio::time::sleep_until(until).await;
-            }
+            self.paused().await;
             let resp = self
                 .client
                 .get(url)
@@ -312,25 +336,55 @@ impl JaegerSource {
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok());
-                let wait = backoff(retry_after, refusals);
                 refusals += 1;
-                let until = tokio::time::Instant::now() + wait;
-                {
-                    let mut pause = self.pause.lock().unwrap_or_else(|p| p.into_inner());
-                    if pause.is_none_or(|p| p < until) {
-                        *pause = Some(until);
-                    }
-                }
-                tracing::warn!(
-                    status,
-                    wait_ms = wait.as_millis() as u64,
+                self.slow_down(
+                    backoff(retry_after, refusals - 1),
                     refusals,
-                    "jaeger asks to slow down"
+                    status.to_string(),
                 );
                 continue;
             }
             let body = resp.bytes().await.map_err(|e| self.unreachable(url, &e))?;
             return Ok((status, body.to_vec()));
+        }
+    }
+
+    /// Waits while Jaeger asked every request to wait.
+    async fn paused(&self) {
+        let until = *self.pause.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// Makes every request of this source wait `wait` from now (or longer,
+    /// when an earlier refusal asked so).
+    fn slow_down(&self, wait: Duration, refusals: u32, answer: String) {
+        let until = tokio::time::Instant::now() + wait;
+        {
+            let mut pause = self.pause.lock().unwrap_or_else(|p| p.into_inner());
+            if pause.is_none_or(|p| p < until) {
+                *pause = Some(until);
+            }
+        }
+        tracing::warn!(
+            answer,
+            wait_ms = wait.as_millis() as u64,
+            refusals,
+            "jaeger asks to slow down"
+        );
+    }
+
+    fn grpc_error(&self, c: &grpc::QueryClient, e: grpc::GrpcError) -> CollectError {
+        match e {
+            grpc::GrpcError::Malformed(m) => {
+                crate::IngestError::malformed(std::path::Path::new(c.url()), m).into()
+            }
+            e => CollectError::Grpc {
+                backend: "jaeger",
+                url: c.url().to_string(),
+                reason: e.to_string(),
+            },
         }
     }
 
@@ -349,6 +403,24 @@ impl JaegerSource {
 
     /// The services to search, and which API lists them.
     async fn services(&self) -> Result<(Vec<String>, Api), CollectError> {
+        if let Some(c) = &self.grpc {
+            match c.services().await {
+                Ok(names) => return Ok((self.chosen(names), Api::Grpc)),
+                Err(e) => {
+                    // Once per source at warn level: a Jaeger older than
+                    // api_v3, or a port not exposed, is a setting to fix,
+                    // not news on every alert.
+                    let first = !self
+                        .grpc_warned
+                        .swap(true, std::sync::atomic::Ordering::Relaxed);
+                    if first {
+                        tracing::warn!(grpc = c.url(), error = %e, base = %self.base, "jaeger's gRPC query service did not answer; reading JSON over HTTP");
+                    } else {
+                        debug!(grpc = c.url(), error = %e, "jaeger gRPC did not answer; HTTP");
+                    }
+                }
+            }
+        }
         let url = format!("{}/api/v3/services", self.base);
         let (status, body) = self.get(&url, &[]).await?;
         let api = match status {
@@ -356,7 +428,7 @@ impl JaegerSource {
             404 => Api::Legacy,
             _ => return Err(CollectError::status("jaeger", &url, status, &body)),
         };
-        let mut names = if !self.services.is_empty() {
+        let names = if !self.services.is_empty() {
             self.services.clone()
         } else if api == Api::V3 {
             #[derive(Deserialize)]
@@ -378,10 +450,21 @@ impl JaegerSource {
             }
             Self::json::<Legacy>(&url, &body)?.data.unwrap_or_default()
         };
+        Ok((self.chosen(names), api))
+    }
+
+    /// The services to search among `known`: the configured ones when
+    /// there are any, less the excluded, each once, sorted.
+    fn chosen(&self, known: Vec<String>) -> Vec<String> {
+        let mut names = if self.services.is_empty() {
+            known
+        } else {
+            self.services.clone()
+        };
         names.retain(|n| !self.exclude.contains(n));
         names.sort();
         names.dedup();
-        Ok((names, api))
+        names
     }
 
     /// The operations Jaeger knows for `service`, each name once. Both
@@ -398,6 +481,19 @@ impl JaegerSource {
             operations: Option<Vec<Op>>,
         }
         let path = match api {
+            Api::Grpc => {
+                let c = self
+                    .grpc
+                    .as_ref()
+                    .expect("Api::Grpc only with a gRPC client");
+                let mut names = c
+                    .operations(service)
+                    .await
+                    .map_err(|e| self.grpc_error(c, e))?;
+                names.sort();
+                names.dedup();
+                return Ok(names);
+            }
             Api::V3 => "/api/v3/operations",
             Api::Legacy => "/api/operations",
         };
@@ -420,10 +516,14 @@ impl JaegerSource {
 
     /// One search, read into its own observations.
     async fn search(&self, q: Query<'_>, api: Api) -> Result<Found, CollectError> {
+        if api == Api::Grpc {
+            return self.search_grpc(q).await;
+        }
         // The v3 HTTP API takes no attributes: a search for failing traces
         // goes to the older API, which Jaeger v2 serves beside it.
         let api = if q.failing { Api::Legacy } else { api };
         let (url, mut query) = match api {
+            Api::Grpc => unreachable!("answered above"),
             Api::V3 => (
                 format!("{}/api/v3/traces", self.base),
                 vec![
@@ -487,6 +587,49 @@ impl JaegerSource {
         .await
         .map_err(CollectError::stopped("trace"))?
         .map_err(CollectError::from)
+    }
+
+    /// One search over gRPC, its traces converted as they stream in;
+    /// slowed down and asked again as an HTTP search is when Jaeger is
+    /// busy.
+    async fn search_grpc(&self, q: Query<'_>) -> Result<Found, CollectError> {
+        let c = self
+            .grpc
+            .as_ref()
+            .expect("Api::Grpc only with a gRPC client");
+        let find = grpc::Find {
+            service: q.service,
+            operation: q.operation,
+            start: q.start,
+            end: q.end,
+            limit: q.limit,
+            failing: q.failing,
+            min_duration: q.min_duration,
+        };
+        let mut refusals = 0;
+        loop {
+            self.paused().await;
+            let t0 = std::time::Instant::now();
+            let mut obs = Observations::default();
+            match c.find(&find, &mut obs).await {
+                Ok(bytes) => {
+                    debug!(
+                        search = %q.describe(),
+                        start = q.start,
+                        ms = t0.elapsed().as_millis() as u64,
+                        bytes,
+                        "jaeger answered (gRPC)"
+                    );
+                    return Ok(Found::new(obs));
+                }
+                Err(grpc::GrpcError::Busy(s)) if refusals < BACKOFF_TRIES => {
+                    refusals += 1;
+                    let wait = backoff(None, refusals - 1);
+                    self.slow_down(wait, refusals, format!("{:?}", s.code()));
+                }
+                Err(e) => return Err(self.grpc_error(c, e)),
+            }
+        }
     }
 
     /// `whole` cut into [`SLICES`] slices of time, in time order (a window

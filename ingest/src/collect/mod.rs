@@ -72,6 +72,13 @@ pub enum CollectError {
         status: u16,
         body: String,
     },
+    /// A gRPC backend refused the call or failed it.
+    #[error("{backend} at {url} answered {reason}")]
+    Grpc {
+        backend: &'static str,
+        url: String,
+        reason: String,
+    },
     /// The answer (or a file) could not be read.
     #[error(transparent)]
     Ingest(#[from] crate::IngestError),

@@ -186,6 +186,10 @@ pub struct CollectSection {
 pub struct JaegerSection {
     /// Jaeger query service (API and UI); empty: no trace collection.
     pub url: String,
+    /// Jaeger's `api_v3` gRPC query service, tried before the HTTP API:
+    /// `auto` is port 16685 of `url`'s host when `url` is on port 16686
+    /// (Jaeger's two default ports), else none; empty: HTTP only.
+    pub grpc_url: String,
     /// Services to search; empty: every service Jaeger knows.
     pub services: Vec<String>,
     /// Services never searched: tracing backends' and rca's own spans are
@@ -421,6 +425,7 @@ impl Default for JaegerSection {
     fn default() -> Self {
         JaegerSection {
             url: "http://127.0.0.1:16686".into(),
+            grpc_url: "auto".into(),
             services: Vec::new(),
             exclude_services: vec!["jaeger".into(), "jaeger-all-in-one".into(), "rca".into()],
             max_traces: 100_000,
@@ -428,6 +433,22 @@ impl Default for JaegerSection {
             parallel: ingest::collect::JAEGER_PARALLEL,
             sample_per_slice: ingest::sample::TraceSampling::default().per_slice,
             sample_slices: ingest::sample::TraceSampling::default().slices,
+        }
+    }
+}
+
+impl JaegerSection {
+    /// Where the gRPC query service is, when there is one to try (see
+    /// [`JaegerSection::grpc_url`]).
+    pub fn grpc_endpoint(&self) -> Option<String> {
+        match self.grpc_url.trim() {
+            "" => None,
+            "auto" => {
+                let url = reqwest::Url::parse(&self.url).ok()?;
+                (url.scheme() == "http" && url.port() == Some(16686))
+                    .then(|| format!("http://{}:16685", url.host_str().unwrap_or("127.0.0.1")))
+            }
+            url => Some(url.to_string()),
         }
     }
 }
@@ -514,7 +535,7 @@ pub fn default_queries() -> Vec<SignalQuery> {
 }
 
 /// The environment variables that override the file, each with its key.
-pub const ENV_KEYS: [(&str, &str); 25] = [
+pub const ENV_KEYS: [(&str, &str); 26] = [
     ("RCA_TOKEN", "token"),
     ("RCA_LISTEN", "listen"),
     ("RCA_PUBLIC_URL", "public_url"),
@@ -524,6 +545,7 @@ pub const ENV_KEYS: [(&str, &str); 25] = [
     ("RCA_WORKERS", "workers"),
     ("RCA_COLLECT_TIMEOUT_SECONDS", "collect.timeout_seconds"),
     ("RCA_JAEGER_URL", "jaeger.url"),
+    ("RCA_JAEGER_GRPC_URL", "jaeger.grpc_url"),
     ("RCA_JAEGER_SEARCH", "jaeger.search"),
     ("RCA_JAEGER_SAMPLE_PER_SLICE", "jaeger.sample_per_slice"),
     ("RCA_PROMETHEUS_URL", "prometheus.url"),
@@ -606,6 +628,7 @@ impl Config {
             "workers" => self.workers = num(value)?,
             "collect.timeout_seconds" => self.collect.timeout_seconds = num(value)?,
             "jaeger.url" => self.jaeger.url = value.to_string(),
+            "jaeger.grpc_url" => self.jaeger.grpc_url = value.to_string(),
             "jaeger.sample_per_slice" => self.jaeger.sample_per_slice = num(value)?,
             "jaeger.search" => {
                 self.jaeger.search = match value.trim() {
@@ -670,6 +693,12 @@ impl Config {
         // the searches would cost more than reading the window whole.
         if !(1..=1000).contains(&self.jaeger.sample_slices) {
             errors.push("jaeger.sample_slices: must be in [1, 1000]".into());
+        }
+        let grpc = self.jaeger.grpc_url.trim();
+        if !grpc.is_empty() && grpc != "auto" && !grpc.starts_with("http://") {
+            errors.push(format!(
+                "jaeger.grpc_url: {grpc:?} is not auto, empty or an http:// URL (gRPC over TLS is not supported: leave it empty to use the HTTP API)"
+            ));
         }
         if self.prometheus.step_seconds.is_nan() || self.prometheus.step_seconds < 1.0 {
             errors.push("prometheus.step_seconds: must be at least 1".into());
@@ -865,6 +894,11 @@ pub fn reference() -> String {
             "jaeger.url",
             d.jaeger.url.clone(),
             "Jaeger query API; \"\" disables traces",
+        ),
+        (
+            "jaeger.grpc_url",
+            d.jaeger.grpc_url.clone(),
+            "api_v3 gRPC, tried first; auto: url's host:16685 when url is on 16686; \"\" HTTP only",
         ),
         ("jaeger.services", "[] (all)".into(), "services to search"),
         (

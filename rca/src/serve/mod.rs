@@ -73,26 +73,29 @@ pub struct Service {
 /// that modality out (and so reported missing).
 pub fn sources_from(cfg: &Config) -> anyhow::Result<Sources> {
     let timeout = cfg.collect_timeout();
-    let traces: Option<Arc<dyn ingest::collect::TraceSource>> =
-        (!cfg.jaeger.url.is_empty()).then(|| {
-            let mut exclude = cfg.jaeger.exclude_services.clone();
-            exclude.push(cfg.telemetry.service_name.clone());
-            Arc::new(
-                JaegerSource::new(
-                    &cfg.jaeger.url,
-                    cfg.jaeger.services.clone(),
-                    exclude,
-                    cfg.jaeger.max_traces,
-                    timeout,
-                )
-                .with_search(cfg.jaeger.search)
-                .with_parallel(cfg.jaeger.parallel)
-                .with_sampling(Some(ingest::sample::TraceSampling {
-                    per_slice: cfg.jaeger.sample_per_slice,
-                    slices: cfg.jaeger.sample_slices,
-                })),
-            ) as _
-        });
+    let traces: Option<Arc<dyn ingest::collect::TraceSource>> = if cfg.jaeger.url.is_empty() {
+        None
+    } else {
+        let mut exclude = cfg.jaeger.exclude_services.clone();
+        exclude.push(cfg.telemetry.service_name.clone());
+        let mut source = JaegerSource::new(
+            &cfg.jaeger.url,
+            cfg.jaeger.services.clone(),
+            exclude,
+            cfg.jaeger.max_traces,
+            timeout,
+        )
+        .with_search(cfg.jaeger.search)
+        .with_parallel(cfg.jaeger.parallel)
+        .with_sampling(Some(ingest::sample::TraceSampling {
+            per_slice: cfg.jaeger.sample_per_slice,
+            slices: cfg.jaeger.sample_slices,
+        }));
+        if let Some(grpc) = cfg.jaeger.grpc_endpoint() {
+            source = source.with_grpc(&grpc)?;
+        }
+        Some(Arc::new(source) as _)
+    };
     let metrics: Option<Arc<dyn ingest::collect::MetricSource>> = if cfg.prometheus.url.is_empty() {
         None
     } else {

@@ -158,6 +158,9 @@ pub fn env_or(var: &str, default: &str) -> String {
 pub fn jaeger_url() -> String {
     env_or("RCA_JAEGER_URL", "http://127.0.0.1:16686")
 }
+pub fn jaeger_grpc_url() -> String {
+    env_or("RCA_JAEGER_GRPC_URL", "http://127.0.0.1:16685")
+}
 pub fn otlp_url() -> String {
     env_or("RCA_PUSH_OTLP", "http://127.0.0.1:4318")
 }
