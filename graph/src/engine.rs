@@ -118,7 +118,9 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
             .filter_map(|name| obs.names.get(name))
             .collect(),
     };
+    let t0 = std::time::Instant::now();
     let set = features::build(obs, &buckets, &ctx);
+    let features_s = t0.elapsed().as_secs_f64();
     if set.components.is_empty() {
         return Err(GraphError::NoData);
     }
@@ -133,6 +135,11 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         .filter_map(|n| component_of(n))
         .collect();
     let ranked = rank::rank(&set, &buckets, &cfg.params);
+    tracing::debug!(
+        features_s,
+        rank_s = t0.elapsed().as_secs_f64() - features_s,
+        "engine"
+    );
     // Which alerting components the named cause accounts for: itself, and
     // every component that calls it, directly or through others.
     let above_cause = ranked

@@ -289,10 +289,60 @@ const MISSING_KEPT: usize = 5;
 /// The same test also runs on pairs of lines: a line that followed another
 /// in nearly every baseline request and now is missing after it marks where
 /// the code path broke off, even when the line was printed by few requests.
+/// An operation: (the calling operation in the same component, if any,
+/// the span's own operation).
+type Op = (Option<Sym>, Sym);
+
+/// Every span's operation and the requests per operation, before the
+/// traces' verdict on which requests inherited their failure: the bulk of
+/// [`missing_lines`]'s work over the spans, done beside the trace features
+/// (which that verdict comes from) instead of after them.
+#[derive(Default)]
+pub(super) struct SpanOps {
+    /// By span id: its component, operation and half (0 baseline, 1
+    /// analysed); the last span of an id, as a later one overwrites.
+    op_of: FxHashMap<u64, (Sym, Op, usize)>,
+    /// The earlier spans of ids seen more than once, so that every span of
+    /// an inherited id can be taken back out of `requests`.
+    overwritten: Vec<(u64, Sym, Op, usize)>,
+    /// Requests per (component, operation), baseline and analysed.
+    requests: FxHashMap<(Sym, Op), [f64; 2]>,
+}
+
+pub(super) fn span_ops(obs: &Observations, b: &Buckets) -> SpanOps {
+    let mut out = SpanOps::default();
+    if !obs.logs.iter().any(|l| l.span_id.is_some()) || obs.spans.is_empty() {
+        return out;
+    }
+    // A handler shared by several endpoints of the component (one
+    // controller method behind two routes) is told apart by the span that
+    // called it there: each route has its own path through the code.
+    let parent_op: FxHashMap<u64, (Sym, Sym)> = obs
+        .spans
+        .iter()
+        .map(|s| (s.span_id, (s.component, s.operation)))
+        .collect();
+    out.op_of.reserve(obs.spans.len());
+    for s in &obs.spans {
+        let Some(i) = b.index(s.start) else { continue };
+        let half = usize::from(i >= b.baseline_end);
+        let via = parent_op
+            .get(&s.parent_id)
+            .filter(|(pc, _)| *pc == s.component)
+            .map(|(_, pop)| *pop);
+        let op = (via, s.operation);
+        if let Some((c, o, h)) = out.op_of.insert(s.span_id, (s.component, op, half)) {
+            out.overwritten.push((s.span_id, c, o, h));
+        }
+        out.requests.entry((s.component, op)).or_default()[half] += 1.0;
+    }
+    out
+}
+
 pub(super) fn missing_lines(
     obs: &Observations,
-    b: &Buckets,
     p: &Params,
+    ops: SpanOps,
     inherited_spans: &FxHashSet<u64>,
     reg: &mut Registry,
     set: &mut FeatureSet,
@@ -300,35 +350,27 @@ pub(super) fn missing_lines(
     if !obs.logs.iter().any(|l| l.span_id.is_some()) || obs.spans.is_empty() {
         return;
     }
-    // Requests per (component, operation), baseline and analysed. A handler
-    // shared by several endpoints of the component (one controller method
-    // behind two routes) is told apart by the span that called it there:
-    // each route has its own path through the code.
-    let parent_op: FxHashMap<u64, (Sym, Sym)> = obs
-        .spans
-        .iter()
-        .map(|s| (s.span_id, (s.component, s.operation)))
-        .collect();
-    // An operation: (the calling operation in the same component, if any,
-    // the span's own operation).
-    type Op = (Option<Sym>, Sym);
-    let mut op_of: FxHashMap<u64, (Sym, Op, usize)> = FxHashMap::default();
-    let mut requests: FxHashMap<(Sym, Op), [f64; 2]> = FxHashMap::default();
-    for s in &obs.spans {
-        let Some(i) = b.index(s.start) else { continue };
-        // A request whose call failed is judged by that callee, not by
-        // where its own flow stopped.
-        if inherited_spans.contains(&s.span_id) {
-            continue;
+    // A request whose call failed is judged by that callee, not by where
+    // its own flow stopped: every span of an inherited id leaves the counts.
+    let SpanOps {
+        mut op_of,
+        overwritten,
+        mut requests,
+    } = ops;
+    let mut take_back = |c: Sym, o: Op, h: usize| {
+        if let Some(r) = requests.get_mut(&(c, o)) {
+            r[h] -= 1.0;
         }
-        let half = usize::from(i >= b.baseline_end);
-        let via = parent_op
-            .get(&s.parent_id)
-            .filter(|(pc, _)| *pc == s.component)
-            .map(|(_, pop)| *pop);
-        let op = (via, s.operation);
-        op_of.insert(s.span_id, (s.component, op, half));
-        requests.entry((s.component, op)).or_default()[half] += 1.0;
+    };
+    for id in inherited_spans {
+        if let Some((c, o, h)) = op_of.remove(id) {
+            take_back(c, o, h);
+        }
+    }
+    for &(id, c, o, h) in &overwritten {
+        if inherited_spans.contains(&id) {
+            take_back(c, o, h);
+        }
     }
     // The flow lines each request printed, each template once: shares of
     // requests, so a line printed in a loop does not weigh more. Error lines

@@ -292,25 +292,37 @@ pub fn build(obs: &Observations, buckets: &Buckets, ctx: &Context) -> FeatureSet
             logged.own.insert(span);
         }
     }
-    let (from_traces, rest) = std::thread::scope(|scope| {
+    let t0 = std::time::Instant::now();
+    let (from_traces, rest, traces_s, rest_s) = std::thread::scope(|scope| {
         let t = scope.spawn(|| {
-            part(obs, |reg, set, proxies| {
+            let r = part(obs, |reg, set, proxies| {
                 traces::build(obs, buckets, ctx, &logged, reg, set, proxies)
-            })
+            });
+            (r, t0.elapsed().as_secs_f64())
         });
         let rest = part(obs, |reg, set, proxies| {
             metrics::build(obs, buckets, p, reg, set);
             access::build(obs, buckets, p, reg, set, proxies);
         });
-        let from_traces = t.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (from_traces, rest)
+        let span_ops = logs::span_ops(obs, buckets);
+        let rest_s = t0.elapsed().as_secs_f64();
+        let (from_traces, traces_s) = t.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (from_traces, (rest, span_ops), traces_s, rest_s)
     });
+    let (rest, span_ops) = rest;
     // Logs need the traces' verdict on which requests' calls failed.
     let inherited = &from_traces.set.inherited_spans;
+    let t1 = std::time::Instant::now();
     let from_logs = part(obs, |reg, set, _| {
         logs::build(obs, buckets, p, &about_other, inherited, reg, set);
-        logs::missing_lines(obs, buckets, p, inherited, reg, set);
+        logs::missing_lines(obs, p, span_ops, inherited, reg, set);
     });
+    tracing::debug!(
+        traces_s,
+        metrics_access_and_span_ops_s = rest_s,
+        logs_s = t1.elapsed().as_secs_f64(),
+        "features built"
+    );
     let mut set = from_traces.set;
     let mut names = from_traces.names;
     let mut proxies = from_traces.proxies;

@@ -27,12 +27,20 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
         )),
         _ => None,
     };
+    let t0 = std::time::Instant::now();
     let fixture = ingest::load_fixture(&args.fixture)?;
+    let read_s = t0.elapsed().as_secs_f64();
     let cfg = EngineConfig {
         window: super::judged_window(&fixture, args.lookback_minutes, args.settle_minutes),
         ..EngineConfig::default()
     };
     let loc = super::localise_loaded(&fixture, &cfg)?;
+    tracing::debug!(
+        read_s,
+        localise_s = t0.elapsed().as_secs_f64() - read_s,
+        spans = fixture.observations.spans.len(),
+        "replayed"
+    );
     if let (Some(rt), Some((store, sc))) = (&rt, &store) {
         let stored = rt.block_on(store_incident(store.as_ref(), sc, &loc, fixture, &cfg));
         rt.block_on(store.close());

@@ -1156,6 +1156,41 @@ mod tests {
     }
 
     #[test]
+    fn the_grpc_query_service_is_found_from_jaegers_default_ports_or_named() {
+        let at = |url: &str, grpc: &str| {
+            JaegerSection {
+                url: url.into(),
+                grpc_url: grpc.into(),
+                ..JaegerSection::default()
+            }
+            .grpc_endpoint()
+        };
+        assert_eq!(
+            at("http://jaeger:16686", "auto").as_deref(),
+            Some("http://jaeger:16685")
+        );
+        assert_eq!(
+            JaegerSection::default().grpc_endpoint().as_deref(),
+            Some("http://127.0.0.1:16685")
+        );
+        // Another port, or TLS: nothing to guess from.
+        assert_eq!(at("http://jaeger:8080", "auto"), None);
+        assert_eq!(at("https://jaeger:16686", "auto"), None);
+        assert_eq!(at("http://jaeger:16686", ""), None);
+        assert_eq!(
+            at("http://jaeger:8080", "http://q:9000").as_deref(),
+            Some("http://q:9000")
+        );
+        let err = Config::load(
+            None,
+            &env(&[("RCA_JAEGER_GRPC_URL", "https://jaeger:16685")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("jaeger.grpc_url"), "{err}");
+    }
+
+    #[test]
     fn calls_queries_take_client_and_server_labels_and_nothing_else_does() {
         let good = br#"
             [[prometheus.queries]]
