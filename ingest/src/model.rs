@@ -578,6 +578,36 @@ pub struct ComponentDumps {
 }
 
 impl Observations {
+    /// Each span with its names resolved, one line each, in order: every
+    /// field, so that two readings of the same data (two formats, two
+    /// APIs, a recording and its source) can be held equal field by field.
+    pub fn span_lines(&self) -> Vec<String> {
+        let n = |s| self.names.name(s);
+        let opt = |s: Option<Sym>| s.map(n);
+        self.spans
+            .iter()
+            .map(|s| {
+                format!(
+                    "{:x} {:x} {:x} {} {} {:?} {} {} {} {} {:?} {:?} {:?} {}",
+                    s.trace_id,
+                    s.span_id,
+                    s.parent_id,
+                    n(s.component),
+                    n(s.operation),
+                    s.kind,
+                    s.start,
+                    s.duration,
+                    s.error,
+                    s.http_status,
+                    opt(s.peer),
+                    opt(s.exception),
+                    opt(s.event),
+                    s.proxy
+                )
+            })
+            .collect()
+    }
+
     /// The modalities that contributed at least one record.
     pub fn modalities(&self) -> Vec<Modality> {
         let mut out = Vec::new();

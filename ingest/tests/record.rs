@@ -26,29 +26,7 @@ fn fixtures() -> Vec<PathBuf> {
 fn canonical(obs: &Observations) -> Vec<(String, Vec<String>)> {
     let n = |s| obs.names.name(s).to_string();
     let opt = |s: Option<ingest::Sym>| s.map(n);
-    let spans = obs
-        .spans
-        .iter()
-        .map(|s| {
-            format!(
-                "{:x} {:x} {:x} {} {} {:?} {} {} {} {} {:?} {:?} {:?} {}",
-                s.trace_id,
-                s.span_id,
-                s.parent_id,
-                n(s.component),
-                n(s.operation),
-                s.kind,
-                s.start,
-                s.duration,
-                s.error,
-                s.http_status,
-                opt(s.peer),
-                opt(s.exception),
-                opt(s.event),
-                s.proxy
-            )
-        })
-        .collect();
+    let spans = obs.span_lines();
     let mut series: Vec<String> = obs
         .series
         .iter()

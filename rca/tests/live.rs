@@ -511,28 +511,7 @@ async fn the_grpc_query_service_gives_what_the_http_api_gives() {
     };
     let source = || source_at(&jaeger_url());
     let described = |obs: &ingest::Observations| {
-        let n = |s| obs.names.name(s).to_string();
-        let mut v: Vec<String> = obs
-            .spans
-            .iter()
-            .map(|s| {
-                format!(
-                    "{:x} {:x} {:x} {} {} {:?} {} {} {} {} {:?} {:?}",
-                    s.trace_id,
-                    s.span_id,
-                    s.parent_id,
-                    n(s.component),
-                    n(s.operation),
-                    s.kind,
-                    s.start,
-                    s.duration,
-                    s.error,
-                    s.http_status,
-                    s.peer.map(n),
-                    s.exception.map(n),
-                )
-            })
-            .collect();
+        let mut v = obs.span_lines();
         v.sort();
         v
     };

@@ -375,6 +375,13 @@ impl JaegerSource {
         );
     }
 
+    /// The gRPC client, which [`Api::Grpc`] is only chosen with.
+    fn grpc_client(&self) -> Result<&grpc::QueryClient, CollectError> {
+        self.grpc.as_ref().ok_or_else(|| {
+            CollectError::NotConfigured("jaeger: gRPC chosen without jaeger.grpc_url".into())
+        })
+    }
+
     fn grpc_error(&self, c: &grpc::QueryClient, e: grpc::GrpcError) -> CollectError {
         match e {
             grpc::GrpcError::Malformed(m) => {
@@ -482,10 +489,7 @@ impl JaegerSource {
         }
         let path = match api {
             Api::Grpc => {
-                let c = self
-                    .grpc
-                    .as_ref()
-                    .expect("Api::Grpc only with a gRPC client");
+                let c = self.grpc_client()?;
                 let mut names = c
                     .operations(service)
                     .await
@@ -593,10 +597,7 @@ impl JaegerSource {
     /// slowed down and asked again as an HTTP search is when Jaeger is
     /// busy.
     async fn search_grpc(&self, q: Query<'_>) -> Result<Found, CollectError> {
-        let c = self
-            .grpc
-            .as_ref()
-            .expect("Api::Grpc only with a gRPC client");
+        let c = self.grpc_client()?;
         let find = grpc::Find {
             service: q.service,
             operation: q.operation,
@@ -612,12 +613,12 @@ impl JaegerSource {
             let t0 = std::time::Instant::now();
             let mut obs = Observations::default();
             match c.find(&find, &mut obs).await {
-                Ok(bytes) => {
+                Ok(traces) => {
                     debug!(
                         search = %q.describe(),
                         start = q.start,
                         ms = t0.elapsed().as_millis() as u64,
-                        bytes,
+                        traces,
                         "jaeger answered (gRPC)"
                     );
                     return Ok(Found::new(obs));

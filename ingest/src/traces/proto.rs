@@ -187,31 +187,7 @@ mod tests {
 
     /// What a reader made of the spans, names resolved, in a fixed order.
     fn described(obs: &Observations) -> Vec<String> {
-        let n = |s| obs.names.name(s).to_string();
-        let o = |s: Option<crate::model::Sym>| s.map(n);
-        let mut v: Vec<String> = obs
-            .spans
-            .iter()
-            .map(|s| {
-                format!(
-                    "{:032x} {:016x} {:016x} {} {} {:?} {} {} {} {} {:?} {:?} {:?} {}",
-                    s.trace_id,
-                    s.span_id,
-                    s.parent_id,
-                    n(s.component),
-                    n(s.operation),
-                    s.kind,
-                    s.start,
-                    s.duration,
-                    s.error,
-                    s.http_status,
-                    o(s.peer),
-                    o(s.exception),
-                    o(s.event),
-                    s.proxy
-                )
-            })
-            .collect();
+        let mut v = obs.span_lines();
         v.sort();
         v
     }

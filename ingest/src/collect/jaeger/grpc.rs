@@ -178,8 +178,14 @@ impl QueryClient {
         &self.url
     }
 
-    fn grpc(&self) -> tonic::client::Grpc<Channel> {
-        tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
+    /// A dispatcher on the shared connection, ready for one call.
+    async fn grpc(&self) -> Result<tonic::client::Grpc<Channel>, GrpcError> {
+        let mut grpc =
+            tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE);
+        grpc.ready()
+            .await
+            .map_err(|e| GrpcError::Failed(Status::unavailable(format!("not connected: {e}"))))?;
+        Ok(grpc)
     }
 
     async fn unary<M1, M2>(&self, method: &'static str, msg: M1) -> Result<M2, GrpcError>
@@ -187,10 +193,7 @@ impl QueryClient {
         M1: prost::Message + Send + Sync + 'static,
         M2: prost::Message + Default + Send + Sync + 'static,
     {
-        let mut grpc = self.grpc();
-        grpc.ready()
-            .await
-            .map_err(|e| GrpcError::Failed(Status::unavailable(format!("not connected: {e}"))))?;
+        let mut grpc = self.grpc().await?;
         let path = PathAndQuery::from_static(method);
         grpc.unary(Request::new(msg), path, ProstCodec::<M1, M2>::default())
             .await
@@ -219,7 +222,7 @@ impl QueryClient {
     }
 
     /// The traces `q` finds, read into `obs` as they stream in; returns
-    /// the bytes of protobuf taken.
+    /// how many came.
     pub async fn find(&self, q: &Find<'_>, obs: &mut Observations) -> Result<u64, GrpcError> {
         const METHOD: &str = "/jaeger.api_v3.QueryService/FindTraces";
         let mut attributes = HashMap::new();
@@ -239,10 +242,7 @@ impl QueryClient {
                 raw_traces: false,
             }),
         };
-        let mut grpc = self.grpc();
-        grpc.ready()
-            .await
-            .map_err(|e| GrpcError::Failed(Status::unavailable(format!("not connected: {e}"))))?;
+        let mut grpc = self.grpc().await?;
         let codec = ProstCodec::<FindTracesRequest, TracesData>::default();
         let answer = grpc
             .server_streaming(
@@ -257,11 +257,11 @@ impl QueryClient {
             Err(s) if s.code() == Code::NotFound => return Ok(0),
             Err(s) => return Err(error(s)),
         };
-        let mut bytes = 0u64;
+        let mut traces = 0u64;
         loop {
             match stream.message().await {
                 Ok(Some(data)) => {
-                    bytes += prost::Message::encoded_len(&data) as u64;
+                    traces += 1;
                     read_traces_proto(&data, obs).map_err(|e| {
                         GrpcError::Malformed(format!(
                             "{}{METHOD} answered a trace that does not convert: {e}",
@@ -269,8 +269,8 @@ impl QueryClient {
                         ))
                     })?;
                 }
-                Ok(None) => return Ok(bytes),
-                Err(s) if s.code() == Code::NotFound => return Ok(bytes),
+                Ok(None) => return Ok(traces),
+                Err(s) if s.code() == Code::NotFound => return Ok(traces),
                 Err(s) => return Err(error(s)),
             }
         }
