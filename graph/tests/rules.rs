@@ -233,6 +233,25 @@ fn originated_errors_beat_propagated_ones() {
 }
 
 #[test]
+fn spans_whose_parents_form_a_cycle_leave_the_verdict_alone() {
+    // Broken data: two failing spans of one trace, each the other's parent
+    // (ids reused within the trace). Carrying their failures up must end,
+    // and must not drown the real cause.
+    let mut obs = incident(|on| (0, 0, 0, on));
+    let mut sim = Sim {
+        obs: std::mem::take(&mut obs),
+        next: 1 << 40,
+    };
+    let t = T0 + 25 * MIN;
+    let x = sim.span(9_999, 0, "b", SpanKind::Server, t, 1_000, true, None);
+    let y = sim.span(9_999, x, "b", SpanKind::Internal, t + 10, 500, true, None);
+    let n = sim.obs.spans.len();
+    sim.obs.spans[n - 2].parent_id = y;
+    let loc = localise(&sim.obs, &EngineConfig::default()).unwrap();
+    assert_eq!(loc.ranking[0].component, "a", "{:#?}", loc.ranking);
+}
+
+#[test]
 fn a_quiet_incident_names_nobody() {
     let obs = incident(|_| (0, 0, 0, false));
     let loc = localise(&obs, &EngineConfig::default()).unwrap();

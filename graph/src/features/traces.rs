@@ -67,6 +67,8 @@ struct Tree {
     kids: Vec<u32>,
     /// Sum of children's durations.
     child_sum: Vec<Micros>,
+    /// Its parent is a span of another component.
+    remote: Vec<bool>,
     /// The caller's side of a call (client span, or one of unknown kind
     /// whose children are all remote).
     client: Vec<bool>,
@@ -116,8 +118,7 @@ impl Tree {
             return None;
         }
         let p = p as usize;
-        (spans[p].component != spans[i].component && self.client[p])
-            .then(|| (spans[p].duration - spans[i].duration).max(0))
+        (self.remote[i] && self.client[p]).then(|| (spans[p].duration - spans[i].duration).max(0))
     }
 }
 
@@ -162,7 +163,11 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
     let mut fill = kid_start.clone();
     let mut kids = vec![0u32; kid_start[n] as usize];
     let mut child_sum = vec![0 as Micros; n];
-    let mut remote_child: Vec<Option<Micros>> = vec![None; n];
+    // The parents' components, read here at random, from a dense copy
+    // rather than from the spans themselves (a cache line per read).
+    let comp: Vec<Sym> = spans.iter().map(|s| s.component).collect();
+    let mut remote = vec![false; n];
+    let mut remote_child = vec![false; n];
     let mut local_child = vec![false; n];
     for (i, s) in spans.iter().enumerate() {
         let p = parents[i];
@@ -173,8 +178,9 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
         kids[fill[p] as usize] = i as u32;
         fill[p] += 1;
         child_sum[p] += s.duration.max(0);
-        if spans[p].component != s.component {
-            remote_child[p] = Some(remote_child[p].unwrap_or(0).max(s.duration));
+        if comp[p] != comp[i] {
+            remote[i] = true;
+            remote_child[p] = true;
         } else {
             local_child[p] = true;
         }
@@ -182,7 +188,7 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
     let client: Vec<bool> = (0..n)
         .map(|i| match spans[i].kind {
             SpanKind::Client | SpanKind::Producer => true,
-            SpanKind::Unspecified => remote_child[i].is_some() && !local_child[i],
+            SpanKind::Unspecified => remote_child[i] && !local_child[i],
             _ => false,
         })
         .collect();
@@ -191,10 +197,8 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
             let s = &spans[i];
             !client[i]
                 && (matches!(s.kind, SpanKind::Server | SpanKind::Consumer)
-                    || match parents[i] {
-                        NONE => true,
-                        p => spans[p as usize].component != s.component,
-                    })
+                    || parents[i] == NONE
+                    || remote[i])
         })
         .collect();
     let blamed: Vec<bool> = spans
@@ -206,39 +210,18 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
         .zip(&blamed)
         .map(|(s, &b)| b || is_error_status(s) || logged.own.contains(&s.span_id))
         .collect();
-    // Depth of each span, to carry failures up from the deepest first.
-    let mut depth = vec![u32::MAX; n];
-    let mut chain = Vec::new();
-    for i in 0..n {
-        let mut j = i;
-        while depth[j] == u32::MAX {
-            chain.push(j);
-            match parents[j] {
-                // A cycle in broken data ends the walk where it started.
-                p if p == NONE || chain.len() > n => break,
-                p => j = p as usize,
-            }
-        }
-        let mut d = if depth[j] == u32::MAX {
-            0
-        } else {
-            depth[j] + 1
-        };
-        while let Some(k) = chain.pop() {
-            if depth[k] == u32::MAX {
-                depth[k] = d;
-                d += 1;
-            }
-        }
-    }
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_unstable_by_key(|&i| std::cmp::Reverse(depth[i as usize]));
+    // Carry each failure up to its ancestors; a walk ends at an ancestor an
+    // earlier walk marked, whose own ancestors that walk marked too, so
+    // each span is marked once (and a cycle in broken data ends the walk).
     let mut fails_below = vec![false; n];
-    for &i in &order {
-        let i = i as usize;
-        let p = parents[i];
-        if p != NONE && (fails[i] || fails_below[i]) {
+    for i in 0..n {
+        if !fails[i] {
+            continue;
+        }
+        let mut p = parents[i];
+        while p != NONE && !fails_below[p as usize] {
             fails_below[p as usize] = true;
+            p = parents[p as usize];
         }
     }
     Tree {
@@ -246,6 +229,7 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
         kid_start,
         kids,
         child_sum,
+        remote,
         client,
         entry,
         fails,
@@ -272,7 +256,7 @@ fn learn_callees(spans: &[Span], t: &mut Tree, in_baseline: impl Fn(&Span) -> bo
             continue;
         }
         let pc = &spans[p as usize];
-        if pc.component == s.component {
+        if !t.remote[i] {
             continue;
         }
         let e = seen
@@ -298,10 +282,7 @@ fn learn_callees(spans: &[Span], t: &mut Tree, in_baseline: impl Fn(&Span) -> bo
             continue;
         };
         t.reaches[i] = Some(x);
-        t.lost[i] = !t
-            .children(i)
-            .iter()
-            .any(|&k| spans[k as usize].component != s.component);
+        t.lost[i] = !t.children(i).iter().any(|&k| t.remote[k as usize]);
     }
 }
 
@@ -314,18 +295,19 @@ fn learn_callees(spans: &[Span], t: &mut Tree, in_baseline: impl Fn(&Span) -> bo
 /// only for entry spans.
 ///
 /// Also, per entry span that made calls, its own time after its last call
-/// ended: the rest of its own time came before its calls went out.
+/// ended: the rest of its own time came before its calls went out. Both
+/// are indexed by span.
 fn request_own_times(
     spans: &[Span],
     t: &Tree,
     entry_of: &[u32],
-) -> (Vec<Option<Micros>>, FxHashMap<u32, Micros>) {
+) -> (Vec<Option<Micros>>, Vec<Option<Micros>>) {
     let n = spans.len();
     // (entry, start, end) of every call out of a request.
     let mut calls: Vec<(u32, Micros, Micros)> = Vec::new();
     for j in 0..n {
         let pj = t.parents[j];
-        if pj != NONE && spans[pj as usize].component != spans[j].component {
+        if t.remote[j] {
             let p = pj as usize;
             let (from, to) = if t.client[p] {
                 (spans[p].start, spans[p].start + spans[p].duration.max(0))
@@ -338,21 +320,38 @@ fn request_own_times(
             calls.push((entry_of[j], s.start, s.start + s.duration.max(0)));
         }
     }
-    calls.sort_unstable();
-    let mut waited: FxHashMap<u32, Micros> = FxHashMap::default();
-    let mut tails: FxHashMap<u32, Micros> = FxHashMap::default();
-    let mut k = 0;
-    while k < calls.len() {
-        let e = calls[k].0;
+    // Grouped by request with a counting sort (entries are span indices),
+    // then each request's few calls by start.
+    let mut group = vec![0u32; n + 1];
+    for c in &calls {
+        group[c.0 as usize + 1] += 1;
+    }
+    for i in 0..n {
+        group[i + 1] += group[i];
+    }
+    let mut fill = group.clone();
+    let mut by_request: Vec<(Micros, Micros)> = vec![(0, 0); calls.len()];
+    for &(e, from, to) in &calls {
+        by_request[fill[e as usize] as usize] = (from, to);
+        fill[e as usize] += 1;
+    }
+    drop((calls, fill));
+    let mut waited: Vec<Micros> = vec![0; n];
+    let mut tails: Vec<Option<Micros>> = vec![None; n];
+    for e in 0..n {
+        let mine = &mut by_request[group[e] as usize..group[e + 1] as usize];
+        if mine.is_empty() {
+            continue;
+        }
+        mine.sort_unstable();
         let (lo, hi) = {
-            let s = &spans[e as usize];
+            let s = &spans[e];
             (s.start, s.start + s.duration.max(0))
         };
         let mut total = 0;
         let mut cur: Option<(Micros, Micros)> = None;
-        while k < calls.len() && calls[k].0 == e {
-            let (a, b) = (calls[k].1.max(lo), calls[k].2.min(hi));
-            k += 1;
+        for &(from, to) in mine.iter() {
+            let (a, b) = (from.max(lo), to.min(hi));
             if b <= a {
                 continue;
             }
@@ -367,19 +366,52 @@ fn request_own_times(
         }
         if let Some((x, y)) = cur {
             total += y - x;
-            tails.insert(e, (hi - y).max(0));
+            tails[e] = Some((hi - y).max(0));
         }
-        waited.insert(e, total);
+        waited[e] = total;
     }
     let own = (0..n)
         .map(|i| {
             t.entry[i].then(|| {
                 let d = spans[i].duration.max(0);
-                d - waited.get(&(i as u32)).copied().unwrap_or(0).min(d)
+                d - waited[i].min(d)
             })
         })
         .collect();
     (own, tails)
+}
+
+/// Each span's operation, `(component, operation)`, as a dense index into
+/// the returned list of operations, so that per-operation tables are
+/// vectors rather than hash maps looked up once per span and table.
+fn operation_index(spans: &[Span]) -> (Vec<u32>, Vec<(Sym, Sym)>) {
+    let mut index: FxHashMap<(Sym, Sym), u32> = FxHashMap::default();
+    let mut ops = Vec::new();
+    let ix = spans
+        .iter()
+        .map(|s| {
+            let key = (s.component, s.operation);
+            *index.entry(key).or_insert_with(|| {
+                ops.push(key);
+                (ops.len() - 1) as u32
+            })
+        })
+        .collect();
+    (ix, ops)
+}
+
+/// The typical value per operation of the baseline's samples, for
+/// operations seen at least `min` times.
+fn typicals_by_op(m: Vec<Vec<f64>>, min: usize) -> Vec<Option<f64>> {
+    m.into_iter()
+        .map(|mut v| {
+            if v.len() >= min {
+                crate::score::median(&mut v)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// The typical value per key of the baseline's samples, for keys seen at
@@ -453,14 +485,12 @@ pub(super) fn build(
     // Calls into other components each request made, and whether one failed.
     let mut calls_out = vec![0u32; n];
     let mut call_failed = vec![false; n];
-    for (i, s) in spans.iter().enumerate() {
+    for i in 0..n {
         if t.blamed[i] {
             call_failed[entry_of[i] as usize] = true;
         }
-        let pi = t.parents[i];
-        let remote = pi != NONE && spans[pi as usize].component != s.component;
-        if remote {
-            let e = entry_of[pi as usize] as usize;
+        if t.remote[i] {
+            let e = entry_of[t.parents[i] as usize] as usize;
             calls_out[e] += 1;
             if t.fails[i] || t.fails_below[i] {
                 call_failed[e] = true;
@@ -479,28 +509,26 @@ pub(super) fn build(
     // Each operation's typical own time, latency and calls in the baseline,
     // and each edge's typical wire time: spans are compared with their own
     // operation, so a change in the mix of requests is not a slowdown.
-    let mut base_own: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
-    let mut base_lat: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
-    let mut base_calls: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
+    let (op_ix, ops) = operation_index(spans);
+    let mut base_own: Vec<Vec<f64>> = vec![Vec::new(); ops.len()];
+    let mut base_lat: Vec<Vec<f64>> = vec![Vec::new(); ops.len()];
+    let mut base_calls: Vec<Vec<f64>> = vec![Vec::new(); ops.len()];
     let mut base_wire: FxHashMap<(Sym, Sym), Vec<f64>> = FxHashMap::default();
-    let mut ops_seen: FxHashMap<(Sym, Sym), usize> = FxHashMap::default();
+    let mut ops_seen: Vec<usize> = vec![0; ops.len()];
     for (i, s) in spans.iter().enumerate() {
         if !in_baseline(s) {
             continue;
         }
-        let key = (s.component, s.operation);
+        let op = op_ix[i] as usize;
         let whole = complete(s);
         if let (Some(own), true) = (own_time[i], whole) {
-            base_own.entry(key).or_default().push(own as f64);
+            base_own[op].push(own as f64);
         }
         if t.entry[i] {
-            *ops_seen.entry(key).or_default() += 1;
-            base_lat.entry(key).or_default().push(s.duration as f64);
+            ops_seen[op] += 1;
+            base_lat[op].push(s.duration as f64);
             if !call_failed[i] && whole {
-                base_calls
-                    .entry(key)
-                    .or_default()
-                    .push(f64::from(calls_out[i]));
+                base_calls[op].push(f64::from(calls_out[i]));
             }
         }
         if let (Some(w), false) = (t.wire_into(spans, i), t.fails[i]) {
@@ -517,15 +545,14 @@ pub(super) fn build(
         }
     }
     let min = p.min_baseline_requests;
-    let base_own = typicals(base_own, min);
-    let base_lat = typicals(base_lat, min);
+    let base_own = typicals_by_op(base_own, min);
+    let base_lat = typicals_by_op(base_lat, min);
     // The fewest calls a baseline request of the operation made: a request
     // below that was cut short (an operation may branch, 3 calls or 7, and
     // its median would call half its requests short).
-    let fewest_calls: FxHashMap<(Sym, Sym), f64> = base_calls
+    let fewest_calls: Vec<Option<f64>> = base_calls
         .into_iter()
-        .filter(|(_, v)| v.len() >= min)
-        .map(|(k, v)| (k, v.into_iter().fold(f64::INFINITY, f64::min)))
+        .map(|v| (v.len() >= min).then(|| v.into_iter().fold(f64::INFINITY, f64::min)))
         .collect();
     // Wire times are judged from one baseline call on (see `explain`); their
     // spread is pooled over the edges.
@@ -560,7 +587,7 @@ pub(super) fn build(
         let base = bi < b.baseline_end;
         let failing = t.fails[i];
         let peer = t.uninstrumented_peer(spans, i).map(|d| reg.id(d));
-        let key = (s.component, s.operation);
+        let op = op_ix[i] as usize;
         {
             let row = cells.entry(c).or_insert_with(|| vec![Cell::default(); nb]);
             let cell = &mut row[bi];
@@ -571,7 +598,7 @@ pub(super) fn build(
                     Some(own) if whole => own as f32,
                     _ => f32::NAN,
                 };
-                let before = own - tails.get(&(i as u32)).map_or(own, |&t| t as f32);
+                let before = own - tails[i].map_or(own, |t| t as f32);
                 set.op_times
                     .entry((c, s.operation))
                     .or_default()
@@ -583,14 +610,14 @@ pub(super) fn build(
                     });
                 cell.entry += 1.0;
                 if !call_failed[i] && whole {
-                    if let Some(&fewest) = fewest_calls.get(&key) {
+                    if let Some(fewest) = fewest_calls[op] {
                         cell.calls_n += 1.0;
                         if f64::from(calls_out[i]) < fewest {
                             cell.calls_short += 1.0;
                         }
                     }
                 }
-                if let Some(&typ) = base_lat.get(&key) {
+                if let Some(typ) = base_lat[op] {
                     let v = log_ratio(s.duration as f64, typ, p.latency_soft_us);
                     lat_v.entry(c).or_insert_with(|| vec![Vec::new(); nb])[bi].push(v as f32);
                     if base {
@@ -608,7 +635,7 @@ pub(super) fn build(
                 cell.exceptions += 1.0;
             }
             if let (Some(own), true) = (own_time[i], whole) {
-                if let Some(&typ) = base_own.get(&key) {
+                if let Some(typ) = base_own[op] {
                     let v = log_ratio(own as f64, typ, p.own_soft_us);
                     own_v.entry(c).or_insert_with(|| vec![Vec::new(); nb])[bi].push(v as f32);
                     if base {
@@ -633,7 +660,7 @@ pub(super) fn build(
 
         // Calls between components.
         let pi = t.parents[i];
-        if pi != NONE && spans[pi as usize].component != s.component {
+        if t.remote[i] {
             let pc = &spans[pi as usize];
             let caller = reg.id(pc.component);
             let e = edges
@@ -694,8 +721,8 @@ pub(super) fn build(
 
     // Operations too rarely seen in the baseline to judge, per component.
     let mut unjudged: FxHashMap<u32, usize> = FxHashMap::default();
-    for (&(comp, _), &k) in &ops_seen {
-        if k < min {
+    for (&(comp, _), &k) in ops.iter().zip(&ops_seen) {
+        if k > 0 && k < min {
             *unjudged.entry(reg.id(comp)).or_default() += 1;
         }
     }
@@ -803,7 +830,7 @@ pub(super) fn build(
         .collect();
 
     set.attribution = attribution(
-        obs, b, ctx, &t, &own_time, &base_own, &base_lat, &base_wire, reg, &edges,
+        obs, b, ctx, &t, &own_time, &op_ix, &base_own, &base_lat, &base_wire, reg, &edges,
     );
     set.edges = edges;
 }
@@ -822,8 +849,9 @@ fn attribution(
     ctx: &Context,
     t: &Tree,
     own_time: &[Option<Micros>],
-    base_own: &FxHashMap<(Sym, Sym), f64>,
-    base_lat: &FxHashMap<(Sym, Sym), f64>,
+    op_ix: &[u32],
+    base_own: &[Option<f64>],
+    base_lat: &[Option<f64>],
     base_wire: &FxHashMap<(Sym, Sym), f64>,
     reg: &mut Registry,
     edges: &[EdgeStats],
@@ -852,11 +880,13 @@ fn attribution(
     };
     // The top request each span belongs to.
     let mut top = vec![NONE; n];
+    let mut chain = Vec::new();
     for i in 0..n {
         if top[i] != NONE {
             continue;
         }
-        let mut chain = vec![i];
+        chain.clear();
+        chain.push(i);
         let mut j = i;
         let found = loop {
             if is_top(j) {
@@ -873,7 +903,7 @@ fn attribution(
             j = t.parents[j] as usize;
             chain.push(j);
         };
-        for k in chain {
+        for &k in &chain {
             if top[k] == NONE {
                 top[k] = found;
             }
@@ -882,9 +912,8 @@ fn attribution(
     // Each top request's log latency ratio, by its component.
     let ratio = |i: usize| {
         let s = &spans[i];
-        base_lat
-            .get(&(s.component, s.operation))
-            .map(|&typ| (typ, log_ratio(s.duration as f64, typ, p.latency_soft_us)))
+        base_lat[op_ix[i] as usize]
+            .map(|typ| (typ, log_ratio(s.duration as f64, typ, p.latency_soft_us)))
     };
     let mut by_entry: FxHashMap<Sym, (Vec<f64>, Vec<f32>)> = FxHashMap::default();
     for i in 0..n {
@@ -956,7 +985,7 @@ fn attribution(
         }
         let s = &spans[i];
         if let Some(own) = own_time[i] {
-            if let Some(&typ) = base_own.get(&(s.component, s.operation)) {
+            if let Some(typ) = base_own[op_ix[i] as usize] {
                 *own_us.entry(reg.id(s.component)).or_default() += own as f64 - typ;
             }
         }
