@@ -520,15 +520,15 @@ impl JaegerSource {
 
     /// One search, read into its own observations.
     async fn search(&self, q: Query<'_>, api: Api) -> Result<Found, CollectError> {
-        if api == Api::Grpc {
-            return self.search_grpc(q).await;
-        }
         // The v3 HTTP API takes no attributes: a search for failing traces
         // goes to the older API, which Jaeger v2 serves beside it.
-        let api = if q.failing { Api::Legacy } else { api };
-        let (url, mut query) = match api {
-            Api::Grpc => unreachable!("answered above"),
-            Api::V3 => (
+        let v3 = match api {
+            Api::Grpc => return self.search_grpc(q).await,
+            Api::V3 => !q.failing,
+            Api::Legacy => false,
+        };
+        let (url, mut query) = if v3 {
+            (
                 format!("{}/api/v3/traces", self.base),
                 vec![
                     ("query.service_name", q.service.to_string()),
@@ -536,8 +536,9 @@ impl JaegerSource {
                     ("query.start_time_max", rfc3339(q.end)),
                     ("query.num_traces", q.limit.to_string()),
                 ],
-            ),
-            Api::Legacy => (
+            )
+        } else {
+            (
                 format!("{}/api/traces", self.base),
                 vec![
                     ("service", q.service.to_string()),
@@ -545,10 +546,10 @@ impl JaegerSource {
                     ("end", q.end.to_string()),
                     ("limit", q.limit.to_string()),
                 ],
-            ),
+            )
         };
         if let Some(op) = q.operation {
-            let key = if api == Api::V3 {
+            let key = if v3 {
                 "query.operation_name"
             } else {
                 "operation"
@@ -556,7 +557,7 @@ impl JaegerSource {
             query.push((key, op.to_string()));
         }
         if let Some(us) = q.min_duration {
-            let key = if api == Api::V3 {
+            let key = if v3 {
                 "query.duration_min"
             } else {
                 "minDuration"
