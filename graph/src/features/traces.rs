@@ -59,6 +59,42 @@ struct Cell {
     first_error: Option<u128>,
 }
 
+/// Tables by component id (the registry's dense ids), each made on first
+/// use: a vector, not a hash map looked up once per span.
+struct ByComponent<T>(Vec<Option<T>>);
+
+impl<T> Default for ByComponent<T> {
+    fn default() -> Self {
+        ByComponent(Vec::new())
+    }
+}
+
+impl<T> ByComponent<T> {
+    fn get_or(&mut self, c: u32, make: impl FnOnce() -> T) -> &mut T {
+        let c = c as usize;
+        if self.0.len() <= c {
+            self.0.resize_with(c + 1, || None);
+        }
+        self.0[c].get_or_insert_with(make)
+    }
+
+    fn get_mut(&mut self, c: u32) -> Option<&mut T> {
+        self.0.get_mut(c as usize).and_then(Option::as_mut)
+    }
+
+    fn take(&mut self, c: u32) -> Option<T> {
+        self.0.get_mut(c as usize).and_then(Option::take)
+    }
+
+    /// The tables made, by ascending component id.
+    fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter_map(|(c, t)| t.as_ref().map(|t| (c as u32, t)))
+    }
+}
+
 /// The structure of the spans: parents, children, kinds, failures.
 struct Tree {
     parents: Vec<u32>,
@@ -557,282 +593,308 @@ pub(super) fn build(
     // Wire times are judged from one baseline call on (see `explain`); their
     // spread is pooled over the edges.
     let base_wire = typicals(base_wire, 1);
+    std::thread::scope(|scope| {
+        // The attribution reads only what is built by now, so it runs beside
+        // the rest, which makes the registry ids and edges it is put in.
+        let by_name = scope.spawn(|| {
+            attribution(
+                obs, b, ctx, &t, &own_time, &op_ix, &base_own, &base_lat, &base_wire,
+            )
+        });
 
-    let nb = b.count;
-    let mut cells: FxHashMap<u32, Vec<Cell>> = FxHashMap::default();
-    // Per component and bucket, each request's log(own time / its operation's
-    // typical) and log(latency / typical).
-    let mut own_v: FxHashMap<u32, Vec<Vec<f32>>> = FxHashMap::default();
-    let mut lat_v: FxHashMap<u32, Vec<Vec<f32>>> = FxHashMap::default();
-    let mut base_own_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
-    let mut base_lat_v: FxHashMap<u32, Vec<f64>> = FxHashMap::default();
-    let mut edges: FxHashMap<(u32, u32), EdgeStats> = FxHashMap::default();
-    let new_edge = |caller: u32, callee: u32, callee_traced: bool| EdgeStats {
-        caller,
-        callee,
-        calls: 0,
-        errors: 0,
-        waits: Vec::new(),
-        durations: Vec::new(),
-        source: EdgeSource::Traces,
-        callee_traced,
-    };
+        let nb = b.count;
+        let mut cells: ByComponent<Vec<Cell>> = ByComponent::default();
+        // Per component and bucket, each request's log(own time / its operation's
+        // typical) and log(latency / typical).
+        let mut own_v: ByComponent<Vec<Vec<f32>>> = ByComponent::default();
+        let mut lat_v: ByComponent<Vec<Vec<f32>>> = ByComponent::default();
+        let mut base_own_v: ByComponent<Vec<f64>> = ByComponent::default();
+        let mut base_lat_v: ByComponent<Vec<f64>> = ByComponent::default();
+        // Requests' times by operation, and client spans' by component, each
+        // table's keys in the order first seen (the order `set`'s maps get them).
+        let mut op_times: Vec<Vec<RequestTimes>> = vec![Vec::new(); ops.len()];
+        let mut op_order: Vec<u32> = Vec::new();
+        let mut client_times: ByComponent<Vec<(u32, f32)>> = ByComponent::default();
+        let mut client_order: Vec<u32> = Vec::new();
+        let mut edges: FxHashMap<(u32, u32), EdgeStats> = FxHashMap::default();
+        let new_edge = |caller: u32, callee: u32, callee_traced: bool| EdgeStats {
+            caller,
+            callee,
+            calls: 0,
+            errors: 0,
+            waits: Vec::new(),
+            durations: Vec::new(),
+            source: EdgeSource::Traces,
+            callee_traced,
+        };
 
-    for (i, s) in spans.iter().enumerate() {
-        let c = reg.id(s.component);
-        if s.proxy && !proxies.contains(&c) {
-            proxies.push(c);
-        }
-        let Some(bi) = b.index(s.start) else { continue };
-        let base = bi < b.baseline_end;
-        let failing = t.fails[i];
-        let peer = t.uninstrumented_peer(spans, i).map(|d| reg.id(d));
-        let op = op_ix[i] as usize;
-        {
-            let row = cells.entry(c).or_insert_with(|| vec![Cell::default(); nb]);
-            let cell = &mut row[bi];
-            let whole = complete(s);
-            if t.entry[i] {
-                // Each request's times in its own unit, for evidence.
-                let own = match own_time[i] {
-                    Some(own) if whole => own as f32,
-                    _ => f32::NAN,
-                };
-                let before = own - tails[i].map_or(own, |t| t as f32);
-                set.op_times
-                    .entry((c, s.operation))
-                    .or_default()
-                    .push(RequestTimes {
+        for (i, s) in spans.iter().enumerate() {
+            let c = reg.id(s.component);
+            if s.proxy && !proxies.contains(&c) {
+                proxies.push(c);
+            }
+            let Some(bi) = b.index(s.start) else { continue };
+            let base = bi < b.baseline_end;
+            let failing = t.fails[i];
+            let peer = t.uninstrumented_peer(spans, i).map(|d| reg.id(d));
+            let op = op_ix[i] as usize;
+            {
+                let row = cells.get_or(c, || vec![Cell::default(); nb]);
+                let cell = &mut row[bi];
+                let whole = complete(s);
+                if t.entry[i] {
+                    // Each request's times in its own unit, for evidence.
+                    let own = match own_time[i] {
+                        Some(own) if whole => own as f32,
+                        _ => f32::NAN,
+                    };
+                    let before = own - tails[i].map_or(own, |t| t as f32);
+                    if op_times[op].is_empty() {
+                        op_order.push(op as u32);
+                    }
+                    op_times[op].push(RequestTimes {
                         bucket: bi as u32,
                         own,
                         before_calls: before,
                         latency: s.duration as f32,
                     });
-                cell.entry += 1.0;
-                if !call_failed[i] && whole {
-                    if let Some(fewest) = fewest_calls[op] {
-                        cell.calls_n += 1.0;
-                        if f64::from(calls_out[i]) < fewest {
-                            cell.calls_short += 1.0;
+                    cell.entry += 1.0;
+                    if !call_failed[i] && whole {
+                        if let Some(fewest) = fewest_calls[op] {
+                            cell.calls_n += 1.0;
+                            if f64::from(calls_out[i]) < fewest {
+                                cell.calls_short += 1.0;
+                            }
+                        }
+                    }
+                    if let Some(typ) = base_lat[op] {
+                        let v = log_ratio(s.duration as f64, typ, p.latency_soft_us);
+                        lat_v.get_or(c, || vec![Vec::new(); nb])[bi].push(v as f32);
+                        if base {
+                            base_lat_v.get_or(c, Vec::new).push(v);
+                        }
+                    }
+                    if failing || t.fails_below[i] {
+                        cell.entry_err += 1.0;
+                    }
+                    if s.duration > cell.slowest.0 {
+                        cell.slowest = (s.duration, s.trace_id);
+                    }
+                }
+                if s.exception.is_some() {
+                    cell.exceptions += 1.0;
+                }
+                if let (Some(own), true) = (own_time[i], whole) {
+                    if let Some(typ) = base_own[op] {
+                        let v = log_ratio(own as f64, typ, p.own_soft_us);
+                        own_v.get_or(c, || vec![Vec::new(); nb])[bi].push(v as f32);
+                        if base {
+                            base_own_v.get_or(c, Vec::new).push(v);
                         }
                     }
                 }
-                if let Some(typ) = base_lat[op] {
-                    let v = log_ratio(s.duration as f64, typ, p.latency_soft_us);
-                    lat_v.entry(c).or_insert_with(|| vec![Vec::new(); nb])[bi].push(v as f32);
-                    if base {
-                        base_lat_v.entry(c).or_default().push(v);
-                    }
-                }
-                if failing || t.fails_below[i] {
-                    cell.entry_err += 1.0;
-                }
-                if s.duration > cell.slowest.0 {
-                    cell.slowest = (s.duration, s.trace_id);
+                // An error on a call into an uninstrumented peer is the peer's.
+                let blamed = t.blamed[i] || (t.client[i] && blamed_request[entry_of[i] as usize]);
+                if failing && !t.fails_below[i] && !blamed && peer.is_none() && !t.lost[i] {
+                    cell.origin_err += 1.0;
+                    cell.first_error.get_or_insert(s.trace_id);
                 }
             }
-            if s.exception.is_some() {
-                cell.exceptions += 1.0;
-            }
-            if let (Some(own), true) = (own_time[i], whole) {
-                if let Some(typ) = base_own[op] {
-                    let v = log_ratio(own as f64, typ, p.own_soft_us);
-                    own_v.entry(c).or_insert_with(|| vec![Vec::new(); nb])[bi].push(v as f32);
-                    if base {
-                        base_own_v.entry(c).or_default().push(v);
-                    }
-                }
-            }
-            // An error on a call into an uninstrumented peer is the peer's.
-            let blamed = t.blamed[i] || (t.client[i] && blamed_request[entry_of[i] as usize]);
-            if failing && !t.fails_below[i] && !blamed && peer.is_none() && !t.lost[i] {
-                cell.origin_err += 1.0;
-                cell.first_error.get_or_insert(s.trace_id);
-            }
-        }
 
-        if t.client[i] {
-            set.client_times
-                .entry(c)
-                .or_default()
-                .push((bi as u32, s.duration as f32));
-        }
+            if t.client[i] {
+                client_times
+                    .get_or(c, || {
+                        client_order.push(c);
+                        Vec::new()
+                    })
+                    .push((bi as u32, s.duration as f32));
+            }
 
-        // Calls between components.
-        let pi = t.parents[i];
-        if t.remote[i] {
-            let pc = &spans[pi as usize];
-            let caller = reg.id(pc.component);
-            let e = edges
-                .entry((caller, c))
-                .or_insert_with(|| new_edge(caller, c, true));
-            e.calls += 1;
-            e.errors += u64::from(failing || t.fails_below[i]);
-            match t.wire_into(spans, i) {
-                Some(w) => {
-                    // A call the callee answered with an error is judged by
-                    // that error: its time after the callee's span (the error
-                    // written out, a reset) is not the wire's.
-                    if !failing {
-                        e.waits.push((bi as u32, w as f32));
+            // Calls between components.
+            let pi = t.parents[i];
+            if t.remote[i] {
+                let pc = &spans[pi as usize];
+                let caller = reg.id(pc.component);
+                let e = edges
+                    .entry((caller, c))
+                    .or_insert_with(|| new_edge(caller, c, true));
+                e.calls += 1;
+                e.errors += u64::from(failing || t.fails_below[i]);
+                match t.wire_into(spans, i) {
+                    Some(w) => {
+                        // A call the callee answered with an error is judged by
+                        // that error: its time after the callee's span (the error
+                        // written out, a reset) is not the wire's.
+                        if !failing {
+                            e.waits.push((bi as u32, w as f32));
+                        }
+                        e.durations
+                            .push(pc.duration.clamp(0, u32::MAX as Micros) as u32);
                     }
+                    None => e
+                        .durations
+                        .push(s.duration.clamp(0, u32::MAX as Micros) as u32),
+                }
+            }
+            // Calls of an operation that always reached one callee: answered or
+            // not, as the callee's trials; unanswered, on the edge as a call.
+            if let (Some(x), true) = (t.reaches[i], complete(s)) {
+                let d = reg.id(x);
+                let row = cells.get_or(d, || vec![Cell::default(); nb]);
+                row[bi].calls_in += 1.0;
+                if t.lost[i] {
+                    row[bi].unanswered += 1.0;
+                    if failing {
+                        row[bi].first_error.get_or_insert(s.trace_id);
+                    }
+                    let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, true));
+                    e.calls += 1;
+                    e.errors += u64::from(failing);
                     e.durations
-                        .push(pc.duration.clamp(0, u32::MAX as Micros) as u32);
+                        .push(s.duration.clamp(0, u32::MAX as Micros) as u32);
                 }
-                None => e
-                    .durations
-                    .push(s.duration.clamp(0, u32::MAX as Micros) as u32),
             }
-        }
-        // Calls of an operation that always reached one callee: answered or
-        // not, as the callee's trials; unanswered, on the edge as a call.
-        if let (Some(x), true) = (t.reaches[i], complete(s)) {
-            let d = reg.id(x);
-            let row = cells.entry(d).or_insert_with(|| vec![Cell::default(); nb]);
-            row[bi].calls_in += 1.0;
-            if t.lost[i] {
-                row[bi].unanswered += 1.0;
-                if failing {
-                    row[bi].first_error.get_or_insert(s.trace_id);
-                }
-                let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, true));
+            if let Some(d) = peer {
+                let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, false));
                 e.calls += 1;
                 e.errors += u64::from(failing);
+                e.waits.push((bi as u32, s.duration as f32));
                 e.durations
                     .push(s.duration.clamp(0, u32::MAX as Micros) as u32);
+                let row = cells.get_or(d, || vec![Cell::default(); nb]);
+                row[bi].entry += 1.0;
+                if failing {
+                    row[bi].entry_err += 1.0;
+                    row[bi].origin_err += 1.0;
+                    row[bi].first_error.get_or_insert(s.trace_id);
+                }
             }
         }
-        if let Some(d) = peer {
-            let e = edges.entry((c, d)).or_insert_with(|| new_edge(c, d, false));
-            e.calls += 1;
-            e.errors += u64::from(failing);
-            e.waits.push((bi as u32, s.duration as f32));
-            e.durations
-                .push(s.duration.clamp(0, u32::MAX as Micros) as u32);
-            let row = cells.entry(d).or_insert_with(|| vec![Cell::default(); nb]);
-            row[bi].entry += 1.0;
-            if failing {
-                row[bi].entry_err += 1.0;
-                row[bi].origin_err += 1.0;
-                row[bi].first_error.get_or_insert(s.trace_id);
-            }
-        }
-    }
 
-    // Operations too rarely seen in the baseline to judge, per component.
-    let mut unjudged: FxHashMap<u32, usize> = FxHashMap::default();
-    for (&(comp, _), &k) in ops.iter().zip(&ops_seen) {
-        if k > 0 && k < min {
-            *unjudged.entry(reg.id(comp)).or_default() += 1;
+        // Operations too rarely seen in the baseline to judge, per component.
+        let mut unjudged: FxHashMap<u32, usize> = FxHashMap::default();
+        for (&(comp, _), &k) in ops.iter().zip(&ops_seen) {
+            if k > 0 && k < min {
+                *unjudged.entry(reg.id(comp)).or_default() += 1;
+            }
         }
-    }
-    let mut unjudged: Vec<(u32, usize)> = unjudged.into_iter().collect();
-    unjudged.sort_unstable();
-    set.unjudged_operations = unjudged;
+        let mut unjudged: Vec<(u32, usize)> = unjudged.into_iter().collect();
+        unjudged.sort_unstable();
+        set.unjudged_operations = unjudged;
 
-    let mut comps: Vec<u32> = cells.keys().copied().collect();
-    comps.sort_unstable();
-    for c in comps {
-        let row = &cells[&c];
-        let col = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> { row.iter().map(f).collect() };
-        let entry = col(&|x| x.entry);
-        for (kind, values, base) in [
-            (SignalKind::SelfTime, &mut own_v, &mut base_own_v),
-            (SignalKind::Latency, &mut lat_v, &mut base_lat_v),
-        ] {
-            let Some(stats) = base
-                .get_mut(&c)
-                .and_then(|v| sample_stats(v, min, p.min_request_spread))
-            else {
-                continue;
-            };
-            let Some(values) = values.remove(&c) else {
-                continue;
-            };
-            set.features.push(Feature {
-                component: c,
-                kind,
-                label: None,
-                peer: None,
-                values: Values::PerRequest {
-                    values,
-                    stats,
-                    floor: p.per_request_floor,
-                },
-            });
+        for &k in &op_order {
+            let (comp, operation) = ops[k as usize];
+            let times = std::mem::take(&mut op_times[k as usize]);
+            set.op_times.insert((reg.id(comp), operation), times);
         }
-        #[allow(clippy::type_complexity)]
-        let rates: [(SignalKind, fn(&Cell) -> f64); 3] = [
-            (SignalKind::ErrorOrigin, |x| x.origin_err),
-            (SignalKind::ErrorsAnswered, |x| x.entry_err),
-            (SignalKind::Exceptions, |x| x.exceptions),
-        ];
-        for (kind, num) in rates {
-            if row.iter().all(|x| num(x) == 0.0) {
-                continue;
-            }
-            set.features.push(Feature {
-                component: c,
-                kind,
-                label: None,
-                peer: None,
-                values: Values::Rate {
-                    num: col(&num),
-                    den: entry.clone(),
-                    floor: p.rate_floor,
-                },
-            });
-        }
-        if row.iter().any(|x| x.unanswered > 0.0) {
-            set.features.push(Feature {
-                component: c,
-                kind: SignalKind::UnansweredCalls,
-                label: None,
-                peer: None,
-                values: Values::Rate {
-                    num: col(&|x| x.unanswered),
-                    den: col(&|x| x.calls_in),
-                    floor: p.rate_floor,
-                },
-            });
-        }
-        if row.iter().any(|x| x.calls_short > 0.0) {
-            set.features.push(Feature {
-                component: c,
-                kind: SignalKind::CallStructure,
-                label: None,
-                peer: None,
-                values: Values::Rate {
-                    num: col(&|x| x.calls_short),
-                    den: col(&|x| x.calls_n),
-                    floor: p.rate_floor,
-                },
-            });
-        }
-        for (bi, cell) in row.iter().enumerate() {
-            let mut ids = Vec::with_capacity(2);
-            if let Some(t) = cell.first_error {
-                ids.push(t);
-            }
-            if cell.slowest.0 > 0 && !ids.contains(&cell.slowest.1) {
-                ids.push(cell.slowest.1);
-            }
-            if !ids.is_empty() {
-                set.examples.insert((c, bi), ids);
+        for &c in &client_order {
+            if let Some(times) = client_times.take(c) {
+                set.client_times.insert(c, times);
             }
         }
-    }
-    let mut edges: Vec<EdgeStats> = edges.into_values().collect();
-    edges.sort_by_key(|e| (e.caller, e.callee));
-    set.inherited_spans = (0..n)
-        .filter(|&i| call_failed[entry_of[i] as usize])
-        .map(|i| spans[i].span_id)
-        .collect();
 
-    set.attribution = attribution(
-        obs, b, ctx, &t, &own_time, &op_ix, &base_own, &base_lat, &base_wire, reg, &edges,
-    );
-    set.edges = edges;
+        for (c, row) in cells.iter() {
+            let col = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> { row.iter().map(f).collect() };
+            let entry = col(&|x| x.entry);
+            for (kind, values, base) in [
+                (SignalKind::SelfTime, &mut own_v, &mut base_own_v),
+                (SignalKind::Latency, &mut lat_v, &mut base_lat_v),
+            ] {
+                let Some(stats) = base
+                    .get_mut(c)
+                    .and_then(|v| sample_stats(v, min, p.min_request_spread))
+                else {
+                    continue;
+                };
+                let Some(values) = values.take(c) else {
+                    continue;
+                };
+                set.features.push(Feature {
+                    component: c,
+                    kind,
+                    label: None,
+                    peer: None,
+                    values: Values::PerRequest {
+                        values,
+                        stats,
+                        floor: p.per_request_floor,
+                    },
+                });
+            }
+            #[allow(clippy::type_complexity)]
+            let rates: [(SignalKind, fn(&Cell) -> f64); 3] = [
+                (SignalKind::ErrorOrigin, |x| x.origin_err),
+                (SignalKind::ErrorsAnswered, |x| x.entry_err),
+                (SignalKind::Exceptions, |x| x.exceptions),
+            ];
+            for (kind, num) in rates {
+                if row.iter().all(|x| num(x) == 0.0) {
+                    continue;
+                }
+                set.features.push(Feature {
+                    component: c,
+                    kind,
+                    label: None,
+                    peer: None,
+                    values: Values::Rate {
+                        num: col(&num),
+                        den: entry.clone(),
+                        floor: p.rate_floor,
+                    },
+                });
+            }
+            if row.iter().any(|x| x.unanswered > 0.0) {
+                set.features.push(Feature {
+                    component: c,
+                    kind: SignalKind::UnansweredCalls,
+                    label: None,
+                    peer: None,
+                    values: Values::Rate {
+                        num: col(&|x| x.unanswered),
+                        den: col(&|x| x.calls_in),
+                        floor: p.rate_floor,
+                    },
+                });
+            }
+            if row.iter().any(|x| x.calls_short > 0.0) {
+                set.features.push(Feature {
+                    component: c,
+                    kind: SignalKind::CallStructure,
+                    label: None,
+                    peer: None,
+                    values: Values::Rate {
+                        num: col(&|x| x.calls_short),
+                        den: col(&|x| x.calls_n),
+                        floor: p.rate_floor,
+                    },
+                });
+            }
+            for (bi, cell) in row.iter().enumerate() {
+                let mut ids = Vec::with_capacity(2);
+                if let Some(t) = cell.first_error {
+                    ids.push(t);
+                }
+                if cell.slowest.0 > 0 && !ids.contains(&cell.slowest.1) {
+                    ids.push(cell.slowest.1);
+                }
+                if !ids.is_empty() {
+                    set.examples.insert((c, bi), ids);
+                }
+            }
+        }
+        let mut edges: Vec<EdgeStats> = edges.into_values().collect();
+        edges.sort_by_key(|e| (e.caller, e.callee));
+        set.inherited_spans = (0..n)
+            .filter(|&i| call_failed[entry_of[i] as usize])
+            .map(|i| spans[i].span_id)
+            .collect();
+
+        let by_name = by_name
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        set.attribution = by_name.ids(reg, &edges);
+        set.edges = edges;
+    });
 }
 
 /// The counterfactual split of the analysed entry requests' slowdown (see
@@ -853,9 +915,7 @@ fn attribution(
     base_own: &[Option<f64>],
     base_lat: &[Option<f64>],
     base_wire: &FxHashMap<(Sym, Sym), f64>,
-    reg: &mut Registry,
-    edges: &[EdgeStats],
-) -> Attribution {
+) -> ByName {
     let p = ctx.params;
     let spans = &obs.spans;
     let n = spans.len();
@@ -960,17 +1020,10 @@ fn attribution(
     };
     let in_judged = |tp: u32| tp != NONE && judged.contains(&spans[tp as usize].component);
 
-    let edge_index: FxHashMap<(u32, u32), usize> = edges
-        .iter()
-        .enumerate()
-        .map(|(k, e)| ((e.caller, e.callee), k))
-        .collect();
-    let mut a = Attribution {
-        own_us: Vec::new(),
-        wire_us: vec![0.0; edges.len()],
-        ..Attribution::default()
-    };
-    let mut own_us: FxHashMap<u32, f64> = FxHashMap::default();
+    let mut a = Attribution::default();
+    let mut out = ByName::default();
+    let mut own_us: FxHashMap<Sym, f64> = FxHashMap::default();
+    let mut wire_us: FxHashMap<(Sym, Sym), f64> = FxHashMap::default();
     let mut tops_base = 0.0;
     for i in 0..n {
         let tp = top[i];
@@ -986,7 +1039,8 @@ fn attribution(
         let s = &spans[i];
         if let Some(own) = own_time[i] {
             if let Some(typ) = base_own[op_ix[i] as usize] {
-                *own_us.entry(reg.id(s.component)).or_default() += own as f64 - typ;
+                out.named(s.component);
+                *own_us.entry(s.component).or_default() += own as f64 - typ;
             }
         }
         let wire = match t.wire_into(spans, i) {
@@ -998,10 +1052,9 @@ fn attribution(
         };
         if let Some((from, to, w)) = wire {
             if let Some(&typ) = base_wire.get(&(from, to)) {
-                let k = (reg.id(from), reg.id(to));
-                if let Some(&ei) = edge_index.get(&k) {
-                    a.wire_us[ei] += w as f64 - typ;
-                }
+                out.named(from);
+                out.named(to);
+                *wire_us.entry((from, to)).or_default() += w as f64 - typ;
             }
         }
     }
@@ -1026,15 +1079,61 @@ fn attribution(
         }
     }
     a.base_requests = tops_base;
-    let nc = reg.names.len();
-    a.own_us = vec![0.0; nc];
-    for (c, v) in own_us {
-        a.own_us[c as usize] = v.max(0.0);
+    out.own_us = own_us;
+    out.wire_us = wire_us;
+    out.a = a;
+    out
+}
+
+/// [`attribution`]'s sums by component and edge name, for [`ByName::ids`]
+/// to put in the registry's and the edges' order once the other trace
+/// features (which make both) are done; `attribution` runs beside them.
+#[derive(Default)]
+struct ByName {
+    a: Attribution,
+    own_us: FxHashMap<Sym, f64>,
+    wire_us: FxHashMap<(Sym, Sym), f64>,
+    /// Every name summed, in the order first met: the order they are
+    /// registered in, as if each had been registered where it was met.
+    order: Vec<Sym>,
+    seen: FxHashSet<Sym>,
+}
+
+impl ByName {
+    fn named(&mut self, c: Sym) {
+        if self.seen.insert(c) {
+            self.order.push(c);
+        }
     }
-    for w in &mut a.wire_us {
-        *w = w.max(0.0);
+
+    fn ids(self, reg: &mut Registry, edges: &[EdgeStats]) -> Attribution {
+        let ByName {
+            mut a,
+            own_us,
+            wire_us,
+            order,
+            ..
+        } = self;
+        for &c in &order {
+            reg.id(c);
+        }
+        a.own_us = vec![0.0; reg.names.len()];
+        for (c, v) in own_us {
+            a.own_us[reg.id(c) as usize] = v.max(0.0);
+        }
+        let edge_index: FxHashMap<(u32, u32), usize> = edges
+            .iter()
+            .enumerate()
+            .map(|(k, e)| ((e.caller, e.callee), k))
+            .collect();
+        a.wire_us = vec![0.0; edges.len()];
+        for ((from, to), v) in wire_us {
+            if let Some(&ei) = edge_index.get(&(reg.id(from), reg.id(to))) {
+                a.wire_us[ei] = v.max(0.0);
+            }
+        }
+        a
     }
-    a
 }
 
 /// Whether a span above `i` belongs to one of the components `cs` (so `i`
