@@ -795,7 +795,6 @@ pub(super) fn build(
 
         for (c, row) in cells.iter() {
             let col = |f: &dyn Fn(&Cell) -> f64| -> Vec<f64> { row.iter().map(f).collect() };
-            let entry = col(&|x| x.entry);
             for (kind, values, base) in [
                 (SignalKind::SelfTime, &mut own_v, &mut base_own_v),
                 (SignalKind::Latency, &mut lat_v, &mut base_lat_v),
@@ -821,13 +820,21 @@ pub(super) fn build(
                     },
                 });
             }
+            // Each rate: its kind, what counts, out of what; made only where
+            // something counted (the counts are never negative).
             #[allow(clippy::type_complexity)]
-            let rates: [(SignalKind, fn(&Cell) -> f64); 3] = [
-                (SignalKind::ErrorOrigin, |x| x.origin_err),
-                (SignalKind::ErrorsAnswered, |x| x.entry_err),
-                (SignalKind::Exceptions, |x| x.exceptions),
+            let rates: [(SignalKind, fn(&Cell) -> f64, fn(&Cell) -> f64); 5] = [
+                (SignalKind::ErrorOrigin, |x| x.origin_err, |x| x.entry),
+                (SignalKind::ErrorsAnswered, |x| x.entry_err, |x| x.entry),
+                (SignalKind::Exceptions, |x| x.exceptions, |x| x.entry),
+                (
+                    SignalKind::UnansweredCalls,
+                    |x| x.unanswered,
+                    |x| x.calls_in,
+                ),
+                (SignalKind::CallStructure, |x| x.calls_short, |x| x.calls_n),
             ];
-            for (kind, num) in rates {
+            for (kind, num, den) in rates {
                 if row.iter().all(|x| num(x) == 0.0) {
                     continue;
                 }
@@ -838,33 +845,7 @@ pub(super) fn build(
                     peer: None,
                     values: Values::Rate {
                         num: col(&num),
-                        den: entry.clone(),
-                        floor: p.rate_floor,
-                    },
-                });
-            }
-            if row.iter().any(|x| x.unanswered > 0.0) {
-                set.features.push(Feature {
-                    component: c,
-                    kind: SignalKind::UnansweredCalls,
-                    label: None,
-                    peer: None,
-                    values: Values::Rate {
-                        num: col(&|x| x.unanswered),
-                        den: col(&|x| x.calls_in),
-                        floor: p.rate_floor,
-                    },
-                });
-            }
-            if row.iter().any(|x| x.calls_short > 0.0) {
-                set.features.push(Feature {
-                    component: c,
-                    kind: SignalKind::CallStructure,
-                    label: None,
-                    peer: None,
-                    values: Values::Rate {
-                        num: col(&|x| x.calls_short),
-                        den: col(&|x| x.calls_n),
+                        den: col(&den),
                         floor: p.rate_floor,
                     },
                 });
