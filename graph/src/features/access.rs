@@ -107,16 +107,16 @@ pub(super) fn build(
         if !proxies.contains(&c) {
             proxies.push(c);
         }
-        let rate = |kind: SignalKind, num: &Vec<f64>, den: &Vec<f64>| Feature {
-            component: c,
-            kind,
-            label: None,
-            peer: None,
-            values: Values::Rate {
-                num: num.clone(),
-                den: den.clone(),
-                floor: p.rate_floor,
-            },
+        let rate = |kind: SignalKind, num: &Vec<f64>, den: &Vec<f64>| {
+            Feature::new(
+                c,
+                kind,
+                Values::Rate {
+                    num: num.clone(),
+                    den: den.clone(),
+                    floor: p.rate_floor,
+                },
+            )
         };
         set.features
             .push(rate(SignalKind::ProxyHttp4xx, &acc.e4, &acc.n));
@@ -137,26 +137,22 @@ pub(super) fn build(
             .zip(&acc.n)
             .map(|(l, n)| if *n > 0.0 { l / n } else { f64::NAN })
             .collect();
-        set.features.push(Feature {
-            component: c,
-            kind: SignalKind::ProxyLatency,
-            label: None,
-            peer: None,
-            values: Values::Level {
+        set.features.push(Feature::new(
+            c,
+            SignalKind::ProxyLatency,
+            Values::Level {
                 values: mean_lat,
                 floor: p.floors.proxy_latency,
             },
-        });
-        set.features.push(Feature {
-            component: c,
-            kind: SignalKind::ProxyRequests,
-            label: None,
-            peer: None,
-            values: Values::Level {
+        ));
+        set.features.push(Feature::new(
+            c,
+            SignalKind::ProxyRequests,
+            Values::Level {
                 values: acc.n.clone(),
                 floor: p.floors.proxy_requests,
             },
-        });
+        ));
         let top = |m: &FxHashMap<Sym, u64>, keep: &dyn Fn(&Sym) -> bool| {
             let mut v: Vec<(Sym, u64)> = m
                 .iter()

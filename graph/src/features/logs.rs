@@ -160,16 +160,16 @@ pub(super) fn build(
     for s in names {
         let acc = &by_comp[&s];
         let c = reg.id(s);
-        let rate = |kind: SignalKind, num: &Vec<f64>| Feature {
-            component: c,
-            kind,
-            label: None,
-            peer: None,
-            values: Values::Rate {
-                num: num.clone(),
-                den: acc.n.clone(),
-                floor: p.log_share_floor,
-            },
+        let rate = |kind: SignalKind, num: &Vec<f64>| {
+            Feature::new(
+                c,
+                kind,
+                Values::Rate {
+                    num: num.clone(),
+                    den: acc.n.clone(),
+                    floor: p.log_share_floor,
+                },
+            )
         };
         set.features.push(rate(SignalKind::ExceptionLogs, &acc.exc));
         set.features.push(rate(SignalKind::ErrorLogs, &acc.err));

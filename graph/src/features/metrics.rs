@@ -133,13 +133,11 @@ pub(super) fn build(
                 (secs, p.error_rate_floor_per_s)
             }
         };
-        set.features.push(Feature {
-            component: reg.id(comp),
-            kind: SignalKind::Http5xxRate,
-            label: None,
-            peer: None,
-            values: Values::Rate { num, den, floor },
-        });
+        set.features.push(Feature::new(
+            reg.id(comp),
+            SignalKind::Http5xxRate,
+            Values::Rate { num, den, floor },
+        ));
     }
 }
 

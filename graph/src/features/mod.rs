@@ -60,6 +60,17 @@ pub struct Feature {
 }
 
 impl Feature {
+    /// A signal of the table (no label of its own) about `component` alone.
+    pub fn new(component: u32, kind: SignalKind, values: Values) -> Feature {
+        Feature {
+            component,
+            kind,
+            label: None,
+            peer: None,
+            values,
+        }
+    }
+
     /// The signal's name as shown: the table's, or a metric's own.
     pub fn name(&self) -> &str {
         self.label.as_deref().unwrap_or(self.kind.name())

@@ -808,17 +808,15 @@ pub(super) fn build(
                 let Some(values) = values.take(c) else {
                     continue;
                 };
-                set.features.push(Feature {
-                    component: c,
+                set.features.push(Feature::new(
+                    c,
                     kind,
-                    label: None,
-                    peer: None,
-                    values: Values::PerRequest {
+                    Values::PerRequest {
                         values,
                         stats,
                         floor: p.per_request_floor,
                     },
-                });
+                ));
             }
             // Each rate: its kind, what counts, out of what; made only where
             // something counted (the counts are never negative).
@@ -838,17 +836,15 @@ pub(super) fn build(
                 if row.iter().all(|x| num(x) == 0.0) {
                     continue;
                 }
-                set.features.push(Feature {
-                    component: c,
+                set.features.push(Feature::new(
+                    c,
                     kind,
-                    label: None,
-                    peer: None,
-                    values: Values::Rate {
+                    Values::Rate {
                         num: col(&num),
                         den: col(&den),
                         floor: p.rate_floor,
                     },
-                });
+                ));
             }
             for (bi, cell) in row.iter().enumerate() {
                 let mut ids = Vec::with_capacity(2);
