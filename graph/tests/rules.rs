@@ -311,3 +311,66 @@ fn every_alert_of_a_storm_is_a_symptom_the_verdict_accounts_for() {
     assert_eq!(loc.path, vec!["a", "front"]);
     assert_eq!(loc.incident.other_alerts[0].explained, Some(false));
 }
+
+#[test]
+fn a_client_library_traced_under_its_callees_name_is_that_callee() {
+    // front -> a, and a's handler queries a database through a client
+    // library with a tracer of its own, named after the database: a client
+    // span of component "db" (peer db) directly under a's server span, as
+    // HotROD's `SQL SELECT` of `mysql` sits under customer's handler. From
+    // minute 18 the queries take 60 ms more. Nothing else measures db: the
+    // span is its time, so db is the cause, not a (whose own work is as
+    // before) and not an unknown.
+    let mut sim = Sim::new();
+    for i in 0..600u64 {
+        let t = T0 + i as i64 * 3_000_000;
+        let slow = if t >= T0 + 18 * MIN { 60_000 } else { 0 };
+        let trace = i as u128 + 1;
+        let q = 2_000 + (i % 7) as i64 * 300 + slow;
+        let root = sim.span(
+            trace,
+            0,
+            "front",
+            SpanKind::Server,
+            t,
+            q + 6_000,
+            false,
+            None,
+        );
+        let ca = sim.span(
+            trace,
+            root,
+            "front",
+            SpanKind::Client,
+            t + 100,
+            q + 5_000,
+            false,
+            Some("a"),
+        );
+        let sa = sim.span(
+            trace,
+            ca,
+            "a",
+            SpanKind::Server,
+            t + 200,
+            q + 4_800,
+            false,
+            None,
+        );
+        sim.span(
+            trace,
+            sa,
+            "db",
+            SpanKind::Client,
+            t + 300,
+            q,
+            false,
+            Some("db"),
+        );
+    }
+    sim.alert_on("front", T0 + 20 * MIN);
+    let loc = localise(&sim.obs, &EngineConfig::default()).unwrap();
+    assert_eq!(loc.ranking[0].component, "db", "{:#?}", loc.ranking);
+    assert_eq!(loc.ranking[0].fault, FaultKind::Latency);
+    assert_eq!(loc.path, vec!["db", "a", "front"]);
+}

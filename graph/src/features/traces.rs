@@ -221,9 +221,20 @@ fn tree(spans: &[Span], logged: &LoggedErrors) -> Tree {
             local_child[p] = true;
         }
     }
+    // A client span whose parent is in another component and that names no
+    // peer but its own component is that component's only trace: a client
+    // library with a tracer of its own, named after the database or cache it
+    // calls (HotROD's `mysql` and `redis-manual`: `SQL SELECT` under
+    // customer's handler, `peer.service = mysql`). Nothing else measures the
+    // callee, so the span serves the request for it: its time is the
+    // callee's own, not a call out of nowhere that no component answers.
+    let stands_for_callee = |i: usize| {
+        let s = &spans[i];
+        remote[i] && s.peer.is_none_or(|p| p == s.component) && !remote_child[i]
+    };
     let client: Vec<bool> = (0..n)
         .map(|i| match spans[i].kind {
-            SpanKind::Client | SpanKind::Producer => true,
+            SpanKind::Client | SpanKind::Producer => !stands_for_callee(i),
             SpanKind::Unspecified => remote_child[i] && !local_child[i],
             _ => false,
         })
