@@ -134,7 +134,15 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         .iter()
         .filter_map(|n| component_of(n))
         .collect();
-    let ranked = rank::rank(&set, &buckets, &cfg.params);
+    let symptom = alert
+        .map(crate::symptom::of_alert)
+        .unwrap_or_default();
+    let question = rank::Question {
+        symptom: symptom.kind,
+        alerting: alerting.clone(),
+        fired: !obs.alerts.is_empty(),
+    };
+    let ranked = rank::rank(&set, &buckets, &cfg.params, &question);
     tracing::debug!(
         features_s,
         rank_s = t0.elapsed().as_secs_f64() - features_s,
@@ -216,6 +224,8 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
     );
     Ok(Localisation {
         incident,
+        symptom,
+        confident: !ranked.tentative,
         heatmap,
         edges: edges(&set),
         ranking,
@@ -259,29 +269,48 @@ fn judged_notes(set: &FeatureSet, ranked: &Ranked, b: &Buckets, p: &Params) -> V
         });
     }
     let judged = ranked.scored.len() + ranked.edge_scores.iter().filter(|e| e.judged()).count();
-    if ranked.suspects.is_empty() {
+    if ranked.suspects.is_empty() || ranked.tentative {
         let reason = if judged == 0 {
             format!(
                 "nothing to judge: no signal has data both in the baseline (before {}) and after it",
                 rfc3339(b.start_of(b.baseline_end))
             )
         } else {
-            let strongest = ranked
-                .scored
-                .iter()
-                .max_by(|x, y| x.sustained.total_cmp(&y.sustained))
-                .map(|s| {
-                    let f = &set.features[s.feature];
-                    format!(
-                        "; the strongest was {} of {} at {:.1}",
-                        f.name(),
-                        set.components[f.component as usize],
-                        s.sustained
-                    )
-                })
+            // Own evidence and symptoms apart: a symptom is inclusive of
+            // what a component calls, so a strong one says where to look,
+            // not who caused it.
+            let strongest = |role_is_symptom: bool| {
+                ranked
+                    .scored
+                    .iter()
+                    .filter(|s| {
+                        let f = &set.features[s.feature];
+                        (f.kind.spec().role == crate::signal::Role::Symptom) == role_is_symptom
+                    })
+                    .max_by(|x, y| x.sustained.total_cmp(&y.sustained))
+                    .map(|s| {
+                        let f = &set.features[s.feature];
+                        format!(
+                            "{} of {} at {:.1}",
+                            f.name(),
+                            set.components[f.component as usize],
+                            s.sustained
+                        )
+                    })
+            };
+            let own = strongest(false)
+                .map(|s| format!(" (the strongest: {s})"))
                 .unwrap_or_default();
+            let symptom = strongest(true)
+                .map(|s| format!("; the strongest symptom, {s}, includes what that component calls and no callee's own change accounts for it"))
+                .unwrap_or_default();
+            let listed = if ranked.tentative {
+                "; the strongest changes are listed as a tentative answer"
+            } else {
+                ""
+            };
             format!(
-                "no component stands out from its baseline: {judged} signals judged, none reached {:.1} standard errors{strongest}",
+                "no component stands out from its baseline: {judged} signals judged, no component's own evidence reached {:.1} standard errors{own}{symptom}{listed}",
                 p.candidate_z
             )
         };
@@ -370,6 +399,7 @@ fn candidate(
         evidence,
         inner: inner_causes(s, set),
         address,
+        explains_alert: s.explains_alert,
     }
 }
 

@@ -369,6 +369,23 @@ impl Graph {
         seen
     }
 
+    /// Which components `c` reaches through its callees (`c` included):
+    /// those whose own change can account for `c`'s symptoms.
+    pub fn below(&self, c: u32) -> Vec<bool> {
+        let mut seen = vec![false; self.node.len()];
+        seen[c as usize] = true;
+        let mut stack = vec![c];
+        while let Some(x) = stack.pop() {
+            for d in self.callees(x) {
+                if !seen[d as usize] {
+                    seen[d as usize] = true;
+                    stack.push(d);
+                }
+            }
+        }
+        seen
+    }
+
     /// The path from `c` up through its callers: to the nearest of the
     /// alerting components `alerts` by the fewest hops (the earlier alert
     /// between equally near ones; ties of route to the more symptomatic

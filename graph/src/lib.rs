@@ -43,6 +43,7 @@ mod rank;
 mod score;
 pub mod signal;
 pub mod store;
+pub mod symptom;
 mod window;
 
 pub use engine::{

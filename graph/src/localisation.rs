@@ -192,6 +192,17 @@ pub struct Candidate {
     /// spans named that no span or baseline call gave a service name.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub address: bool,
+    /// Its evidence can explain the alert: it is of a kind that causes the
+    /// alert's symptom (a latency rise alone does not explain an error
+    /// alert) and it lies on a call path through the alerting component.
+    /// Candidates that do not are listed after all that do, as "changed,
+    /// but does not explain the alert".
+    #[serde(default = "yes")]
+    pub explains_alert: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Whether a component's name is a network address rather than a service:
@@ -286,6 +297,15 @@ pub struct Missing {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Localisation {
     pub incident: IncidentInfo,
+    /// What the alert asks to be explained: its kind of symptom and
+    /// component, and where the kind was read.
+    #[serde(default)]
+    pub symptom: crate::symptom::Symptom,
+    /// `false` when no component's own evidence reached the candidate
+    /// level: the ranking lists the strongest changes there were, as a
+    /// tentative answer (`missing` says why).
+    #[serde(default = "yes")]
+    pub confident: bool,
     /// Best first.
     pub ranking: Vec<Candidate>,
     /// From the root cause to the alerting component, following callers.

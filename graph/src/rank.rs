@@ -40,8 +40,19 @@ use crate::features::{log_ratio, Feature, FeatureSet, Values};
 use crate::params::Params;
 use crate::score;
 use crate::signal::{Role, SignalKind, Specificity};
+use crate::symptom::{self, SymptomKind};
 use crate::window::Buckets;
 use crate::FaultKind;
+
+/// What the ranking is asked to explain: the alert's kind of symptom and
+/// the components that alerted (ids in the feature set).
+#[derive(Clone, Debug, Default)]
+pub struct Question {
+    pub symptom: SymptomKind,
+    pub alerting: Vec<u32>,
+    /// An alert fired: the answer is never empty.
+    pub fired: bool,
+}
 
 /// A feature after scoring.
 pub struct Scored {
@@ -100,6 +111,11 @@ pub struct Suspect {
     /// Its only evidence is a symptom, and no call graph says whether it
     /// was inherited.
     pub symptom_only: bool,
+    /// Its evidence can explain the alert: some of it is of a kind that
+    /// causes the alert's symptom (`symptom::explains`), and it lies on a
+    /// call path through an alerting component (that component, what it
+    /// calls, or what calls it), where the graph says.
+    pub explains_alert: bool,
 }
 
 /// Everything the ranking worked out, for evidence, the heatmap and the page.
@@ -111,6 +127,10 @@ pub struct Ranked {
     pub edge_scores: Vec<EdgeScore>,
     pub charges: Vec<Charge>,
     pub graph: Graph,
+    /// No component reached `candidate_z`: the suspects are the strongest
+    /// changes there were, listed because an alert asked, not because any
+    /// stands out.
+    pub tentative: bool,
 }
 
 pub fn score_features(set: &FeatureSet, b: &Buckets, p: &Params) -> Vec<Scored> {
@@ -195,7 +215,7 @@ fn finish(
     }
 }
 
-pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
+pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params, q: &Question) -> Ranked {
     let nc = set.components.len();
     let scored = score_features(set, b, p);
     let graph = Graph::new(set);
@@ -419,11 +439,47 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
         });
     }
 
+    // Components on a call path through an alerting one (rule 3): where
+    // the graph has edges and an alerting component is in it.
+    let on_path: Option<Vec<bool>> = (graph.has_edges() && !q.alerting.is_empty()).then(|| {
+        let mut on = vec![false; nc];
+        for &a in &q.alerting {
+            for (c, (x, y)) in graph.below(a).into_iter().zip(graph.above(a)).enumerate() {
+                on[c] |= x || y;
+            }
+        }
+        on
+    });
+    // Never an empty answer when an alert fired: if nobody reaches the
+    // candidate level, the strongest changes are listed, marked tentative.
+    let reaches = |k: &Contribution| k.z >= p.candidate_z;
+    let tentative = q.fired && !contributions.iter().flatten().any(reaches);
+    // A tentative answer lists any change that shows at the precision
+    // scores are given in (two decimals): a 0.00 says nothing.
+    let least = if tentative { 0.01 } else { p.candidate_z };
+    if tentative {
+        // What moved at all, symptoms included: a component seen only
+        // through its symptom is still a place to look.
+        for (si, s) in scored.iter().enumerate() {
+            let f = &set.features[s.feature];
+            if f.kind.spec().role == Role::Symptom && s.sustained >= least {
+                contributions[f.component as usize].push(Contribution {
+                    kind: SignalKind::UnexplainedSymptom,
+                    scored: Some(si),
+                    charge: None,
+                    z: s.sustained,
+                    onset: s.onset,
+                    note: Some(format!("{} changed (inclusive of what it calls)", f.name())),
+                    via: Some(f.kind),
+                });
+            }
+        }
+    }
     let mut suspects: Vec<Suspect> = Vec::new();
     for (c, contribs) in contributions.into_iter().enumerate() {
         let mut contribs: Vec<Contribution> = contribs
             .into_iter()
-            .filter(|k| k.z >= p.candidate_z)
+            .filter(|k| k.z >= least)
             .collect();
         if contribs.is_empty() {
             continue;
@@ -457,6 +513,10 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             && contribs
                 .iter()
                 .all(|k| k.kind == SignalKind::UnexplainedSymptom);
+        let explains_alert = on_path.as_ref().is_none_or(|on| on[c])
+            && contribs
+                .iter()
+                .any(|k| symptom::explains(k.kind, k.via, q.symptom));
         let mut fault = classify(&contribs, set.is_proxy[c], p);
         if fault == FaultKind::Latency {
             let own = contribs
@@ -486,11 +546,12 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
             onset,
             isolated,
             symptom_only,
+            explains_alert,
         });
     }
     suspects.sort_by(|a, b| {
-        (a.isolated, a.symptom_only)
-            .cmp(&(b.isolated, b.symptom_only))
+        (!a.explains_alert, a.isolated, a.symptom_only)
+            .cmp(&(!b.explains_alert, b.isolated, b.symptom_only))
             .then(b.score.total_cmp(&a.score))
             .then(match (a.onset, b.onset) {
                 (Some(x), Some(y)) => x.cmp(&y),
@@ -508,6 +569,7 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params) -> Ranked {
         edge_scores,
         charges,
         graph,
+        tentative,
     }
 }
 

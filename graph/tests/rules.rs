@@ -140,10 +140,14 @@ impl Sim {
     }
 
     fn alert_on(&mut self, comp: &str, at: i64) {
+        self.alert_named("HighLatency", comp, at);
+    }
+
+    fn alert_named(&mut self, name: &str, comp: &str, at: i64) {
         self.obs.alerts.push(Alert {
             status: "firing".into(),
             labels: [
-                ("alertname".to_string(), "HighLatency".to_string()),
+                ("alertname".to_string(), name.to_string()),
                 ("service".to_string(), comp.to_string()),
             ]
             .into_iter()
@@ -253,7 +257,8 @@ fn spans_whose_parents_form_a_cycle_leave_the_verdict_alone() {
 
 #[test]
 fn a_quiet_incident_names_nobody() {
-    let obs = incident(|_| (0, 0, 0, false));
+    let mut obs = incident(|_| (0, 0, 0, false));
+    obs.alerts.clear();
     let loc = localise(&obs, &EngineConfig::default()).unwrap();
     assert!(loc.ranking.is_empty(), "{:#?}", loc.ranking);
     assert_eq!(loc.heatmap.components.len(), 4);
@@ -373,4 +378,174 @@ fn a_client_library_traced_under_its_callees_name_is_that_callee() {
     assert_eq!(loc.ranking[0].component, "db", "{:#?}", loc.ranking);
     assert_eq!(loc.ranking[0].fault, FaultKind::Latency);
     assert_eq!(loc.path, vec!["db", "a", "front"]);
+}
+
+#[test]
+fn a_quiet_window_with_an_alert_gets_a_tentative_answer_that_says_so() {
+    // An alert fired, but nothing moved: the strongest changes are still
+    // listed, every score low, the verdict marked tentative with why.
+    let obs = incident(|_| (0, 0, 0, false));
+    let loc = localise(&obs, &EngineConfig::default()).unwrap();
+    assert!(!loc.confident);
+    assert!(!loc.ranking.is_empty(), "never an empty answer to an alert");
+    let p = graph::Params::default();
+    assert!(
+        loc.ranking.iter().all(|c| c.score < p.candidate_z),
+        "a healthy window stays recognisable: {:#?}",
+        loc.ranking
+    );
+    let why = loc
+        .missing
+        .iter()
+        .find(|m| m.modality == "ranking")
+        .expect("a reason");
+    assert!(why.reason.contains("tentative"), "{}", why.reason);
+    // And an incident that stands out is confident.
+    let loc = localise(
+        &incident(|on| (0, 0, 60_000 * on as i64, false)),
+        &EngineConfig::default(),
+    )
+    .unwrap();
+    assert!(loc.confident);
+}
+
+/// front -> a and front -> b. From minute 18, a fails one request in ten
+/// (its own error) and b's own work takes eight times as long, no errors.
+fn errors_here_latency_there(alert: &str) -> graph::Localisation {
+    localise(
+        &errors_here_latency_there_obs(alert, None),
+        &EngineConfig::default(),
+    )
+    .unwrap()
+}
+
+/// The same, and optionally a job apart from it (`job -> store`, never
+/// reaching front) whose store slows `lonely.0` times and fails every
+/// `lonely.1`-th call (0: never).
+fn errors_here_latency_there_obs(alert: &str, lonely: Option<(i64, u64)>) -> Observations {
+    let mut sim = Sim::new();
+    for i in 0..600u64 {
+        let t = T0 + i as i64 * 3_000_000;
+        let on = t >= T0 + 18 * MIN;
+        let trace = i as u128 + 1;
+        let j = (i % 7) as i64 * 300;
+        let a_err = on && i % 10 == 0;
+        let b = if on { 8 * (4_000 + j) } else { 4_000 + j };
+        let root = sim.span(
+            trace,
+            0,
+            "front",
+            SpanKind::Server,
+            t,
+            12_000 + b,
+            a_err,
+            None,
+        );
+        let ca = sim.span(
+            trace,
+            root,
+            "front",
+            SpanKind::Client,
+            t + 100,
+            5_200,
+            a_err,
+            Some("a"),
+        );
+        sim.span(
+            trace,
+            ca,
+            "a",
+            SpanKind::Server,
+            t + 200,
+            5_000 + j,
+            a_err,
+            None,
+        );
+        let cb = sim.span(
+            trace,
+            root,
+            "front",
+            SpanKind::Client,
+            t + 5_400,
+            b + 200,
+            false,
+            Some("b"),
+        );
+        sim.span(trace, cb, "b", SpanKind::Server, t + 5_500, b, false, None);
+        if let Some((times, every)) = lonely {
+            let trace = trace + 1_000_000;
+            let d = if on { times * (3_000 + j) } else { 3_000 + j };
+            let fail = on && every > 0 && i % every == 0;
+            let root = sim.span(trace, 0, "job", SpanKind::Server, t, d + 1_000, fail, None);
+            let c = sim.span(
+                trace,
+                root,
+                "job",
+                SpanKind::Client,
+                t + 100,
+                d + 200,
+                fail,
+                Some("store"),
+            );
+            sim.span(trace, c, "store", SpanKind::Server, t + 200, d, fail, None);
+        }
+    }
+    sim.alert_named(alert, "front", T0 + 20 * MIN);
+    sim.obs
+}
+
+#[test]
+fn the_alert_says_which_change_is_the_answer() {
+    // Asked nothing in particular, the larger change comes first: b.
+    let loc = errors_here_latency_there("FaultInjected");
+    assert_eq!(loc.ranking[0].component, "b", "{:#?}", loc.ranking);
+    // Low availability on the front end: the component whose own errors
+    // reach it, not the one whose latency rose more and which fails nothing.
+    let loc = errors_here_latency_there("LowAvailability");
+    assert_eq!(loc.symptom.kind, graph::symptom::SymptomKind::Errors);
+    assert_eq!(loc.ranking[0].component, "a", "{:#?}", loc.ranking);
+    let b = loc
+        .ranking
+        .iter()
+        .find(|c| c.component == "b")
+        .expect("b changed");
+    assert!(!b.explains_alert, "listed as changed, but not explaining");
+    // The same window under a latency alert: b.
+    let loc = errors_here_latency_there("HighLatency");
+    assert_eq!(loc.ranking[0].component, "b", "{:#?}", loc.ranking);
+    assert!(loc
+        .ranking
+        .iter()
+        .find(|c| c.component == "a")
+        .is_none_or(|a| !a.explains_alert));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+    #[test]
+    fn a_change_off_every_path_to_the_alert_moves_nobody_on_one(
+        times in 2i64..40,
+        every in 0u64..6,
+        errors_alert in proptest::bool::ANY,
+    ) {
+        let alert = if errors_alert { "HighErrorRate" } else { "HighLatency" };
+        let cfg = EngineConfig::default();
+        let on_path = |loc: &graph::Localisation| -> Vec<String> {
+            loc.ranking
+                .iter()
+                .map(|c| c.component.clone())
+                .filter(|c| c != "job" && c != "store")
+                .collect()
+        };
+        let alone = localise(&errors_here_latency_there_obs(alert, None), &cfg).unwrap();
+        let with = localise(&errors_here_latency_there_obs(alert, Some((times, every))), &cfg).unwrap();
+        proptest::prop_assert_eq!(on_path(&alone), on_path(&with));
+        // What lies off the paths does not explain the alert, and comes
+        // after everything that does.
+        let off = |c: &graph::Candidate| c.component == "job" || c.component == "store";
+        proptest::prop_assert!(with.ranking.iter().filter(|c| off(c)).all(|c| !c.explains_alert));
+        if let Some(k) = with.ranking.iter().position(off) {
+            proptest::prop_assert!(with.ranking[k..].iter().all(|c| !c.explains_alert));
+        }
+    }
 }

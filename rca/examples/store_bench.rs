@@ -75,6 +75,7 @@ fn incident(
             }],
             inner: Vec::new(),
             address: false,
+            explains_alert: true,
         })
         .collect();
     let mut annotations = BTreeMap::new();
@@ -82,6 +83,8 @@ fn incident(
         annotations.insert("action".to_string(), format!("scaled {}", name(path[0])));
     }
     let loc = Localisation {
+        symptom: Default::default(),
+        confident: true,
         incident: IncidentInfo {
             id: id.to_string(),
             alert_name: rule.to_string(),

@@ -94,6 +94,7 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
         "{metrics_why}"
     );
     assert!(record.localisation.ranking.is_empty());
+    assert!(!record.localisation.confident, "nothing came back: no confident answer");
 
     // The page of the stored incident renders.
     let page = client()
@@ -394,6 +395,7 @@ async fn verdicts_are_counted_on_the_list_in_metrics_and_by_rca_graph_feedback()
         evidence: Vec::new(),
         inner: Vec::new(),
         address: false,
+        explains_alert: true,
     });
     server.store.put(&ranked).await.unwrap();
 

@@ -388,8 +388,15 @@ impl Page<'_> {
         let alerting = self.loc.incident.alert_component.as_deref();
         html! {
             section.verdict aria-label="Verdict" {
+                @if !self.loc.confident {
+                    p.tentative {
+                        strong { "Tentative." }
+                        " No component stood out from its baseline; these are the strongest changes there were, not a finding."
+                    }
+                }
                 p.sentence {
-                    "Root cause: " span.comp { (visible(&top.component)) }
+                    @if self.loc.confident { "Root cause: " } @else { "Strongest change: " }
+                    span.comp { (visible(&top.component)) }
                     " (" code { (top.fault.as_str()) } ")"
                     " — "
                     @match first {
@@ -409,6 +416,9 @@ impl Page<'_> {
                     }
                     @if let Some(a) = alerting.filter(|a| *a != top.component) {
                         " · alert fired on " span.comp { (visible(a)) }
+                    }
+                    @if self.loc.symptom.kind != graph::symptom::SymptomKind::Unknown {
+                        " · symptom explained: " (self.loc.symptom.kind.as_str())
                     }
                 }
             }
@@ -647,6 +657,7 @@ impl Page<'_> {
                                     td {
                                         a href={ "#cand-" (i + 1) } { span.comp { (visible(&c.component)) } }
                                         @if c.address { " " span.muted title="a network address no service name was found for" { "(address)" } }
+                                        @if !c.explains_alert { " " span.muted.unexplaining title="changed, but its evidence is not of the alert's kind of symptom or it lies off every call path through the alerting component" { "(changed, but does not explain the alert)" } }
                                     }
                                     td { code { (c.fault.as_str()) } }
                                     td.num { (score(c.score)) }

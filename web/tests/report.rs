@@ -88,6 +88,8 @@ fn fixture() -> Localisation {
     abuse.tls_versions = vec![count("TLSv1.2", 9000), count("TLSv1.3", 431)];
 
     Localisation {
+        symptom: Default::default(),
+        confident: true,
         incident: IncidentInfo {
             id: "inc-7f3a9c".to_owned(),
             alert_name: "CheckoutLatencyHigh".to_owned(),
@@ -109,6 +111,7 @@ fn fixture() -> Localisation {
                 evidence: vec![cpu, abuse],
                 inner: Vec::new(),
                 address: false,
+                explains_alert: true,
             },
             Candidate {
                 component: "checkout".to_owned(),
@@ -123,6 +126,7 @@ fn fixture() -> Localisation {
                 )],
                 inner: Vec::new(),
                 address: false,
+                explains_alert: true,
             },
             Candidate {
                 component: "cart".to_owned(),
@@ -131,6 +135,7 @@ fn fixture() -> Localisation {
                 evidence: vec![],
                 inner: Vec::new(),
                 address: false,
+                explains_alert: true,
             },
         ],
         path: ["payment", "checkout", "frontend"]

@@ -18,6 +18,8 @@ use web::{router, ApiDoc, AppState, PageOptions};
 
 fn localisation(id: &str, fingerprint: &str) -> Localisation {
     Localisation {
+        symptom: Default::default(),
+        confident: true,
         incident: IncidentInfo {
             id: id.to_owned(),
             alert_name: "HighLatency".to_owned(),
@@ -59,6 +61,7 @@ async fn put_ranked(store: &EmbeddedStore) {
         evidence: Vec::new(),
         inner: Vec::new(),
         address: false,
+        explains_alert: true,
     });
     store
         .put(&IncidentRecord::new(

@@ -78,6 +78,7 @@ impl Spec<'_> {
                 }],
                 inner: Vec::new(),
                 address: false,
+                explains_alert: true,
             })
             .collect();
         let path: Vec<String> = self.path.iter().map(|c| name(c)).collect();
@@ -97,6 +98,8 @@ impl Spec<'_> {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let loc = Localisation {
+            symptom: Default::default(),
+            confident: true,
             incident: IncidentInfo {
                 id: format!("{}inc-{}", self.ns, self.n),
                 alert_name: if self.alert.is_empty() {

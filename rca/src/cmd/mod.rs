@@ -97,6 +97,9 @@ pub fn empty_localisation(obs: &Observations, start: Micros, end: Micros) -> Loc
         });
     }
     Localisation {
+        symptom: alert.map(::graph::symptom::of_alert).unwrap_or_default(),
+        // Nothing came back: no answer to be sure of.
+        confident: false,
         incident: IncidentInfo {
             id: alert
                 .map(::graph::alert_incident_id)

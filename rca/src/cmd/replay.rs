@@ -187,12 +187,31 @@ pub fn summary(loc: &Localisation, report: &std::path::Path) -> String {
     for m in &loc.missing {
         let _ = writeln!(s, "missing {}: {}", m.modality, m.reason);
     }
+    if loc.symptom.kind != graph::symptom::SymptomKind::Unknown {
+        let _ = writeln!(
+            s,
+            "symptom: {} of {} (from the {})",
+            loc.symptom.kind,
+            loc.symptom.component.as_deref().unwrap_or("-"),
+            loc.symptom.source
+        );
+    }
     if loc.ranking.is_empty() && loc.modalities.is_empty() {
         let _ = writeln!(s, "nothing was observed in the window: no ranking");
     } else if loc.ranking.is_empty() {
         let _ = writeln!(s, "no component stands out from its baseline");
+    } else if !loc.confident {
+        let _ = writeln!(
+            s,
+            "tentative: no component stands out from its baseline; the strongest changes follow"
+        );
     }
+    let mut explaining = true;
     for (i, c) in loc.ranking.iter().take(5).enumerate() {
+        if explaining && !c.explains_alert {
+            explaining = false;
+            let _ = writeln!(s, "changed, but does not explain the alert:");
+        }
         let ev = c.evidence.first().map(|e| e.summary.as_str()).unwrap_or("");
         let name = if c.address {
             format!("{} (address)", c.component)
