@@ -94,7 +94,9 @@ pub fn metric_edges(
 
     let mut tallies: BTreeMap<(u32, u32, EdgeSignal), Tally> = BTreeMap::new();
     for series in &obs.edges {
-        if series.client == series.server {
+        // The latency signals time calls; only the calls signals count them.
+        let counts = matches!(series.signal, EdgeSignal::Calls | EdgeSignal::CallsFailed);
+        if series.client == series.server || !counts {
             continue;
         }
         let caller = id(series.client, components);
@@ -154,6 +156,7 @@ pub fn metric_edges(
                 e.failed = tally.total;
                 e.failed_rate = tally.rate;
             }
+            EdgeSignal::LatencyServer | EdgeSignal::LatencyClient => {}
         }
     }
     edges

@@ -134,9 +134,7 @@ pub fn localise(obs: &Observations, cfg: &EngineConfig) -> Result<Localisation, 
         .iter()
         .filter_map(|n| component_of(n))
         .collect();
-    let symptom = alert
-        .map(crate::symptom::of_alert)
-        .unwrap_or_default();
+    let symptom = alert.map(crate::symptom::of_alert).unwrap_or_default();
     let question = rank::Question {
         symptom: symptom.kind,
         alerting: alerting.clone(),

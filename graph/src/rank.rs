@@ -477,10 +477,8 @@ pub fn rank(set: &FeatureSet, b: &Buckets, p: &Params, q: &Question) -> Ranked {
     }
     let mut suspects: Vec<Suspect> = Vec::new();
     for (c, contribs) in contributions.into_iter().enumerate() {
-        let mut contribs: Vec<Contribution> = contribs
-            .into_iter()
-            .filter(|k| k.z >= least)
-            .collect();
+        let mut contribs: Vec<Contribution> =
+            contribs.into_iter().filter(|k| k.z >= least).collect();
         if contribs.is_empty() {
             continue;
         }

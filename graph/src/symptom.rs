@@ -96,7 +96,11 @@ pub fn of_alert(alert: &ingest::Alert) -> Symptom {
         component: component.clone(),
         source: source.to_string(),
     };
-    if let Some(kind) = alert.labels.get(SYMPTOM_LABEL).and_then(|v| SymptomKind::parse(v)) {
+    if let Some(kind) = alert
+        .labels
+        .get(SYMPTOM_LABEL)
+        .and_then(|v| SymptomKind::parse(v))
+    {
         return found(kind, "label rca_symptom");
     }
     if let Some(kind) = kind_of_text(alert.name()) {
@@ -145,8 +149,8 @@ fn words(text: &str) -> Vec<String> {
         }
         let prev = i.checked_sub(1).map(|k| cs[k]);
         let next = cs.get(i + 1).copied();
-        let camel = ch.is_uppercase()
-            && prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit());
+        let camel =
+            ch.is_uppercase() && prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit());
         let acronym_end = ch.is_uppercase()
             && prev.is_some_and(char::is_uppercase)
             && next.is_some_and(char::is_lowercase);
@@ -175,19 +179,56 @@ fn kind_of_text(text: &str) -> Option<SymptomKind> {
         || lower.contains("4xx");
     let errors = server_status
         || any(&[
-            "error", "errors", "5xx", "availability", "available", "unavailable", "success",
-            "successful", "fail", "failed", "failing", "failure", "failures", "exception",
-            "exceptions", "down", "slo", "errorbudget",
+            "error",
+            "errors",
+            "5xx",
+            "availability",
+            "available",
+            "unavailable",
+            "success",
+            "successful",
+            "fail",
+            "failed",
+            "failing",
+            "failure",
+            "failures",
+            "exception",
+            "exceptions",
+            "down",
+            "slo",
+            "errorbudget",
         ]);
     let saturation = any(&[
-        "cpu", "memory", "mem", "oom", "saturation", "saturated", "throttling", "throttled",
-        "goroutines", "goroutine", "heap", "pool", "threads", "disk",
+        "cpu",
+        "memory",
+        "mem",
+        "oom",
+        "saturation",
+        "saturated",
+        "throttling",
+        "throttled",
+        "goroutines",
+        "goroutine",
+        "heap",
+        "pool",
+        "threads",
+        "disk",
     ]);
     // `seconds` is a latency only where no resource is named
     // (`process_cpu_seconds_total` is cpu time).
     let latency = any(&[
-        "latency", "latencies", "slow", "slowness", "duration", "durations", "p99", "p95", "p90",
-        "p50", "quantile", "apdex",
+        "latency",
+        "latencies",
+        "slow",
+        "slowness",
+        "duration",
+        "durations",
+        "p99",
+        "p95",
+        "p90",
+        "p50",
+        "quantile",
+        "apdex",
     ]) || (!saturation && any(&["seconds"]));
     let traffic = any(&["traffic", "throughput", "rps", "qps", "requests", "volume"]);
     match (errors, latency) {
@@ -286,7 +327,11 @@ mod tests {
         assert_eq!(kind("HighErrorRate"), SymptomKind::Errors);
         assert_eq!(kind("LowAvailability"), SymptomKind::Errors);
         assert_eq!(kind("HighLatency"), SymptomKind::Latency);
-        assert_eq!(kind("p99_latency_slo_burn"), SymptomKind::Unknown, "slo and latency");
+        assert_eq!(
+            kind("p99_latency_slo_burn"),
+            SymptomKind::Unknown,
+            "slo and latency"
+        );
         assert_eq!(kind("CPUThrottlingHigh"), SymptomKind::Saturation);
         assert_eq!(kind("KubePodCrashLooping"), SymptomKind::Unknown);
         assert_eq!(kind("FaultInjected"), SymptomKind::Unknown);
@@ -294,26 +339,49 @@ mod tests {
         assert_eq!(kind("High5xxRate"), SymptomKind::Errors);
         assert_eq!(kind("High4xxRate"), SymptomKind::Errors);
         let url = "http://p/graph?g0.expr=rate(process_cpu_seconds_total%5B1m%5D)+%3E+0.9";
-        assert_eq!(of_alert(&alert(&[("alertname", "Busy")], url, "")).kind, SymptomKind::Saturation);
+        assert_eq!(
+            of_alert(&alert(&[("alertname", "Busy")], url, "")).kind,
+            SymptomKind::Saturation
+        );
     }
 
     #[test]
     fn an_explicit_label_overrides_and_the_promql_is_read_not_fetched() {
         let a = alert(
-            &[("alertname", "HighLatency"), ("rca_symptom", "errors"), ("service", "web")],
+            &[
+                ("alertname", "HighLatency"),
+                ("rca_symptom", "errors"),
+                ("service", "web"),
+            ],
             "",
             "",
         );
         let s = of_alert(&a);
-        assert_eq!((s.kind, s.source.as_str()), (SymptomKind::Errors, "label rca_symptom"));
+        assert_eq!(
+            (s.kind, s.source.as_str()),
+            (SymptomKind::Errors, "label rca_symptom")
+        );
         assert_eq!(s.component.as_deref(), Some("web"));
         let url = "http://prometheus:9090/graph?g0.expr=sum%28rate%28http_requests_total%7Bcode%3D~%225..%22%7D%5B5m%5D%29%29+%3E+1&g0.tab=1";
         let s = of_alert(&alert(&[("alertname", "Frontend")], url, ""));
-        assert_eq!((s.kind, s.source.as_str()), (SymptomKind::Errors, "generatorURL"));
+        assert_eq!(
+            (s.kind, s.source.as_str()),
+            (SymptomKind::Errors, "generatorURL")
+        );
         let url = "http://p/graph?g0.expr=histogram_quantile(0.99%2C+rate(http_request_duration_seconds_bucket%5B5m%5D))+%3E+0.5";
-        assert_eq!(of_alert(&alert(&[("alertname", "Frontend")], url, "")).kind, SymptomKind::Latency);
-        let s = of_alert(&alert(&[("alertname", "Frontend")], "", "Checkout is failing"));
-        assert_eq!((s.kind, s.source.as_str()), (SymptomKind::Errors, "annotations"));
+        assert_eq!(
+            of_alert(&alert(&[("alertname", "Frontend")], url, "")).kind,
+            SymptomKind::Latency
+        );
+        let s = of_alert(&alert(
+            &[("alertname", "Frontend")],
+            "",
+            "Checkout is failing",
+        ));
+        assert_eq!(
+            (s.kind, s.source.as_str()),
+            (SymptomKind::Errors, "annotations")
+        );
     }
 
     #[test]
@@ -324,8 +392,16 @@ mod tests {
         assert!(!explains(K::ErrorOrigin, None, SymptomKind::Latency));
         assert!(explains(K::Cpu, None, SymptomKind::Errors));
         assert!(explains(K::UnansweredCalls, None, SymptomKind::Latency));
-        assert!(!explains(K::UnexplainedSymptom, Some(K::LatencyP99), SymptomKind::Errors));
-        assert!(explains(K::UnexplainedSymptom, Some(K::Http5xxRate), SymptomKind::Errors));
+        assert!(!explains(
+            K::UnexplainedSymptom,
+            Some(K::LatencyP99),
+            SymptomKind::Errors
+        ));
+        assert!(explains(
+            K::UnexplainedSymptom,
+            Some(K::Http5xxRate),
+            SymptomKind::Errors
+        ));
         assert!(explains(K::SelfTime, None, SymptomKind::Unknown));
     }
 }

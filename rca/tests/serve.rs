@@ -94,7 +94,10 @@ async fn unreachable_backends_give_a_partial_incident_quickly_and_redelivery_reu
         "{metrics_why}"
     );
     assert!(record.localisation.ranking.is_empty());
-    assert!(!record.localisation.confident, "nothing came back: no confident answer");
+    assert!(
+        !record.localisation.confident,
+        "nothing came back: no confident answer"
+    );
 
     // The page of the stored incident renders.
     let page = client()
