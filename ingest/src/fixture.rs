@@ -156,6 +156,7 @@ pub fn load_fixture(dir: &Path) -> Result<Fixture, IngestError> {
                 modality,
                 records: 0,
                 missing: Some(format!("no {file} in {}", dir.display())),
+                note: None,
             };
         }
         let records = present.iter().map(|l| l.records).sum();
@@ -174,6 +175,7 @@ pub fn load_fixture(dir: &Path) -> Result<Fixture, IngestError> {
             modality,
             records,
             missing,
+            note: None,
         }
     };
     let of = |pred: &dyn Fn(&Part) -> bool| -> Vec<&Loaded> {
@@ -273,6 +275,7 @@ fn read_goroutines(dir: &Path, obs: &mut Observations) -> Result<(), IngestError
                 dir.join("goroutines").display()
             )
         }),
+        note: None,
     });
     Ok(())
 }

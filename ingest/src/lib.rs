@@ -35,6 +35,9 @@
 //!   fixture directory (how an incident is recorded), optionally sampled.
 //! - `sample`: the live trace sample's rule ([`sample::TraceSampling`]) and the same rule applied to
 //!   spans in hand, [`sample::thin`], to measure what sampling costs.
+//! - `servicegraph`: the service-graph series the OpenTelemetry Collector's `servicegraph`
+//!   connector would write for spans in hand, [`servicegraph::from_spans`], and traces
+//!   replaced by them, [`servicegraph::replace_traces`].
 //! - `archive`: a fixture directory as one `.tar.gz`, [`archive::pack`], [`archive::unpack`]
 //!   (which `load_fixture` calls for an archive).
 //! - `files`: reading big files fast: whole by several threads at once, or in chunks cut
@@ -56,6 +59,7 @@ mod model;
 mod nezha;
 pub mod record;
 pub mod sample;
+pub mod servicegraph;
 mod traces;
 mod wire;
 

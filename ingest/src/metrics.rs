@@ -6,7 +6,8 @@
 //!               "response": {"status": "success", "data": {"resultType": "matrix", "result": [..]}}}]}
 //! ```
 //!
-//! A query whose `signal` is `calls` or `calls_failed` holds caller→callee
+//! A query whose `signal` is an edge signal (`calls`, `calls_failed`,
+//! `latency_server`, `latency_client`: see `EdgeSignal`) holds caller→callee
 //! series instead (service-graph metrics: the OpenTelemetry Collector's
 //! `servicegraph` connector, Tempo's metrics generator, Istio, Linkerd),
 //! each naming its two ends by the labels `client_label` and `server_label`
@@ -92,7 +93,7 @@ pub(crate) fn edge_ends<'a>(
 
 /// Why a query's labels do not fit its signal, if they do not:
 /// `client_label` and `server_label` name an edge's ends and apply only to
-/// the calls signals, `component_label` only to the others.
+/// the edge signals, `component_label` only to the others.
 pub(crate) fn query_labels_problem(
     signal: &str,
     component_label: Option<&str>,
@@ -102,7 +103,7 @@ pub(crate) fn query_labels_problem(
     let is_edge = signal.parse::<EdgeSignal>().is_ok();
     if !is_edge && (client_label.is_some() || server_label.is_some()) {
         return Some(format!(
-            "client_label and server_label apply only to the signals calls and calls_failed, not to {signal:?}"
+            "client_label and server_label apply only to the edge signals calls, calls_failed, latency_server and latency_client, not to {signal:?}"
         ));
     }
     if is_edge && component_label.is_some() {
@@ -214,7 +215,7 @@ struct Query {
     promql: String,
     #[serde(default)]
     component_label: Option<String>,
-    /// For `calls` and `calls_failed`: the labels naming caller and callee.
+    /// For the edge signals: the labels naming caller and callee.
     #[serde(default)]
     client_label: Option<String>,
     #[serde(default)]

@@ -344,29 +344,46 @@ pub struct Series {
 
 /// What a caller→callee series measures, as the OpenTelemetry Collector's
 /// `servicegraph` connector, Tempo's metrics generator and service meshes
-/// (Istio, Linkerd) write it: calls per second, or failed calls per second.
+/// (Istio, Linkerd) write it: calls per second, failed calls per second, or
+/// the mean duration of the edge's calls on either side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EdgeSignal {
     /// Calls per second on the edge (`traces_service_graph_request_total`).
     Calls,
     /// Failed calls per second (`traces_service_graph_request_failed_total`).
     CallsFailed,
+    /// Mean server-side duration of the edge's calls over each sample's
+    /// interval, seconds per call (`rate(..._request_server_seconds_sum)`
+    /// over `rate(..._request_server_seconds_count)`).
+    LatencyServer,
+    /// The same on the client side (`..._request_client_seconds_sum` over
+    /// `..._count`): the server's time plus the wire's.
+    LatencyClient,
 }
 
 impl EdgeSignal {
-    pub const ALL: [EdgeSignal; 2] = [EdgeSignal::Calls, EdgeSignal::CallsFailed];
+    pub const ALL: [EdgeSignal; 4] = [
+        EdgeSignal::Calls,
+        EdgeSignal::CallsFailed,
+        EdgeSignal::LatencyServer,
+        EdgeSignal::LatencyClient,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             EdgeSignal::Calls => "calls",
             EdgeSignal::CallsFailed => "calls_failed",
+            EdgeSignal::LatencyServer => "latency_server",
+            EdgeSignal::LatencyClient => "latency_client",
         }
     }
 }
 
-/// A signal name that is not `calls` or `calls_failed`.
+/// A signal name that is not one of the edge signals ([`EdgeSignal::ALL`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an edge signal (expected calls or calls_failed)")]
+#[error(
+    "{0:?} is not an edge signal (expected calls, calls_failed, latency_server or latency_client)"
+)]
 pub struct NotAnEdgeSignal(pub String);
 
 impl FromStr for EdgeSignal {
@@ -375,6 +392,8 @@ impl FromStr for EdgeSignal {
         match s {
             "calls" => Ok(EdgeSignal::Calls),
             "calls_failed" => Ok(EdgeSignal::CallsFailed),
+            "latency_server" => Ok(EdgeSignal::LatencyServer),
+            "latency_client" => Ok(EdgeSignal::LatencyClient),
             other => Err(NotAnEdgeSignal(other.to_string())),
         }
     }
@@ -396,7 +415,9 @@ pub struct EdgeSeries {
     pub signal: EdgeSignal,
     /// The series' labels as Prometheus returned them.
     pub labels: BTreeMap<String, String>,
-    /// `(time, per-second rate)`, ascending in time; NaN values are dropped by readers.
+    /// `(time, value)`, ascending in time: a per-second rate for the calls
+    /// signals, seconds per call for the latency ones, each over the interval
+    /// that ends at the sample; NaN values are dropped by readers.
     pub samples: Vec<(Micros, f64)>,
 }
 
@@ -541,6 +562,11 @@ pub struct SourceStatus {
     pub records: u64,
     /// Why nothing (or only part) was read; `None` when the modality is complete.
     pub missing: Option<String>,
+    /// What became of the records besides, when it is not a lack: traces
+    /// replaced by the service-graph series made from them, say
+    /// ([`crate::servicegraph::replace_traces`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Appends `more` to `to`, moving the vector instead of copying when `to`
@@ -764,7 +790,11 @@ mod tests {
             assert_eq!(s.as_str().parse::<EdgeSignal>(), Ok(s));
         }
         let err = "cpu".parse::<EdgeSignal>().unwrap_err();
-        assert!(err.to_string().contains("calls or calls_failed"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("calls, calls_failed, latency_server or latency_client"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -606,21 +606,25 @@ pub fn load_nezha_case(
         modality: Modality::Traces,
         records: n_spans,
         missing: joined(trace_notes),
+        note: None,
     });
     obs.sources.push(SourceStatus {
         modality: Modality::Logs,
         records: n_logs,
         missing: joined(log_notes),
+        note: None,
     });
     obs.sources.push(SourceStatus {
         modality: Modality::Metrics,
         records: samples,
         missing: metric_note,
+        note: None,
     });
     obs.sources.push(SourceStatus {
         modality: Modality::AccessLogs,
         records: 0,
         missing: Some("the dataset has no proxy access logs".into()),
+        note: None,
     });
     Ok(NezhaInput {
         observations: obs,

@@ -82,7 +82,8 @@ fn a_whole_fixture() {
         &SourceStatus {
             modality: Modality::Traces,
             records: 6,
-            missing: None
+            missing: None,
+            note: None,
         }
     );
     let metrics = status(obs, Modality::Metrics);

@@ -194,7 +194,7 @@ fn client_and_server_labels_only_on_calls_signals() {
     let msg = err.to_string();
     assert!(
         msg.contains("client_label")
-            && msg.contains("calls and calls_failed")
+            && msg.contains("calls, calls_failed, latency_server and latency_client")
             && msg.contains("\"cpu\""),
         "{msg}"
     );

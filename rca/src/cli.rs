@@ -174,6 +174,31 @@ pub struct GenerateArgs {
     /// Access-log format [default: chosen by seed].
     #[arg(long, value_parser = ["envoy-json", "envoy-text", "nginx"])]
     pub access_format: Option<String>,
+    /// What the fixture carries, comma-separated (the same incident is simulated whatever
+    /// it is). servicegraph: metrics.json's caller→callee series as the OpenTelemetry
+    /// Collector's servicegraph connector writes them, calls and failed calls of every
+    /// request and the server and client latency of the traced ones; without traces, the
+    /// fixture has no traces.json. goroutines changes nothing (the simulator writes no
+    /// dumps).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "traces,metrics,access_logs,logs,goroutines"
+    )]
+    pub modalities: Vec<FixtureModality>,
+}
+
+/// What `rca fixtures generate --modalities` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FixtureModality {
+    Traces,
+    Metrics,
+    Servicegraph,
+    #[value(name = "access_logs")]
+    AccessLogs,
+    Logs,
+    Goroutines,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -185,6 +210,15 @@ pub enum DatasetFormat {
     /// Your own incidents: every stored incident with a verdict, replayed from its recording
     /// (needs --data-dir or --neo4j-uri).
     Store,
+}
+
+/// How `rca eval` hands a case's traces to the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TracesAs {
+    /// The spans, as recorded.
+    Spans,
+    /// Only their service-graph series, as systems without traces have them.
+    Servicegraph,
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +245,12 @@ pub struct EvalArgs {
     /// every failing and every slow trace (for --format fixtures and nezha).
     #[arg(long, value_name = "PER_SLICE", num_args = 0..=1, default_missing_value = "100")]
     pub thin_traces: Option<u32>,
+    /// What the engine gets of each case's traces: the spans, or only the service-graph
+    /// series the OpenTelemetry Collector's servicegraph connector would have made of
+    /// them (calls, failed calls, server and client latency per caller→callee edge and
+    /// minute), the spans dropped (for --format fixtures and nezha; after --thin-traces).
+    #[arg(long, value_enum, default_value_t = TracesAs::Spans)]
+    pub traces_as: TracesAs,
     /// Print a readable table or JSON.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

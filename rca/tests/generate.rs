@@ -933,6 +933,8 @@ fn call_rates_per_edge_agree_with_the_traces() {
         match e.signal {
             ingest::EdgeSignal::Calls => m.0 += total,
             ingest::EdgeSignal::CallsFailed => m.1 += total,
+            // Seconds per call, not rates: not counted here.
+            ingest::EdgeSignal::LatencyServer | ingest::EdgeSignal::LatencyClient => {}
         }
     }
     let mut traced: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -977,4 +979,89 @@ fn call_rates_per_edge_agree_with_the_traces() {
         "calls into {} fail under error_return",
         summary.target
     );
+}
+
+/// With `servicegraph` and without `traces`, the fixture has no traces.json, and its
+/// metrics.json holds the same calls series as by default and, from the traced spans,
+/// the mean server and client seconds per call of the edges between traced services,
+/// the client's never shorter than the server's.
+#[test]
+fn servicegraph_without_traces_gives_the_four_edge_signals_and_no_traces() {
+    let full = opts(31, FaultKindName::ErrorReturn);
+    let only = GenerateOptions {
+        modalities: generate::Modalities {
+            traces: false,
+            metrics: false,
+            servicegraph: true,
+            ..generate::Modalities::default()
+        },
+        ..full.clone()
+    };
+    let (a, _) = run(&full);
+    let (b, s) = run(&only);
+    assert!(!b.path().join("traces.json").exists());
+    assert_eq!(s.spans, 0);
+    let obs = ingest::load_fixture(b.path()).unwrap().observations;
+    assert!(obs.spans.is_empty() && obs.series.is_empty());
+    let before = ingest::load_fixture(a.path()).unwrap().observations;
+    let key = |o: &ingest::Observations, e: &ingest::EdgeSeries| {
+        (
+            o.names.name(e.client).to_string(),
+            o.names.name(e.server).to_string(),
+            e.signal,
+        )
+    };
+    let calls = |o: &ingest::Observations| -> BTreeMap<_, Vec<(i64, f64)>> {
+        o.edges
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.signal,
+                    ingest::EdgeSignal::Calls | ingest::EdgeSignal::CallsFailed
+                )
+            })
+            .map(|e| (key(o, e), e.samples.clone()))
+            .collect()
+    };
+    assert_eq!(
+        calls(&obs),
+        calls(&before),
+        "the calls series are the default's"
+    );
+    let latency = |signal| -> BTreeMap<(String, String), Vec<(i64, f64)>> {
+        obs.edges
+            .iter()
+            .filter(|e| e.signal == signal)
+            .map(|e| {
+                let (c, s, _) = key(&obs, e);
+                ((c, s), e.samples.clone())
+            })
+            .collect()
+    };
+    let server = latency(ingest::EdgeSignal::LatencyServer);
+    let client = latency(ingest::EdgeSignal::LatencyClient);
+    assert!(!server.is_empty());
+    assert_eq!(
+        server.keys().collect::<Vec<_>>(),
+        client.keys().collect::<Vec<_>>()
+    );
+    let steps: BTreeSet<i64> = before.series[0].samples.iter().map(|s| s.0).collect();
+    for (edge, ss) in &server {
+        let cs = &client[edge];
+        assert_eq!(ss.len(), cs.len(), "{edge:?}");
+        for (s, c) in ss.iter().zip(cs) {
+            assert!(steps.contains(&s.0), "{edge:?}: on the metric step");
+            assert_eq!(s.0, c.0);
+            assert!(s.1 > 0.0 && s.1 < 60.0, "{edge:?}: {} s", s.1);
+            assert!(
+                c.1 >= s.1 - 1e-6,
+                "{edge:?}: client {} < server {}",
+                c.1,
+                s.1
+            );
+        }
+        // Only edges the calls series know.
+        let calls_key = (edge.0.clone(), edge.1.clone(), ingest::EdgeSignal::Calls);
+        assert!(calls(&obs).contains_key(&calls_key), "{edge:?}");
+    }
 }

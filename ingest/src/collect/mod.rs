@@ -273,6 +273,7 @@ pub async fn collect(
             modality: report.modality,
             records,
             missing: missing.clone(),
+            note: None,
         });
         reports.push(SourceReport { missing, ..report });
     }

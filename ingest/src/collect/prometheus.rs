@@ -1,7 +1,8 @@
 //! Prometheus: one `query_range` per configured signal (through
 //! `prometheus-http-query`), each answer's series credited to the component
-//! named by the query's label; a `calls` or `calls_failed` query's series to
-//! the caller→callee edge its client and server labels name.
+//! named by the query's label; an edge signal's query's series (`calls`,
+//! `calls_failed`, `latency_server`, `latency_client`) to the caller→callee
+//! edge its client and server labels name.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,20 +21,21 @@ use crate::model::{EdgeSeries, EdgeSignal, Observations, Series, Signal};
 pub struct SignalQuery {
     /// `cpu`, `memory`, `http_4xx_rate`, `http_5xx_rate`, `latency_p99`,
     /// `goroutines`, ... (see `Signal`); other names are kept as they are.
-    /// `calls` and `calls_failed` (see `EdgeSignal`) are caller→callee
-    /// series: calls, and failed calls, per second.
+    /// `calls`, `calls_failed`, `latency_server` and `latency_client` (see
+    /// `EdgeSignal`) are caller→callee series: calls and failed calls per
+    /// second, and the mean seconds per call on the server and client side.
     pub signal: String,
     pub promql: String,
     /// The label naming a series' component; when absent or empty on a
     /// series, the first of `service`, `service_name`, `component`, `app`,
-    /// `job`, `container`, `pod`. Not for the calls signals.
+    /// `job`, `container`, `pod`. Not for the edge signals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_label: Option<String>,
-    /// For `calls` and `calls_failed`: the label naming the caller
+    /// For the edge signals: the label naming the caller
     /// (default `client`, as the servicegraph connector writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_label: Option<String>,
-    /// For `calls` and `calls_failed`: the label naming the callee
+    /// For the edge signals: the label naming the callee
     /// (default `server`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_label: Option<String>,
@@ -51,7 +53,7 @@ impl SignalQuery {
         }
     }
 
-    /// A `calls` or `calls_failed` query, its series' caller and callee named by
+    /// An edge signal's query, its series' caller and callee named by
     /// `client_label` and `server_label` (`None`: `client` and `server`).
     pub fn edge(
         signal: &str,

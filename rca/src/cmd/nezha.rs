@@ -29,8 +29,10 @@ pub fn eval(
     only: Option<&str>,
     params: &graph::Params,
     thin: Option<ingest::sample::TraceSampling>,
+    traces_as: crate::cli::TracesAs,
 ) -> CliResult<EvalReport> {
     let mut thinned = super::eval::ThinTally::default();
+    let mut replaced = super::eval::ServiceGraphTally::default();
     let mut cases = ingest::nezha_cases(root, day)?;
     if let Some(only) = only {
         cases.retain(|c| c.id.contains(only));
@@ -66,6 +68,7 @@ pub fn eval(
         if let Some(rule) = &thin {
             thinned.thin(&mut obs, rule);
         }
+        replaced.apply(&mut obs, traces_as);
         let cfg = EngineConfig {
             window: WindowConfig {
                 lookback: w.metric_lookback,
@@ -105,6 +108,7 @@ pub fn eval(
         out.push(result);
     }
     thinned.report();
+    replaced.report();
     Ok(EvalReport::from_cases(out))
 }
 

@@ -25,8 +25,10 @@ pub(crate) struct Query {
 pub(crate) struct EdgeQuery {
     pub signal: &'static str,
     pub promql: &'static str,
-    /// `((caller, callee), per-second rate per step)`.
+    /// `((caller, callee), value per step)`: a per-second rate, or seconds per call for
+    /// the latency signals; NaN where the series has no sample (it is not written).
     pub series: Vec<((usize, usize), Vec<f64>)>,
+    pub decimals: usize,
 }
 
 pub(crate) struct Metrics {
@@ -39,6 +41,9 @@ pub(crate) struct Metrics {
 /// Decimals of the call rates: calls over 15 s, so a count read back as rate × step is
 /// off by at most 0.00075 a step, and the window's total comes back exact when rounded.
 pub(crate) const EDGE_DECIMALS: usize = 4;
+
+/// Decimals of the mean call durations, in seconds: to the microsecond, as spans time.
+pub(crate) const LATENCY_DECIMALS: usize = 6;
 
 /// The `calls` and `calls_failed` queries from the calls the simulator made
 /// (`Sim::calls`): the counts of every request, not of the sampled traces, so the traces
@@ -64,11 +69,74 @@ pub(crate) fn edges(
             signal: "calls",
             promql: "sum by (client, server) (rate(traces_service_graph_request_total[1m]))",
             series: calls_series,
+            decimals: EDGE_DECIMALS,
         },
         EdgeQuery {
             signal: "calls_failed",
             promql: "sum by (client, server) (rate(traces_service_graph_request_failed_total[1m]))",
             series: failed_series,
+            decimals: EDGE_DECIMALS,
+        },
+    ]
+}
+
+/// The `latency_server` and `latency_client` queries: the mean durations of the calls
+/// per caller→callee edge and step, from the traced spans (`traces`, the traces as
+/// read back) by the servicegraph connector's rules (`ingest::servicegraph`), on the
+/// step times `times` (Unix seconds). The traces are a sample of the calls, and a mean
+/// over a sample estimates the mean of all; the counts of all are `edges`'. An edge
+/// has samples only where a traced call fell, and only between two traced services
+/// (the database and the cache write no spans: the connector's virtual nodes for them
+/// are not made).
+pub(crate) fn latency_edges(
+    topo: &Topology,
+    times: &[i64],
+    traces: &ingest::Observations,
+) -> Vec<EdgeQuery> {
+    let index: std::collections::HashMap<&str, usize> = topo
+        .comps
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+    let mut server = Vec::new();
+    let mut client = Vec::new();
+    for e in ingest::servicegraph::from_spans(traces, STEP_SECS * 1_000_000) {
+        let out = match e.signal {
+            ingest::EdgeSignal::LatencyServer => &mut server,
+            ingest::EdgeSignal::LatencyClient => &mut client,
+            ingest::EdgeSignal::Calls | ingest::EdgeSignal::CallsFailed => continue,
+        };
+        let ends = (
+            index.get(traces.names.name(e.client)),
+            index.get(traces.names.name(e.server)),
+        );
+        let (Some(&caller), Some(&callee)) = ends else {
+            continue;
+        };
+        let at: std::collections::HashMap<i64, f64> = e.samples.iter().copied().collect();
+        let values: Vec<f64> = times
+            .iter()
+            .map(|t| at.get(&(t * 1_000_000)).copied().unwrap_or(f64::NAN))
+            .collect();
+        if values.iter().any(|v| v.is_finite()) {
+            out.push(((caller, callee), values));
+        }
+    }
+    server.sort_by_key(|s| s.0);
+    client.sort_by_key(|s| s.0);
+    vec![
+        EdgeQuery {
+            signal: "latency_server",
+            promql: "sum by (client, server) (rate(traces_service_graph_request_server_seconds_sum[1m])) / sum by (client, server) (rate(traces_service_graph_request_server_seconds_count[1m]))",
+            series: server,
+            decimals: LATENCY_DECIMALS,
+        },
+        EdgeQuery {
+            signal: "latency_client",
+            promql: "sum by (client, server) (rate(traces_service_graph_request_client_seconds_sum[1m])) / sum by (client, server) (rate(traces_service_graph_request_client_seconds_count[1m]))",
+            series: client,
+            decimals: LATENCY_DECIMALS,
         },
     ]
 }

@@ -12,7 +12,8 @@
 //! - `model`: the incident plan and the effect of the fault on each component over time.
 //! - `sim`: request-by-request simulation (spans, access records, log lines).
 //! - `metrics`: metric series from the plan, through the call graph; call rates per
-//!   caller→callee edge from the simulated requests.
+//!   caller→callee edge from the simulated requests, and (with the `servicegraph`
+//!   modality) the mean call durations per edge from the traced ones.
 //! - `write`: wire formats.
 //! - `util`: random draws, JSON and time formatting.
 
@@ -194,6 +195,8 @@ pub struct GenerateOptions {
     pub spans: usize,
     /// Chosen by seed when `None` (Envoy JSON always for `ingress_abuse`).
     pub access_format: Option<AccessFormat>,
+    /// What the fixture carries.
+    pub modalities: Modalities,
 }
 
 impl GenerateOptions {
@@ -204,6 +207,42 @@ impl GenerateOptions {
             target: None,
             spans: DEFAULT_SPANS,
             access_format: None,
+            modalities: Modalities::default(),
+        }
+    }
+}
+
+/// The modalities a fixture carries; `alert.json` and `truth.json` always. The same
+/// incident is simulated whatever they are: they only choose what is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Modalities {
+    /// `traces.json`.
+    pub traces: bool,
+    /// `metrics.json`'s component series, and the `calls` and `calls_failed` series.
+    pub metrics: bool,
+    /// `metrics.json`'s service-graph series, as the OpenTelemetry Collector's
+    /// servicegraph connector writes them: `calls` and `calls_failed` (of every
+    /// request), `latency_server` and `latency_client` (from the traced ones).
+    pub servicegraph: bool,
+    /// `access.log`.
+    pub access_logs: bool,
+    /// `logs.json`.
+    pub logs: bool,
+    /// Accepted with the others; the simulator writes no goroutine dumps (its
+    /// goroutine counts are metric series).
+    pub goroutines: bool,
+}
+
+impl Default for Modalities {
+    /// Everything but `servicegraph`: the fixtures as they have always been.
+    fn default() -> Self {
+        Modalities {
+            traces: true,
+            metrics: true,
+            servicegraph: false,
+            access_logs: true,
+            logs: true,
+            goroutines: true,
         }
     }
 }
@@ -414,29 +453,68 @@ pub fn generate(opts: &GenerateOptions, out: &Path) -> Result<GeneratedSummary, 
     sim.run(&arrivals, p_trace);
     sim.background_logs();
 
+    let want = opts.modalities;
     let base_rps = normal as f64 / model::WINDOW_SECS as f64;
     let mut metrics = metrics::compute(&topo, &plan, &mut rng(opts.seed, STREAM_METRICS), base_rps);
     metrics.edges = metrics::edges(&sim.calls);
+    if want.servicegraph {
+        // The connector's latency series, by its rules, from the traces as a reader
+        // gets them from traces.json.
+        let mut json = Vec::new();
+        write::traces(&mut json, &topo, &plan, &sim).expect("writing to memory");
+        let mut traces = ingest::Observations::default();
+        ingest::read_traces(Path::new("traces.json"), &json, &mut traces)
+            .expect("the simulator's traces read back");
+        drop(json);
+        let latency = metrics::latency_edges(&topo, &metrics.times, &traces);
+        metrics.edges.extend(latency);
+    }
+    if !want.metrics {
+        metrics.queries.clear();
+        if !want.servicegraph {
+            metrics.edges.clear();
+        }
+    }
 
     fs::create_dir_all(out).map_err(io_err(out))?;
-    let mut files = Vec::new();
-    let traces_bytes = write_file(out, "traces.json", |w| write::traces(w, &topo, &plan, &sim))?;
-    files.push(("traces.json", traces_bytes));
-    let mut series = 0;
-    let metrics_bytes = write_file(out, "metrics.json", |w| {
-        series = write::metrics(w, &topo, &metrics)?;
-        Ok(())
-    })?;
-    files.push(("metrics.json", metrics_bytes));
-    let capped = opts.spans <= CAPPED_SPANS;
-    let mut logs = std::mem::take(&mut sim.logs);
-    logs.sort_by_key(|l| (l.comp, l.time));
-    if capped {
-        logs = thin_logs(logs, &plan, opts.seed);
+    // A modality left out leaves no file of its own behind from an earlier run.
+    for (name, kept) in [
+        ("traces.json", want.traces),
+        ("metrics.json", want.metrics || want.servicegraph),
+        ("logs.json", want.logs),
+        ("access.log", want.access_logs),
+    ] {
+        let path = out.join(name);
+        if !kept && path.exists() {
+            fs::remove_file(&path).map_err(io_err(&path))?;
+        }
     }
-    let log_records = logs.len();
-    let logs_bytes = write_file(out, "logs.json", |w| write::logs(w, &topo, &plan, &logs))?;
-    files.push(("logs.json", logs_bytes));
+    let mut files = Vec::new();
+    if want.traces {
+        let traces_bytes =
+            write_file(out, "traces.json", |w| write::traces(w, &topo, &plan, &sim))?;
+        files.push(("traces.json", traces_bytes));
+    }
+    let mut series = 0;
+    if want.metrics || want.servicegraph {
+        let metrics_bytes = write_file(out, "metrics.json", |w| {
+            series = write::metrics(w, &topo, &metrics)?;
+            Ok(())
+        })?;
+        files.push(("metrics.json", metrics_bytes));
+    }
+    let capped = opts.spans <= CAPPED_SPANS;
+    let mut log_records = 0;
+    if want.logs {
+        let mut logs = std::mem::take(&mut sim.logs);
+        logs.sort_by_key(|l| (l.comp, l.time));
+        if capped {
+            logs = thin_logs(logs, &plan, opts.seed);
+        }
+        log_records = logs.len();
+        let logs_bytes = write_file(out, "logs.json", |w| write::logs(w, &topo, &plan, &logs))?;
+        files.push(("logs.json", logs_bytes));
+    }
     let alert = serde_json::to_vec(&write::alert(&topo, &plan)).expect("alert serialises");
     files.push((
         "alert.json",
@@ -450,64 +528,67 @@ pub fn generate(opts: &GenerateOptions, out: &Path) -> Result<GeneratedSummary, 
 
     let written: u64 = files.iter().map(|f| f.1).sum();
     let mut access_lines = 0;
-    let access_bytes = {
-        let mut aw = write::AccessWriter::new(&topo, &plan, &sim, format);
-        if capped {
-            // Small fixtures ship in the repository: sample the log to fit the cap.
-            // Keep a margin below the cap for directory entries and file-system rounding.
-            let budget = SIZE_CAP_BYTES.saturating_sub(written + 40_000);
-            let mut lines: Vec<Vec<u8>> = Vec::with_capacity(sim.access.len());
-            for r in &sim.access {
-                let mut buf = Vec::with_capacity(512);
-                aw.line(&mut buf, r).expect("writing to memory");
-                lines.push(buf);
-            }
-            let total: u64 = lines.iter().map(|l| l.len() as u64).sum();
-            let mut keep_p = if total > budget {
-                budget as f64 / total as f64
-            } else {
-                1.0
-            };
-            let keep = loop {
-                let mut r = rng(opts.seed, STREAM_SAMPLING);
-                let keep: Vec<bool> = lines
-                    .iter()
-                    .map(|_| keep_p >= 1.0 || chance(&mut r, keep_p))
-                    .collect();
-                let size: u64 = lines
-                    .iter()
-                    .zip(&keep)
-                    .filter(|(_, k)| **k)
-                    .map(|(l, _)| l.len() as u64)
-                    .sum();
-                if size <= budget || keep_p < MIN_KEEP {
-                    break keep;
-                }
-                keep_p *= 0.97;
-            };
-            write_file(out, "access.log", |w| {
-                for (line, k) in lines.iter().zip(&keep) {
-                    if *k {
-                        access_lines += 1;
-                        w.write_all(line)?;
-                    }
-                }
-                Ok(())
-            })?
-        } else {
-            write_file(out, "access.log", |w| {
+    if want.access_logs {
+        let access_bytes = {
+            let mut aw = write::AccessWriter::new(&topo, &plan, &sim, format);
+            if capped {
+                // Small fixtures ship in the repository: sample the log to fit the cap.
+                // Keep a margin below the cap for directory entries and file-system rounding.
+                let budget = SIZE_CAP_BYTES.saturating_sub(written + 40_000);
+                let mut lines: Vec<Vec<u8>> = Vec::with_capacity(sim.access.len());
                 for r in &sim.access {
-                    aw.line(w, r)?;
+                    let mut buf = Vec::with_capacity(512);
+                    aw.line(&mut buf, r).expect("writing to memory");
+                    lines.push(buf);
                 }
-                access_lines = sim.access.len();
-                Ok(())
-            })?
-        }
-    };
-    files.push(("access.log", access_bytes));
+                let total: u64 = lines.iter().map(|l| l.len() as u64).sum();
+                let mut keep_p = if total > budget {
+                    budget as f64 / total as f64
+                } else {
+                    1.0
+                };
+                let keep = loop {
+                    let mut r = rng(opts.seed, STREAM_SAMPLING);
+                    let keep: Vec<bool> = lines
+                        .iter()
+                        .map(|_| keep_p >= 1.0 || chance(&mut r, keep_p))
+                        .collect();
+                    let size: u64 = lines
+                        .iter()
+                        .zip(&keep)
+                        .filter(|(_, k)| **k)
+                        .map(|(l, _)| l.len() as u64)
+                        .sum();
+                    if size <= budget || keep_p < MIN_KEEP {
+                        break keep;
+                    }
+                    keep_p *= 0.97;
+                };
+                write_file(out, "access.log", |w| {
+                    for (line, k) in lines.iter().zip(&keep) {
+                        if *k {
+                            access_lines += 1;
+                            w.write_all(line)?;
+                        }
+                    }
+                    Ok(())
+                })?
+            } else {
+                write_file(out, "access.log", |w| {
+                    for r in &sim.access {
+                        aw.line(w, r)?;
+                    }
+                    access_lines = sim.access.len();
+                    Ok(())
+                })?
+            }
+        };
+        files.push(("access.log", access_bytes));
+    }
 
     let bytes = files.iter().map(|f| f.1).sum();
-    let spans = sim.spans.len();
+    // The spans written: none without traces.json.
+    let spans = if want.traces { sim.spans.len() } else { 0 };
     Ok(GeneratedSummary {
         seed: opts.seed,
         fault: opts.fault,
@@ -522,7 +603,7 @@ pub fn generate(opts: &GenerateOptions, out: &Path) -> Result<GeneratedSummary, 
         onset_unix: plan.onset as f64 / 1e9,
         access_format: format,
         spans,
-        traces: sim.traced_requests,
+        traces: if want.traces { sim.traced_requests } else { 0 },
         requests: arrivals.len(),
         access_lines,
         log_records,

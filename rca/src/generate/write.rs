@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::metrics::{Metrics, EDGE_DECIMALS};
+use super::metrics::Metrics;
 use super::model::Plan;
 use super::sim::{
     AccessRec, Level, LogException, LogRec, Sim, SpanRec, FLAGS, F_ERROR, F_EXCEPTION, F_POSTGRES,
@@ -238,8 +238,11 @@ pub(crate) fn metrics<W: Write>(w: &mut W, topo: &Topology, m: &Metrics) -> io::
         }
         w.write_all(b"]}}}")?;
     }
-    for q in &m.edges {
-        write!(w, ",{{\"signal\":\"{}\",\"promql\":", q.signal)?;
+    for (qi, q) in m.edges.iter().enumerate() {
+        if qi > 0 || !m.queries.is_empty() {
+            w.write_all(b",")?;
+        }
+        write!(w, "{{\"signal\":\"{}\",\"promql\":", q.signal)?;
         json_str(w, q.promql)?;
         w.write_all(b",\"client_label\":\"client\",\"server_label\":\"server\",\"response\":{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[")?;
         for (si, ((caller, callee), values)) in q.series.iter().enumerate() {
@@ -252,11 +255,17 @@ pub(crate) fn metrics<W: Write>(w: &mut W, topo: &Topology, m: &Metrics) -> io::
             w.write_all(b",\"server\":")?;
             json_str(w, topo.name(*callee))?;
             w.write_all(b"},\"values\":[")?;
-            for (k, (t, v)) in m.times.iter().zip(values).enumerate() {
-                if k > 0 {
+            // A step without a sample (a latency where no traced call fell) is left out.
+            let mut first = true;
+            for (t, v) in m.times.iter().zip(values) {
+                if !v.is_finite() {
+                    continue;
+                }
+                if !first {
                     w.write_all(b",")?;
                 }
-                write!(w, "[{t},\"{}\"]", prom_value(*v, EDGE_DECIMALS))?;
+                first = false;
+                write!(w, "[{t},\"{}\"]", prom_value(*v, q.decimals))?;
             }
             w.write_all(b"]}")?;
         }

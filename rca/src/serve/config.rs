@@ -954,7 +954,7 @@ pub fn reference() -> String {
         (
             "prometheus.queries.client_label / server_label",
             "client / server".into(),
-            "for signal calls | calls_failed (caller→callee rates): the labels naming caller and callee",
+            "for signal calls | calls_failed | latency_server | latency_client (caller→callee series): the labels naming caller and callee",
         ),
         (
             "access_logs.dir",
@@ -1222,7 +1222,7 @@ mod tests {
         "#,
         );
         assert!(
-            err.contains("prometheus.queries[0]: client_label and server_label apply only to the signals calls and calls_failed"),
+            err.contains("prometheus.queries[0]: client_label and server_label apply only to the edge signals calls, calls_failed, latency_server and latency_client"),
             "{err}"
         );
         assert!(
