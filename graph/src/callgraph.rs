@@ -41,6 +41,13 @@ pub struct MetricEdge {
     pub calls_rate: Vec<f64>,
     /// Failed calls per second in each bucket; NaN where no sample fell.
     pub failed_rate: Vec<f64>,
+    /// Time on the wire, µs, one per sample with both a `latency_client`
+    /// and a `latency_server` value, with its bucket: the caller's mean
+    /// time of a call less the callee's (what the network and the caller's
+    /// client add), never below zero.
+    pub wire: Vec<(u32, f32)>,
+    /// The caller's mean time of a call, µs, per `latency_client` sample.
+    pub client_us: Vec<u32>,
 }
 
 /// What one series (or several of the same edge and signal) adds up to.
@@ -93,7 +100,36 @@ pub fn metric_edges(
     };
 
     let mut tallies: BTreeMap<(u32, u32, EdgeSignal), Tally> = BTreeMap::new();
+    // Per edge: (sample time -> (Σ client s, n), (Σ server s, n)), and the step.
+    type Times = BTreeMap<Micros, [(f64, u32); 2]>;
+    let mut latency: BTreeMap<(u32, u32), (Times, Micros)> = BTreeMap::new();
     for series in &obs.edges {
+        let side = match series.signal {
+            EdgeSignal::LatencyClient => Some(0),
+            EdgeSignal::LatencyServer => Some(1),
+            _ => None,
+        };
+        if let (Some(side), false) = (side, series.client == series.server) {
+            let caller = id(series.client, components);
+            let callee = id(series.server, components);
+            let step = step_of(&series.samples).unwrap_or(fallback_step);
+            let (times, s) = latency
+                .entry((caller, callee))
+                .or_insert_with(|| (Times::new(), step));
+            *s = (*s).min(step);
+            // Series of one edge and side (one per response code, say) are
+            // averaged: each is a mean time per call.
+            for &(t, secs) in series
+                .samples
+                .iter()
+                .filter(|(_, v)| v.is_finite() && *v >= 0.0)
+            {
+                let cell = &mut times.entry(t).or_default()[side];
+                cell.0 += secs;
+                cell.1 += 1;
+            }
+            continue;
+        }
         // The latency signals time calls; only the calls signals count them.
         let counts = matches!(series.signal, EdgeSignal::Calls | EdgeSignal::CallsFailed);
         if series.client == series.server || !counts {
@@ -146,6 +182,8 @@ pub fn metric_edges(
             failed: 0.0,
             calls_rate: vec![f64::NAN; b.count],
             failed_rate: vec![f64::NAN; b.count],
+            wire: Vec::new(),
+            client_us: Vec::new(),
         });
         match signal {
             EdgeSignal::Calls => {
@@ -156,7 +194,34 @@ pub fn metric_edges(
                 e.failed = tally.total;
                 e.failed_rate = tally.rate;
             }
+            // Read above, per sample.
             EdgeSignal::LatencyServer | EdgeSignal::LatencyClient => {}
+        }
+    }
+    for ((caller, callee), (times, step)) in latency {
+        let e = edges.entry((caller, callee)).or_insert_with(|| MetricEdge {
+            caller,
+            callee,
+            calls: 0.0,
+            failed: 0.0,
+            calls_rate: vec![f64::NAN; b.count],
+            failed_rate: vec![f64::NAN; b.count],
+            wire: Vec::new(),
+            client_us: Vec::new(),
+        });
+        for (t, [(client, nc), (server, ns)]) in times {
+            // A sample stands for the step that ends at it.
+            let Some(bi) = b.index(t - step / 2) else {
+                continue;
+            };
+            let client = (nc > 0).then(|| client / f64::from(nc) * 1e6);
+            let server = (ns > 0).then(|| server / f64::from(ns) * 1e6);
+            if let Some(c) = client {
+                e.client_us.push(c.round().min(f64::from(u32::MAX)) as u32);
+            }
+            if let (Some(c), Some(s)) = (client, server) {
+                e.wire.push((bi as u32, (c - s).max(0.0) as f32));
+            }
         }
     }
     edges
@@ -337,5 +402,44 @@ mod tests {
         let mut names = vec!["x".to_string()];
         assert!(metric_edges(&Observations::default(), &buckets(), &mut names).is_empty());
         assert_eq!(names, ["x"]);
+    }
+
+    #[test]
+    fn client_less_server_time_per_sample_is_the_wire_and_latency_alone_makes_an_edge() {
+        let mut obs = Observations::default();
+        // Client 12 ms, server 10 ms a call for a minute, then client 60 ms.
+        let client: Vec<(Micros, f64)> = (1..=8)
+            .map(|k| (T0 + 15 * S * k, if k <= 4 { 0.012 } else { 0.060 }))
+            .collect();
+        series(&mut obs, "web", "db", EdgeSignal::LatencyClient, &client);
+        series(
+            &mut obs,
+            "web",
+            "db",
+            EdgeSignal::LatencyServer,
+            &steady(0.010, 8),
+        );
+        // A server sample with no client sample at its time gives no wire.
+        series(
+            &mut obs,
+            "web",
+            "db",
+            EdgeSignal::LatencyServer,
+            &[(T0 + 200 * S, 0.5)],
+        );
+        let mut names = Vec::new();
+        let edges = metric_edges(&obs, &buckets(), &mut names);
+        assert_eq!(names, ["web", "db"]);
+        let e = &edges[0];
+        assert_eq!(e.wire.len(), 8);
+        let (first, last) = (e.wire[0], e.wire[7]);
+        assert_eq!(first.0, 0);
+        assert!((first.1 - 2_000.0).abs() < 1.0, "{first:?}");
+        assert!((last.1 - 50_000.0).abs() < 1.0, "{last:?}");
+        assert_eq!(e.client_us.len(), 8);
+        assert_eq!(
+            e.calls, 0.0,
+            "latency series time calls, they do not count them"
+        );
     }
 }

@@ -96,7 +96,16 @@ fn scored_against(
             .collect()
     };
     let onset = score::onset(&z[b.analysed()], p.significant_z).map(|i| i + b.baseline_end);
-    let from = score::pool_from(onset, b.baseline_end, b.count, p.sustained_share);
+    // A metric edge's waits are per-sample means, a handful in the analysed
+    // period (one a minute): one sample's blip is not a sustained change.
+    // Its score is the median of all analysed samples' against the
+    // reference: a cause lasts, so it moves most of them.
+    let by_samples = e.source == EdgeSource::Metrics;
+    let from = if by_samples {
+        b.baseline_end
+    } else {
+        score::pool_from(onset, b.baseline_end, b.count, p.sustained_share)
+    };
     let pooled = if per_call {
         score::pooled_median_z(&values, from, stats, p.per_request_floor, Direction::Up)
     } else {
@@ -108,7 +117,11 @@ fn scored_against(
             score::floored(m - stats.center, stats.spread, p.per_request_floor).max(0.0)
         }
     };
-    let sustained = score::sustained(&z[b.analysed()], p.sustained_share, true).max(pooled);
+    let sustained = if by_samples {
+        pooled
+    } else {
+        score::sustained(&z[b.analysed()], p.sustained_share, true).max(pooled)
+    };
     (z, sustained)
 }
 
@@ -471,11 +484,29 @@ pub fn charge_edges(
     let mut charged: FxHashMap<(u32, SignalKind), Vec<usize>> = FxHashMap::default();
     let mut client_side: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
     for (k, e) in set.edges.iter().enumerate() {
-        if e.source != EdgeSource::Traces || !slowed(k) {
+        // Metric edges are timed where the mesh or the connector gives
+        // client and server times per call (`latency_client`,
+        // `latency_server`); untimed ones have no waits and are never judged.
+        if e.waits.is_empty() || !slowed(k) {
             continue;
         }
         let (a, c) = (e.caller, e.callee);
         let other_callers: Vec<usize> = graph.into(c).filter(|&j| j != k).collect();
+        // A metric edge's wire is a mean per minute, not calls: one edge
+        // alone cannot tell its network from a few slow calls or a caller
+        // busy with error answers. It is charged only where a second edge
+        // agrees (below: the callee's other callers, or more of the
+        // caller's calls out).
+        let by_means = e.source == EdgeSource::Metrics;
+        if by_means
+            && share(&other_callers).is_none()
+            && graph
+                .out_of(a)
+                .filter(|&j| j != k)
+                .all(|j| !scores[j].judged())
+        {
+            continue;
+        }
         let callee_side = match share(&other_callers) {
             // The callee's other callers decide: it is slow for them too, or not.
             Some(s) => s >= p.consensus_share,
@@ -519,6 +550,13 @@ pub fn charge_edges(
     // A caller whose calls to several callees wait: its own network's
     // egress; to one callee only: its pool or client for that callee.
     for (a, ks) in client_side {
+        // A metric edge alone is never charged to its caller (see above).
+        let by_means = ks
+            .iter()
+            .all(|&k| set.edges[k].source == EdgeSource::Metrics);
+        if by_means && ks.len() < 2 {
+            continue;
+        }
         let kind = if ks.len() >= 2 {
             SignalKind::WireOut
         } else {

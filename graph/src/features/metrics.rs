@@ -152,15 +152,19 @@ pub(super) fn edges(
     let traced: FxHashSet<(u32, u32)> = edges.iter().map(|e| (e.caller, e.callee)).collect();
     for m in crate::callgraph::metric_edges(obs, b, names) {
         if !traced.contains(&(m.caller, m.callee)) {
+            // With client and server times per call the wire is the
+            // network's alone, as between two traced components: one wait
+            // per sample (a mean over its calls).
+            let timed = !m.wire.is_empty();
             edges.push(EdgeStats {
                 caller: m.caller,
                 callee: m.callee,
                 calls: m.calls.round() as u64,
                 errors: m.failed.round() as u64,
-                waits: Vec::new(),
-                durations: Vec::new(),
+                waits: m.wire,
+                durations: m.client_us,
                 source: super::EdgeSource::Metrics,
-                callee_traced: false,
+                callee_traced: timed,
             });
         }
     }
