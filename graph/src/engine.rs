@@ -562,12 +562,21 @@ fn scored_evidence(
         }
         _ => (Vec::new(), Vec::new()),
     };
+    // One scale per evidence object: `value` (the signal since its change)
+    // and `baseline` are in `unit`, as `after` and `before` are.
+    let shown = |v: f64, fallback: f64| {
+        if v.is_finite() {
+            v
+        } else {
+            fallback * change.scale
+        }
+    };
     Evidence {
         signal: f.name().to_string(),
         modality: f.kind.spec().modality.to_string(),
         at: rfc3339(b.start_of(at)),
-        value: round4(value),
-        baseline: round4(sc.baseline),
+        value: round4(shown(change.after, value)),
+        baseline: round4(shown(change.before, sc.baseline)),
         deviation: round2(sc.z[peak_at]),
         summary,
         trace_ids,
@@ -584,6 +593,9 @@ fn scored_evidence(
 /// A signal before and after its change, in its own unit.
 struct Change {
     unit: &'static str,
+    /// What a value in the series' own unit is multiplied by to be in
+    /// `unit` (NaN: no linear map, as from a per-request ratio to ms).
+    scale: f64,
     before: f64,
     after: f64,
     quantile: &'static str,
@@ -623,6 +635,7 @@ fn before_after(
                     );
                     Change {
                         unit: "ms",
+                        scale: f64::NAN,
                         before: op.before[0],
                         after: op.after[0],
                         quantile: "p50",
@@ -632,7 +645,8 @@ fn before_after(
                 }
                 None => Change {
                     unit: "x",
-                    before: sc.baseline.exp(),
+                    scale: 1.0,
+                    before: sc.baseline,
                     after: f64::NAN,
                     quantile: "p50",
                     operation: None,
@@ -650,6 +664,7 @@ fn before_after(
             );
             Change {
                 unit: "%",
+                scale: 100.0,
                 before: sc.baseline * 100.0,
                 after: after * 100.0,
                 quantile: "share",
@@ -678,6 +693,7 @@ fn before_after(
             };
             Change {
                 unit,
+                scale,
                 before: sc.baseline * scale,
                 after: after * scale,
                 quantile: "p50",

@@ -105,6 +105,41 @@ fn every_shipped_fixture_names_its_root_cause_first() {
 }
 
 #[test]
+fn every_evidence_object_of_every_shipped_fixture_has_one_scale() {
+    // `value` and `baseline` are in `unit`, as `after` and `before` are:
+    // where the change is given, they are the same numbers.
+    let out = tempfile::tempdir().unwrap();
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for dir in shipped() {
+        let o = rca()
+            .arg("replay")
+            .arg(&dir)
+            .args(["--format", "json", "--out"])
+            .arg(out.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", dir.display());
+        let loc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for c in loc["ranking"].as_array().unwrap() {
+            for e in c["evidence"].as_array().unwrap() {
+                let same = |a: &str, b: &str| match (e[a].as_f64(), e[b].as_f64()) {
+                    (Some(x), Some(y)) => (x - y).abs() <= 1e-4 * x.abs().max(y.abs()).max(1.0),
+                    (_, None) => true,
+                    (None, Some(_)) => false,
+                };
+                checked += 1;
+                if !(same("value", "after") && same("baseline", "before")) {
+                    bad.push(format!("{}: {e}", dir.display()));
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} evidence objects");
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
 fn replay_json_has_the_contracted_shape_and_writes_a_report() {
     let dir = &shipped()[0];
     let out = tempfile::tempdir().unwrap();
