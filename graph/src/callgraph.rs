@@ -50,6 +50,22 @@ pub struct MetricEdge {
     pub client_us: Vec<u32>,
 }
 
+impl MetricEdge {
+    /// An edge with no calls counted and no times yet, over `b`'s buckets.
+    fn empty(caller: u32, callee: u32, b: &Buckets) -> MetricEdge {
+        MetricEdge {
+            caller,
+            callee,
+            calls: 0.0,
+            failed: 0.0,
+            calls_rate: vec![f64::NAN; b.count],
+            failed_rate: vec![f64::NAN; b.count],
+            wire: Vec::new(),
+            client_us: Vec::new(),
+        }
+    }
+}
+
 /// What one series (or several of the same edge and signal) adds up to.
 struct Tally {
     total: f64,
@@ -175,16 +191,9 @@ pub fn metric_edges(
 
     let mut edges: BTreeMap<(u32, u32), MetricEdge> = BTreeMap::new();
     for ((caller, callee, signal), tally) in tallies {
-        let e = edges.entry((caller, callee)).or_insert_with(|| MetricEdge {
-            caller,
-            callee,
-            calls: 0.0,
-            failed: 0.0,
-            calls_rate: vec![f64::NAN; b.count],
-            failed_rate: vec![f64::NAN; b.count],
-            wire: Vec::new(),
-            client_us: Vec::new(),
-        });
+        let e = edges
+            .entry((caller, callee))
+            .or_insert_with(|| MetricEdge::empty(caller, callee, b));
         match signal {
             EdgeSignal::Calls => {
                 e.calls = tally.total;
@@ -199,16 +208,9 @@ pub fn metric_edges(
         }
     }
     for ((caller, callee), (times, step)) in latency {
-        let e = edges.entry((caller, callee)).or_insert_with(|| MetricEdge {
-            caller,
-            callee,
-            calls: 0.0,
-            failed: 0.0,
-            calls_rate: vec![f64::NAN; b.count],
-            failed_rate: vec![f64::NAN; b.count],
-            wire: Vec::new(),
-            client_us: Vec::new(),
-        });
+        let e = edges
+            .entry((caller, callee))
+            .or_insert_with(|| MetricEdge::empty(caller, callee, b));
         for (t, [(client, nc), (server, ns)]) in times {
             // A sample stands for the step that ends at it.
             let Some(bi) = b.index(t - step / 2) else {

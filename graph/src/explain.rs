@@ -368,31 +368,24 @@ impl Graph {
     /// Which components reach `c` through their callees (`c` included):
     /// those whose symptoms `c`'s own change can account for.
     pub fn above(&self, c: u32) -> Vec<bool> {
-        let mut seen = vec![false; self.node.len()];
-        seen[c as usize] = true;
-        let mut stack = vec![c];
-        while let Some(x) = stack.pop() {
-            for u in self.callers(x) {
-                if !seen[u as usize] {
-                    seen[u as usize] = true;
-                    stack.push(u);
-                }
-            }
-        }
-        seen
+        self.reach(c, Dir::Incoming)
     }
 
     /// Which components `c` reaches through its callees (`c` included):
     /// those whose own change can account for `c`'s symptoms.
     pub fn below(&self, c: u32) -> Vec<bool> {
+        self.reach(c, Dir::Outgoing)
+    }
+
+    /// The components reached from `c` (included) along edges in `dir`.
+    fn reach(&self, c: u32, dir: Dir) -> Vec<bool> {
         let mut seen = vec![false; self.node.len()];
         seen[c as usize] = true;
-        let mut stack = vec![c];
+        let mut stack = vec![self.node[c as usize]];
         while let Some(x) = stack.pop() {
-            for d in self.callees(x) {
-                if !seen[d as usize] {
-                    seen[d as usize] = true;
-                    stack.push(d);
+            for n in self.g.neighbors_directed(x, dir) {
+                if !std::mem::replace(&mut seen[self.g[n] as usize], true) {
+                    stack.push(n);
                 }
             }
         }

@@ -65,26 +65,31 @@ fn emits_spans(dir: &Path, component: &str) -> bool {
     })
 }
 
+/// `rca replay DIR --format json`, its report under `out`.
+fn replay_json(dir: &Path, out: &Path) -> serde_json::Value {
+    let o = rca()
+        .arg("replay")
+        .arg(dir)
+        .args(["--format", "json", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 #[test]
 fn every_shipped_fixture_names_its_root_cause_first() {
     let out = tempfile::tempdir().unwrap();
     let mut wrong = Vec::new();
     for dir in shipped() {
         let (component, fault) = truth(&dir);
-        let o = rca()
-            .arg("replay")
-            .arg(&dir)
-            .args(["--format", "json", "--out"])
-            .arg(out.path())
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let loc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let loc = replay_json(&dir, out.path());
         let top = &loc["ranking"][0];
         // A delay into a component that emits no spans (a database) is its
         // latency as far as anyone can tell: its work and its network are
@@ -112,15 +117,7 @@ fn every_evidence_object_of_every_shipped_fixture_has_one_scale() {
     let mut bad = Vec::new();
     let mut checked = 0;
     for dir in shipped() {
-        let o = rca()
-            .arg("replay")
-            .arg(&dir)
-            .args(["--format", "json", "--out"])
-            .arg(out.path())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", dir.display());
-        let loc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let loc = replay_json(&dir, out.path());
         for c in loc["ranking"].as_array().unwrap() {
             for e in c["evidence"].as_array().unwrap() {
                 let same = |a: &str, b: &str| match (e[a].as_f64(), e[b].as_f64()) {
